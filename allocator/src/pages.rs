@@ -1,0 +1,263 @@
+//! Free-page bookkeeping of the page heap: free runs and dirty bits.
+//!
+//! Free runs are kept twice, in two ordered maps (B-trees): by address, to
+//! coalesce a freed run with its neighbours in O(log n), and by (length,
+//! address), to find the best fit for a request in O(log n): the shortest run
+//! that is long enough, the lowest such address among equals, which keeps the
+//! heap compact at low addresses the way Go's address-ordered allocator does.
+//!
+//! Dirty bits say which pages may hold non-zero data. Pages fresh from the OS
+//! and pages the scavenger released read as zero and need no clearing when
+//! handed out again. All of this is protected by the page-heap lock.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::sizeclass::PAGE_SIZE;
+
+/// The free runs of the page heap.
+#[derive(Default)]
+pub(crate) struct FreeRuns {
+    by_addr: BTreeMap<usize, usize>,
+    by_size: BTreeSet<(usize, usize)>,
+    pages: usize,
+}
+
+impl FreeRuns {
+    /// Free pages in total.
+    pub(crate) fn pages(&self) -> usize {
+        self.pages
+    }
+
+    /// Number of runs.
+    pub(crate) fn len(&self) -> usize {
+        self.by_addr.len()
+    }
+
+    fn insert(&mut self, base: usize, npages: usize) {
+        self.by_addr.insert(base, npages);
+        self.by_size.insert((npages, base));
+        self.pages += npages;
+    }
+
+    fn remove(&mut self, base: usize, npages: usize) {
+        self.by_addr.remove(&base);
+        self.by_size.remove(&(npages, base));
+        self.pages -= npages;
+    }
+
+    /// Takes `npages` from the best-fitting run; returns the base address.
+    pub(crate) fn alloc(&mut self, npages: usize) -> Option<usize> {
+        let &(len, base) = self.by_size.range((npages, 0)..).next()?;
+        self.remove(base, len);
+        if len > npages {
+            self.insert(base + npages * PAGE_SIZE, len - npages);
+        }
+        Some(base)
+    }
+
+    /// Returns `[base, base + npages pages)` to the free set, merging with
+    /// free neighbours for which `mergeable(left, right)` holds (the page heap
+    /// only merges runs of the same arena).
+    ///
+    /// # Panics
+    /// If the range overlaps a free run (pages freed twice).
+    pub(crate) fn free(
+        &mut self,
+        mut base: usize,
+        mut npages: usize,
+        mergeable: impl Fn(usize, usize) -> bool,
+    ) {
+        let end = base + npages * PAGE_SIZE;
+        if let Some((&lb, &ln)) = self.by_addr.range(..end).next_back() {
+            assert!(
+                lb + ln * PAGE_SIZE <= base,
+                "pages {base:#x}..{end:#x} freed twice (overlap free run at {lb:#x})"
+            );
+            if lb + ln * PAGE_SIZE == base && mergeable(lb, base) {
+                self.remove(lb, ln);
+                base = lb;
+                npages += ln;
+            }
+        }
+        if let Some(&rn) = self.by_addr.get(&end) {
+            if mergeable(base, end) {
+                self.remove(end, rn);
+                npages += rn;
+            }
+        }
+        self.insert(base, npages);
+    }
+
+    /// Runs in descending address order.
+    pub(crate) fn iter_desc(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.by_addr.iter().rev().map(|(&b, &n)| (b, n))
+    }
+
+    /// Checks the two indexes agree and no runs overlap or touch mergeably.
+    pub(crate) fn check(&self, mergeable: impl Fn(usize, usize) -> bool) -> Result<(), String> {
+        if self.by_addr.len() != self.by_size.len() {
+            return Err("free-run indexes disagree in length".into());
+        }
+        let mut total = 0;
+        let mut prev_end: Option<usize> = None;
+        for (&b, &n) in &self.by_addr {
+            if n == 0 || !self.by_size.contains(&(n, b)) {
+                return Err(format!("free run {b:#x}+{n} missing from size index"));
+            }
+            if let Some(pe) = prev_end {
+                if pe > b {
+                    return Err(format!("free runs overlap at {b:#x}"));
+                }
+                if pe == b && mergeable(pe - PAGE_SIZE, b) {
+                    return Err(format!("free runs at {b:#x} were not coalesced"));
+                }
+            }
+            prev_end = Some(b + n * PAGE_SIZE);
+            total += n;
+        }
+        if total != self.pages {
+            return Err(format!(
+                "free page count {} != sum of runs {total}",
+                self.pages
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One bit per page of an arena: set if the page may hold non-zero bytes.
+pub(crate) struct DirtyBits {
+    words: Vec<u64>,
+}
+
+impl DirtyBits {
+    pub(crate) fn new(npages: usize) -> DirtyBits {
+        DirtyBits {
+            words: vec![0; npages.div_ceil(64)],
+        }
+    }
+
+    fn get(&self, page: usize) -> bool {
+        self.words[page / 64] & (1 << (page % 64)) != 0
+    }
+
+    /// Dirty pages in `first .. first + n`.
+    pub(crate) fn count(&self, first: usize, n: usize) -> usize {
+        (first..first + n).filter(|&p| self.get(p)).count()
+    }
+
+    /// Sets or clears pages `first .. first + n`.
+    pub(crate) fn set(&mut self, first: usize, n: usize, dirty: bool) {
+        for p in first..first + n {
+            if dirty {
+                self.words[p / 64] |= 1 << (p % 64);
+            } else {
+                self.words[p / 64] &= !(1 << (p % 64));
+            }
+        }
+    }
+
+    /// Maximal dirty runs inside `first .. first + n`, highest first.
+    pub(crate) fn runs_desc(&self, first: usize, n: usize) -> Vec<(usize, usize)> {
+        let mut runs = Vec::new();
+        let mut p = first + n;
+        while p > first {
+            p -= 1;
+            if self.get(p) {
+                let end = p + 1;
+                while p > first && self.get(p - 1) {
+                    p -= 1;
+                }
+                runs.push((p, end - p));
+            }
+        }
+        runs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const P: usize = PAGE_SIZE;
+
+    #[test]
+    fn best_fit_and_coalescing() {
+        let mut f = FreeRuns::default();
+        f.free(0, 10, |_, _| true);
+        assert_eq!(f.alloc(3), Some(0));
+        assert_eq!(f.alloc(3), Some(3 * P));
+        f.free(0, 3, |_, _| true);
+        // Runs: [0,3) and [6,10): best fit for 3 is the 3-page run.
+        assert_eq!(f.alloc(3), Some(0));
+        f.free(0, 3, |_, _| true);
+        f.free(3 * P, 3, |_, _| true);
+        assert_eq!(f.len(), 1, "all three runs merge into one");
+        assert_eq!(f.pages(), 10);
+        f.check(|_, _| true).unwrap();
+    }
+
+    #[test]
+    fn does_not_merge_across_boundaries() {
+        let mut f = FreeRuns::default();
+        f.free(0, 4, |_, _| false);
+        f.free(4 * P, 4, |_, _| false);
+        assert_eq!(f.len(), 2);
+        f.check(|_, _| false).unwrap();
+    }
+
+    #[test]
+    #[should_panic(expected = "freed twice")]
+    fn double_free_of_pages_panics() {
+        let mut f = FreeRuns::default();
+        f.free(0, 4, |_, _| true);
+        f.free(2 * P, 1, |_, _| true);
+    }
+
+    proptest! {
+        /// Random allocations and frees over a 256-page region agree with a
+        /// page-by-page model: no page is handed out twice, every free page is
+        /// findable, and the structure stays coalesced.
+        #[test]
+        fn free_runs_match_model(ops in proptest::collection::vec((1usize..20, any::<bool>(), any::<prop::sample::Index>()), 1..200)) {
+            let mut f = FreeRuns::default();
+            f.free(0, 256, |_, _| true);
+            let mut used = vec![false; 256];
+            let mut live: Vec<(usize, usize)> = Vec::new();
+            for (n, do_free, pick) in ops {
+                if do_free && !live.is_empty() {
+                    let (b, n) = live.swap_remove(pick.index(live.len()));
+                    for p in b..b + n { used[p] = false; }
+                    f.free(b * P, n, |_, _| true);
+                } else if let Some(a) = f.alloc(n) {
+                    let b = a / P;
+                    for p in b..b + n {
+                        prop_assert!(!used[p], "page {} handed out twice", p);
+                        used[p] = true;
+                    }
+                    live.push((b, n));
+                } else {
+                    // No run fits: the model must agree that no n free pages
+                    // are contiguous.
+                    let longest = used.split(|&u| u).map(|r| r.len()).max().unwrap_or(0);
+                    prop_assert!(longest < n);
+                }
+                prop_assert_eq!(f.pages(), used.iter().filter(|&&u| !u).count());
+                f.check(|_, _| true).map_err(TestCaseError::fail)?;
+            }
+        }
+    }
+
+    #[test]
+    fn dirty_runs() {
+        let mut d = DirtyBits::new(200);
+        d.set(3, 4, true);
+        d.set(70, 70, true);
+        assert_eq!(d.count(0, 200), 74);
+        assert_eq!(d.runs_desc(0, 200), vec![(70, 70), (3, 4)]);
+        assert_eq!(d.runs_desc(5, 100), vec![(70, 35), (5, 2)]);
+        d.set(70, 70, false);
+        assert_eq!(d.count(0, 200), 4);
+    }
+}

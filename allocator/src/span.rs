@@ -1,0 +1,691 @@
+//! Spans: runs of pages holding objects of one span class (Go's `mspan`).
+//!
+//! # Fields and who may touch them
+//!
+//! A `Span` is metadata kept outside the heap memory it describes. It is shared:
+//! any thread may hold `&Span` (found through the page table), so every field is
+//! an atomic or behind a lock, and the rules below say who may *write* what:
+//!
+//! | field | meaning | written by |
+//! |---|---|---|
+//! | `base`, `npages`, `elem_size`, `nelems`, `div_mul`, `span_class` | shape | page heap, under the heap lock, while the span is not in use |
+//! | `state` | [`SpanState`] | page heap, under the heap lock |
+//! | `sweepgen` | see the table below | the owner, by the transitions of the table |
+//! | `freeindex`, `alloc_cache`, `alloc_count`, `needzero` | allocation state | the span's *owner*: the cache holding it, or the thread that popped it from a central list or acquired it for sweeping |
+//! | `alloc_bits` | allocated at the last sweep | the sweeper (owner) |
+//! | `mark_bits` | reached in the current mark | any marker (atomic test-and-set); cleared by the sweeper |
+//! | `specials` | per-object records | anyone, under the span's specials lock |
+//!
+//! Ownership moves between threads only through a lock (a central list, the
+//! heap lock), so the owner-only fields are accessed with `Relaxed` atomics: they
+//! compile to plain loads and stores, and the hand-off provides the ordering.
+//!
+//! # Sweep generations
+//!
+//! The heap has a sweep generation `h`, advanced by 2 at the start of every
+//! sweep cycle (after mark termination). Each span's `sweepgen` is, relative to it:
+//!
+//! | `span.sweepgen` | meaning | next |
+//! |---|---|---|
+//! | `h - 2` | needs sweeping | `h - 1` by a CAS that acquires it |
+//! | `h - 1` | being swept by the thread whose CAS won | `h` when sweeping ends |
+//! | `h` | swept, not cached | `h + 3` when a cache takes it |
+//! | `h + 3` | swept, then cached; still cached | `h` when the cache releases it |
+//! | `h + 1` | (Go: cached before the generation advanced) never occurs here: every cache must release its spans before `h` advances, and [`PageHeap::start_sweep_cycle`](crate::PageHeap::start_sweep_cycle) checks it | — |
+//!
+//! Because only a successful CAS from `h - 2` to `h - 1` grants the right to
+//! sweep, a span is swept at most once per cycle however many sweepers race;
+//! [`Span::sweep`] panics if called without that ownership (a double sweep).
+//!
+//! # Allocation state
+//!
+//! Go's scheme: `alloc_bits` are the objects that survived the last sweep (they
+//! are that sweep's mark bits); slots below `freeindex` are allocated whatever
+//! their bit says; `alloc_cache` holds the complement of the alloc bits from
+//! `freeindex` on (bit 0 is slot `freeindex`), so the next free slot is one
+//! count-trailing-zeros away. Allocation never writes alloc bits.
+
+use std::sync::atomic::{
+    AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
+    Ordering::{Acquire, Relaxed, Release},
+};
+
+use parking_lot::Mutex;
+
+use crate::bitmap::{low_mask, GcBits, BITMAP_WORDS};
+use crate::sizeclass::{SizeClass, SpanClass, PAGE_SIZE};
+
+/// The pattern freed objects are filled with when poisoning is on.
+pub const POISON_WORD: u64 = 0xDEAD_BEEF_DEAD_BEEF;
+
+/// Lifecycle of a span's metadata.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum SpanState {
+    /// Not describing any memory; waiting in the page heap's pool.
+    Free = 0,
+    /// Describes pages that hold objects.
+    InUse = 1,
+}
+
+/// A per-object record kept on the span of its object ("special" in Go): the
+/// collector keeps finalizers, cleanups and weak handles here.
+///
+/// The allocator treats `kind` and `data` as opaque; it only keeps the records
+/// sorted by object and hands back those whose object died when the span is
+/// swept.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Special {
+    /// Index of the object in its span.
+    pub index: u32,
+    /// What the record is; defined by the collector.
+    pub kind: u8,
+    /// Payload; defined by the collector.
+    pub data: usize,
+}
+
+/// A run of pages holding objects of one span class. See the module docs for
+/// which thread may touch which field.
+#[doc(alias = "mspan")]
+pub struct Span {
+    base: AtomicUsize,
+    npages: AtomicUsize,
+    elem_size: AtomicUsize,
+    nelems: AtomicUsize,
+    div_mul: AtomicU32,
+    span_class: AtomicU8,
+    state: AtomicU8,
+    sweepgen: AtomicU32,
+    needzero: AtomicBool,
+    freeindex: AtomicUsize,
+    alloc_cache: AtomicU64,
+    alloc_count: AtomicUsize,
+    alloc_bits: GcBits,
+    mark_bits: GcBits,
+    specials: Mutex<Vec<Special>>,
+}
+
+/// What sweeping one span found.
+#[derive(Debug, Default)]
+pub struct SweepOutcome {
+    /// Objects that survived (were marked).
+    pub live: usize,
+    /// Objects freed.
+    pub freed: usize,
+    /// Specials whose object died, removed from the span.
+    pub dead_specials: Vec<Special>,
+}
+
+impl Span {
+    pub(crate) fn new_free() -> Span {
+        Span {
+            base: AtomicUsize::new(0),
+            npages: AtomicUsize::new(0),
+            elem_size: AtomicUsize::new(0),
+            nelems: AtomicUsize::new(0),
+            div_mul: AtomicU32::new(0),
+            span_class: AtomicU8::new(0),
+            state: AtomicU8::new(SpanState::Free as u8),
+            sweepgen: AtomicU32::new(0),
+            needzero: AtomicBool::new(false),
+            freeindex: AtomicUsize::new(0),
+            alloc_cache: AtomicU64::new(0),
+            alloc_count: AtomicUsize::new(0),
+            alloc_bits: GcBits::default(),
+            mark_bits: GcBits::default(),
+            specials: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Gives a free span its shape. Called by the page heap under its lock,
+    /// before the span is published in the page table.
+    pub(crate) fn init(
+        &self,
+        base: usize,
+        npages: usize,
+        spc: SpanClass,
+        sweepgen: u32,
+        needzero: bool,
+    ) {
+        debug_assert_eq!(self.state(), SpanState::Free, "initialising a span in use");
+        debug_assert!(self.specials.lock().is_empty());
+        let class = spc.size_class();
+        let (elem_size, nelems, div_mul) = if class == SizeClass::LARGE {
+            (npages * PAGE_SIZE, 1, 0)
+        } else {
+            debug_assert_eq!(npages, class.npages());
+            (class.size(), class.objects_per_span(), class.div_mul())
+        };
+        self.base.store(base, Relaxed);
+        self.npages.store(npages, Relaxed);
+        self.elem_size.store(elem_size, Relaxed);
+        self.nelems.store(nelems, Relaxed);
+        self.div_mul.store(div_mul, Relaxed);
+        self.span_class.store(spc.index() as u8, Relaxed);
+        self.needzero.store(needzero, Relaxed);
+        self.freeindex.store(0, Relaxed);
+        self.alloc_cache.store(!0, Relaxed);
+        self.alloc_count.store(0, Relaxed);
+        self.alloc_bits.clear_all();
+        self.mark_bits.clear_all();
+        self.sweepgen.store(sweepgen, Relaxed);
+        self.state.store(SpanState::InUse as u8, Release);
+    }
+
+    /// Marks the span free. Called by the page heap under its lock after the
+    /// span has left the page table.
+    pub(crate) fn retire(&self) {
+        debug_assert_eq!(self.state(), SpanState::InUse, "freeing a span twice");
+        self.specials.lock().clear();
+        self.state.store(SpanState::Free as u8, Release);
+    }
+
+    /// Address of the first byte.
+    #[inline]
+    pub fn base(&self) -> usize {
+        self.base.load(Relaxed)
+    }
+
+    /// Length in pages.
+    #[inline]
+    pub fn npages(&self) -> usize {
+        self.npages.load(Relaxed)
+    }
+
+    /// Length in bytes.
+    pub fn bytes(&self) -> usize {
+        self.npages() * PAGE_SIZE
+    }
+
+    /// Size of each object slot in bytes (the whole span for a large object).
+    #[inline]
+    pub fn elem_size(&self) -> usize {
+        self.elem_size.load(Relaxed)
+    }
+
+    /// Number of object slots.
+    #[inline]
+    pub fn nelems(&self) -> usize {
+        self.nelems.load(Relaxed)
+    }
+
+    /// The span class.
+    #[inline]
+    pub fn span_class(&self) -> SpanClass {
+        SpanClass::from_index(self.span_class.load(Relaxed) as usize)
+    }
+
+    /// Whether the span's objects hold no pointers.
+    #[inline]
+    pub fn is_noscan(&self) -> bool {
+        self.span_class().is_noscan()
+    }
+
+    /// Whether the span holds a single large object.
+    pub fn is_large(&self) -> bool {
+        self.span_class().size_class() == SizeClass::LARGE
+    }
+
+    /// Lifecycle state.
+    pub fn state(&self) -> SpanState {
+        match self.state.load(Acquire) {
+            0 => SpanState::Free,
+            _ => SpanState::InUse,
+        }
+    }
+
+    /// The span's sweep generation (see the module docs' table).
+    pub fn sweepgen(&self) -> u32 {
+        self.sweepgen.load(Acquire)
+    }
+
+    /// Number of allocated objects as of the last hand-off of the span. Exact
+    /// when no cache holds the span.
+    pub fn alloc_count(&self) -> usize {
+        self.alloc_count.load(Relaxed)
+    }
+
+    /// The mark bits of the current cycle.
+    pub fn mark_bits(&self) -> &GcBits {
+        &self.mark_bits
+    }
+
+    /// The alloc bits: objects that survived the last sweep.
+    pub fn alloc_bits(&self) -> &GcBits {
+        &self.alloc_bits
+    }
+
+    /// Index of the object slot containing `addr`, or `None` if `addr` is
+    /// outside the span or in its unusable tail. One multiply and shift.
+    #[inline]
+    pub fn object_index(&self, addr: usize) -> Option<usize> {
+        let offset = addr.wrapping_sub(self.base());
+        if offset >= self.bytes() {
+            return None;
+        }
+        let index = ((offset as u64 * self.div_mul.load(Relaxed) as u64) >> 32) as usize;
+        (index < self.nelems()).then_some(index)
+    }
+
+    /// Address of object slot `index`.
+    #[inline]
+    pub fn object_addr(&self, index: usize) -> usize {
+        debug_assert!(index < self.nelems());
+        self.base() + index * self.elem_size()
+    }
+
+    /// Whether slot `index` holds an allocated object. Exact only while no
+    /// cache holds the span (a cache keeps its own copy of `freeindex`), for
+    /// example with the world stopped after every cache was released.
+    pub fn is_allocated(&self, index: usize) -> bool {
+        index < self.freeindex.load(Relaxed) || self.alloc_bits.get(index)
+    }
+
+    // ---- owner-only allocation state -------------------------------------
+
+    pub(crate) fn load_alloc_state(&self) -> (usize, u64, usize, bool) {
+        (
+            self.freeindex.load(Relaxed),
+            self.alloc_cache.load(Relaxed),
+            self.alloc_count.load(Relaxed),
+            self.needzero.load(Relaxed),
+        )
+    }
+
+    pub(crate) fn store_alloc_state(&self, freeindex: usize, alloc_cache: u64, alloc_count: usize) {
+        debug_assert!(freeindex <= self.nelems());
+        debug_assert!(alloc_count <= self.nelems());
+        self.freeindex.store(freeindex, Relaxed);
+        self.alloc_cache.store(alloc_cache, Relaxed);
+        self.alloc_count.store(alloc_count, Relaxed);
+    }
+
+    /// Whether freshly handed-out slots must be cleared (they may hold old data).
+    pub(crate) fn needzero(&self) -> bool {
+        self.needzero.load(Relaxed)
+    }
+
+    /// Finds the next free slot at or after `*freeindex` and advances the
+    /// owner's allocation state past it. `None` when the span is full.
+    /// This is the slow half of allocation (Go's `nextFreeIndex`); the cache
+    /// inlines the fast half.
+    pub(crate) fn next_free(
+        &self,
+        freeindex: &mut usize,
+        alloc_cache: &mut u64,
+        nelems: usize,
+    ) -> Option<usize> {
+        loop {
+            if *freeindex >= nelems {
+                *freeindex = nelems;
+                return None;
+            }
+            let bit = alloc_cache.trailing_zeros() as usize;
+            if bit < 64 {
+                let index = *freeindex + bit;
+                if index >= nelems {
+                    *freeindex = nelems;
+                    return None;
+                }
+                *alloc_cache = (*alloc_cache >> bit) >> 1;
+                *freeindex = index + 1;
+                if *freeindex % 64 == 0 && *freeindex < nelems {
+                    *alloc_cache = !self.alloc_bits.word(*freeindex / 64);
+                }
+                return Some(index);
+            }
+            // The cached window is used up: load the next 64 alloc bits.
+            let next = (*freeindex + 64) & !63;
+            *freeindex = next;
+            if next < nelems {
+                *alloc_cache = !self.alloc_bits.word(next / 64);
+            }
+        }
+    }
+
+    // ---- sweep generations -----------------------------------------------
+
+    /// Tries to take the right to sweep this span in heap generation `h`
+    /// (`h - 2` → `h - 1`). Exactly one caller per cycle succeeds.
+    pub(crate) fn try_acquire_sweep(&self, h: u32) -> bool {
+        self.sweepgen
+            .compare_exchange(h.wrapping_sub(2), h.wrapping_sub(1), Acquire, Relaxed)
+            .is_ok()
+    }
+
+    /// Records that a cache took the (swept) span: `h` → `h + 3`.
+    pub(crate) fn set_cached(&self, h: u32) {
+        let sg = self.sweepgen.load(Relaxed);
+        assert_eq!(
+            sg,
+            h,
+            "span {:#x}: handed to a cache while not swept (sweepgen {sg}, heap {h})",
+            self.base()
+        );
+        self.sweepgen.store(h.wrapping_add(3), Release);
+    }
+
+    /// Records that a cache released the span: `h + 3` → `h`.
+    pub(crate) fn set_uncached(&self, h: u32) {
+        let sg = self.sweepgen.load(Relaxed);
+        assert_eq!(
+            sg,
+            h.wrapping_add(3),
+            "span {:#x}: released by a cache but not cached in this sweep generation \
+             (sweepgen {sg}, heap {h}); a cache must release its spans before the \
+             sweep generation advances",
+            self.base()
+        );
+        self.sweepgen.store(h, Release);
+    }
+
+    /// Sweeps the span (Go's `mspan.sweep`): unmarked objects become free, the
+    /// mark bits become the alloc bits, and the mark bits are cleared for the
+    /// next cycle. The caller must hold sweep ownership for generation `h`
+    /// (a successful [`try_acquire_sweep`](Self::try_acquire_sweep)); on return
+    /// the span is swept (`sweepgen == h`) and still owned by the caller, who
+    /// puts it on a list or frees it.
+    ///
+    /// # Panics
+    /// If the caller does not hold sweep ownership: the span was swept twice
+    /// in one cycle, or sweeping was started without acquiring it.
+    pub(crate) fn sweep(&self, h: u32, poison: bool) -> SweepOutcome {
+        let sg = self.sweepgen.load(Acquire);
+        assert_eq!(
+            sg,
+            h.wrapping_sub(1),
+            "span {:#x}: sweep without sweep ownership (span sweepgen {sg}, heap {h}): \
+             swept twice in one cycle, or never acquired",
+            self.base()
+        );
+        let nelems = self.nelems();
+        let freeindex = self.freeindex.load(Relaxed);
+        let live = self.mark_bits.count_ones(nelems);
+        let before = self.alloc_count.load(Relaxed);
+
+        // Walk the freed slots word by word: allocated (below freeindex, or
+        // alloc bit set) and not marked.
+        let mut freed = 0;
+        let mut allocated_total = 0;
+        let mut dead_words = [0u64; BITMAP_WORDS];
+        for (w, dead) in dead_words.iter_mut().enumerate().take(nelems.div_ceil(64)) {
+            let lo = w * 64;
+            let below_free = if freeindex >= lo + 64 {
+                !0
+            } else if freeindex <= lo {
+                0
+            } else {
+                low_mask(freeindex - lo)
+            };
+            let valid = if nelems >= lo + 64 {
+                !0
+            } else {
+                low_mask(nelems - lo)
+            };
+            let allocated = (self.alloc_bits.word(w) | below_free) & valid;
+            let marked = self.mark_bits.word(w);
+            assert!(
+                marked & !allocated == 0,
+                "span {:#x}: mark bit set on a free slot (word {w}: marked {marked:#x}, \
+                 allocated {allocated:#x}); something marked a pointer to free memory",
+                self.base()
+            );
+            *dead = allocated & !marked;
+            freed += dead.count_ones() as usize;
+            allocated_total += allocated.count_ones() as usize;
+        }
+        debug_assert_eq!(
+            allocated_total,
+            before,
+            "span {:#x}: alloc count {before} disagrees with the bitmaps ({allocated_total})",
+            self.base()
+        );
+        debug_assert_eq!(live + freed, before);
+
+        if poison && freed > 0 {
+            let elem = self.elem_size();
+            for (w, &dead) in dead_words.iter().enumerate() {
+                let mut bits = dead;
+                while bits != 0 {
+                    let index = w * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    // SAFETY: slot `index` holds an object that was not marked,
+                    // so no reachable pointer refers to it (the collector's
+                    // invariant), and we own the span for sweeping, so no cache
+                    // hands the slot out meanwhile. The slot lies in our
+                    // committed memory and is 8-aligned and `elem` bytes long.
+                    unsafe { crate::memory::poison(self.object_addr(index), elem) };
+                }
+            }
+        }
+
+        let mut dead_specials = Vec::new();
+        if freed > 0 {
+            let mut specials = self.specials.lock();
+            if !specials.is_empty() {
+                specials.retain(|s| {
+                    let i = s.index as usize;
+                    let dead = dead_words[i / 64] & (1 << (i % 64)) != 0;
+                    if dead {
+                        dead_specials.push(*s);
+                    }
+                    !dead
+                });
+            }
+        }
+
+        self.alloc_bits.copy_from(&self.mark_bits, nelems);
+        self.mark_bits.clear_all();
+        self.freeindex.store(0, Relaxed);
+        self.alloc_cache.store(!self.alloc_bits.word(0), Relaxed);
+        self.alloc_count.store(live, Relaxed);
+        if freed > 0 {
+            self.needzero.store(true, Relaxed);
+        }
+        self.sweepgen.store(h, Release);
+        SweepOutcome {
+            live,
+            freed,
+            dead_specials,
+        }
+    }
+
+    // ---- specials -----------------------------------------------------------
+
+    /// Adds a special record for object `index`. Records stay sorted by
+    /// (object, kind); several records of one kind for one object are allowed.
+    pub fn add_special(&self, special: Special) {
+        assert!(
+            (special.index as usize) < self.nelems(),
+            "special for object {} of a span with {} objects",
+            special.index,
+            self.nelems()
+        );
+        let mut specials = self.specials.lock();
+        let at = specials.partition_point(|s| (s.index, s.kind) <= (special.index, special.kind));
+        specials.insert(at, special);
+    }
+
+    /// Removes and returns the first special of `kind` on object `index` for
+    /// which `pred` holds.
+    pub fn remove_special(
+        &self,
+        index: u32,
+        kind: u8,
+        mut pred: impl FnMut(&Special) -> bool,
+    ) -> Option<Special> {
+        let mut specials = self.specials.lock();
+        let at = specials
+            .iter()
+            .position(|s| s.index == index && s.kind == kind && pred(s))?;
+        Some(specials.remove(at))
+    }
+
+    /// The specials of object `index`.
+    pub fn specials_of(&self, index: u32) -> Vec<Special> {
+        self.specials
+            .lock()
+            .iter()
+            .filter(|s| s.index == index)
+            .copied()
+            .collect()
+    }
+}
+
+/// A pointer to span metadata owned by a page heap.
+///
+/// Span metadata is allocated by the page heap, recycled but never freed while
+/// the heap lives, and `SpanPtr`s are kept only by the page heap itself and by
+/// caches, which hold an `Arc` to it. So a `SpanPtr` never dangles.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub(crate) struct SpanPtr(std::ptr::NonNull<Span>);
+
+// SAFETY: `Span` is `Sync` (atomics and a mutex) and the pointee outlives every
+// `SpanPtr` (see the type docs), so sharing or sending the pointer is as safe as
+// sharing `&Span`.
+unsafe impl Send for SpanPtr {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for SpanPtr {}
+
+impl SpanPtr {
+    pub(crate) fn new(span: std::ptr::NonNull<Span>) -> SpanPtr {
+        SpanPtr(span)
+    }
+
+    pub(crate) fn as_ptr(self) -> *mut Span {
+        self.0.as_ptr()
+    }
+}
+
+impl std::ops::Deref for SpanPtr {
+    type Target = Span;
+    #[inline]
+    fn deref(&self) -> &Span {
+        // SAFETY: the pointee is live span metadata for as long as any SpanPtr
+        // exists (see the type docs).
+        unsafe { self.0.as_ref() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sizeclass::ObjectKind;
+
+    fn small_span(class: usize, h: u32) -> Span {
+        let span = Span::new_free();
+        let spc = SpanClass::new(SizeClass::new(class).unwrap(), ObjectKind::NoScan);
+        // A made-up base: these tests never touch the memory.
+        span.init(1 << 30, spc.size_class().npages(), spc, h, false);
+        span
+    }
+
+    fn take_all(span: &Span) -> Vec<usize> {
+        let (mut fi, mut cache, _, _) = span.load_alloc_state();
+        let mut got = Vec::new();
+        while let Some(i) = span.next_free(&mut fi, &mut cache, span.nelems()) {
+            got.push(i);
+        }
+        span.store_alloc_state(fi, cache, span.alloc_count() + got.len());
+        got
+    }
+
+    #[test]
+    fn fresh_span_hands_out_every_slot_once_in_order() {
+        let span = small_span(1, 4);
+        let got = take_all(&span);
+        assert_eq!(got, (0..1024).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn sweep_keeps_marked_and_frees_the_rest() {
+        let h = 4;
+        let span = small_span(2, h); // 16-byte class, 512 objects
+        assert_eq!(take_all(&span).len(), 512);
+        for i in (0..512).step_by(3) {
+            span.mark_bits().test_and_set(i);
+        }
+        // New cycle: h + 2.
+        let h = h + 2;
+        assert!(span.try_acquire_sweep(h));
+        assert!(!span.try_acquire_sweep(h), "second acquire must fail");
+        let out = span.sweep(h, false);
+        assert_eq!(out.live, 171);
+        assert_eq!(out.freed, 512 - 171);
+        assert_eq!(span.sweepgen(), h);
+        assert!(span.needzero());
+        let free = take_all(&span);
+        assert_eq!(free, (0..512).filter(|i| i % 3 != 0).collect::<Vec<_>>());
+        assert!(
+            !span.try_acquire_sweep(h),
+            "a swept span cannot be acquired again"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "swept twice in one cycle")]
+    fn double_sweep_panics() {
+        let span = small_span(3, 2);
+        assert!(span.try_acquire_sweep(4));
+        span.sweep(4, false);
+        span.sweep(4, false);
+    }
+
+    #[test]
+    #[should_panic(expected = "mark bit set on a free slot")]
+    fn marking_a_free_slot_is_caught_at_sweep() {
+        let span = small_span(3, 2);
+        span.mark_bits().test_and_set(5); // never allocated
+        assert!(span.try_acquire_sweep(4));
+        span.sweep(4, false);
+    }
+
+    #[test]
+    fn object_index_round_trips_and_rejects_tail() {
+        let span = small_span(5, 2); // 48 bytes, 170 objects, 32-byte tail
+        for i in 0..span.nelems() {
+            let a = span.object_addr(i);
+            assert_eq!(span.object_index(a), Some(i));
+            assert_eq!(span.object_index(a + 47), Some(i));
+        }
+        assert_eq!(span.object_index(span.base() + 170 * 48), None, "tail");
+        assert_eq!(span.object_index(span.base() - 1), None);
+        assert_eq!(span.object_index(span.base() + 8192), None);
+    }
+
+    #[test]
+    fn specials_of_dead_objects_come_back_from_sweep() {
+        let span = small_span(4, 2);
+        take_all(&span);
+        span.add_special(Special {
+            index: 7,
+            kind: 1,
+            data: 70,
+        });
+        span.add_special(Special {
+            index: 9,
+            kind: 1,
+            data: 90,
+        });
+        span.add_special(Special {
+            index: 7,
+            kind: 2,
+            data: 71,
+        });
+        span.mark_bits().test_and_set(9);
+        assert!(span.try_acquire_sweep(4));
+        let out = span.sweep(4, false);
+        assert_eq!(out.dead_specials.len(), 2);
+        assert!(out.dead_specials.iter().all(|s| s.index == 7));
+        assert_eq!(
+            span.specials_of(9),
+            vec![Special {
+                index: 9,
+                kind: 1,
+                data: 90
+            }]
+        );
+        assert!(span.remove_special(9, 1, |s| s.data == 90).is_some());
+        assert!(span.specials_of(9).is_empty());
+    }
+}
