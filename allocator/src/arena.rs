@@ -1,10 +1,10 @@
 //! Arenas and the address → span index.
 //!
-//! An [`Arena`] is one reservation of address space, a whole number of
+//! An `Arena` is one reservation of address space, a whole number of
 //! [`ARENA_SIZE`] chunks aligned to [`ARENA_SIZE`]. Each arena keeps a table with
 //! one entry per page naming the span that owns the page (Go's `heapArena.spans`).
 //!
-//! The [`ArenaIndex`] maps any address to its arena in O(1) with two loads: the
+//! The `ArenaIndex` maps any address to its arena in O(1) with two loads: the
 //! address space (47 bits on x86-64 and AArch64 Linux) is cut into 64 MiB chunks,
 //! and a two-level radix table over the chunk number holds a pointer to the
 //! arena that covers each chunk. Level-2 tables are allocated only for the

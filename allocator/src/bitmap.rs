@@ -147,7 +147,7 @@ mod tests {
             prop_assert_eq!(ones, expect);
             let copy = GcBits::default();
             copy.copy_from(&bits, n);
-            for i in 0..n { prop_assert_eq!(copy.get(i), model[i]); }
+            for (i, &m) in model.iter().enumerate().take(n) { prop_assert_eq!(copy.get(i), m); }
         }
     }
 }

@@ -145,6 +145,7 @@ impl Cache {
 
     /// Takes a span with free slots from the central.
     fn refill(&mut self, spc: SpanClass) -> Result<(), AllocError> {
+        let _gate = self.heap.sweep_gate();
         let span = self.heap.central(spc).cache_span(&self.heap)?;
         let (freeindex, alloc_cache, alloc_count, needzero) = span.load_alloc_state();
         self.slots[spc.index()] = Slot {
@@ -165,6 +166,7 @@ impl Cache {
     fn release(&mut self, spc: SpanClass) {
         let slot = std::mem::replace(&mut self.slots[spc.index()], EMPTY);
         if let Some(span) = slot.span {
+            let _gate = self.heap.sweep_gate();
             span.store_alloc_state(slot.freeindex, slot.alloc_cache, slot.alloc_count);
             self.heap
                 .note_mallocs(spc.size_class(), slot.alloc_count - slot.counted);

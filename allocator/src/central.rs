@@ -52,7 +52,8 @@ impl Central {
 
     /// Finds a span with free slots for a cache (Go's `cacheSpan`): a swept
     /// partial span; else an unswept span, swept here; else fresh pages.
-    /// The span comes back swept and marked cached (`h + 3`).
+    /// The span comes back swept and marked cached (`h + 3`). The caller holds
+    /// the sweep gate.
     pub(crate) fn cache_span(&self, heap: &PageHeap) -> Result<SpanPtr, AllocError> {
         let h = heap.sweepgen();
         let found = self.lists.lock().partial[swept(h)].pop();
@@ -76,7 +77,13 @@ impl Central {
     fn sweep_for_space(&self, heap: &PageHeap, h: u32) -> Option<SpanPtr> {
         for _ in 0..REFILL_SWEEP_BUDGET {
             let span = self.pop_unswept(h)?;
-            let outcome = heap.sweep_span(span, h).unwrap_or_default();
+            let outcome = match heap.sweep_span(span, h) {
+                Some(outcome) => {
+                    heap.note_lazy_sweep();
+                    outcome
+                }
+                None => SweepOutcome::default(),
+            };
             if outcome.live == 0 && outcome.freed > 0 {
                 heap.free_span(span);
             } else if span.alloc_count() < span.nelems() {
@@ -127,7 +134,8 @@ impl Central {
     }
 
     /// Takes back a span from a cache (Go's `uncacheSpan`). The cache has
-    /// already written its allocation state back into the span.
+    /// already written its allocation state back into the span, and holds the
+    /// sweep gate.
     pub(crate) fn uncache_span(&self, heap: &PageHeap, span: SpanPtr) {
         let h = heap.sweepgen();
         span.set_uncached(h);

@@ -14,7 +14,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 
 use crate::arena::{Arena, ArenaIndex, ARENA_SIZE};
 use crate::central::Central;
@@ -121,6 +121,7 @@ struct Counters {
     large_bytes_malloc: AtomicU64,
     large_bytes_free: AtomicU64,
     spans_swept: AtomicU64,
+    spans_swept_lazily: AtomicU64,
 }
 
 /// The page heap: the allocator's root object, shared by every [`Cache`](crate::Cache).
@@ -131,8 +132,15 @@ pub struct PageHeap {
     locked: Mutex<Locked>,
     centrals: Box<[Central]>,
     /// The heap's sweep generation `h` (see [`span`](crate::span) for the
-    /// table). Advanced by 2 in `start_sweep_cycle`, under the heap lock.
+    /// table). Advanced by 2 in `start_sweep_cycle`, holding `gate` for
+    /// writing and the heap lock.
     sweepgen: AtomicU32,
+    /// Held for reading by every operation that reads `sweepgen` and acts on
+    /// the value (sweeping a span, refilling or releasing a cache span, making
+    /// a large object), and for writing while `sweepgen` advances. So no such
+    /// operation straddles two generations: an advance waits for the ones in
+    /// flight (Go's `sweep.active` drain does the same job).
+    gate: RwLock<()>,
     /// Spans still to be swept in this cycle. Set when a cycle starts,
     /// decremented once per span swept.
     unswept: AtomicUsize,
@@ -162,6 +170,7 @@ impl PageHeap {
             // Start at 4 so that `h - 2` never wraps below zero in practice;
             // the arithmetic wraps correctly anyway.
             sweepgen: AtomicU32::new(4),
+            gate: RwLock::new(()),
             unswept: AtomicUsize::new(0),
             cached_spans: AtomicUsize::new(0),
             sweep_cursor: AtomicUsize::new(0),
@@ -177,6 +186,11 @@ impl PageHeap {
     /// The current sweep generation `h`.
     pub fn sweepgen(&self) -> u32 {
         self.sweepgen.load(Acquire)
+    }
+
+    /// Holds the sweep generation still; see the `gate` field.
+    pub(crate) fn sweep_gate(&self) -> RwLockReadGuard<'_, ()> {
+        self.gate.read()
     }
 
     pub(crate) fn central(&self, spc: SpanClass) -> &Central {
@@ -329,6 +343,7 @@ impl PageHeap {
         }
         let npages = size.div_ceil(PAGE_SIZE);
         let spc = SpanClass::new(SizeClass::LARGE, kind);
+        let _gate = self.sweep_gate();
         let span = self.alloc_span(npages, spc)?;
         span.store_alloc_state(1, 0, 1);
         if span.needzero() {
@@ -421,6 +436,7 @@ impl PageHeap {
     /// previous cycle's sweep has not finished
     /// ([`finish_sweep`](Self::finish_sweep) first).
     pub fn start_sweep_cycle(&self) {
+        let _gate = self.gate.write();
         let l = self.locked.lock();
         let cached = self.cached_spans.load(Acquire);
         assert_eq!(
@@ -444,6 +460,7 @@ impl PageHeap {
     /// Safe to call from any number of threads at once (a background sweeper,
     /// allocating threads): each span is swept exactly once per cycle.
     pub fn sweep_one(&self) -> Option<usize> {
+        let _gate = self.sweep_gate();
         let h = self.sweepgen();
         let start = self.sweep_cursor.fetch_add(1, Relaxed);
         for i in 0..NUM_SPAN_CLASSES {
@@ -496,6 +513,10 @@ impl PageHeap {
             "more spans swept than were unswept at cycle start"
         );
         Some(outcome)
+    }
+
+    pub(crate) fn note_lazy_sweep(&self) {
+        self.counters.spans_swept_lazily.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn note_cached(&self, delta: isize) {
@@ -592,6 +613,7 @@ impl PageHeap {
             spans_in_use: c.spans_in_use.load(Relaxed),
             free_runs: self.locked.lock().free.len(),
             spans_swept_total: c.spans_swept.load(Relaxed),
+            spans_swept_lazily_total: c.spans_swept_lazily.load(Relaxed),
             sweepgen: self.sweepgen(),
             classes,
         }

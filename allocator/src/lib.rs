@@ -8,7 +8,7 @@
 //!
 //! ## The design, in six parts
 //!
-//! 1. **Arenas** ([`arena`](crate::arena) module). Address space is reserved in
+//! 1. **Arenas** ([`arena`] module). Address space is reserved in
 //!    64 MiB-aligned arenas with `PROT_NONE` and `MAP_NORESERVE`, and committed
 //!    in chunks as the page heap grows. Pages are 8 KiB. Any address maps to its
 //!    arena through a two-level radix index (two loads), and to its span
@@ -26,7 +26,7 @@
 //!    count-trailing-zeros, a sweep generation, and a list of per-object
 //!    specials. An interior pointer maps to its object's index with one
 //!    multiply by a precomputed reciprocal. The field-by-field ownership rules
-//!    and the sweep-generation table are in the [`span`](crate::span) module.
+//!    and the sweep-generation table are in the [`span`] module.
 //!
 //! 4. **Centrals** ([`Central`], one per span class). Spans not held by a
 //!    cache, as partial/full × swept/unswept sets; a cache refill takes a swept

@@ -228,13 +228,13 @@ mod tests {
             for (n, do_free, pick) in ops {
                 if do_free && !live.is_empty() {
                     let (b, n) = live.swap_remove(pick.index(live.len()));
-                    for p in b..b + n { used[p] = false; }
+                    used[b..b + n].iter_mut().for_each(|u| *u = false);
                     f.free(b * P, n, |_, _| true);
                 } else if let Some(a) = f.alloc(n) {
                     let b = a / P;
-                    for p in b..b + n {
-                        prop_assert!(!used[p], "page {} handed out twice", p);
-                        used[p] = true;
+                    for (p, u) in used.iter_mut().enumerate().skip(b).take(n) {
+                        prop_assert!(!*u, "page {} handed out twice", p);
+                        *u = true;
                     }
                     live.push((b, n));
                 } else {

@@ -35,7 +35,7 @@
 //!
 //! Because only a successful CAS from `h - 2` to `h - 1` grants the right to
 //! sweep, a span is swept at most once per cycle however many sweepers race;
-//! [`Span::sweep`] panics if called without that ownership (a double sweep).
+//! `Span::sweep` panics if called without that ownership (a double sweep).
 //!
 //! # Allocation state
 //!

@@ -45,6 +45,8 @@ pub struct HeapStats {
     pub free_runs: usize,
     /// Spans swept, cumulative.
     pub spans_swept_total: u64,
+    /// Of those, spans swept by a cache refill looking for space (lazy sweeping).
+    pub spans_swept_lazily_total: u64,
     /// The heap's current sweep generation.
     pub sweepgen: u32,
     /// Per size class; index 0 is large objects.
