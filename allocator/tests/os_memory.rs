@@ -133,10 +133,12 @@ fn heap_grows_to_several_gib_of_reservation() {
     assert!(s.committed_bytes >= 4000 * MIB);
     // Fresh pages are known-zero: nothing was touched, so RSS barely moved.
     let rss = resident_bytes().unwrap();
-    assert!(
-        rss < base_rss + 64 * MIB,
-        "fresh large objects were touched: {base_rss} -> {rss}"
-    );
+    if !common::under_sanitizer() {
+        assert!(
+            rss < base_rss + 64 * MIB,
+            "fresh large objects were touched: {base_rss} -> {rss}"
+        );
+    }
     // Small objects still work with all those arenas around.
     let small = cache.alloc(24, ObjectKind::Scan).unwrap();
     assert!(heap.find_object(small.as_ptr() as usize).is_some());

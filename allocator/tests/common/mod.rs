@@ -60,3 +60,11 @@ pub fn is_zeroed(ptr: NonNull<u8>, size: usize) -> bool {
     let bytes = unsafe { std::slice::from_raw_parts(ptr.as_ptr(), size) };
     bytes.iter().all(|&b| b == 0)
 }
+
+/// Whether the tests run under a sanitizer (`.ci/sanitize` sets
+/// `TRICOLOR_UNDER_SANITIZER=1`). Sanitizers keep shadow memory for every
+/// mapping they see, so resident-memory figures measure them, not the
+/// allocator, and RSS assertions about untouched memory are skipped.
+pub fn under_sanitizer() -> bool {
+    std::env::var_os("TRICOLOR_UNDER_SANITIZER").is_some()
+}
