@@ -1,4 +1,4 @@
-//! The main demonstration: several threads churn a large heap.
+//! The allocator on its own: several threads churn a large heap.
 //!
 //! Each thread keeps a live set of objects (random sizes, 16 B to 4 KiB, with
 //! an occasional large one) and replaces random members of it as fast as it
@@ -9,11 +9,8 @@
 //! sweeper and the threads' own refills sweep the rest concurrently. Each
 //! cycle prints one trace line; the run ends with a pause summary.
 //!
-//! Until the collector lands, the threads mark their live sets themselves (they
-//! know them exactly); the tracing marker replaces that step.
-//!
 //! ```text
-//! cargo run --release --example churn -- [--threads N] [--live-mib M] [--seconds S]
+//! cargo run --release --example allocator -- [--threads N] [--live-mib M] [--seconds S]
 //! ```
 
 use std::ptr::NonNull;

@@ -1,0 +1,197 @@
+//! Heap configuration, from code and from the environment.
+
+use std::fmt;
+use std::num::NonZeroU32;
+
+use crate::pacer::{parse_bytes, parse_gogc, PacerConfig};
+
+/// How a heap behaves. `Config::default()` is production behaviour;
+/// [`Config::from_env`] applies the `TRICOLOR_*` environment variables on top.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Pacing: GOGC percentage, soft memory limit, minimum goal.
+    pub pacer: PacerConfig,
+    /// Parallel mark workers, counting the thread that runs the cycle.
+    /// 0 means one per available core. Env: `TRICOLOR_MARK_WORKERS`.
+    pub mark_workers: usize,
+    /// Run a background sweeper thread (sweeping also happens lazily when
+    /// allocation needs a span). Default: on.
+    pub background_sweeper: bool,
+    /// After marking, re-mark from the roots with separate bookkeeping and
+    /// fail loudly, naming the object and the path to it, if anything
+    /// reachable was left unmarked. Env: `TRICOLOR_CHECKMARK=1`.
+    pub checkmark: bool,
+    /// After marking, check every live object: a valid header, and every
+    /// pointer field null or the start of a live object of this heap.
+    /// Env: `TRICOLOR_VERIFY=1`.
+    pub verify: bool,
+    /// Fill freed objects with a poison pattern when they are swept; the
+    /// marker and verifier report a poisoned object if one is ever reached.
+    /// Env: `TRICOLOR_POISON=1`.
+    pub poison: bool,
+    /// Collect at every Nth allocation of each mutator.
+    /// Env: `TRICOLOR_GCSTRESS=N`.
+    pub gc_stress: Option<NonZeroU32>,
+    /// Print one line per cycle to standard error. Env: `TRICOLOR_GCTRACE=1`.
+    pub gctrace: bool,
+    /// Largest object, in bytes.
+    pub max_object_size: usize,
+    /// Most address space the heap may reserve, in bytes.
+    pub max_heap_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let alloc = tricolor_allocator::Config::default();
+        Config {
+            pacer: PacerConfig::default(),
+            mark_workers: 0,
+            background_sweeper: true,
+            checkmark: false,
+            verify: false,
+            poison: false,
+            gc_stress: None,
+            gctrace: false,
+            max_object_size: alloc.max_object_size,
+            max_heap_bytes: alloc.max_heap_bytes,
+        }
+    }
+}
+
+/// A malformed `TRICOLOR_*` environment variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable.
+    pub variable: &'static str,
+    /// What was wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.variable, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// `Config::default()` with the environment applied.
+    ///
+    /// | variable | meaning |
+    /// |---|---|
+    /// | `TRICOLOR_GOGC` | percentage, or `off` |
+    /// | `TRICOLOR_MEMORY_LIMIT` | bytes, with an optional KiB/MiB/GiB/KB/MB/GB suffix |
+    /// | `TRICOLOR_MARK_WORKERS` | number of mark workers |
+    /// | `TRICOLOR_GCTRACE` | `1` prints a line per cycle |
+    /// | `TRICOLOR_CHECKMARK`, `TRICOLOR_VERIFY`, `TRICOLOR_POISON` | `1` turns the mode on |
+    /// | `TRICOLOR_GCSTRESS` | collect every N allocations |
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::default().with_env(|k| std::env::var(k).ok())
+    }
+
+    /// Applies variables read through `get` (testable without touching the
+    /// process environment).
+    pub fn with_env(mut self, get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        fn flag(v: &str, variable: &'static str) -> Result<bool, ConfigError> {
+            match v.trim() {
+                "1" | "true" | "on" => Ok(true),
+                "0" | "false" | "off" | "" => Ok(false),
+                other => Err(ConfigError {
+                    variable,
+                    message: format!("expected 1 or 0, got {other:?}"),
+                }),
+            }
+        }
+        fn number(v: &str, variable: &'static str) -> Result<u32, ConfigError> {
+            v.trim().parse().map_err(|_| ConfigError {
+                variable,
+                message: format!("expected a whole number, got {v:?}"),
+            })
+        }
+        if let Some(v) = get("TRICOLOR_GOGC") {
+            self.pacer.gogc = parse_gogc(&v).map_err(|e| ConfigError {
+                variable: "TRICOLOR_GOGC",
+                message: e.to_string(),
+            })?;
+        }
+        if let Some(v) = get("TRICOLOR_MEMORY_LIMIT") {
+            self.pacer.memory_limit = Some(parse_bytes(&v).map_err(|e| ConfigError {
+                variable: "TRICOLOR_MEMORY_LIMIT",
+                message: e.to_string(),
+            })?);
+        }
+        if let Some(v) = get("TRICOLOR_MARK_WORKERS") {
+            self.mark_workers = number(&v, "TRICOLOR_MARK_WORKERS")? as usize;
+        }
+        if let Some(v) = get("TRICOLOR_GCTRACE") {
+            self.gctrace = flag(&v, "TRICOLOR_GCTRACE")?;
+        }
+        if let Some(v) = get("TRICOLOR_CHECKMARK") {
+            self.checkmark = flag(&v, "TRICOLOR_CHECKMARK")?;
+        }
+        if let Some(v) = get("TRICOLOR_VERIFY") {
+            self.verify = flag(&v, "TRICOLOR_VERIFY")?;
+        }
+        if let Some(v) = get("TRICOLOR_POISON") {
+            self.poison = flag(&v, "TRICOLOR_POISON")?;
+        }
+        if let Some(v) = get("TRICOLOR_GCSTRESS") {
+            self.gc_stress = NonZeroU32::new(number(&v, "TRICOLOR_GCSTRESS")?);
+        }
+        Ok(self)
+    }
+
+    /// The number of mark workers this configuration asks for.
+    pub fn effective_mark_workers(&self) -> usize {
+        match self.mark_workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn environment_overrides() {
+        let c = Config::default()
+            .with_env(env(&[
+                ("TRICOLOR_GOGC", "off"),
+                ("TRICOLOR_CHECKMARK", "1"),
+                ("TRICOLOR_GCSTRESS", "7"),
+                ("TRICOLOR_MARK_WORKERS", "3"),
+            ]))
+            .unwrap();
+        assert_eq!(c.pacer.gogc, None);
+        assert!(c.checkmark && !c.verify);
+        assert_eq!(c.gc_stress.map(|n| n.get()), Some(7));
+        assert_eq!(c.effective_mark_workers(), 3);
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        let e = Config::default()
+            .with_env(env(&[("TRICOLOR_VERIFY", "yes please")]))
+            .unwrap_err();
+        assert_eq!(e.variable, "TRICOLOR_VERIFY");
+        assert!(e
+            .to_string()
+            .starts_with("TRICOLOR_VERIFY: expected 1 or 0"));
+        let e = Config::default()
+            .with_env(env(&[("TRICOLOR_GOGC", "lots")]))
+            .unwrap_err();
+        assert_eq!(e.variable, "TRICOLOR_GOGC");
+    }
+}

@@ -1,0 +1,402 @@
+//! The heap: one independent collector instance.
+//!
+//! A [`Heap`] owns a page heap (the allocator), the type registry, the global
+//! roots, the mutator registry, the pacer and the statistics, plus two
+//! background threads: the cycle driver, which runs collections when asked
+//! (by the pacer, by `collect`, by gc-stress), and the background sweeper.
+//! Nothing here is global: a process may run many heaps side by side.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex};
+use tricolor_allocator::PageHeap;
+
+use crate::config::Config;
+use crate::descriptor::{DescriptorError, TypeDescriptor, TypeId};
+use crate::mutator::{AttachError, Mutator, MutatorShared};
+use crate::object::ObjRef;
+use crate::pacer::Pacer;
+use crate::phase::Phase;
+use crate::stats::{GcStats, StatsState};
+
+const TYPE_CHUNK: usize = 1024;
+const TYPE_CHUNKS: usize = 64;
+
+/// The registered descriptors. Append-only, read without a lock by markers:
+/// each slot is set once.
+pub(crate) struct TypeTable {
+    chunks: [OnceLock<Box<[OnceLock<TypeDescriptor>]>>; TYPE_CHUNKS],
+    count: Mutex<usize>,
+}
+
+impl TypeTable {
+    fn new() -> TypeTable {
+        TypeTable {
+            chunks: std::array::from_fn(|_| OnceLock::new()),
+            count: Mutex::new(0),
+        }
+    }
+
+    fn register(&self, desc: TypeDescriptor) -> Result<TypeId, DescriptorError> {
+        desc.validate()?;
+        let mut count = self.count.lock();
+        let id = *count;
+        if id >= TYPE_CHUNK * TYPE_CHUNKS {
+            return Err(DescriptorError::TooManyTypes);
+        }
+        let chunk = self.chunks[id / TYPE_CHUNK]
+            .get_or_init(|| (0..TYPE_CHUNK).map(|_| OnceLock::new()).collect());
+        chunk[id % TYPE_CHUNK]
+            .set(desc)
+            .unwrap_or_else(|_| unreachable!("type slots are set once, under the count lock"));
+        *count += 1;
+        Ok(TypeId(id as u32))
+    }
+
+    /// The descriptor for `id`, if registered.
+    #[inline]
+    pub(crate) fn get(&self, id: TypeId) -> Option<&TypeDescriptor> {
+        let i = id.0 as usize;
+        self.chunks.get(i / TYPE_CHUNK)?.get()?[i % TYPE_CHUNK].get()
+    }
+}
+
+/// Cycle requests between mutators and the cycle driver.
+#[derive(Default)]
+pub(crate) struct CycleControl {
+    /// Cycles asked for (a cycle number: "at least this many cycles").
+    pub(crate) requested: u64,
+    /// Cycles completed.
+    pub(crate) completed: u64,
+    /// Cycles started.
+    pub(crate) started: u64,
+    /// Set when the last user handle goes away.
+    pub(crate) shutdown: bool,
+    /// Set when a cycle panicked (a checkmark or verifier failure): the
+    /// message. The heap runs no more cycles; waiters panic with it.
+    pub(crate) failed: Option<String>,
+}
+
+/// Everything a heap is; shared by [`Heap`] handles, mutators and the
+/// background threads.
+pub(crate) struct HeapInner {
+    pub(crate) config: Config,
+    pub(crate) page: Arc<PageHeap>,
+    pub(crate) types: TypeTable,
+    /// Global roots: slot values (object addresses, 0 when empty), and a
+    /// free list of slot indices. Read by the collector with the world stopped.
+    pub(crate) globals: Mutex<Globals>,
+    /// Attached mutators. Changed under `world` (see `safepoint`).
+    pub(crate) registry: Mutex<Vec<Arc<MutatorShared>>>,
+    /// Held for the whole of a stop-the-world; attaching takes it briefly, so
+    /// no mutator attaches while the world is stopped. Parked mutators wait
+    /// on it.
+    pub(crate) world: Mutex<()>,
+    /// The collector's phase ([`Phase`]); read by the barrier entry point.
+    pub(crate) phase: AtomicU8,
+    pub(crate) pacer: Mutex<Pacer>,
+    /// Bytes allocated since the last mark finished, flushed from mutators
+    /// in chunks.
+    pub(crate) allocated_since_mark: AtomicU64,
+    /// Live bytes found by the last mark.
+    pub(crate) live_after_mark: AtomicU64,
+    pub(crate) cycles: Mutex<CycleControl>,
+    pub(crate) cycle_cv: Condvar,
+    pub(crate) sweep_cv: Condvar,
+    pub(crate) stats: Mutex<StatsState>,
+    pub(crate) started_at: Instant,
+    pub(crate) workers: usize,
+    /// `Heap` handles plus attached mutators; the threads stop at zero.
+    users: AtomicUsize,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    pub(crate) shutting_down: AtomicBool,
+    pub(crate) next_mutator_id: AtomicU64,
+}
+
+#[derive(Default)]
+pub(crate) struct Globals {
+    pub(crate) slots: Vec<usize>,
+    pub(crate) free: Vec<usize>,
+}
+
+impl HeapInner {
+    /// Identity of this heap for "is this thread attached to it" checks.
+    pub(crate) fn id(&self) -> usize {
+        self as *const HeapInner as usize
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        Phase::from_u8(self.phase.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn add_user(&self) {
+        self.users.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Drops a user; the last one stops the background threads.
+    pub(crate) fn remove_user(self: &Arc<Self>) {
+        if self.users.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shutting_down.store(true, Ordering::Release);
+            self.cycles.lock().shutdown = true;
+            self.cycle_cv.notify_all();
+            self.sweep_cv.notify_all();
+            let threads = std::mem::take(&mut *self.threads.lock());
+            let me = std::thread::current().id();
+            for t in threads {
+                if t.thread().id() != me {
+                    let _ = t.join();
+                }
+            }
+        }
+    }
+
+    /// Asks for a cycle to start after this call; returns its number.
+    pub(crate) fn request_cycle(&self) -> u64 {
+        let mut c = self.cycles.lock();
+        let target = c.started + 1;
+        if c.requested < target {
+            c.requested = target;
+            self.cycle_cv.notify_all();
+        }
+        target
+    }
+
+    /// Asks for a cycle unless one is already asked for or running.
+    pub(crate) fn nudge_cycle(&self) {
+        let mut c = self.cycles.lock();
+        if c.requested <= c.completed && c.started == c.completed {
+            c.requested = c.completed + 1;
+            self.cycle_cv.notify_all();
+        }
+    }
+
+    /// Waits until `cycles` cycles have completed (or the heap shuts down).
+    /// The caller must not be a running mutator (it would stop the world
+    /// from finishing): mutators wait in native state.
+    pub(crate) fn wait_for_cycle(&self, cycles: u64) {
+        let mut c = self.cycles.lock();
+        while c.completed < cycles && !c.shutdown && c.failed.is_none() {
+            self.cycle_cv.wait(&mut c);
+        }
+        if let Some(msg) = &c.failed {
+            panic!("tricolor: a collection failed: {msg}");
+        }
+    }
+}
+
+/// A garbage-collected heap. Cheap to clone (a handle); the heap lives until
+/// the last handle and the last mutator are gone.
+///
+/// ```
+/// use tricolor_collector::{Config, Heap, TypeDescriptor};
+///
+/// let heap = Heap::new(Config::default());
+/// let node = heap.register_type(TypeDescriptor::fixed("Node", 2, &[0]))?;
+/// let mut m = heap.attach()?;
+/// let a = m.alloc(node, 0)?;
+/// let root = m.push_root(Some(a));
+/// m.collect();
+/// assert_eq!(m.root(root), Some(a), "a rooted object survives");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Heap {
+    pub(crate) inner: Arc<HeapInner>,
+}
+
+impl Clone for Heap {
+    fn clone(&self) -> Self {
+        self.inner.add_user();
+        Heap {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl Drop for Heap {
+    fn drop(&mut self) {
+        self.inner.remove_user();
+    }
+}
+
+impl Heap {
+    /// Makes a heap with its own allocator, threads and statistics.
+    pub fn new(config: Config) -> Heap {
+        let page = PageHeap::new(tricolor_allocator::Config {
+            max_heap_bytes: config.max_heap_bytes,
+            max_object_size: config.max_object_size,
+            poison: config.poison,
+            ..tricolor_allocator::Config::default()
+        });
+        let workers = config.effective_mark_workers();
+        let inner = Arc::new(HeapInner {
+            pacer: Mutex::new(Pacer::new(config.pacer.clone())),
+            config,
+            page,
+            types: TypeTable::new(),
+            globals: Mutex::new(Globals::default()),
+            registry: Mutex::new(Vec::new()),
+            world: Mutex::new(()),
+            phase: AtomicU8::new(Phase::Off as u8),
+            allocated_since_mark: AtomicU64::new(0),
+            live_after_mark: AtomicU64::new(0),
+            cycles: Mutex::new(CycleControl::default()),
+            cycle_cv: Condvar::new(),
+            sweep_cv: Condvar::new(),
+            stats: Mutex::new(StatsState::default()),
+            started_at: Instant::now(),
+            workers,
+            users: AtomicUsize::new(1),
+            threads: Mutex::new(Vec::new()),
+            shutting_down: AtomicBool::new(false),
+            next_mutator_id: AtomicU64::new(1),
+        });
+        let mut threads = Vec::new();
+        {
+            let inner = inner.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("tricolor-gc".into())
+                    .spawn(move || crate::cycle::driver(inner))
+                    .expect("spawning the collector thread"),
+            );
+        }
+        if inner.config.background_sweeper {
+            let inner = inner.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("tricolor-sweep".into())
+                    .spawn(move || crate::sweep::background_sweeper(inner))
+                    .expect("spawning the sweeper thread"),
+            );
+        }
+        *inner.threads.lock() = threads;
+        Heap { inner }
+    }
+
+    /// A heap configured by [`Config::from_env`], panicking with the
+    /// variable's name if one is malformed.
+    pub fn from_env() -> Heap {
+        Heap::new(Config::from_env().unwrap_or_else(|e| panic!("tricolor: {e}")))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Registers a type; objects of it are allocated with the returned id.
+    pub fn register_type(&self, desc: TypeDescriptor) -> Result<TypeId, DescriptorError> {
+        self.inner.types.register(desc)
+    }
+
+    /// The descriptor registered as `id`.
+    pub fn type_descriptor(&self, id: TypeId) -> Option<&TypeDescriptor> {
+        self.inner.types.get(id)
+    }
+
+    /// Attaches the calling thread as a mutator. The returned [`Mutator`] is
+    /// how this thread allocates and touches objects; dropping it detaches.
+    ///
+    /// # Errors
+    /// [`AttachError::AlreadyAttached`] if this thread already has a mutator
+    /// of this heap (a thread parked in one mutator could never reach a
+    /// safepoint in the other, so the collector would wait forever).
+    pub fn attach(&self) -> Result<Mutator, AttachError> {
+        Mutator::attach(self.inner.clone())
+    }
+
+    /// Adds a global root holding `value`; it stays a root until the returned
+    /// handle is dropped.
+    pub fn add_global(&self, value: Option<ObjRef>) -> GlobalRoot {
+        let mut g = self.inner.globals.lock();
+        let v = value.map_or(0, ObjRef::addr);
+        let index = match g.free.pop() {
+            Some(i) => {
+                g.slots[i] = v;
+                i
+            }
+            None => {
+                g.slots.push(v);
+                g.slots.len() - 1
+            }
+        };
+        self.inner.add_user();
+        GlobalRoot {
+            heap: self.inner.clone(),
+            index,
+        }
+    }
+
+    /// Runs a full collection and returns when it has finished.
+    ///
+    /// # Panics
+    /// If the calling thread is attached to this heap as a mutator: a running
+    /// mutator must collect through [`Mutator::collect`], which lets the
+    /// world stop around it.
+    pub fn collect(&self) {
+        assert!(
+            !crate::mutator::attached_here(self.inner.id()),
+            "Heap::collect called from a thread attached to this heap; use Mutator::collect"
+        );
+        let n = self.inner.request_cycle();
+        self.inner.wait_for_cycle(n);
+    }
+
+    /// Makes the allocation counters in [`stats`](Self::stats) exact by a
+    /// handshake: every running mutator adds what its cache counted locally at
+    /// its next safepoint, and the collector does it for mutators in native
+    /// code. No stop-the-world.
+    ///
+    /// # Panics
+    /// If the calling thread is attached to this heap (it would wait for its
+    /// own safepoint).
+    pub fn flush_allocation_stats(&self) {
+        assert!(
+            !crate::mutator::attached_here(self.inner.id()),
+            "Heap::flush_allocation_stats called from a thread attached to this heap"
+        );
+        crate::safepoint::handshake(&self.inner, Arc::new(|data| data.cache.flush_stats()));
+    }
+
+    /// Counters and timings (Go's `MemStats`, for this heap).
+    pub fn stats(&self) -> GcStats {
+        crate::stats::snapshot(&self.inner)
+    }
+}
+
+/// A global root slot; removed when dropped.
+pub struct GlobalRoot {
+    heap: Arc<HeapInner>,
+    index: usize,
+}
+
+impl GlobalRoot {
+    /// The object the slot holds.
+    pub fn get(&self) -> Option<ObjRef> {
+        ObjRef::from_addr(self.heap.globals.lock().slots[self.index])
+    }
+
+    /// Makes the slot hold `value`.
+    pub fn set(&self, value: Option<ObjRef>) {
+        self.heap.globals.lock().slots[self.index] = value.map_or(0, ObjRef::addr);
+    }
+
+    /// The slot's index (named in verifier and checkmark messages).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+}
+
+impl Drop for GlobalRoot {
+    fn drop(&mut self) {
+        {
+            let mut g = self.heap.globals.lock();
+            g.slots[self.index] = 0;
+            g.free.push(self.index);
+        }
+        self.heap.remove_user();
+    }
+}

@@ -1,0 +1,326 @@
+//! Marking: from the roots, turn every reachable object black (essay step 3).
+//!
+//! Grey objects are marked objects not yet scanned; they wait in per-worker
+//! LIFO deques (crossbeam-deque), and idle workers steal from the others and
+//! from a shared injector that holds the roots. A worker scans an object by
+//! loading each pointer field its descriptor names (relaxed atomic loads),
+//! setting the referent's mark bit (an atomic test-and-set on the span's mark
+//! bitmap), and pushing the referent if it won the bit and the referent may
+//! hold pointers (objects in noscan spans are marked, never scanned). Each
+//! object is therefore scanned once, by the worker that marked it.
+//!
+//! Termination: a worker with nothing to pop or steal counts itself idle; it
+//! leaves when all workers are idle at once. Only a busy worker creates grey
+//! objects, and it pushes them onto its own deque, which it empties before it
+//! can go idle; so "all idle" means every deque is empty and nothing can
+//! refill one: the grey set is empty (essay step 4's condition).
+
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+
+use crate::descriptor::{Edges, Pointers, TypeDescriptor};
+use crate::heap::HeapInner;
+use crate::mutator::RootKind;
+use crate::object::{self, ObjRef, ObjectView};
+
+/// What one mark found.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct MarkOutcome {
+    /// Bytes in marked objects (slot sizes).
+    pub(crate) live_bytes: u64,
+    /// Marked objects.
+    pub(crate) live_objects: u64,
+    /// CPU time of all mark workers.
+    pub(crate) cpu: Duration,
+}
+
+impl std::ops::AddAssign for MarkOutcome {
+    fn add_assign(&mut self, o: MarkOutcome) {
+        self.live_bytes += o.live_bytes;
+        self.live_objects += o.live_objects;
+        self.cpu += o.cpu;
+    }
+}
+
+/// Where a pointer was found, for error messages.
+#[derive(Copy, Clone)]
+pub(crate) enum Source<'a> {
+    Root(RootKind),
+    Field {
+        obj: usize,
+        desc: &'a TypeDescriptor,
+        field: Option<usize>,
+    },
+}
+
+impl std::fmt::Display for Source<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Root(r) => write!(f, "{r}"),
+            Source::Field {
+                obj,
+                desc,
+                field: Some(i),
+            } => write!(f, "field {i} of `{}` object at {obj:#x}", desc.name),
+            Source::Field {
+                obj,
+                desc,
+                field: None,
+            } => write!(
+                f,
+                "a referent reported by the trace callback of `{}` object at {obj:#x}",
+                desc.name
+            ),
+        }
+    }
+}
+
+/// Checks that `value`, found at `src`, is the start of an allocated object
+/// of this heap; returns the object. A value that is not an object panics
+/// with a message naming `src` in debug builds and is ignored in release
+/// builds (marking a non-object could only do harm).
+#[inline]
+pub(crate) fn resolve<'h>(
+    heap: &'h HeapInner,
+    value: usize,
+    src: Source<'_>,
+) -> Option<tricolor_allocator::ObjectRef<'h>> {
+    let found = heap.page.find_object(value);
+    if cfg!(debug_assertions) {
+        let Some(o) = found else {
+            panic!("tricolor: {src} holds {value:#x}, which is not a pointer into this heap");
+        };
+        if o.base() != value {
+            panic!(
+                "tricolor: {src} holds {value:#x}, an interior pointer into the object at {:#x}; \
+                 pointer fields must hold the start of an object",
+                o.base()
+            );
+        }
+        if !o.span().is_allocated(o.index()) {
+            panic!("tricolor: {src} holds {value:#x}, a freed object (dangling pointer)");
+        }
+    }
+    found
+}
+
+/// Reports an unreadable header: the object was freed and poisoned, or
+/// memory was corrupted. Always fatal: scanning it would follow garbage.
+#[cold]
+pub(crate) fn bad_header(obj: usize, header: u64) -> ! {
+    if header as u32 == tricolor_allocator::POISON_WORD as u32 {
+        panic!(
+            "tricolor: reached the freed (poisoned) object at {obj:#x}: a pointer to it \
+             survived its collection"
+        );
+    }
+    panic!("tricolor: object at {obj:#x} has an invalid header {header:#x} (unknown type)");
+}
+
+/// Calls `f(referent, field)` for every non-null pointer in `obj`.
+#[inline]
+pub(crate) fn for_each_referent(
+    heap: &HeapInner,
+    obj: usize,
+    mut f: impl FnMut(usize, &TypeDescriptor, Option<usize>),
+) {
+    let o = ObjRef::from_addr(obj).expect("non-null object");
+    // SAFETY: `obj` was marked from a validated pointer, so it is an
+    // allocated object of this heap, and marking runs with the world stopped,
+    // so it cannot be freed meanwhile.
+    let header = unsafe { object::load_header(o) };
+    let (ty, len) = object::decode_header(header);
+    let desc = heap
+        .types
+        .get(ty)
+        .unwrap_or_else(|| bad_header(obj, header));
+    match &desc.pointers {
+        Pointers::None => {}
+        Pointers::Bitmap(_) => desc.for_each_pointer_word(len, |i| {
+            // SAFETY: the descriptor says word `i` is inside this object.
+            let v = unsafe { object::load_field(o, i) } as usize;
+            if v != 0 {
+                f(v, desc, Some(i));
+            }
+        }),
+        Pointers::Traced { trace, .. } => {
+            let words = desc.payload_words(len).unwrap_or(0);
+            // SAFETY: as above; `words` is the object's payload size.
+            let view = unsafe { ObjectView::new(o, words, len) };
+            let mut sink = |v: usize| f(v, desc, None);
+            trace(view, &mut Edges { sink: &mut sink });
+        }
+    }
+}
+
+/// Marks everything reachable from `roots` with `workers` threads (the
+/// calling thread is one of them). The world must be stopped and every cache
+/// released.
+pub(crate) fn mark(heap: &HeapInner, roots: &[(usize, RootKind)], workers: usize) -> MarkOutcome {
+    let workers = workers.max(1);
+    let injector = Injector::new();
+    let mut total = MarkOutcome::default();
+    for &(value, kind) in roots {
+        if let Some(o) = resolve(heap, value, Source::Root(kind)) {
+            if o.mark() {
+                total.live_bytes += o.size() as u64;
+                total.live_objects += 1;
+                if !o.span().is_noscan() {
+                    injector.push(o.base());
+                }
+            }
+        }
+    }
+    let deques: Vec<Worker<usize>> = (0..workers).map(|_| Worker::new_lifo()).collect();
+    let stealers: Vec<Stealer<usize>> = deques.iter().map(Worker::stealer).collect();
+    let idle = AtomicUsize::new(0);
+    let abort = AtomicBool::new(false);
+    let ctx = Ctx {
+        heap,
+        injector: &injector,
+        stealers: &stealers,
+        idle: &idle,
+        abort: &abort,
+        workers,
+    };
+    let mut deques = deques.into_iter();
+    let first = deques.next().expect("at least one worker");
+    let outcomes = std::thread::scope(|s| {
+        let handles: Vec<_> = deques
+            .enumerate()
+            .map(|(i, w)| {
+                let ctx = &ctx;
+                s.spawn(move || ctx.run(i + 1, w))
+            })
+            .collect();
+        let mut outs = vec![ctx.run(0, first)];
+        outs.extend(
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("mark worker panicked")),
+        );
+        outs
+    });
+    for o in outcomes {
+        total += o;
+    }
+    total
+}
+
+struct Ctx<'a> {
+    heap: &'a HeapInner,
+    injector: &'a Injector<usize>,
+    stealers: &'a [Stealer<usize>],
+    idle: &'a AtomicUsize,
+    /// Set by a worker that panicked (a bad pointer, a corrupt header), so
+    /// the others stop instead of waiting for it to go idle.
+    abort: &'a AtomicBool,
+    workers: usize,
+}
+
+impl Ctx<'_> {
+    fn steal(&self, me: usize, local: &Worker<usize>) -> Option<usize> {
+        loop {
+            let mut retry = false;
+            match self.injector.steal_batch_and_pop(local) {
+                Steal::Success(v) => return Some(v),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+            for (i, s) in self.stealers.iter().enumerate() {
+                if i == me {
+                    continue;
+                }
+                match s.steal_batch_and_pop(local) {
+                    Steal::Success(v) => return Some(v),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    fn work_visible(&self) -> bool {
+        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    fn run(&self, me: usize, local: Worker<usize>) -> MarkOutcome {
+        match catch_unwind(AssertUnwindSafe(|| self.drain(me, local))) {
+            Ok(out) => out,
+            Err(payload) => {
+                self.abort.store(true, Ordering::SeqCst);
+                resume_unwind(payload)
+            }
+        }
+    }
+
+    fn drain(&self, me: usize, local: Worker<usize>) -> MarkOutcome {
+        let cpu0 = thread_cpu_time();
+        let mut out = MarkOutcome::default();
+        loop {
+            if self.abort.load(Ordering::Relaxed) {
+                return out;
+            }
+            if let Some(obj) = local.pop().or_else(|| self.steal(me, &local)) {
+                self.scan(obj, &local, &mut out);
+                continue;
+            }
+            self.idle.fetch_add(1, Ordering::SeqCst);
+            let mut spins = 0u32;
+            loop {
+                if self.idle.load(Ordering::SeqCst) == self.workers
+                    || self.abort.load(Ordering::Relaxed)
+                {
+                    out.cpu = thread_cpu_time().saturating_sub(cpu0);
+                    return out;
+                }
+                if self.work_visible() {
+                    self.idle.fetch_sub(1, Ordering::SeqCst);
+                    break;
+                }
+                spins += 1;
+                if spins < 100 {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn scan(&self, obj: usize, local: &Worker<usize>, out: &mut MarkOutcome) {
+        let heap = self.heap;
+        for_each_referent(heap, obj, |v, desc, field| {
+            if let Some(o) = resolve(heap, v, Source::Field { obj, desc, field }) {
+                if o.mark() {
+                    out.live_bytes += o.size() as u64;
+                    out.live_objects += 1;
+                    if !o.span().is_noscan() {
+                        local.push(o.base());
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// CPU time consumed by the calling thread.
+pub(crate) fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through the valid pointer.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}

@@ -1,0 +1,191 @@
+//! Objects in memory: the header word and word-sized fields.
+//!
+//! An object is a header word followed by payload words:
+//!
+//! ```text
+//! +---------------------------+---------+---------+-----
+//! | header: len << 32 | type  | word 0  | word 1  | ...
+//! +---------------------------+---------+---------+-----
+//! ^ ObjRef points here
+//! ```
+//!
+//! The header holds the [`TypeId`] in its low 32 bits and the length (array
+//! elements, or bytes for a byte array; 0 for fixed types) in its high 32 bits.
+//!
+//! Every access to object memory goes through this module and is an atomic
+//! operation on a whole word: the mutator stores pointer fields (through the
+//! write barrier) while marker threads load them, and with atomic accesses this
+//! is free of data races in the Rust memory model. Loads and stores of fields
+//! are `Relaxed`: ordering between a mutator and the marker comes from the
+//! barrier buffers and the phase handshakes, not from individual fields. The
+//! header is written once with `Release` when the object is made and read with
+//! `Acquire` by the marker.
+
+use std::fmt;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::descriptor::TypeId;
+
+/// A reference to a heap object: the address of its header word.
+///
+/// An `ObjRef` is just an address. It stays valid only while the object is
+/// reachable from a root (a global, a mutator's shadow stack or root scanner,
+/// or another reachable object): the collector does not know about `ObjRef`s
+/// held anywhere else, and frees what it cannot reach.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct ObjRef(NonNull<u64>);
+
+// SAFETY: an ObjRef is an address; every access through it goes through the
+// (unsafe, documented) accessors, which use atomic operations.
+unsafe impl Send for ObjRef {}
+// SAFETY: as for Send.
+unsafe impl Sync for ObjRef {}
+
+impl ObjRef {
+    /// The object's address.
+    #[inline]
+    pub fn addr(self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
+    /// An `ObjRef` from an address; `None` for 0. No check that the address
+    /// is an object: the accessors that take an `ObjRef` are `unsafe` and
+    /// require it.
+    #[inline]
+    pub fn from_addr(addr: usize) -> Option<ObjRef> {
+        NonNull::new(addr as *mut u64).map(ObjRef)
+    }
+
+    /// A pointer to word `i` of the object (0 is the header, 1 the first
+    /// payload word).
+    #[inline]
+    fn word(self, i: usize) -> *const AtomicU64 {
+        // `wrapping_add` keeps this function safe; dereferencing is what the
+        // callers' safety contracts cover.
+        self.0.as_ptr().wrapping_add(i) as *const AtomicU64
+    }
+}
+
+impl fmt::Debug for ObjRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ObjRef({:#x})", self.addr())
+    }
+}
+
+/// Encodes a header word.
+#[inline]
+pub(crate) fn header(ty: TypeId, len: u32) -> u64 {
+    (len as u64) << 32 | ty.0 as u64
+}
+
+/// Decodes a header word into (type, length).
+#[inline]
+pub(crate) fn decode_header(h: u64) -> (TypeId, usize) {
+    (TypeId(h as u32), (h >> 32) as usize)
+}
+
+/// Reads the header word.
+///
+/// # Safety
+/// `obj` must be an allocated object slot of a live heap.
+#[inline]
+pub(crate) unsafe fn load_header(obj: ObjRef) -> u64 {
+    // SAFETY: the caller guarantees `obj` is an allocated slot, whose first
+    // word is committed, 8-aligned memory that lives as long as the heap.
+    unsafe { (*obj.word(0)).load(Ordering::Acquire) }
+}
+
+/// Writes the header word of a new object.
+///
+/// # Safety
+/// `obj` must be a freshly allocated slot the caller owns.
+#[inline]
+pub(crate) unsafe fn init_header(obj: ObjRef, h: u64) {
+    // SAFETY: as for `load_header`; the slot is ours.
+    unsafe { (*obj.word(0)).store(h, Ordering::Release) }
+}
+
+/// Loads payload word `field`.
+///
+/// # Safety
+/// `obj` must be an allocated object of a live heap with more than `field`
+/// payload words.
+#[inline]
+pub(crate) unsafe fn load_field(obj: ObjRef, field: usize) -> u64 {
+    // SAFETY: the caller guarantees the word lies inside the object.
+    unsafe { (*obj.word(field + 1)).load(Ordering::Relaxed) }
+}
+
+/// Stores payload word `field`; returns the old value.
+///
+/// # Safety
+/// As for [`load_field`].
+#[inline]
+pub(crate) unsafe fn swap_field(obj: ObjRef, field: usize, value: u64) -> u64 {
+    // SAFETY: the caller guarantees the word lies inside the object. A load
+    // and a store (not an atomic swap): only the owning mutator writes a field
+    // at a time in the raw API's contract, and the barrier needs the old value.
+    unsafe {
+        let w = &*obj.word(field + 1);
+        let old = w.load(Ordering::Relaxed);
+        w.store(value, Ordering::Relaxed);
+        old
+    }
+}
+
+/// Read access to an object's payload words, handed to trace callbacks.
+#[derive(Copy, Clone)]
+pub struct ObjectView<'a> {
+    obj: ObjRef,
+    words: usize,
+    len: usize,
+    _life: std::marker::PhantomData<&'a ()>,
+}
+
+impl ObjectView<'_> {
+    /// # Safety
+    /// `obj` must be a live object with `words` payload words, for `'a`.
+    pub(crate) unsafe fn new(obj: ObjRef, words: usize, len: usize) -> Self {
+        ObjectView {
+            obj,
+            words,
+            len,
+            _life: std::marker::PhantomData,
+        }
+    }
+
+    /// The object.
+    pub fn obj(&self) -> ObjRef {
+        self.obj
+    }
+
+    /// Number of payload words.
+    pub fn words(&self) -> usize {
+        self.words
+    }
+
+    /// The length recorded in the header (array elements or bytes; 0 for
+    /// fixed types).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the length is 0.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Payload word `i`.
+    ///
+    /// # Panics
+    /// If `i` is not below [`words`](Self::words).
+    #[inline]
+    pub fn word(&self, i: usize) -> u64 {
+        assert!(i < self.words, "word {i} of a {}-word object", self.words);
+        // SAFETY: the view was made for a live object with `words` payload
+        // words, and `i` is in range.
+        unsafe { load_field(self.obj, i) }
+    }
+}

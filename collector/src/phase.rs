@@ -1,0 +1,84 @@
+//! The collector's phase, and the table of legal transitions.
+//!
+//! | from | to | where (lib.rs essay step) |
+//! |---|---|---|
+//! | `Off` | `SweepTermination` | a cycle starts, world stopped (step 2) |
+//! | `SweepTermination` | `Mark` | last cycle's sweep finished, caches flushed (step 3) |
+//! | `Mark` | `MarkTermination` | the grey set is empty (step 4) |
+//! | `MarkTermination` | `Off` | sweep cycle begun, world restarting (step 5) |
+//!
+//! `Off` covers concurrent sweeping too, as Go's `_GCoff` does: sweeping
+//! needs no barrier. Every change goes through `transition`, which checks
+//! the table in debug builds.
+
+use std::sync::atomic::Ordering;
+
+use crate::heap::HeapInner;
+
+/// A phase of the collection cycle.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    /// No cycle in progress (sweeping may be).
+    Off = 0,
+    /// Finishing the previous cycle's sweep, world stopped.
+    SweepTermination = 1,
+    /// Marking.
+    Mark = 2,
+    /// Marking finished; computing the next goal and starting the sweep.
+    MarkTermination = 3,
+}
+
+impl Phase {
+    pub(crate) fn from_u8(v: u8) -> Phase {
+        match v {
+            0 => Phase::Off,
+            1 => Phase::SweepTermination,
+            2 => Phase::Mark,
+            _ => Phase::MarkTermination,
+        }
+    }
+
+    /// Whether `self → to` is in the table.
+    pub fn may_become(self, to: Phase) -> bool {
+        matches!(
+            (self, to),
+            (Phase::Off, Phase::SweepTermination)
+                | (Phase::SweepTermination, Phase::Mark)
+                | (Phase::Mark, Phase::MarkTermination)
+                | (Phase::MarkTermination, Phase::Off)
+        )
+    }
+}
+
+/// Moves the heap from phase `from` to `to`.
+pub(crate) fn transition(heap: &HeapInner, from: Phase, to: Phase) {
+    debug_assert!(
+        from.may_become(to),
+        "illegal phase change {from:?} -> {to:?}"
+    );
+    let prev = heap.phase.swap(to as u8, Ordering::AcqRel);
+    debug_assert_eq!(
+        Phase::from_u8(prev),
+        from,
+        "phase change {from:?} -> {to:?} found the heap in {:?}",
+        Phase::from_u8(prev)
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Phase::*;
+
+    #[test]
+    fn the_table_is_one_cycle() {
+        let all = [Off, SweepTermination, Mark, MarkTermination];
+        let mut p = Off;
+        for _ in 0..4 {
+            let next: Vec<_> = all.iter().filter(|&&q| p.may_become(q)).collect();
+            assert_eq!(next.len(), 1, "{p:?} has exactly one successor");
+            p = *next[0];
+        }
+        assert_eq!(p, Off, "four steps make one cycle");
+    }
+}

@@ -1,0 +1,252 @@
+//! Statistics and the gctrace line.
+//!
+//! # gctrace
+//!
+//! With `TRICOLOR_GCTRACE=1` (or [`Config::gctrace`](crate::Config::gctrace))
+//! every cycle prints one line to standard error, in the spirit of Go's
+//! `GODEBUG=gctrace=1`:
+//!
+//! ```text
+//! gc 12 @3.456s: 0.012+4.501+0.030 ms clock, 8.9 ms mark cpu, 120->130->64 MiB, 128 MiB goal, 2 workers, 1.2M objects marked, pause 4.54 ms
+//! ```
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `gc 12` | cycle number, from 1 |
+//! | `@3.456s` | when the cycle started, since the heap was made |
+//! | `a+b+c ms clock` | wall time of sweep termination, mark, and mark termination |
+//! | `x ms mark cpu` | CPU time of all mark workers together |
+//! | `A->B->C MiB` | heap when the cycle was triggered (live after the last mark plus allocation since), heap when marking began, and live heap marked |
+//! | `G MiB goal` | the goal the pacer set for the next cycle |
+//! | `N workers` | mark workers used |
+//! | `objects marked` | live objects found |
+//! | `pause` | total stop-the-world time of the cycle |
+
+use std::time::Duration;
+
+use crate::heap::HeapInner;
+
+/// Pauses kept for [`GcStats::recent_pauses`].
+const RECENT_PAUSES: usize = 256;
+
+/// A histogram of pause durations with power-of-two buckets: bucket `i`
+/// counts pauses of `[2^i, 2^(i+1))` nanoseconds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PauseHistogram {
+    /// Counts per bucket.
+    pub buckets: Vec<u64>,
+}
+
+impl PauseHistogram {
+    fn record(&mut self, d: Duration) {
+        let ns = d.as_nanos().max(1) as u64;
+        let b = 63 - ns.leading_zeros() as usize;
+        if self.buckets.len() <= b {
+            self.buckets.resize(b + 1, 0);
+        }
+        self.buckets[b] += 1;
+    }
+
+    /// The smallest bucket upper bound below which fraction `q` of pauses
+    /// fall (an upper estimate of the `q` quantile).
+    pub fn quantile_upper_bound(&self, q: f64) -> Duration {
+        let total: u64 = self.buckets.iter().sum();
+        if total == 0 {
+            return Duration::ZERO;
+        }
+        let want = (total as f64 * q).ceil() as u64;
+        let mut seen = 0;
+        for (i, &n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= want {
+                return Duration::from_nanos(1u64 << (i + 1));
+            }
+        }
+        Duration::from_nanos(1u64 << self.buckets.len())
+    }
+}
+
+/// What one cycle did.
+#[derive(Clone, Debug, Default)]
+pub struct CycleStats {
+    /// Cycle number, from 1.
+    pub number: u64,
+    /// When the cycle started, since the heap was made.
+    pub start: Duration,
+    /// Wall time finishing the previous sweep (stop-the-world).
+    pub sweep_termination: Duration,
+    /// Wall time marking.
+    pub mark: Duration,
+    /// Wall time of mark termination (verification, next goal, starting the sweep).
+    pub mark_termination: Duration,
+    /// CPU time of the mark workers.
+    pub mark_cpu: Duration,
+    /// Total stop-the-world time of the cycle.
+    pub pause: Duration,
+    /// Heap estimate when the cycle was triggered.
+    pub heap_trigger: u64,
+    /// Bytes in use (allocated, not yet swept away) when marking began.
+    pub heap_before: u64,
+    /// Live bytes marked.
+    pub heap_marked: u64,
+    /// Objects marked.
+    pub objects_marked: u64,
+    /// Goal for the next cycle.
+    pub goal: u64,
+    /// Mark workers used.
+    pub workers: usize,
+}
+
+impl CycleStats {
+    /// The gctrace line for this cycle (see the module docs).
+    pub fn trace_line(&self) -> String {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let mib = |b: u64| b >> 20;
+        format!(
+            "gc {} @{:.3}s: {:.3}+{:.3}+{:.3} ms clock, {:.1} ms mark cpu, {}->{}->{} MiB, {} MiB goal, {} workers, {} objects marked, pause {:.3} ms",
+            self.number,
+            self.start.as_secs_f64(),
+            ms(self.sweep_termination),
+            ms(self.mark),
+            ms(self.mark_termination),
+            ms(self.mark_cpu),
+            mib(self.heap_trigger),
+            mib(self.heap_before),
+            mib(self.heap_marked),
+            if self.goal == u64::MAX { "inf".to_string() } else { mib(self.goal).to_string() },
+            self.workers,
+            self.objects_marked,
+            ms(self.pause),
+        )
+    }
+}
+
+/// A snapshot of a heap's counters (Go's `MemStats`, for one heap).
+#[derive(Clone, Debug, Default)]
+pub struct GcStats {
+    /// Completed cycles.
+    pub cycles: u64,
+    /// Sum of all stop-the-world pauses.
+    pub pause_total: Duration,
+    /// Longest pause.
+    pub pause_max: Duration,
+    /// The last pauses, oldest first (at most 256).
+    pub recent_pauses: Vec<Duration>,
+    /// All pauses, bucketed.
+    pub pause_histogram: PauseHistogram,
+    /// Totals over all cycles of each phase's wall time.
+    pub sweep_termination_total: Duration,
+    /// Total mark wall time.
+    pub mark_total: Duration,
+    /// Total mark-termination wall time.
+    pub mark_termination_total: Duration,
+    /// Total mark CPU time.
+    pub mark_cpu_total: Duration,
+    /// The last cycle, if any.
+    pub last_cycle: Option<CycleStats>,
+    /// Live bytes found by the last mark.
+    pub live_bytes: u64,
+    /// The current heap goal.
+    pub goal: u64,
+    /// Bytes allocated since the last mark (reported by mutators in chunks).
+    pub allocated_since_mark: u64,
+    /// The allocator's counters (reserved, committed, in use, per class...).
+    pub heap: tricolor_allocator::HeapStats,
+}
+
+/// Running totals, under the heap's stats lock.
+#[derive(Default)]
+pub(crate) struct StatsState {
+    pub(crate) cycles: u64,
+    pause_total: Duration,
+    pause_max: Duration,
+    recent: std::collections::VecDeque<Duration>,
+    histogram: PauseHistogram,
+    sweep_term_total: Duration,
+    mark_total: Duration,
+    mark_term_total: Duration,
+    mark_cpu_total: Duration,
+    last: Option<CycleStats>,
+}
+
+impl StatsState {
+    pub(crate) fn record(&mut self, c: CycleStats) {
+        self.cycles = c.number;
+        self.pause_total += c.pause;
+        self.pause_max = self.pause_max.max(c.pause);
+        if self.recent.len() == RECENT_PAUSES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(c.pause);
+        self.histogram.record(c.pause);
+        self.sweep_term_total += c.sweep_termination;
+        self.mark_total += c.mark;
+        self.mark_term_total += c.mark_termination;
+        self.mark_cpu_total += c.mark_cpu;
+        self.last = Some(c);
+    }
+}
+
+pub(crate) fn snapshot(heap: &HeapInner) -> GcStats {
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = heap.stats.lock();
+    GcStats {
+        cycles: s.cycles,
+        pause_total: s.pause_total,
+        pause_max: s.pause_max,
+        recent_pauses: s.recent.iter().copied().collect(),
+        pause_histogram: s.histogram.clone(),
+        sweep_termination_total: s.sweep_term_total,
+        mark_total: s.mark_total,
+        mark_termination_total: s.mark_term_total,
+        mark_cpu_total: s.mark_cpu_total,
+        last_cycle: s.last.clone(),
+        live_bytes: heap.live_after_mark.load(Relaxed),
+        goal: heap.pacer.lock().goal(),
+        allocated_since_mark: heap.allocated_since_mark.load(Relaxed),
+        heap: heap.page.stats(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_powers_of_two() {
+        let mut h = PauseHistogram::default();
+        for us in [1u64, 3, 3, 100, 5000] {
+            h.record(Duration::from_micros(us));
+        }
+        assert_eq!(h.buckets.iter().sum::<u64>(), 5);
+        assert_eq!(h.buckets[9], 1, "1 µs = 1000 ns lies in [512, 1024)");
+        assert!(h.quantile_upper_bound(0.5) >= Duration::from_micros(3));
+        assert!(h.quantile_upper_bound(1.0) >= Duration::from_micros(5000));
+        assert!(h.quantile_upper_bound(1.0) < Duration::from_micros(10000));
+    }
+
+    #[test]
+    fn trace_line_has_every_field() {
+        let c = CycleStats {
+            number: 3,
+            start: Duration::from_millis(1500),
+            mark: Duration::from_micros(2500),
+            heap_trigger: 10 << 20,
+            heap_before: 10 << 20,
+            heap_marked: 4 << 20,
+            goal: 8 << 20,
+            workers: 2,
+            objects_marked: 77,
+            ..CycleStats::default()
+        };
+        let l = c.trace_line();
+        assert!(
+            l.starts_with("gc 3 @1.500s: 0.000+2.500+0.000 ms clock"),
+            "{l}"
+        );
+        assert!(
+            l.contains("10->10->4 MiB, 8 MiB goal, 2 workers, 77 objects marked"),
+            "{l}"
+        );
+    }
+}

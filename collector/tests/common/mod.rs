@@ -1,0 +1,180 @@
+//! Shared pieces of the collector's integration tests: a deterministic PRNG,
+//! a small set of object types with canary words, and a config with every
+//! verification mode on.
+#![allow(dead_code)]
+
+use tricolor_collector::{
+    Config, Edges, Heap, Mutator, ObjRef, ObjectView, Shape, TypeDescriptor, TypeId,
+};
+
+/// SplitMix64.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Checkmark, verifier and poisoning on; a fixed number of mark workers.
+pub fn checked_config() -> Config {
+    Config {
+        checkmark: true,
+        verify: true,
+        poison: true,
+        mark_workers: 2,
+        ..Config::default()
+    }
+}
+
+/// The canary an object with identity `id` carries.
+pub fn canary(id: u64) -> u64 {
+    id.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xC0FF_EE00_0000_0001 | 1
+}
+
+/// Tagged words for the traced type: an odd word is an integer, an even
+/// non-zero word is a pointer.
+pub fn decode_tagged(w: u64) -> Option<usize> {
+    (w != 0 && w & 1 == 0).then_some(w as usize)
+}
+
+pub fn trace_tagged(view: ObjectView<'_>, edges: &mut Edges<'_>) {
+    for i in 0..view.words() {
+        if let Some(p) = decode_tagged(view.word(i)) {
+            edges.visit(p);
+        }
+    }
+}
+
+/// The test types.
+#[derive(Copy, Clone)]
+pub struct Types {
+    /// Three pointer fields (0..3) and a canary (3).
+    pub node: TypeId,
+    /// Array of (pointer, canary) pairs.
+    pub pairs: TypeId,
+    /// Bytes; the first word is a canary.
+    pub bytes: TypeId,
+    /// Four tagged words; word 3 holds the canary (an odd value).
+    pub tagged: TypeId,
+}
+
+impl Types {
+    pub fn register(heap: &Heap) -> Types {
+        Types {
+            node: heap
+                .register_type(TypeDescriptor::fixed("Node", 4, &[0, 1, 2]))
+                .unwrap(),
+            pairs: heap
+                .register_type(TypeDescriptor::array("Pairs", 2, &[0]))
+                .unwrap(),
+            bytes: heap.register_type(TypeDescriptor::bytes("Bytes")).unwrap(),
+            tagged: heap
+                .register_type(TypeDescriptor::traced(
+                    "Tagged",
+                    Shape::Fixed { words: 4 },
+                    trace_tagged,
+                    decode_tagged,
+                ))
+                .unwrap(),
+        }
+    }
+}
+
+/// Kinds of test object, with how many outgoing edges each can hold.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Node,
+    Pairs(usize),
+    Bytes,
+    Tagged,
+}
+
+impl Kind {
+    pub fn slots(self) -> usize {
+        match self {
+            Kind::Node => 3,
+            Kind::Pairs(n) => n,
+            Kind::Bytes => 0,
+            Kind::Tagged => 3,
+        }
+    }
+}
+
+/// Allocates an object of `kind` carrying `canary(id)`.
+pub fn alloc(m: &mut Mutator, t: &Types, kind: Kind, id: u64) -> ObjRef {
+    let c = canary(id);
+    match kind {
+        Kind::Node => {
+            let o = m.alloc(t.node, 0).unwrap();
+            // SAFETY (test): a fresh object; word 3 is its data word.
+            unsafe { m.store_word(o, 3, c) };
+            o
+        }
+        Kind::Pairs(n) => {
+            let o = m.alloc(t.pairs, n).unwrap();
+            for e in 0..n {
+                // SAFETY (test): a fresh array of n pairs.
+                unsafe { m.store_word(o, 2 * e + 1, c) };
+            }
+            o
+        }
+        Kind::Bytes => {
+            let o = m.alloc(t.bytes, 24).unwrap();
+            // SAFETY (test): a fresh 24-byte array.
+            unsafe { m.store_word(o, 0, c) };
+            o
+        }
+        Kind::Tagged => {
+            let o = m.alloc(t.tagged, 0).unwrap();
+            // SAFETY (test): a fresh tagged object; odd words are integers.
+            unsafe {
+                for w in 0..3 {
+                    m.store_word(o, w, 1);
+                }
+                m.store_word(o, 3, c);
+            }
+            o
+        }
+    }
+}
+
+/// Sets edge `slot` of `obj` (of `kind`) to `to`.
+///
+/// # Safety
+/// `obj` and `to` must be live.
+pub unsafe fn link(m: &mut Mutator, kind: Kind, obj: ObjRef, slot: usize, to: Option<ObjRef>) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        match kind {
+            Kind::Node => m.store(obj, slot, to),
+            Kind::Pairs(_) => m.store(obj, 2 * slot, to),
+            Kind::Tagged => m.store_word(obj, slot, to.map_or(1, |o| o.addr() as u64)),
+            Kind::Bytes => unreachable!("bytes have no edges"),
+        }
+    }
+}
+
+/// Whether `obj` (of `kind`, identity `id`) still carries its canary.
+///
+/// # Safety
+/// `obj` must be live.
+pub unsafe fn canary_ok(m: &Mutator, kind: Kind, obj: ObjRef, id: u64) -> bool {
+    let c = canary(id);
+    // SAFETY: the caller's contract.
+    unsafe {
+        match kind {
+            Kind::Node => m.load_word(obj, 3) == c,
+            Kind::Pairs(n) => (0..n).all(|e| m.load_word(obj, 2 * e + 1) == c),
+            Kind::Bytes => m.load_word(obj, 0) == c,
+            Kind::Tagged => m.load_word(obj, 3) == c,
+        }
+    }
+}
