@@ -196,12 +196,15 @@ pub(crate) fn mark(heap: &HeapInner, roots: &[(usize, RootKind)], workers: usize
                 s.spawn(move || ctx.run(i + 1, w))
             })
             .collect();
-        let mut outs = vec![ctx.run(0, first)];
-        outs.extend(
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("mark worker panicked")),
-        );
+        // Join every worker explicitly, even when this one panicked, before
+        // passing the panic on: no worker outlives the mark, and the join is
+        // the happens-before edge (also for ThreadSanitizer).
+        let first = catch_unwind(AssertUnwindSafe(|| ctx.run(0, first)));
+        let rest: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+        let mut outs = vec![first.unwrap_or_else(|p| resume_unwind(p))];
+        for r in rest {
+            outs.push(r.unwrap_or_else(|p| resume_unwind(p)));
+        }
         outs
     });
     for o in outcomes {
