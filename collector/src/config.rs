@@ -7,6 +7,23 @@ use crate::pacer::{parse_bytes, parse_gogc, PacerConfig};
 
 /// How a heap behaves. `Config::default()` is production behaviour;
 /// [`Config::from_env`] applies the `TRICOLOR_*` environment variables on top.
+///
+/// ```
+/// use std::num::NonZeroU32;
+/// use tricolor_collector::{Config, Heap};
+///
+/// // A debugging configuration: collect often and check everything.
+/// let config = Config {
+///     gc_stress: NonZeroU32::new(50),
+///     checkmark: true,
+///     verify: true,
+///     poison: true,
+///     mark_workers: 2,
+///     ..Config::default()
+/// };
+/// let heap = Heap::new(config);
+/// # drop(heap);
+/// ```
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Pacing: GOGC percentage, soft memory limit, minimum goal.
@@ -59,6 +76,16 @@ impl Default for Config {
 }
 
 /// A malformed `TRICOLOR_*` environment variable.
+///
+/// ```
+/// use tricolor_collector::Config;
+///
+/// let e = Config::default()
+///     .with_env(|k| (k == "TRICOLOR_GCSTRESS").then(|| "often".to_string()))
+///     .unwrap_err();
+/// assert_eq!(e.variable, "TRICOLOR_GCSTRESS");
+/// assert_eq!(e.to_string(), r#"TRICOLOR_GCSTRESS: expected a whole number, got "often""#);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     /// The variable.
@@ -86,12 +113,49 @@ impl Config {
     /// | `TRICOLOR_GCTRACE` | `1` prints a line per cycle |
     /// | `TRICOLOR_CHECKMARK`, `TRICOLOR_VERIFY`, `TRICOLOR_POISON` | `1` turns the mode on |
     /// | `TRICOLOR_GCSTRESS` | collect every N allocations |
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap};
+    ///
+    /// // The defaults, overridden by `TRICOLOR_*` variables; a malformed
+    /// // variable is an error that names it.
+    /// let heap = Heap::new(Config::from_env()?);
+    /// # drop(heap);
+    /// # Ok::<(), tricolor_collector::ConfigError>(())
+    /// ```
+    ///
+    /// To apply the environment on top of a configuration of the VM's own,
+    /// use [`with_env`](Self::with_env) with `std::env::var`.
+    ///
+    /// # Errors
+    /// [`ConfigError`], naming the variable, if one is malformed.
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::default().with_env(|k| std::env::var(k).ok())
     }
 
     /// Applies variables read through `get` (testable without touching the
     /// process environment).
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use tricolor_collector::Config;
+    ///
+    /// // Settings from the VM's own command line or config file.
+    /// let vars = HashMap::from([("TRICOLOR_GOGC", "200"), ("TRICOLOR_VERIFY", "1")]);
+    /// let config = Config { mark_workers: 4, ..Config::default() }
+    ///     .with_env(|k| vars.get(k).map(|v| v.to_string()))?;
+    /// assert_eq!(config.pacer.gogc, Some(200));
+    /// assert!(config.verify);
+    /// assert_eq!(config.mark_workers, 4, "unset variables leave fields alone");
+    ///
+    /// // The process environment on top of the VM's defaults:
+    /// let config = config.with_env(|k| std::env::var(k).ok())?;
+    /// # drop(config);
+    /// # Ok::<(), tricolor_collector::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError`], naming the variable, if one is malformed.
     pub fn with_env(mut self, get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         fn flag(v: &str, variable: &'static str) -> Result<bool, ConfigError> {
             match v.trim() {
@@ -143,6 +207,15 @@ impl Config {
     }
 
     /// The number of mark workers this configuration asks for.
+    ///
+    /// ```
+    /// use tricolor_collector::Config;
+    ///
+    /// let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    /// assert_eq!(Config::default().effective_mark_workers(), cores);
+    /// let two = Config { mark_workers: 2, ..Config::default() };
+    /// assert_eq!(two.effective_mark_workers(), 2);
+    /// ```
     pub fn effective_mark_workers(&self) -> usize {
         match self.mark_workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -24,17 +24,57 @@ use std::fmt;
 use crate::object::ObjectView;
 
 /// Index of a registered descriptor; what an object's header names.
+///
+/// Returned by [`Heap::register_type`](crate::Heap::register_type) and
+/// passed to [`Mutator::alloc`](crate::Mutator::alloc). Ids are numbered
+/// per heap: use an id only with the heap that returned it.
+///
+/// ```
+/// use tricolor_collector::{Config, Heap, TypeDescriptor, TypeId};
+///
+/// struct VmTypes {
+///     string: TypeId,
+///     list: TypeId,
+/// }
+/// let heap = Heap::new(Config::default());
+/// let types = VmTypes {
+///     string: heap.register_type(TypeDescriptor::bytes("String"))?,
+///     list: heap.register_type(TypeDescriptor::array("List", 1, &[0]))?,
+/// };
+/// assert_ne!(types.string, types.list);
+/// # Ok::<(), tricolor_collector::DescriptorError>(())
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TypeId(pub(crate) u32);
 
 impl TypeId {
     /// The raw index.
+    ///
+    /// ```
+    /// # use tricolor_collector::{Config, Heap, TypeDescriptor};
+    /// let heap = Heap::new(Config::default());
+    /// let first = heap.register_type(TypeDescriptor::bytes("String"))?;
+    /// let second = heap.register_type(TypeDescriptor::bytes("Symbol"))?;
+    /// assert_eq!((first.index(), second.index()), (0, 1));
+    /// # Ok::<(), tricolor_collector::DescriptorError>(())
+    /// ```
     pub fn index(self) -> u32 {
         self.0
     }
 }
 
 /// The shape of objects of a type.
+///
+/// The constructors of [`TypeDescriptor`] choose the shape; give it
+/// explicitly to [`TypeDescriptor::traced`].
+///
+/// ```
+/// use tricolor_collector::{Shape, TypeDescriptor};
+///
+/// assert_eq!(TypeDescriptor::fixed("Pair", 2, &[0, 1]).shape(), Shape::Fixed { words: 2 });
+/// assert_eq!(TypeDescriptor::array("Map", 2, &[0, 1]).shape(), Shape::Array { elem_words: 2 });
+/// assert_eq!(TypeDescriptor::bytes("String").shape(), Shape::Bytes);
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Shape {
     /// Exactly `words` payload words; allocated with length 0.
@@ -53,6 +93,9 @@ pub enum Shape {
 }
 
 /// Receives the referents a [`Pointers::Traced`] callback reports.
+///
+/// Handed to a [`TraceFn`] by the collector; see [`TypeDescriptor::traced`]
+/// for a whole example.
 pub struct Edges<'a> {
     pub(crate) sink: &'a mut dyn FnMut(usize),
 }
@@ -60,6 +103,19 @@ pub struct Edges<'a> {
 impl Edges<'_> {
     /// Reports that the object refers to the object at `addr` (a base
     /// address in the same heap; 0 is ignored).
+    ///
+    /// ```
+    /// use tricolor_collector::{Edges, ObjectView};
+    ///
+    /// /// A closure object: word 0 is a code index, words 1.. hold captured
+    /// /// objects (or 0).
+    /// fn trace_closure(view: ObjectView<'_>, edges: &mut Edges<'_>) {
+    ///     for i in 1..view.words() {
+    ///         edges.visit(view.word(i) as usize); // 0 (no capture) is ignored
+    ///     }
+    /// }
+    /// # let _: tricolor_collector::TraceFn = trace_closure;
+    /// ```
     #[inline]
     pub fn visit(&mut self, addr: usize) {
         if addr != 0 {
@@ -69,11 +125,48 @@ impl Edges<'_> {
 }
 
 /// Enumerates the referents of an object of a traced type.
+///
+/// Runs on mark workers, possibly several at once: it must only read the
+/// object (through the [`ObjectView`]) and report what it finds.
+///
+/// ```
+/// use tricolor_collector::{Edges, ObjectView, TraceFn};
+///
+/// fn trace_even_words(view: ObjectView<'_>, edges: &mut Edges<'_>) {
+///     (0..view.words()).step_by(2).for_each(|i| edges.visit(view.word(i) as usize));
+/// }
+/// let trace: TraceFn = trace_even_words;
+/// # let _ = trace;
+/// ```
 pub type TraceFn = fn(ObjectView<'_>, &mut Edges<'_>);
 /// Decodes one stored word into the object address it carries, if any.
+///
+/// ```
+/// use tricolor_collector::DecodeFn;
+///
+/// // NaN-boxing: a quiet NaN with tag 0x0001 in the top bits carries a
+/// // 48-bit pointer; any other word is a double.
+/// fn decode_nanbox(w: u64) -> Option<usize> {
+///     (w >> 48 == 0xFFF9).then(|| (w & 0xFFFF_FFFF_FFFF) as usize).filter(|&p| p != 0)
+/// }
+/// let decode: DecodeFn = decode_nanbox;
+/// assert_eq!(decode(1.5f64.to_bits()), None);
+/// assert_eq!(decode(0xFFF9_0000_0000_1000), Some(0x1000));
+/// ```
 pub type DecodeFn = fn(u64) -> Option<usize>;
 
 /// Where the pointers of an object are.
+///
+/// ```
+/// use tricolor_collector::{Pointers, TypeDescriptor};
+///
+/// let d = TypeDescriptor::fixed("Node", 3, &[0, 2]);
+/// match d.pointers() {
+///     Pointers::Bitmap(bits) => assert_eq!(bits[0], 0b101),
+///     other => panic!("expected a bitmap, got {other:?}"),
+/// }
+/// assert!(matches!(TypeDescriptor::bytes("String").pointers(), Pointers::None));
+/// ```
 #[derive(Clone)]
 pub enum Pointers {
     /// The object holds no pointers (noscan).
@@ -101,6 +194,22 @@ impl fmt::Debug for Pointers {
 }
 
 /// A type descriptor.
+///
+/// Made by [`fixed`](Self::fixed), [`array`](Self::array),
+/// [`bytes`](Self::bytes) or [`traced`](Self::traced), and registered with
+/// [`Heap::register_type`](crate::Heap::register_type).
+///
+/// ```
+/// use tricolor_collector::{Config, Heap, TypeDescriptor};
+///
+/// let heap = Heap::new(Config::default());
+/// // An object with a class pointer (word 0), a field-array pointer (word 1)
+/// // and a hash (word 2).
+/// let object = TypeDescriptor::fixed("Object", 3, &[0, 1]);
+/// let object = heap.register_type(object)?;
+/// # let _ = object;
+/// # Ok::<(), tricolor_collector::DescriptorError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct TypeDescriptor {
     pub(crate) name: String,
@@ -109,6 +218,15 @@ pub struct TypeDescriptor {
 }
 
 /// Why a descriptor or an allocation request was rejected.
+///
+/// ```
+/// use tricolor_collector::{Config, DescriptorError, Heap, TypeDescriptor};
+///
+/// let heap = Heap::new(Config::default());
+/// let e = heap.register_type(TypeDescriptor::array("Empty", 0, &[])).unwrap_err();
+/// assert!(matches!(e, DescriptorError::EmptyElement { .. }));
+/// assert_eq!(e.to_string(), "type `Empty`: array elements must have at least one word");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DescriptorError {
     /// A pointer index lies outside the object (or element).
@@ -173,6 +291,23 @@ fn bitmap(pointer_words: &[u32]) -> Box<[u64]> {
 impl TypeDescriptor {
     /// A fixed-size type of `words` payload words whose pointer fields are
     /// the word indices in `pointer_words`.
+    ///
+    /// Without pointer words the type is *noscan*: its objects are never
+    /// scanned.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// // A hash-map entry: key and value pointers (0, 1), cached hash (2).
+    /// let entry = heap.register_type(TypeDescriptor::fixed("Entry", 3, &[0, 1]))?;
+    /// // A boxed integer: one data word, no pointers.
+    /// let int = heap.register_type(TypeDescriptor::fixed("Int", 1, &[]))?;
+    /// let mut m = heap.attach()?;
+    /// let e = m.alloc(entry, 0)?; // fixed-size types are allocated with length 0
+    /// # let _ = (e, int);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn fixed(name: impl Into<String>, words: u32, pointer_words: &[u32]) -> TypeDescriptor {
         TypeDescriptor {
             name: name.into(),
@@ -187,6 +322,27 @@ impl TypeDescriptor {
 
     /// An array type: each element has `elem_words` words, of which those in
     /// `pointer_words` are pointer fields.
+    ///
+    /// The length (number of elements) is chosen at each allocation; the
+    /// pointer map repeats for every element.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// // Hash-table buckets: each element is (key pointer, hash word).
+    /// let buckets = heap.register_type(TypeDescriptor::array("Buckets", 2, &[0]))?;
+    /// let mut m = heap.attach()?;
+    /// let b = m.alloc(buckets, 8)?; // 8 elements = 16 payload words
+    /// // SAFETY: `b` was just allocated (no safepoint since); word 2k is the
+    /// // key of element k, word 2k + 1 its hash.
+    /// unsafe {
+    ///     m.store(b, 2 * 3, Some(b));
+    ///     m.store_word(b, 2 * 3 + 1, 0xfeed);
+    ///     assert_eq!(m.shape_of(b), (buckets, 8));
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn array(
         name: impl Into<String>,
         elem_words: u32,
@@ -204,6 +360,27 @@ impl TypeDescriptor {
     }
 
     /// A byte array (strings, buffers): no pointers, length in bytes.
+    ///
+    /// The bytes are rounded up to whole words and accessed a word at a time
+    /// with [`Mutator::load_word`](crate::Mutator::load_word) and
+    /// [`Mutator::store_word`](crate::Mutator::store_word).
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let string = heap.register_type(TypeDescriptor::bytes("String"))?;
+    /// let mut m = heap.attach()?;
+    /// let text = b"tri-colour"; // 10 bytes: two payload words
+    /// let s = m.alloc(string, text.len())?;
+    /// for (i, chunk) in text.chunks(8).enumerate() {
+    ///     let mut word = [0u8; 8];
+    ///     word[..chunk.len()].copy_from_slice(chunk);
+    ///     // SAFETY: `s` was just allocated (no safepoint since); `i` < 2.
+    ///     unsafe { m.store_word(s, i, u64::from_le_bytes(word)) };
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn bytes(name: impl Into<String>) -> TypeDescriptor {
         TypeDescriptor {
             name: name.into(),
@@ -213,6 +390,52 @@ impl TypeDescriptor {
     }
 
     /// A type whose pointers a callback finds (tagged values, NaN-boxing).
+    ///
+    /// `trace` reports every object an object refers to; `decode` extracts
+    /// the pointer one stored word carries, for the write barrier. Fields of
+    /// a traced type are read and written with
+    /// [`Mutator::load_word`](crate::Mutator::load_word) and
+    /// [`Mutator::store_word`](crate::Mutator::store_word).
+    ///
+    /// Here values are tagged words: odd words are integers (`n << 1 | 1`),
+    /// even non-zero words are pointers (objects are 8-byte aligned), and 0
+    /// is nil.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Edges, Heap, ObjRef, ObjectView, Shape, TypeDescriptor};
+    ///
+    /// fn decode(w: u64) -> Option<usize> {
+    ///     (w != 0 && w & 1 == 0).then_some(w as usize)
+    /// }
+    /// fn trace(view: ObjectView<'_>, edges: &mut Edges<'_>) {
+    ///     for i in 0..view.words() {
+    ///         if let Some(p) = decode(view.word(i)) {
+    ///             edges.visit(p);
+    ///         }
+    ///     }
+    /// }
+    /// let heap = Heap::new(Config::default());
+    /// let tuple = heap.register_type(TypeDescriptor::traced(
+    ///     "Tuple", Shape::Array { elem_words: 1 }, trace, decode,
+    /// ))?;
+    /// let mut m = heap.attach()?;
+    /// let inner = m.alloc(tuple, 1)?;
+    /// let slot = m.push_root(Some(inner));
+    /// let outer = m.alloc(tuple, 2)?;
+    /// // SAFETY: `outer` is fresh (no safepoint since) and the pointer it
+    /// // stores, `inner`, is rooted.
+    /// unsafe {
+    ///     m.store_word(outer, 0, (42 << 1) | 1); // the integer 42
+    ///     m.store_word(outer, 1, inner.addr() as u64); // a pointer
+    /// }
+    /// m.set_root(slot, Some(outer)); // `inner` stays reachable through `outer`
+    /// m.collect();
+    /// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 2);
+    /// // SAFETY: `outer` is rooted.
+    /// let w = unsafe { m.load_word(m.root(slot).unwrap(), 1) };
+    /// assert_eq!(ObjRef::from_addr(decode(w).unwrap()), Some(inner));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn traced(
         name: impl Into<String>,
         shape: Shape,
@@ -227,21 +450,49 @@ impl TypeDescriptor {
     }
 
     /// The type's name.
+    ///
+    /// ```
+    /// use tricolor_collector::TypeDescriptor;
+    ///
+    /// assert_eq!(TypeDescriptor::bytes("String").name(), "String");
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The shape.
+    ///
+    /// ```
+    /// use tricolor_collector::{Shape, TypeDescriptor};
+    ///
+    /// let d = TypeDescriptor::array("Vector", 1, &[0]);
+    /// assert_eq!(d.shape(), Shape::Array { elem_words: 1 });
+    /// ```
     pub fn shape(&self) -> Shape {
         self.shape
     }
 
     /// The pointer map.
+    ///
+    /// ```
+    /// use tricolor_collector::{Pointers, TypeDescriptor};
+    ///
+    /// let d = TypeDescriptor::fixed("Int", 1, &[]);
+    /// assert!(matches!(d.pointers(), Pointers::None));
+    /// ```
     pub fn pointers(&self) -> &Pointers {
         &self.pointers
     }
 
     /// Whether objects of this type may hold pointers.
+    ///
+    /// ```
+    /// use tricolor_collector::TypeDescriptor;
+    ///
+    /// assert!(TypeDescriptor::fixed("Cons", 2, &[0, 1]).has_pointers());
+    /// assert!(!TypeDescriptor::fixed("Float", 1, &[]).has_pointers());
+    /// assert!(!TypeDescriptor::bytes("String").has_pointers());
+    /// ```
     pub fn has_pointers(&self) -> bool {
         !matches!(self.pointers, Pointers::None)
     }

@@ -223,6 +223,19 @@ impl Drop for Heap {
 
 impl Heap {
     /// Makes a heap with its own allocator, threads and statistics.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap};
+    ///
+    /// let heap = Heap::new(Config {
+    ///     verify: true, // check every live object after each mark
+    ///     ..Config::default()
+    /// });
+    /// assert!(heap.config().verify);
+    /// // Heaps are independent: a process may run several.
+    /// let other = Heap::new(Config::default());
+    /// # drop((heap, other));
+    /// ```
     pub fn new(config: Config) -> Heap {
         let page = PageHeap::new(tricolor_allocator::Config {
             max_heap_bytes: config.max_heap_bytes,
@@ -278,21 +291,69 @@ impl Heap {
 
     /// A heap configured by [`Config::from_env`], panicking with the
     /// variable's name if one is malformed.
+    ///
+    /// ```
+    /// use tricolor_collector::Heap;
+    ///
+    /// // `TRICOLOR_GCTRACE=1 ./my-vm` now prints one line per cycle.
+    /// let heap = Heap::from_env();
+    /// # drop(heap);
+    /// ```
     pub fn from_env() -> Heap {
         Heap::new(Config::from_env().unwrap_or_else(|e| panic!("tricolor: {e}")))
     }
 
     /// The configuration.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap};
+    ///
+    /// let heap = Heap::new(Config { mark_workers: 2, ..Config::default() });
+    /// assert_eq!(heap.config().effective_mark_workers(), 2);
+    /// ```
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
 
     /// Registers a type; objects of it are allocated with the returned id.
+    ///
+    /// Register every type once, when the VM starts, and keep the ids: they
+    /// are what [`Mutator::alloc`] takes.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, DescriptorError, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// // A cons cell: `car` and `cdr`, both pointers.
+    /// let cons = heap.register_type(TypeDescriptor::fixed("Cons", 2, &[0, 1]))?;
+    /// assert_eq!(heap.type_descriptor(cons).unwrap().name(), "Cons");
+    ///
+    /// // Descriptors are checked: word 2 is outside a 2-word object.
+    /// let bad = heap.register_type(TypeDescriptor::fixed("Bad", 2, &[2]));
+    /// assert!(matches!(bad, Err(DescriptorError::PointerOutOfRange { index: 2, .. })));
+    /// # Ok::<(), DescriptorError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`DescriptorError`] if the descriptor is not self-consistent (a pointer
+    /// word outside the object, an empty array element, pointers in a byte
+    /// array), or if too many types are registered.
     pub fn register_type(&self, desc: TypeDescriptor) -> Result<TypeId, DescriptorError> {
         self.inner.types.register(desc)
     }
 
     /// The descriptor registered as `id`.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, Shape, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let str_ty = heap.register_type(TypeDescriptor::bytes("String"))?;
+    /// let desc = heap.type_descriptor(str_ty).expect("registered");
+    /// assert_eq!(desc.shape(), Shape::Bytes);
+    /// assert!(!desc.has_pointers());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn type_descriptor(&self, id: TypeId) -> Option<&TypeDescriptor> {
         self.inner.types.get(id)
     }
@@ -304,12 +365,52 @@ impl Heap {
     /// [`AttachError::AlreadyAttached`] if this thread already has a mutator
     /// of this heap (a thread parked in one mutator could never reach a
     /// safepoint in the other, so the collector would wait forever).
+    ///
+    /// ```
+    /// use tricolor_collector::{AttachError, Config, Heap};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let m = heap.attach()?;
+    /// assert_eq!(heap.attach().err(), Some(AttachError::AlreadyAttached));
+    ///
+    /// // Each VM thread attaches for itself.
+    /// let h = heap.clone();
+    /// std::thread::spawn(move || {
+    ///     let mut worker = h.attach().expect("a new thread may attach");
+    ///     worker.safepoint();
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// drop(m); // detaches; the thread could attach again
+    /// # Ok::<(), AttachError>(())
+    /// ```
     pub fn attach(&self) -> Result<Mutator, AttachError> {
         Mutator::attach(self.inner.clone())
     }
 
     /// Adds a global root holding `value`; it stays a root until the returned
     /// handle is dropped.
+    ///
+    /// Globals suit VM-wide values (interned strings, the module table): they
+    /// belong to no thread and survive the mutator that stored them.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let table = heap.register_type(TypeDescriptor::array("Table", 1, &[0]))?;
+    /// let modules = heap.add_global(None);
+    /// {
+    ///     let mut m = heap.attach()?;
+    ///     let t = m.alloc(table, 16)?;
+    ///     modules.set(Some(t)); // rooted before the next allocation or safepoint
+    ///     m.collect();
+    ///     assert_eq!(modules.get(), Some(t));
+    /// } // the mutator detaches; the table stays reachable through the global
+    /// heap.collect();
+    /// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add_global(&self, value: Option<ObjRef>) -> GlobalRoot {
         let mut g = self.inner.globals.lock();
         let v = value.map_or(0, ObjRef::addr);
@@ -332,6 +433,27 @@ impl Heap {
 
     /// Runs a full collection and returns when it has finished.
     ///
+    /// The call waits for every running mutator to reach a safepoint; a
+    /// mutator that blocks (here, on `join`) must do so in native state.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
+    /// let mut m = heap.attach()?;
+    /// let live = m.alloc(node, 0)?;
+    /// m.push_root(Some(live));
+    /// m.alloc(node, 0)?; // garbage
+    ///
+    /// // A thread that is not attached, such as a VM's idle-time housekeeper:
+    /// let h = heap.clone();
+    /// let housekeeper = std::thread::spawn(move || h.collect());
+    /// m.native(|| housekeeper.join().unwrap());
+    /// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Panics
     /// If the calling thread is attached to this heap as a mutator: a running
     /// mutator must collect through [`Mutator::collect`], which lets the
@@ -345,14 +467,40 @@ impl Heap {
         self.inner.wait_for_cycle(n);
     }
 
-    /// Makes the allocation counters in [`stats`](Self::stats) exact by a
-    /// handshake: every running mutator adds what its cache counted locally at
-    /// its next safepoint, and the collector does it for mutators in native
-    /// code. No stop-the-world.
+    /// Makes the allocator's allocation counters in [`stats`](Self::stats)
+    /// (`GcStats::heap`: `allocated_objects_total`, `allocated_bytes_total`
+    /// and the per-class counts) exact by a handshake: every running mutator
+    /// adds what its cache counted locally at its next safepoint, and the
+    /// collector does it for mutators in native code. No stop-the-world.
+    ///
+    /// [`GcStats::allocated_since_mark`] is not affected: mutators report it
+    /// to the pacer in chunks, and on detaching.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let blob = heap.register_type(TypeDescriptor::bytes("Blob"))?;
+    /// let mut m = heap.attach()?;
+    /// for _ in 0..10 {
+    ///     m.alloc(blob, 16)?;
+    /// }
+    /// // The counts sit in this mutator's cache until a handshake flushes them.
+    /// let h = heap.clone();
+    /// let reporter = std::thread::spawn(move || {
+    ///     h.flush_allocation_stats();
+    ///     h.stats().heap.allocated_objects_total
+    /// });
+    /// let allocated = m.native(|| reporter.join().unwrap());
+    /// assert_eq!(allocated, 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Panics
     /// If the calling thread is attached to this heap (it would wait for its
     /// own safepoint).
+    ///
+    /// [`GcStats::allocated_since_mark`]: crate::GcStats::allocated_since_mark
     pub fn flush_allocation_stats(&self) {
         assert!(
             !crate::mutator::attached_here(self.inner.id()),
@@ -362,12 +510,49 @@ impl Heap {
     }
 
     /// Counters and timings (Go's `MemStats`, for this heap).
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let node = heap.register_type(TypeDescriptor::fixed("Node", 3, &[]))?;
+    /// let mut m = heap.attach()?;
+    /// let keep = m.alloc(node, 0)?;
+    /// m.push_root(Some(keep));
+    /// m.collect();
+    /// let stats = heap.stats();
+    /// assert!(stats.cycles >= 1);
+    /// let last = stats.last_cycle.expect("a cycle ran");
+    /// assert_eq!(last.objects_marked, 1);
+    /// assert_eq!(stats.live_bytes, 32, "one 3-word object plus its header");
+    /// println!("{}", last.trace_line());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stats(&self) -> GcStats {
         crate::stats::snapshot(&self.inner)
     }
 }
 
 /// A global root slot; removed when dropped.
+///
+/// Made by [`Heap::add_global`]. The handle may be kept anywhere (it is
+/// `Send` and `Sync`) and read or written from any thread; the object it
+/// holds is reachable for as long as the slot holds it.
+///
+/// ```
+/// use tricolor_collector::{Config, Heap, TypeDescriptor};
+///
+/// let heap = Heap::new(Config::default());
+/// let sym = heap.register_type(TypeDescriptor::bytes("Symbol"))?;
+/// let mut m = heap.attach()?;
+/// let interned = heap.add_global(Some(m.alloc(sym, 5)?));
+/// m.collect();
+/// assert!(interned.get().is_some(), "still there after a collection");
+/// drop(interned); // no longer a root: the symbol is garbage
+/// m.collect();
+/// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct GlobalRoot {
     heap: Arc<HeapInner>,
     index: usize,
@@ -375,16 +560,60 @@ pub struct GlobalRoot {
 
 impl GlobalRoot {
     /// The object the slot holds.
+    ///
+    /// ```
+    /// # use tricolor_collector::{Config, Heap, TypeDescriptor};
+    /// # let heap = Heap::new(Config::default());
+    /// # let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
+    /// let mut m = heap.attach()?;
+    /// let g = heap.add_global(None);
+    /// assert_eq!(g.get(), None);
+    /// let obj = m.alloc(node, 0)?;
+    /// g.set(Some(obj));
+    /// m.collect();
+    /// // The object is rooted by `g`, so the reference is still good.
+    /// assert_eq!(g.get(), Some(obj));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self) -> Option<ObjRef> {
         ObjRef::from_addr(self.heap.globals.lock().slots[self.index])
     }
 
     /// Makes the slot hold `value`.
+    ///
+    /// `value` must be a live object of this heap (for instance, just
+    /// allocated, with no safepoint since).
+    ///
+    /// ```
+    /// # use tricolor_collector::{Config, Heap, TypeDescriptor};
+    /// # let heap = Heap::new(Config::default());
+    /// # let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
+    /// let mut m = heap.attach()?;
+    /// let current = heap.add_global(None);
+    /// for _ in 0..3 {
+    ///     let fresh = m.alloc(node, 0)?;
+    ///     current.set(Some(fresh)); // the previous object becomes garbage
+    /// }
+    /// m.collect();
+    /// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 1);
+    /// current.set(None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set(&self, value: Option<ObjRef>) {
         self.heap.globals.lock().slots[self.index] = value.map_or(0, ObjRef::addr);
     }
 
     /// The slot's index (named in verifier and checkmark messages).
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, RootKind};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let g = heap.add_global(None);
+    /// // A failure reached from this root would name it so:
+    /// let name = RootKind::Global(g.index()).to_string();
+    /// assert_eq!(name, format!("global root #{}", g.index()));
+    /// ```
     pub fn index(&self) -> usize {
         self.index
     }

@@ -52,6 +52,18 @@ pub(crate) fn attached_here(id: usize) -> bool {
 const ALLOC_REPORT_BYTES: u64 = 256 << 10;
 
 /// Why a thread could not attach.
+///
+/// ```
+/// use tricolor_collector::{AttachError, Config, Heap};
+///
+/// let heap = Heap::new(Config::default());
+/// let _m = heap.attach()?;
+/// match heap.attach() {
+///     Err(AttachError::AlreadyAttached) => {} // use the mutator this thread has
+///     Ok(_) => unreachable!("one mutator per thread and heap"),
+/// }
+/// # Ok::<(), AttachError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttachError {
     /// The thread already has a mutator of this heap.
@@ -71,6 +83,22 @@ impl fmt::Display for AttachError {
 impl std::error::Error for AttachError {}
 
 /// Why an allocation failed.
+///
+/// ```
+/// use tricolor_collector::{Config, GcAllocError, Heap, TypeDescriptor};
+///
+/// let heap = Heap::new(Config { max_object_size: 1 << 20, ..Config::default() });
+/// let node = heap.register_type(TypeDescriptor::fixed("Node", 2, &[0]))?;
+/// let buf = heap.register_type(TypeDescriptor::bytes("Buffer"))?;
+/// let mut m = heap.attach()?;
+/// let e = m.alloc(node, 3).unwrap_err();
+/// assert!(matches!(e, GcAllocError::BadLength { len: 3, .. }));
+/// // Over the configured object size limit: the VM raises its own
+/// // out-of-memory error instead of aborting.
+/// let e = m.alloc(buf, 2 << 20).unwrap_err();
+/// assert!(matches!(e, GcAllocError::Alloc(_)), "{e}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub enum GcAllocError {
     /// The type id was not registered with this heap.
@@ -124,12 +152,25 @@ impl From<AllocError> for GcAllocError {
 }
 
 /// Reports roots to the collector from a [`Mutator::set_root_scanner`] callback.
+///
+/// Handed to the callback by the collector; see
+/// [`set_root_scanner`](Mutator::set_root_scanner) for a whole example.
 pub struct RootVisitor<'a> {
     pub(crate) sink: &'a mut dyn FnMut(usize, RootKind),
     pub(crate) mutator: u64,
 }
 
 /// Where a root came from; named in checkmark and verifier messages.
+///
+/// ```
+/// use tricolor_collector::RootKind;
+///
+/// assert_eq!(RootKind::Global(0).to_string(), "global root #0");
+/// assert_eq!(
+///     RootKind::ShadowStack(1, 4).to_string(),
+///     "shadow-stack slot 4 of mutator 1"
+/// );
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum RootKind {
     /// A global root, by slot index.
@@ -152,6 +193,28 @@ impl fmt::Display for RootKind {
 
 impl RootVisitor<'_> {
     /// Reports one root; `None` is ignored.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use tricolor_collector::{Config, Heap, ObjRef, RootVisitor, TypeDescriptor};
+    ///
+    /// /// An interpreter's register file: `None` is an empty register.
+    /// type Registers = Arc<Mutex<[Option<ObjRef>; 4]>>;
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// # let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
+    /// let mut m = heap.attach()?;
+    /// let regs = Registers::default();
+    /// let r = regs.clone();
+    /// m.set_root_scanner(Some(Box::new(move |v: &mut RootVisitor<'_>| {
+    ///     r.lock().unwrap().iter().for_each(|&reg| v.visit(reg));
+    /// })));
+    /// let obj = m.alloc(node, 0)?;
+    /// regs.lock().unwrap()[2] = Some(obj); // rooted before the next allocation
+    /// m.collect();
+    /// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn visit(&mut self, obj: Option<ObjRef>) {
         if let Some(o) = obj {
             (self.sink)(o.addr(), RootKind::Scanner(self.mutator, 0));
@@ -162,6 +225,24 @@ impl RootVisitor<'_> {
 /// A root-scanner callback: reports the VM's own roots of one mutator. It
 /// runs on the collector's thread while the mutator is stopped or in native
 /// code, hence `Send`.
+///
+/// It must not wait for the mutator it belongs to (that mutator is stopped
+/// while it runs): share the VM's stack with it behind a lock that the
+/// mutator never holds across an allocation, a safepoint or a collection.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use tricolor_collector::{ObjRef, RootScanner, RootVisitor};
+///
+/// let stack: Arc<Mutex<Vec<ObjRef>>> = Arc::default();
+/// let s = Arc::clone(&stack);
+/// let scanner: RootScanner = Box::new(move |v: &mut RootVisitor<'_>| {
+///     for &obj in s.lock().unwrap().iter() {
+///         v.visit(Some(obj));
+///     }
+/// });
+/// # drop(scanner);
+/// ```
 pub type RootScanner = Box<dyn FnMut(&mut RootVisitor<'_>) + Send>;
 
 /// The part of a mutator the collector may touch when the mutator is not
@@ -192,6 +273,67 @@ pub(crate) struct MutatorShared {
 
 /// A thread attached to a heap. Not `Send`: it belongs to the thread that
 /// attached. Dropping it detaches (also when the thread unwinds from a panic).
+///
+/// A VM thread attaches once, keeps its mutator for as long as it runs VM
+/// code, and passes `&mut Mutator` to everything that allocates or touches
+/// objects:
+///
+/// ```
+/// use tricolor_collector::{Config, GcAllocError, Heap, Mutator, ObjRef, TypeId};
+/// # use tricolor_collector::TypeDescriptor;
+///
+/// /// Builds the list `len, len - 1, ..., 1` of cons cells (car: an integer
+/// /// word, cdr: a pointer).
+/// fn build_list(m: &mut Mutator, cons: TypeId, len: u64) -> Result<Option<ObjRef>, GcAllocError> {
+///     let list = m.push_root(None);
+///     for i in 1..=len {
+///         let cell = m.alloc(cons, 0)?;
+///         // SAFETY: `cell` was just allocated (no safepoint since) and the
+///         // tail is rooted in slot `list`; word 0 is data, word 1 a pointer.
+///         unsafe {
+///             m.store_word(cell, 0, i);
+///             m.store(cell, 1, m.root(list));
+///         }
+///         m.set_root(list, Some(cell));
+///     }
+///     let head = m.root(list);
+///     m.truncate_roots(list); // the caller roots the result before allocating
+///     Ok(head)
+/// }
+///
+/// let heap = Heap::new(Config::default());
+/// # let cons = heap.register_type(TypeDescriptor::fixed("Cons", 2, &[1]))?;
+/// let mut m = heap.attach()?;
+/// let list = build_list(&mut m, cons, 100)?;
+/// let root = m.push_root(list);
+/// m.collect();
+/// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 100);
+/// # let _ = root;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// It cannot move to another thread (the collector finds a thread's roots
+/// through the mutator that thread attached):
+///
+/// ```compile_fail,E0277
+/// use tricolor_collector::{Config, Heap};
+///
+/// let heap = Heap::new(Config::default());
+/// let m = heap.attach().unwrap();
+/// std::thread::spawn(move || drop(m)); // error: `Mutator` is not `Send`
+/// ```
+///
+/// Nor can other threads borrow it (it is not `Sync` either):
+///
+/// ```compile_fail,E0277
+/// use tricolor_collector::{Config, Heap};
+///
+/// let heap = Heap::new(Config::default());
+/// let m = heap.attach().unwrap();
+/// std::thread::scope(|s| {
+///     s.spawn(|| m.root_count()); // error: `Mutator` is not `Sync`
+/// });
+/// ```
 pub struct Mutator {
     heap: Arc<HeapInner>,
     shared: Arc<MutatorShared>,
@@ -243,6 +385,17 @@ impl Mutator {
     }
 
     /// This mutator's id (named in diagnostics).
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, RootKind};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let mut m = heap.attach()?;
+    /// let slot = m.push_root(None);
+    /// // How a checkmark or verifier message names this root:
+    /// println!("{}", RootKind::ShadowStack(m.id(), slot));
+    /// # Ok::<(), tricolor_collector::AttachError>(())
+    /// ```
     pub fn id(&self) -> u64 {
         self.shared.id
     }
@@ -268,6 +421,28 @@ impl Mutator {
     /// Polls for a collector request: one load and a branch when there is none.
     /// A running mutator must call this regularly (loops, calls), so that the
     /// world can stop; allocation polls on its own.
+    ///
+    /// Like an allocation, a safepoint may run a collection: an object used
+    /// after it must be rooted before it.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let mut m = heap.attach()?;
+    /// let h = heap.clone();
+    /// let gc = std::thread::spawn(move || h.collect());
+    /// // An interpreter loop that does not allocate: poll on every back-edge,
+    /// // or the collection above would wait forever.
+    /// let mut acc = 0u64;
+    /// while !gc.is_finished() {
+    ///     acc = acc.wrapping_add(1);
+    ///     m.safepoint();
+    /// }
+    /// gc.join().unwrap();
+    /// # let _ = acc;
+    /// # Ok::<(), tricolor_collector::AttachError>(())
+    /// ```
     #[inline]
     pub fn safepoint(&mut self) {
         if self.shared.poll.load(Ordering::Acquire) != 0 {
@@ -287,6 +462,28 @@ impl Mutator {
     /// Enters native code: the mutator promises not to touch the heap until
     /// [`leave_native`](Self::leave_native), and the collector may act for it
     /// meanwhile (scan its roots, flush its cache). Use around blocking calls.
+    ///
+    /// Prefer [`native`](Self::native), which leaves native state on every
+    /// path. Touching the heap while in native state panics.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let mut m = heap.attach()?;
+    /// let (tx, rx) = std::sync::mpsc::channel::<String>();
+    /// # let h = heap.clone();
+    /// # std::thread::spawn(move || { h.collect(); tx.send("hello".into()).unwrap() });
+    /// m.enter_native();
+    /// // Blocks, and another thread collects meanwhile: it need not wait.
+    /// let line = rx.recv().unwrap();
+    /// m.leave_native();
+    /// assert_eq!(line, "hello");
+    /// # Ok::<(), tricolor_collector::AttachError>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If the mutator is already in native state.
     pub fn enter_native(&mut self) {
         assert!(
             self.data.is_some(),
@@ -296,6 +493,21 @@ impl Mutator {
     }
 
     /// Leaves native code; waits if the world is stopped.
+    ///
+    /// ```
+    /// # use tricolor_collector::{Config, Heap};
+    /// # let heap = Heap::new(Config::default());
+    /// let mut m = heap.attach()?;
+    /// m.enter_native();
+    /// std::thread::sleep(std::time::Duration::from_millis(1)); // a blocking call
+    /// m.leave_native();
+    /// assert!(!m.is_native());
+    /// m.push_root(None); // running again: the heap may be touched
+    /// # Ok::<(), tricolor_collector::AttachError>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If the mutator is not in native state.
     pub fn leave_native(&mut self) {
         assert!(
             self.data.is_none(),
@@ -307,6 +519,32 @@ impl Mutator {
 
     /// Runs `f` in native state (no heap access inside; the mutator is
     /// borrowed, so the borrow checker enforces it).
+    ///
+    /// Leaves native state when `f` returns or unwinds. Objects used after
+    /// the call must be rooted: the collector may run while `f` does.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let mut m = heap.attach()?;
+    /// let h = heap.clone();
+    /// let gc = std::thread::spawn(move || h.collect());
+    /// // Waiting for another thread is a blocking call: do it in native state.
+    /// m.native(|| gc.join().unwrap());
+    /// let contents = m.native(|| std::fs::read_to_string("/nonexistent"));
+    /// assert!(contents.is_err());
+    /// # Ok::<(), tricolor_collector::AttachError>(())
+    /// ```
+    ///
+    /// The mutator cannot be used inside:
+    ///
+    /// ```compile_fail,E0499
+    /// # use tricolor_collector::{Config, Heap};
+    /// # let heap = Heap::new(Config::default());
+    /// let mut m = heap.attach().unwrap();
+    /// m.native(|| m.push_root(None)); // error: `m` is already borrowed
+    /// ```
     pub fn native<R>(&mut self, f: impl FnOnce() -> R) -> R {
         self.enter_native();
         let guard = LeaveNative(self);
@@ -316,12 +554,46 @@ impl Mutator {
     }
 
     /// Whether the mutator is in native state.
+    ///
+    /// ```
+    /// # use tricolor_collector::{Config, Heap};
+    /// # let heap = Heap::new(Config::default());
+    /// let mut m = heap.attach()?;
+    /// assert!(!m.is_native());
+    /// m.enter_native();
+    /// assert!(m.is_native());
+    /// m.leave_native();
+    /// # Ok::<(), tricolor_collector::AttachError>(())
+    /// ```
     pub fn is_native(&self) -> bool {
         self.data.is_none()
     }
 
     /// Runs a full collection and returns when it has finished. The mutator
     /// waits in native state, so the world can stop around it.
+    ///
+    /// Objects used after the call must be rooted (as for a safepoint).
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let node = heap.register_type(TypeDescriptor::fixed("Node", 2, &[0]))?;
+    /// let mut m = heap.attach()?;
+    /// let kept = m.alloc(node, 0)?;
+    /// let slot = m.push_root(Some(kept));
+    /// for _ in 0..10 {
+    ///     m.alloc(node, 0)?; // garbage
+    /// }
+    /// m.collect();
+    /// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 1);
+    /// assert_eq!(m.root(slot), Some(kept), "non-moving: the address is unchanged");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If the mutator is in native state, or a collection failed (a
+    /// checkmark or verifier failure).
     pub fn collect(&mut self) {
         self.report_allocation();
         let n = self.heap.request_cycle();
@@ -339,6 +611,33 @@ impl Mutator {
     /// The new object is reachable only through the returned `ObjRef` until it
     /// is stored in a root or another object; the next safepoint (including
     /// the next allocation) may free it if it is not.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let pair = heap.register_type(TypeDescriptor::fixed("Pair", 2, &[0, 1]))?;
+    /// let vector = heap.register_type(TypeDescriptor::array("Vector", 1, &[0]))?;
+    /// let string = heap.register_type(TypeDescriptor::bytes("String"))?;
+    /// let mut m = heap.attach()?;
+    ///
+    /// let s = m.alloc(string, 5)?; // 5 bytes (one payload word), zeroed
+    /// let s_slot = m.push_root(Some(s)); // rooted before the next allocation
+    /// let v = m.alloc(vector, 3)?; // 3 elements, all null
+    /// // SAFETY: `v` was just allocated (no safepoint since), `s` is rooted,
+    /// // and element 0 is a pointer field of `Vector`.
+    /// unsafe { m.store(v, 0, m.root(s_slot)) };
+    /// m.set_root(s_slot, Some(v)); // `s` stays reachable through `v`
+    /// let p = m.alloc(pair, 0)?; // fixed-size types take length 0
+    /// # let _ = p;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`GcAllocError::UnknownType`] if `ty` is not registered,
+    /// [`GcAllocError::BadLength`] if `len` does not suit the type, and
+    /// [`GcAllocError::Alloc`] if the allocator refuses (the object size
+    /// limit, the heap limit, or the system is out of memory).
     pub fn alloc(&mut self, ty: TypeId, len: usize) -> Result<ObjRef, GcAllocError> {
         self.safepoint();
         if self.stress_countdown > 0 {
@@ -420,6 +719,27 @@ impl Mutator {
 
     /// Loads pointer field `field` of `obj`.
     ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let cons = heap.register_type(TypeDescriptor::fixed("Cons", 2, &[0, 1]))?;
+    /// let mut m = heap.attach()?;
+    /// let tail = m.alloc(cons, 0)?;
+    /// let slot = m.push_root(Some(tail));
+    /// let head = m.alloc(cons, 0)?;
+    /// // SAFETY: `head` is fresh (no safepoint since), `tail` is rooted.
+    /// unsafe { m.store(head, 1, m.root(slot)) };
+    /// m.set_root(slot, Some(head));
+    /// m.collect();
+    /// let head = m.root(slot).unwrap();
+    /// // SAFETY: `head` is rooted in `slot`; field 1 is a pointer field.
+    /// let tail = unsafe { m.load(head, 1) }.unwrap();
+    /// // SAFETY: `tail` was loaded from the reachable `head`, with no safepoint since.
+    /// assert_eq!(unsafe { m.load(tail, 1) }, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Safety
     /// `obj` must be a live object of this heap: allocated by it and reachable
     /// from a root ever since (or since it was loaded from a reachable object).
@@ -439,6 +759,26 @@ impl Mutator {
 
     /// Stores `value` into pointer field `field` of `obj`, through the write
     /// barrier.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// // A binary-tree node: left, right (pointers), key (data).
+    /// let node = heap.register_type(TypeDescriptor::fixed("Node", 3, &[0, 1]))?;
+    /// let mut m = heap.attach()?;
+    /// let parent = m.alloc(node, 0)?;
+    /// let p = m.push_root(Some(parent));
+    /// let child = m.alloc(node, 0)?;
+    /// // SAFETY: `parent` is rooted in `p`; `child` was just allocated (no
+    /// // safepoint since); field 0 is a pointer field of `Node`.
+    /// unsafe { m.store(parent, 0, Some(child)) };
+    /// m.collect(); // `child` survives: reachable from `parent`
+    /// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 2);
+    /// // SAFETY: `parent` is rooted; storing `None` makes `child` garbage.
+    /// unsafe { m.store(parent, 0, None) };
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Safety
     /// As for [`load`](Self::load); `value`, if any, must be live too.
@@ -462,6 +802,24 @@ impl Mutator {
 
     /// Loads non-pointer word `field` of `obj`.
     ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// // A boxed float: one data word.
+    /// let float = heap.register_type(TypeDescriptor::fixed("Float", 1, &[]))?;
+    /// let mut m = heap.attach()?;
+    /// let f = m.alloc(float, 0)?;
+    /// // SAFETY: `f` was just allocated (no safepoint since); word 0 is data.
+    /// unsafe { m.store_word(f, 0, 2.5f64.to_bits()) };
+    /// let slot = m.push_root(Some(f));
+    /// m.collect();
+    /// // SAFETY: `f` is rooted in `slot`.
+    /// let bits = unsafe { m.load_word(m.root(slot).unwrap(), 0) };
+    /// assert_eq!(f64::from_bits(bits), 2.5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Safety
     /// As for [`load`](Self::load).
     #[inline]
@@ -476,6 +834,27 @@ impl Mutator {
     /// Stores non-pointer word `field` of `obj`. For a traced type, stores a
     /// tagged word: the barrier sees the pointers it carries (by the type's
     /// `decode`).
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let string = heap.register_type(TypeDescriptor::bytes("String"))?;
+    /// let mut m = heap.attach()?;
+    /// let s = m.alloc(string, 5)?;
+    /// // Byte arrays are written a word at a time (little-endian here).
+    /// let word = u64::from_le_bytes(*b"hello\0\0\0");
+    /// // SAFETY: `s` was just allocated (no safepoint since); a 5-byte array
+    /// // has one payload word.
+    /// unsafe { m.store_word(s, 0, word) };
+    /// // SAFETY: as above.
+    /// assert_eq!(&unsafe { m.load_word(s, 0) }.to_le_bytes()[..5], b"hello");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// For a tagged word of a traced type, see [`TypeDescriptor::traced`].
+    ///
+    /// [`TypeDescriptor::traced`]: crate::TypeDescriptor::traced
     ///
     /// # Safety
     /// As for [`load`](Self::load); for a traced type, a pointer the word
@@ -499,7 +878,21 @@ impl Mutator {
         }
     }
 
-    /// Payload words of `obj`, and its length from the header.
+    /// The type of `obj` and the length its header records (array elements,
+    /// or bytes for a byte array; 0 for fixed-size types).
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let string = heap.register_type(TypeDescriptor::bytes("String"))?;
+    /// let mut m = heap.attach()?;
+    /// let s = m.alloc(string, 11)?;
+    /// // SAFETY: `s` was just allocated, with no safepoint since.
+    /// let (ty, len) = unsafe { m.shape_of(s) };
+    /// assert_eq!((ty, len), (string, 11));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Safety
     /// As for [`load`](Self::load).
@@ -564,6 +957,25 @@ impl Mutator {
 
     /// Pushes a root slot holding `value` onto the shadow stack; returns the
     /// slot's index.
+    ///
+    /// The shadow stack is how Rust code (a VM's runtime functions) keeps
+    /// objects alive across allocations and safepoints.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
+    /// let mut m = heap.attach()?;
+    /// let a = m.alloc(node, 0)?;
+    /// let a_slot = m.push_root(Some(a)); // root `a` before allocating again
+    /// let b = m.alloc(node, 0)?;
+    /// // SAFETY: `a` is rooted; `b` is fresh (no safepoint since).
+    /// unsafe { m.store(a, 0, Some(b)) };
+    /// m.collect();
+    /// assert_eq!(m.root(a_slot), Some(a));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn push_root(&mut self, value: Option<ObjRef>) -> usize {
         let roots = &mut self.data().roots;
@@ -572,29 +984,137 @@ impl Mutator {
     }
 
     /// The object in root slot `index`.
+    ///
+    /// ```
+    /// # use tricolor_collector::{Config, Heap, TypeDescriptor};
+    /// # let heap = Heap::new(Config::default());
+    /// # let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
+    /// let mut m = heap.attach()?;
+    /// let slot = m.push_root(None);
+    /// assert_eq!(m.root(slot), None);
+    /// let obj = m.alloc(node, 0)?;
+    /// m.set_root(slot, Some(obj));
+    /// m.safepoint();
+    /// // Re-read roots after a safepoint instead of keeping `ObjRef`s in locals.
+    /// let obj = m.root(slot).expect("rooted");
+    /// # let _ = obj;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If there is no slot `index`.
     #[inline]
     pub fn root(&self, index: usize) -> Option<ObjRef> {
         ObjRef::from_addr(self.data_ref().roots[index])
     }
 
     /// Makes root slot `index` hold `value`.
+    ///
+    /// ```
+    /// # use tricolor_collector::{Config, Heap, TypeDescriptor};
+    /// # let heap = Heap::new(Config::default());
+    /// # let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
+    /// let mut m = heap.attach()?;
+    /// let acc = m.push_root(None);
+    /// for _ in 0..3 {
+    ///     let fresh = m.alloc(node, 0)?;
+    ///     // SAFETY: `fresh` is new (no safepoint since); the accumulator is rooted.
+    ///     unsafe { m.store(fresh, 0, m.root(acc)) };
+    ///     m.set_root(acc, Some(fresh));
+    /// }
+    /// m.set_root(acc, None); // drop the whole chain
+    /// m.collect();
+    /// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If there is no slot `index`.
     #[inline]
     pub fn set_root(&mut self, index: usize, value: Option<ObjRef>) {
         self.data().roots[index] = value.map_or(0, ObjRef::addr);
     }
 
     /// Number of root slots.
+    ///
+    /// ```
+    /// # use tricolor_collector::{Config, Heap};
+    /// # let heap = Heap::new(Config::default());
+    /// let mut m = heap.attach()?;
+    /// assert_eq!(m.root_count(), 0);
+    /// m.push_root(None);
+    /// assert_eq!(m.root_count(), 1);
+    /// # Ok::<(), tricolor_collector::AttachError>(())
+    /// ```
     pub fn root_count(&self) -> usize {
         self.data_ref().roots.len()
     }
 
     /// Pops root slots down to `len` (the end of a frame).
+    ///
+    /// ```
+    /// # use tricolor_collector::{Config, Heap, TypeDescriptor};
+    /// # let heap = Heap::new(Config::default());
+    /// # let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
+    /// let mut m = heap.attach()?;
+    /// let frame = m.root_count(); // a call begins
+    /// for _ in 0..4 {
+    ///     let local = m.alloc(node, 0)?;
+    ///     m.push_root(Some(local));
+    /// }
+    /// m.truncate_roots(frame); // the call returns: its locals are garbage
+    /// m.collect();
+    /// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn truncate_roots(&mut self, len: usize) {
         self.data().roots.truncate(len);
     }
 
     /// Runs `f` in a root frame: slots it pushes are popped when it returns
     /// (or unwinds).
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, GcAllocError, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
+    /// let mut m = heap.attach()?;
+    /// let result = m.push_root(None);
+    /// m.frame(|m| {
+    ///     let tmp = m.alloc(node, 0)?;
+    ///     let t = m.push_root(Some(tmp)); // popped when the frame ends
+    ///     let out = m.alloc(node, 0)?;
+    ///     // SAFETY: `tmp` is rooted in `t`; `out` is fresh (no safepoint since).
+    ///     unsafe { m.store(out, 0, m.root(t)) };
+    ///     m.set_root(result, Some(out)); // an outer slot: survives the frame
+    ///     Ok::<_, GcAllocError>(())
+    /// })?;
+    /// assert_eq!(m.root_count(), 1);
+    /// m.collect();
+    /// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// Inside the frame, the mutator is reached only through the closure's
+    /// argument:
+    ///
+    /// ```compile_fail,E0499
+    /// # use tricolor_collector::{Config, Heap};
+    /// # let heap = Heap::new(Config::default());
+    /// let mut m = heap.attach().unwrap();
+    /// m.frame(|_inner| m.push_root(None)); // error: `m` is already borrowed
+    /// ```
+    ///
+    /// and that argument cannot escape the frame:
+    ///
+    /// ```compile_fail
+    /// # use tricolor_collector::{Config, Heap};
+    /// # let heap = Heap::new(Config::default());
+    /// let mut m = heap.attach().unwrap();
+    /// let escaped = m.frame(|inner| inner); // error: lifetime may not live long enough
+    /// # let _ = escaped;
+    /// ```
     pub fn frame<R>(&mut self, f: impl FnOnce(&mut Mutator) -> R) -> R {
         let mark = self.root_count();
         struct Pop<'a>(&'a mut Mutator, usize);
@@ -612,11 +1132,51 @@ impl Mutator {
     /// Installs the callback through which the VM reports this mutator's own
     /// roots (its interpreter stack, registers). It runs on the collector's
     /// thread while this mutator is stopped or in native code.
+    ///
+    /// Objects the scanner reports are roots exactly like shadow-stack
+    /// slots. The scanner must not block on this mutator: keep the shared
+    /// stack's lock only for short, heap-free critical sections (never across
+    /// an allocation, a safepoint or a collection). `None` removes the
+    /// scanner.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use tricolor_collector::{Config, Heap, ObjRef, RootVisitor, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
+    /// let mut m = heap.attach()?;
+    /// // The interpreter's operand stack, shared with the scanner.
+    /// let stack: Arc<Mutex<Vec<ObjRef>>> = Arc::default();
+    /// let s = Arc::clone(&stack);
+    /// m.set_root_scanner(Some(Box::new(move |v: &mut RootVisitor<'_>| {
+    ///     s.lock().unwrap().iter().for_each(|&obj| v.visit(Some(obj)));
+    /// })));
+    /// let obj = m.alloc(node, 0)?;
+    /// stack.lock().unwrap().push(obj); // rooted before the next allocation
+    /// m.alloc(node, 0)?; // garbage
+    /// m.collect();
+    /// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_root_scanner(&mut self, scanner: Option<RootScanner>) {
         self.data().scanner = scanner;
     }
 
     /// The heap this mutator belongs to.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, Mutator};
+    ///
+    /// fn report(m: &Mutator) -> u64 {
+    ///     m.heap().stats().cycles
+    /// }
+    /// let heap = Heap::new(Config::default());
+    /// let mut m = heap.attach()?;
+    /// m.collect();
+    /// assert!(report(&m) >= 1);
+    /// # Ok::<(), tricolor_collector::AttachError>(())
+    /// ```
     pub fn heap(&self) -> crate::Heap {
         self.heap.add_user();
         crate::Heap {

@@ -33,6 +33,24 @@ use crate::descriptor::TypeId;
 /// reachable from a root (a global, a mutator's shadow stack or root scanner,
 /// or another reachable object): the collector does not know about `ObjRef`s
 /// held anywhere else, and frees what it cannot reach.
+///
+/// So an `ObjRef` in a Rust local is good until the next allocation,
+/// safepoint or collection of its mutator, unless the object is rooted:
+///
+/// ```
+/// use tricolor_collector::{Config, Heap, TypeDescriptor};
+///
+/// let heap = Heap::new(Config::default());
+/// let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
+/// let mut m = heap.attach()?;
+/// let a = m.alloc(node, 0)?;
+/// let slot = m.push_root(Some(a)); // without this, `a` could be freed below
+/// let b = m.alloc(node, 0)?;
+/// // SAFETY: `a` is rooted and `b` is fresh (no safepoint since).
+/// unsafe { m.store(a, 0, Some(b)) };
+/// # let _ = slot;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct ObjRef(NonNull<u64>);
@@ -45,6 +63,19 @@ unsafe impl Sync for ObjRef {}
 
 impl ObjRef {
     /// The object's address.
+    ///
+    /// A VM that packs pointers into tagged words stores this address (see
+    /// [`TypeDescriptor::traced`](crate::TypeDescriptor::traced)).
+    ///
+    /// ```
+    /// # use tricolor_collector::{Config, Heap, TypeDescriptor};
+    /// # let heap = Heap::new(Config::default());
+    /// # let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
+    /// let mut m = heap.attach()?;
+    /// let obj = m.alloc(node, 0)?;
+    /// assert_eq!(obj.addr() % 8, 0, "objects are word-aligned: the low bits are free for tags");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn addr(self) -> usize {
         self.0.as_ptr() as usize
@@ -53,6 +84,19 @@ impl ObjRef {
     /// An `ObjRef` from an address; `None` for 0. No check that the address
     /// is an object: the accessors that take an `ObjRef` are `unsafe` and
     /// require it.
+    ///
+    /// ```
+    /// # use tricolor_collector::{Config, Heap, TypeDescriptor};
+    /// use tricolor_collector::ObjRef;
+    /// # let heap = Heap::new(Config::default());
+    /// # let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
+    /// let mut m = heap.attach()?;
+    /// let obj = m.alloc(node, 0)?;
+    /// let word = obj.addr() as u64; // e.g. stored in a tagged field
+    /// assert_eq!(ObjRef::from_addr(word as usize), Some(obj));
+    /// assert_eq!(ObjRef::from_addr(0), None, "0 is nil");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn from_addr(addr: usize) -> Option<ObjRef> {
         NonNull::new(addr as *mut u64).map(ObjRef)
@@ -136,6 +180,20 @@ pub(crate) unsafe fn swap_field(obj: ObjRef, field: usize, value: u64) -> u64 {
 }
 
 /// Read access to an object's payload words, handed to trace callbacks.
+///
+/// ```
+/// use tricolor_collector::{Edges, ObjectView};
+///
+/// /// A growable vector: word 0 counts the slots in use; the words after it
+/// /// are slots holding pointers, of which only the used ones are valid.
+/// fn trace_vector(view: ObjectView<'_>, edges: &mut Edges<'_>) {
+///     let used = view.word(0) as usize;
+///     for i in 1..view.words().min(used + 1) {
+///         edges.visit(view.word(i) as usize);
+///     }
+/// }
+/// # let _: tricolor_collector::TraceFn = trace_vector;
+/// ```
 #[derive(Copy, Clone)]
 pub struct ObjectView<'a> {
     obj: ObjRef,
@@ -157,27 +215,90 @@ impl ObjectView<'_> {
     }
 
     /// The object.
+    ///
+    /// ```
+    /// use tricolor_collector::{Edges, ObjectView};
+    ///
+    /// /// Word 0 is a pointer, often to the object itself (a sentinel);
+    /// /// reporting a self-reference is harmless but needless.
+    /// fn trace(view: ObjectView<'_>, edges: &mut Edges<'_>) {
+    ///     let w = view.word(0) as usize;
+    ///     if w != view.obj().addr() {
+    ///         edges.visit(w);
+    ///     }
+    /// }
+    /// # let _: tricolor_collector::TraceFn = trace;
+    /// ```
     pub fn obj(&self) -> ObjRef {
         self.obj
     }
 
     /// Number of payload words.
+    ///
+    /// ```
+    /// use tricolor_collector::{Edges, ObjectView};
+    ///
+    /// /// Every even word is a pointer (or 0).
+    /// fn trace(view: ObjectView<'_>, edges: &mut Edges<'_>) {
+    ///     for i in (0..view.words()).step_by(2) {
+    ///         edges.visit(view.word(i) as usize);
+    ///     }
+    /// }
+    /// # let _: tricolor_collector::TraceFn = trace;
+    /// ```
     pub fn words(&self) -> usize {
         self.words
     }
 
     /// The length recorded in the header (array elements or bytes; 0 for
     /// fixed types).
+    ///
+    /// ```
+    /// use tricolor_collector::{Edges, ObjectView};
+    ///
+    /// /// An array of 3-word elements whose word 0 is a pointer.
+    /// fn trace(view: ObjectView<'_>, edges: &mut Edges<'_>) {
+    ///     for e in 0..view.len() {
+    ///         edges.visit(view.word(3 * e) as usize);
+    ///     }
+    /// }
+    /// # let _: tricolor_collector::TraceFn = trace;
+    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether the length is 0.
+    ///
+    /// ```
+    /// use tricolor_collector::{Edges, ObjectView};
+    ///
+    /// fn trace(view: ObjectView<'_>, edges: &mut Edges<'_>) {
+    ///     if view.is_empty() {
+    ///         return; // an empty array refers to nothing
+    ///     }
+    ///     edges.visit(view.word(0) as usize);
+    /// }
+    /// # let _: tricolor_collector::TraceFn = trace;
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Payload word `i`.
+    ///
+    /// ```
+    /// use tricolor_collector::{Edges, ObjectView};
+    ///
+    /// /// Word 0 is a tag; words 1 and 2 are pointers only when the tag is 1.
+    /// fn trace(view: ObjectView<'_>, edges: &mut Edges<'_>) {
+    ///     if view.word(0) == 1 {
+    ///         edges.visit(view.word(1) as usize);
+    ///         edges.visit(view.word(2) as usize);
+    ///     }
+    /// }
+    /// # let _: tricolor_collector::TraceFn = trace;
+    /// ```
     ///
     /// # Panics
     /// If `i` is not below [`words`](Self::words).

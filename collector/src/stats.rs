@@ -31,6 +31,15 @@ const RECENT_PAUSES: usize = 256;
 
 /// A histogram of pause durations with power-of-two buckets: bucket `i`
 /// counts pauses of `[2^i, 2^(i+1))` nanoseconds.
+///
+/// ```
+/// use tricolor_collector::{Config, Heap};
+///
+/// let heap = Heap::new(Config::default());
+/// heap.collect();
+/// let h = heap.stats().pause_histogram;
+/// assert_eq!(h.buckets.iter().sum::<u64>(), 1, "one cycle, one pause");
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PauseHistogram {
     /// Counts per bucket.
@@ -49,6 +58,17 @@ impl PauseHistogram {
 
     /// The smallest bucket upper bound below which fraction `q` of pauses
     /// fall (an upper estimate of the `q` quantile).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tricolor_collector::PauseHistogram;
+    ///
+    /// // Three pauses in [512 ns, 1024 ns), one in [2048 ns, 4096 ns).
+    /// let h = PauseHistogram { buckets: vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 1] };
+    /// assert_eq!(h.quantile_upper_bound(0.5), Duration::from_nanos(1024));
+    /// assert_eq!(h.quantile_upper_bound(0.99), Duration::from_nanos(4096));
+    /// assert_eq!(PauseHistogram::default().quantile_upper_bound(0.99), Duration::ZERO);
+    /// ```
     pub fn quantile_upper_bound(&self, q: f64) -> Duration {
         let total: u64 = self.buckets.iter().sum();
         if total == 0 {
@@ -67,6 +87,17 @@ impl PauseHistogram {
 }
 
 /// What one cycle did.
+///
+/// ```
+/// use tricolor_collector::{Config, Heap};
+///
+/// let heap = Heap::new(Config::default());
+/// heap.collect();
+/// let cycle = heap.stats().last_cycle.expect("one cycle ran");
+/// assert_eq!(cycle.number, 1);
+/// assert!(cycle.pause >= cycle.mark, "marking stops the world");
+/// assert_eq!(cycle.objects_marked, 0, "nothing was allocated");
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct CycleStats {
     /// Cycle number, from 1.
@@ -98,7 +129,22 @@ pub struct CycleStats {
 }
 
 impl CycleStats {
-    /// The gctrace line for this cycle (see the module docs).
+    /// The gctrace line for this cycle (the format [`Config::gctrace`]
+    /// prints).
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// heap.collect();
+    /// let line = heap.stats().last_cycle.unwrap().trace_line();
+    /// assert!(line.starts_with("gc 1 @"), "{line}");
+    /// // A VM may send it to its own log instead of standard error.
+    /// # let log = |s: &str| drop(s);
+    /// log(&line);
+    /// ```
+    ///
+    /// [`Config::gctrace`]: crate::Config::gctrace
     pub fn trace_line(&self) -> String {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let mib = |b: u64| b >> 20;
@@ -122,6 +168,25 @@ impl CycleStats {
 }
 
 /// A snapshot of a heap's counters (Go's `MemStats`, for one heap).
+///
+/// Taken by [`Heap::stats`](crate::Heap::stats).
+///
+/// ```
+/// use tricolor_collector::{Config, Heap, TypeDescriptor};
+///
+/// let heap = Heap::new(Config::default());
+/// let blob = heap.register_type(TypeDescriptor::bytes("Blob"))?;
+/// let mut m = heap.attach()?;
+/// let keep = m.alloc(blob, 1000)?;
+/// m.push_root(Some(keep));
+/// m.collect();
+/// let s = heap.stats();
+/// assert_eq!(s.cycles, 1);
+/// assert!(s.live_bytes >= 1008, "the blob and its header");
+/// assert!(s.goal > s.live_bytes);
+/// println!("{} cycles, max pause {:?}", s.cycles, s.pause_max);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct GcStats {
     /// Completed cycles.
@@ -148,7 +213,10 @@ pub struct GcStats {
     pub live_bytes: u64,
     /// The current heap goal.
     pub goal: u64,
-    /// Bytes allocated since the last mark (reported by mutators in chunks).
+    /// Bytes allocated since the last mark (reported by mutators in chunks,
+    /// and on detaching; [`Heap::flush_allocation_stats`] does not flush it).
+    ///
+    /// [`Heap::flush_allocation_stats`]: crate::Heap::flush_allocation_stats
     pub allocated_since_mark: u64,
     /// The allocator's counters (reserved, committed, in use, per class...).
     pub heap: tricolor_allocator::HeapStats,
