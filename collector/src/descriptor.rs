@@ -45,7 +45,12 @@ use crate::object::ObjectView;
 /// # Ok::<(), tricolor_collector::DescriptorError>(())
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub struct TypeId(pub(crate) u32);
+pub struct TypeId {
+    /// Index in the registering heap's type table (what object headers hold).
+    pub(crate) index: u32,
+    /// A tag of the registering heap: an id is only valid with its own heap.
+    pub(crate) heap: u32,
+}
 
 impl TypeId {
     /// The raw index.
@@ -59,7 +64,7 @@ impl TypeId {
     /// # Ok::<(), tricolor_collector::DescriptorError>(())
     /// ```
     pub fn index(self) -> u32 {
-        self.0
+        self.index
     }
 }
 

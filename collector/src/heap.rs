@@ -30,13 +30,21 @@ const TYPE_CHUNKS: usize = 64;
 pub(crate) struct TypeTable {
     chunks: [OnceLock<Box<[OnceLock<TypeDescriptor>]>>; TYPE_CHUNKS],
     count: Mutex<usize>,
+    /// This heap's tag in every `TypeId` it hands out (random per heap).
+    tag: u32,
 }
 
 impl TypeTable {
     fn new() -> TypeTable {
+        use std::hash::{BuildHasher, Hasher};
+        // std's RandomState is seeded randomly and differs per instance.
+        let tag = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish() as u32;
         TypeTable {
             chunks: std::array::from_fn(|_| OnceLock::new()),
             count: Mutex::new(0),
+            tag,
         }
     }
 
@@ -53,14 +61,34 @@ impl TypeTable {
             .set(desc)
             .unwrap_or_else(|_| unreachable!("type slots are set once, under the count lock"));
         *count += 1;
-        Ok(TypeId(id as u32))
+        Ok(TypeId {
+            index: id as u32,
+            heap: self.tag,
+        })
     }
 
-    /// The descriptor for `id`, if registered.
+    /// The descriptor for `id`, if `id` was registered with this heap.
     #[inline]
     pub(crate) fn get(&self, id: TypeId) -> Option<&TypeDescriptor> {
-        let i = id.0 as usize;
+        if id.heap != self.tag {
+            return None;
+        }
+        self.by_index(id.index)
+    }
+
+    /// The descriptor at `index` (from an object header), if registered.
+    #[inline]
+    pub(crate) fn by_index(&self, index: u32) -> Option<&TypeDescriptor> {
+        let i = index as usize;
         self.chunks.get(i / TYPE_CHUNK)?.get()?[i % TYPE_CHUNK].get()
+    }
+
+    /// The `TypeId` for a header's type index.
+    pub(crate) fn id_of(&self, index: u32) -> TypeId {
+        TypeId {
+            index,
+            heap: self.tag,
+        }
     }
 }
 
@@ -114,6 +142,8 @@ pub(crate) struct HeapInner {
     threads: Mutex<Vec<JoinHandle<()>>>,
     pub(crate) shutting_down: AtomicBool,
     pub(crate) next_mutator_id: AtomicU64,
+    /// Serialises handshakes (see `safepoint::handshake`).
+    pub(crate) handshake_lock: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -265,6 +295,7 @@ impl Heap {
             threads: Mutex::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
             next_mutator_id: AtomicU64::new(1),
+            handshake_lock: Mutex::new(()),
         });
         let mut threads = Vec::new();
         {

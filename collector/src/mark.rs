@@ -135,7 +135,7 @@ pub(crate) fn for_each_referent(
     let (ty, len) = object::decode_header(header);
     let desc = heap
         .types
-        .get(ty)
+        .by_index(ty)
         .unwrap_or_else(|| bad_header(obj, header));
     match &desc.pointers {
         Pointers::None => {}

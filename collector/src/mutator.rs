@@ -101,8 +101,8 @@ impl std::error::Error for AttachError {}
 /// ```
 #[derive(Debug)]
 pub enum GcAllocError {
-    /// The type id was not registered with this heap.
-    UnknownType(TypeId),
+    /// The type id was registered with a different heap (ids are per heap).
+    ForeignType(TypeId),
     /// The length does not suit the type (a fixed type allocated with a
     /// length, or an array so long its size overflows).
     BadLength {
@@ -120,9 +120,11 @@ pub enum GcAllocError {
 impl fmt::Display for GcAllocError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            GcAllocError::UnknownType(t) => {
-                write!(f, "type id {} is not registered with this heap", t.0)
-            }
+            GcAllocError::ForeignType(t) => write!(
+                f,
+                "type id {} was registered with another heap; type ids are per heap",
+                t.index
+            ),
             GcAllocError::BadLength {
                 type_name,
                 len,
@@ -595,6 +597,10 @@ impl Mutator {
     /// If the mutator is in native state, or a collection failed (a
     /// checkmark or verifier failure).
     pub fn collect(&mut self) {
+        assert!(
+            self.data.is_some(),
+            "tricolor: Mutator::collect called in native state; call leave_native first"
+        );
         self.report_allocation();
         let n = self.heap.request_cycle();
         self.enter_native();
@@ -634,7 +640,7 @@ impl Mutator {
     /// ```
     ///
     /// # Errors
-    /// [`GcAllocError::UnknownType`] if `ty` is not registered,
+    /// [`GcAllocError::ForeignType`] if `ty` came from another heap,
     /// [`GcAllocError::BadLength`] if `len` does not suit the type, and
     /// [`GcAllocError::Alloc`] if the allocator refuses (the object size
     /// limit, the heap limit, or the system is out of memory).
@@ -648,7 +654,9 @@ impl Mutator {
             }
         }
         let heap = &*self.heap;
-        let desc = heap.types.get(ty).ok_or(GcAllocError::UnknownType(ty))?;
+        // An id of this heap always resolves: ids come only from
+        // `register_type`, and registered slots are never cleared.
+        let desc = heap.types.get(ty).ok_or(GcAllocError::ForeignType(ty))?;
         let words = desc
             .payload_words(len)
             .ok_or_else(|| GcAllocError::BadLength {
@@ -868,7 +876,8 @@ impl Mutator {
         let old = unsafe { object::swap_field(obj, field, value) };
         // SAFETY: `obj` is live (caller's contract).
         let (ty, _) = object::decode_header(unsafe { object::load_header(obj) });
-        if let Some(Pointers::Traced { decode, .. }) = self.heap.types.get(ty).map(|d| &d.pointers)
+        if let Some(Pointers::Traced { decode, .. }) =
+            self.heap.types.by_index(ty).map(|d| &d.pointers)
         {
             barrier::on_store(
                 &self.heap,
@@ -898,7 +907,8 @@ impl Mutator {
     /// As for [`load`](Self::load).
     pub unsafe fn shape_of(&self, obj: ObjRef) -> (TypeId, usize) {
         // SAFETY: caller's contract.
-        object::decode_header(unsafe { object::load_header(obj) })
+        let (index, len) = object::decode_header(unsafe { object::load_header(obj) });
+        (self.heap.types.id_of(index), len)
     }
 
     fn check_object(&self, obj: ObjRef, what: &str) {
@@ -918,10 +928,11 @@ impl Mutator {
         self.check_object(obj, "object");
         // SAFETY: check_object confirmed `obj` starts a slot of this heap.
         let (ty, len) = object::decode_header(unsafe { object::load_header(obj) });
-        let desc =
-            self.heap.types.get(ty).unwrap_or_else(|| {
-                panic!("tricolor: {obj:?} has an invalid header (type {})", ty.0)
-            });
+        let desc = self
+            .heap
+            .types
+            .by_index(ty)
+            .unwrap_or_else(|| panic!("tricolor: {obj:?} has an invalid header (type {ty})"));
         let words = desc.payload_words(len).unwrap_or(0);
         assert!(
             field < words,
@@ -1120,8 +1131,11 @@ impl Mutator {
         struct Pop<'a>(&'a mut Mutator, usize);
         impl Drop for Pop<'_> {
             fn drop(&mut self) {
-                if self.0.data.is_some() {
-                    self.0.truncate_roots(self.1);
+                match &mut self.0.data {
+                    Some(g) => g.roots.truncate(self.1),
+                    // Left in native state: take the state lock just long
+                    // enough to pop the frame (waiting out a stopped world).
+                    None => self.0.shared.data.lock_arc().roots.truncate(self.1),
                 }
             }
         }

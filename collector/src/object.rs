@@ -121,13 +121,13 @@ impl fmt::Debug for ObjRef {
 /// Encodes a header word.
 #[inline]
 pub(crate) fn header(ty: TypeId, len: u32) -> u64 {
-    (len as u64) << 32 | ty.0 as u64
+    (len as u64) << 32 | ty.index as u64
 }
 
-/// Decodes a header word into (type, length).
+/// Decodes a header word into (type index, length).
 #[inline]
-pub(crate) fn decode_header(h: u64) -> (TypeId, usize) {
-    (TypeId(h as u32), (h >> 32) as usize)
+pub(crate) fn decode_header(h: u64) -> (u32, usize) {
+    (h as u32, (h >> 32) as usize)
 }
 
 /// Reads the header word.

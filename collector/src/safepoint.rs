@@ -136,6 +136,9 @@ impl Drop for StoppedWorld<'_> {
 /// poll, or by the caller for a mutator that is parked or in native code.
 /// The caller must not be a running mutator of this heap.
 pub(crate) fn handshake(heap: &HeapInner, f: HandshakeFn) {
+    // One handshake at a time: a mutator has one handshake slot, and a second
+    // caller posting over the first could see the state reset under it.
+    let _one_at_a_time = heap.handshake_lock.lock();
     let mutators: Vec<Arc<MutatorShared>> = heap.registry.lock().clone();
     for m in &mutators {
         *m.handshake_fn.lock() = Some(f.clone());

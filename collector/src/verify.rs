@@ -35,8 +35,8 @@ fn type_name(heap: &HeapInner, obj: usize) -> String {
     // world is stopped.
     let (ty, _) = object::decode_header(unsafe { object::load_header(o) });
     heap.types
-        .get(ty)
-        .map_or_else(|| format!("<type {}>", ty.0), |d| d.name.clone())
+        .by_index(ty)
+        .map_or_else(|| format!("<type {ty}>"), |d| d.name.clone())
 }
 
 fn path(heap: &HeapInner, parents: &HashMap<usize, Parent>, mut obj: usize) -> String {
@@ -128,7 +128,7 @@ pub(crate) fn verify_heap(heap: &HeapInner) {
             // SAFETY: an allocated slot of this heap; the world is stopped.
             let header = unsafe { object::load_header(o) };
             let (ty, len) = object::decode_header(header);
-            let desc = heap.types.get(ty).unwrap_or_else(|| bad_header(obj, header));
+            let desc = heap.types.by_index(ty).unwrap_or_else(|| bad_header(obj, header));
             let words = desc.payload_words(len).unwrap_or(usize::MAX);
             assert!(
                 words.saturating_add(1).saturating_mul(8) <= span.elem_size(),

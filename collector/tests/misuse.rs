@@ -44,8 +44,8 @@ fn allocation_arguments_that_disagree_with_the_descriptor_are_errors() {
     let unknown = Heap::new(Config::default());
     let mut m2 = unknown.attach().unwrap();
     let e = m2.alloc(t.tagged, 0).unwrap_err();
-    assert!(matches!(e, GcAllocError::UnknownType(_)));
-    assert!(e.to_string().contains("is not registered with this heap"));
+    assert!(matches!(e, GcAllocError::ForeignType(_)));
+    assert!(e.to_string().contains("registered with another heap"));
 }
 
 #[test]
@@ -147,4 +147,42 @@ mod debug_checks {
         // SAFETY (test): `a` is live; the foreign value is what is checked.
         unsafe { m.store(a, 0, foreign) };
     }
+}
+
+#[test]
+fn a_type_id_from_another_heap_is_refused() {
+    let a = Heap::new(Config::default());
+    let b = Heap::new(Config::default());
+    let ta = a
+        .register_type(TypeDescriptor::fixed("A", 4, &[0]))
+        .unwrap();
+    b.register_type(TypeDescriptor::bytes("B")).unwrap();
+    let mut m = b.attach().unwrap();
+    let e = m.alloc(ta, 0).unwrap_err();
+    assert!(matches!(e, GcAllocError::ForeignType(_)));
+    assert!(
+        e.to_string().contains("registered with another heap"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_frame_left_in_native_state_still_pops_its_roots() {
+    let heap = Heap::new(Config::default());
+    let mut m = heap.attach().unwrap();
+    m.frame(|m| {
+        m.push_root(None);
+        m.enter_native();
+    });
+    m.leave_native();
+    assert_eq!(m.root_count(), 0);
+}
+
+#[test]
+#[should_panic(expected = "Mutator::collect called in native state")]
+fn collect_in_native_state_says_so() {
+    let heap = Heap::new(Config::default());
+    let mut m = heap.attach().unwrap();
+    m.enter_native();
+    m.collect();
 }

@@ -240,3 +240,32 @@ fn several_heaps_in_one_process_are_independent() {
     let marked: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert_eq!(marked, vec![100, 200, 300]);
 }
+
+#[test]
+fn concurrent_handshakes_from_several_threads_all_return() {
+    // Two threads flushing statistics at once while a mutator polls: each
+    // handshake must complete (they are serialised per heap).
+    let heap = Heap::new(Config::default());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let polling = {
+        let (heap, stop) = (heap.clone(), stop.clone());
+        thread::spawn(move || {
+            let mut m = heap.attach().unwrap();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                m.safepoint();
+                thread::sleep(Duration::from_micros(100));
+            }
+        })
+    };
+    let flushers: Vec<_> = (0..3)
+        .map(|_| {
+            let heap = heap.clone();
+            thread::spawn(move || (0..300).for_each(|_| heap.flush_allocation_stats()))
+        })
+        .collect();
+    for f in flushers {
+        f.join().unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    polling.join().unwrap();
+}
