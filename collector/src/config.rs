@@ -46,7 +46,8 @@ pub struct Config {
     /// marker and verifier report a poisoned object if one is ever reached.
     /// Env: `TRICOLOR_POISON=1`.
     pub poison: bool,
-    /// Collect at every Nth allocation of each mutator.
+    /// Collect at every Nth safepoint poll of each mutator (every allocation
+    /// polls, so this is at most every Nth allocation).
     /// Env: `TRICOLOR_GCSTRESS=N`.
     pub gc_stress: Option<NonZeroU32>,
     /// Print one line per cycle to standard error. Env: `TRICOLOR_GCTRACE=1`.

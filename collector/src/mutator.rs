@@ -259,6 +259,10 @@ pub(crate) struct MutatorData {
 /// Safepoint request bits in [`MutatorShared::poll`].
 pub(crate) const POLL_STOP: u32 = 1;
 pub(crate) const POLL_HANDSHAKE: u32 = 2;
+/// Set for the mutator's whole life under gc-stress, so that every poll
+/// takes the slow path and counts towards the next stress collection, while
+/// the fast path stays one load and a branch.
+pub(crate) const POLL_STRESS: u32 = 4;
 
 /// The part of a mutator other threads see.
 pub(crate) struct MutatorShared {
@@ -343,6 +347,8 @@ pub struct Mutator {
     data: Option<ArcMutexGuard<RawMutex, MutatorData>>,
     allocated_unreported: u64,
     stress_countdown: u32,
+    /// Inside a gc-stress collection (its own polls must not count).
+    stressing: bool,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -365,7 +371,11 @@ impl Mutator {
             let mut reg = heap.registry.lock();
             shared = Arc::new(MutatorShared {
                 id: heap.next_mutator_id.fetch_add(1, Ordering::Relaxed),
-                poll: AtomicU32::new(0),
+                poll: AtomicU32::new(if heap.config.gc_stress.is_some() {
+                    POLL_STRESS
+                } else {
+                    0
+                }),
                 data,
                 detached: AtomicBool::new(false),
                 handshake: AtomicU8::new(safepoint::HS_IDLE),
@@ -382,6 +392,7 @@ impl Mutator {
             data: Some(guard),
             allocated_unreported: 0,
             stress_countdown: stress,
+            stressing: false,
             _not_send: PhantomData,
         })
     }
@@ -459,6 +470,17 @@ impl Mutator {
             None => native_misuse(),
         };
         safepoint::at_safepoint(&self.heap, &self.shared, guard);
+        if self.shared.poll.load(Ordering::Relaxed) & POLL_STRESS != 0 && !self.stressing {
+            // gc-stress: collect at every Nth poll (allocations poll too). The
+            // polls inside that collection do not count.
+            self.stress_countdown -= 1;
+            if self.stress_countdown == 0 {
+                self.stress_countdown = self.heap.config.gc_stress.map_or(1, |n| n.get());
+                self.stressing = true;
+                self.collect();
+                self.stressing = false;
+            }
+        }
     }
 
     /// Enters native code: the mutator promises not to touch the heap until
@@ -646,13 +668,6 @@ impl Mutator {
     /// limit, the heap limit, or the system is out of memory).
     pub fn alloc(&mut self, ty: TypeId, len: usize) -> Result<ObjRef, GcAllocError> {
         self.safepoint();
-        if self.stress_countdown > 0 {
-            self.stress_countdown -= 1;
-            if self.stress_countdown == 0 {
-                self.stress_countdown = self.heap.config.gc_stress.map_or(0, |n| n.get());
-                self.collect();
-            }
-        }
         let heap = &*self.heap;
         // An id of this heap always resolves: ids come only from
         // `register_type`, and registered slots are never cleared.

@@ -143,3 +143,61 @@ fn the_pacer_starts_cycles_and_bounds_the_heap() {
         s.heap.in_use_bytes
     );
 }
+
+#[test]
+fn gc_stress_counts_explicit_safepoints_too() {
+    let heap = Heap::new(Config {
+        gc_stress: std::num::NonZeroU32::new(1),
+        ..checked_config()
+    });
+    let t = Types::register(&heap);
+    let mut m = heap.attach().unwrap();
+    let n = alloc(&mut m, &t, Kind::Node, 9);
+    let slot = m.push_root(Some(n));
+    let before = heap.stats().cycles;
+    for _ in 0..10 {
+        m.safepoint();
+    }
+    assert_eq!(
+        heap.stats().cycles - before,
+        10,
+        "one collection per poll at N = 1"
+    );
+    // SAFETY (test): rooted.
+    assert!(unsafe { canary_ok(&m, Kind::Node, m.root(slot).unwrap(), 9) });
+}
+
+/// A trace callback that reports an interior pointer: the marker must refuse
+/// it and say where it came from.
+fn interior_trace(view: ObjectView<'_>, edges: &mut Edges<'_>) {
+    edges.visit(view.word(0) as usize + 8);
+}
+
+#[cfg(debug_assertions)]
+#[test]
+fn a_bad_pointer_from_a_trace_callback_is_named() {
+    let heap = Heap::new(checked_config());
+    let holder = heap
+        .register_type(TypeDescriptor::traced(
+            "Holder",
+            Shape::Fixed { words: 1 },
+            interior_trace,
+            |_| None,
+        ))
+        .unwrap();
+    let leaf = heap
+        .register_type(TypeDescriptor::fixed("Leaf", 2, &[]))
+        .unwrap();
+    let mut m = heap.attach().unwrap();
+    let h = m.alloc(holder, 0).unwrap();
+    m.push_root(Some(h));
+    let l = m.alloc(leaf, 0).unwrap();
+    m.push_root(Some(l));
+    // SAFETY (test): both live.
+    unsafe { m.store_word(h, 0, l.addr() as u64) };
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.collect()))
+        .expect_err("must fail");
+    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("trace callback of `Holder`"), "{msg}");
+    assert!(msg.contains("interior pointer"), "{msg}");
+}
