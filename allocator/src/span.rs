@@ -449,11 +449,11 @@ impl Span {
                 while bits != 0 {
                     let index = w * 64 + bits.trailing_zeros() as usize;
                     bits &= bits - 1;
-                    // SAFETY: slot `index` holds an object that was not marked,
-                    // so no reachable pointer refers to it (the collector's
-                    // invariant), and we own the span for sweeping, so no cache
-                    // hands the slot out meanwhile. The slot lies in our
-                    // committed memory and is 8-aligned and `elem` bytes long.
+                    // Slot `index` holds an unmarked object: no reachable
+                    // pointer refers to it (the collector's invariant), and we
+                    // own the span for sweeping, so no cache hands it out.
+                    // SAFETY: as just said; the slot is committed, 8-aligned
+                    // memory of `elem` bytes.
                     unsafe { crate::memory::poison(self.object_addr(index), elem) };
                 }
             }
