@@ -14,10 +14,13 @@
 //! ```
 
 use std::ptr::NonNull;
+mod support;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
+use support::{percentile_ms, Rng};
 
 use tricolor::allocator::{resident_bytes, Cache, Config, ObjectKind, PageHeap};
 
@@ -50,22 +53,12 @@ fn parse_args() -> Args {
     args
 }
 
-/// SplitMix64: deterministic per-thread randomness.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn size(&mut self) -> usize {
-        match self.next() % 1000 {
-            0 => 64 * 1024 + (self.next() % (192 * 1024)) as usize,
-            1..=699 => 16 + (self.next() % 112) as usize,
-            _ => 128 + (self.next() % 3968) as usize,
-        }
+/// A random object size: mostly small, sometimes medium, rarely large.
+fn object_size(rng: &mut Rng) -> usize {
+    match rng.next() % 1000 {
+        0 => 64 * 1024 + (rng.next() % (192 * 1024)) as usize,
+        1..=699 => 16 + (rng.next() % 112) as usize,
+        _ => 128 + (rng.next() % 3968) as usize,
     }
 }
 
@@ -168,13 +161,7 @@ fn main() {
 
     let s = heap.stats();
     pauses.sort();
-    let pct = |p: f64| -> f64 {
-        if pauses.is_empty() {
-            return 0.0;
-        }
-        let i = ((pauses.len() as f64 * p).ceil() as usize).clamp(1, pauses.len()) - 1;
-        pauses[i].as_secs_f64() * 1e3
-    };
+    let pct = |p: f64| percentile_ms(&pauses, p);
     println!("---");
     println!(
         "summary: {cycle} cycles in {elapsed:.1} s; pause p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
@@ -219,7 +206,7 @@ fn mutator(t: usize, budget: u64, shared: &Shared) {
     let mut live_bytes = 0u64;
     let mut allocated_local = 0u64;
     let alloc = |cache: &mut Cache, rng: &mut Rng| {
-        let size = rng.size();
+        let size = object_size(rng);
         let kind = if rng.next() % 4 == 0 {
             ObjectKind::NoScan
         } else {

@@ -14,10 +14,13 @@
 //!
 //! All `TRICOLOR_*` variables apply (gctrace is on unless `TRICOLOR_GCTRACE=0`).
 
+mod support;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
+use support::{percentile_ms, Rng};
 
 use tricolor::raw::{Config, Heap, Mutator, ObjRef, TypeDescriptor, TypeId};
 
@@ -51,18 +54,6 @@ fn parse_args() -> Args {
         }
     }
     args
-}
-
-/// SplitMix64.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
 }
 
 #[derive(Copy, Clone)]
@@ -215,13 +206,7 @@ fn main() {
     let s = heap.stats();
     let mut pauses: Vec<Duration> = s.recent_pauses.clone();
     pauses.sort();
-    let pct = |p: f64| -> f64 {
-        if pauses.is_empty() {
-            return 0.0;
-        }
-        let i = ((pauses.len() as f64 * p).ceil() as usize).clamp(1, pauses.len()) - 1;
-        pauses[i].as_secs_f64() * 1e3
-    };
+    let pct = |p: f64| percentile_ms(&pauses, p);
     println!("---");
     println!(
         "summary: {} cycles in {elapsed:.1} s; stop-the-world pause p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms (last {} cycles); total pause {:.3} s ({:.1}% of wall time)",

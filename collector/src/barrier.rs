@@ -15,7 +15,9 @@ use crate::phase::Phase;
 /// null) in a pointer field.
 #[inline(always)]
 pub(crate) fn on_store(heap: &HeapInner, old: usize, new: usize) {
-    if heap.phase() == Phase::Mark {
+    // One relaxed load and a branch: the phase changes only with the world
+    // stopped, and restarting the world orders it before any later store.
+    if heap.phase.load(std::sync::atomic::Ordering::Relaxed) == Phase::Mark as u8 {
         on_store_marking(old, new);
     }
 }

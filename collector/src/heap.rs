@@ -158,10 +158,6 @@ impl HeapInner {
         self as *const HeapInner as usize
     }
 
-    pub(crate) fn phase(&self) -> Phase {
-        Phase::from_u8(self.phase.load(Ordering::Acquire))
-    }
-
     pub(crate) fn add_user(&self) {
         self.users.fetch_add(1, Ordering::Relaxed);
     }
