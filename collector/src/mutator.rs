@@ -730,7 +730,12 @@ impl Mutator {
             Decision::StartCycle => self.heap.nudge_cycle(),
             Decision::Block => {
                 self.heap.nudge_cycle();
-                let n = self.heap.cycles.lock().started.max(1);
+                // Wait for the cycle that is running or was just asked for
+                // (it may not have started yet).
+                let n = {
+                    let c = self.heap.cycles.lock();
+                    c.requested.max(c.started)
+                };
                 self.enter_native();
                 self.heap.wait_for_cycle(n);
                 self.leave_native();
