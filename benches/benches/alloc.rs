@@ -1,1 +1,521 @@
-fn main() {}
+//! Allocation benchmarks: tricolor's span allocator against mimalloc and the
+//! system allocator (glibc malloc), object sizes 16 B to 64 KiB.
+//!
+//! Two groups, each with every allocator side by side for each size, so the
+//! ratios between allocators come from measurements taken minutes apart at
+//! most, on the same machine state:
+//!
+//! * `alloc_fast_path` — only allocations are timed, in batches; between
+//!   batches, untimed, the batch is reclaimed (tricolor: release the cache,
+//!   start a sweep cycle with nothing marked, finish it; malloc: free every
+//!   object), so every batch allocates from reused memory.
+//! * `alloc_churn` — allocation *and* reclamation are timed: tricolor
+//!   allocates a batch and runs the whole sweep cycle; malloc allocates a
+//!   batch and frees it.
+//!
+//! The subjects: `tricolor` ([`Cache::alloc`]); `tricolor_class`
+//! ([`Cache::alloc_class`] with the span class computed once: the fast path
+//! without the size → class lookup); `mimalloc` and `system` through
+//! [`GlobalAlloc::alloc`], which does not zero; `mimalloc_zeroed` and
+//! `system_zeroed` through [`GlobalAlloc::alloc_zeroed`], which does, as
+//! tricolor must; and `zero_only`, no allocator at all, only the clearing of
+//! each slot of a resident batch-sized buffer: the cost of zeroing by itself.
+//!
+//! One criterion iteration is one object, so criterion's time per iteration
+//! is the time per allocation (fast path) or per allocated-and-reclaimed
+//! object (churn). After the run the binary prints, from criterion's saved
+//! estimates, a table of median ns per object and the tricolor/mimalloc
+//! ratios, then the process's resident memory and the tricolor heap figures
+//! that show the sweeps really returned the memory.
+//!
+//! Run: `cargo bench -p tricolor-benches --bench alloc`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::BTreeSet;
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use criterion::{BenchmarkId, Criterion};
+use mimalloc::MiMalloc;
+use tricolor_allocator::{
+    resident_bytes, Cache, Config, ObjectKind, PageHeap, SizeClass, SpanClass, MAX_SMALL_SIZE,
+};
+
+/// Object sizes, in bytes. 64 KiB is over tricolor's 32 KiB small-object
+/// limit, so it measures the large-object path (a span per object).
+const SIZES: [usize; 7] = [16, 32, 64, 128, 512, 4 << 10, 64 << 10];
+
+/// Objects per batch: 4096, or fewer so that a batch stays at 16 MiB
+/// (256 objects of 64 KiB).
+fn batch_len(size: usize) -> usize {
+    ((16 << 20) / size).clamp(1, 4096)
+}
+
+const GROUP_FAST: &str = "alloc_fast_path";
+const GROUP_CHURN: &str = "alloc_churn";
+
+/// The allocators, in the column order of the summary table.
+const FAST_SUBJECTS: [&str; 7] = [
+    "tricolor",
+    "tricolor_class",
+    "mimalloc",
+    "mimalloc_zeroed",
+    "system",
+    "system_zeroed",
+    "zero_only",
+];
+const CHURN_SUBJECTS: [&str; 4] = ["tricolor", "mimalloc", "mimalloc_zeroed", "system"];
+
+/// Benchmarks that ran in this process (criterion skips filtered-out ones),
+/// so the summary never reports estimates left over from an earlier run.
+static RAN: Mutex<BTreeSet<(&'static str, &'static str, usize)>> = Mutex::new(BTreeSet::new());
+
+fn note_ran(group: &'static str, subject: &'static str, size: usize) {
+    RAN.lock().unwrap().insert((group, subject, size));
+}
+
+// ---- the allocators under test -------------------------------------------
+
+/// One allocator, allocating objects of one fixed size.
+trait Subject {
+    /// Allocates one object.
+    fn alloc(&mut self) -> *mut u8;
+    /// Reclaims every object of the batch `objs` (and, for tricolor, every
+    /// other unmarked object: nothing is marked).
+    fn reclaim(&mut self, objs: &[*mut u8]);
+}
+
+/// tricolor through [`Cache::alloc`] (size → class lookup, then the cache).
+struct Tricolor {
+    heap: Arc<PageHeap>,
+    cache: Cache,
+    size: usize,
+}
+
+impl Tricolor {
+    fn new(size: usize) -> Tricolor {
+        let heap = PageHeap::new(Config::default());
+        let cache = Cache::new(heap.clone());
+        Tricolor { heap, cache, size }
+    }
+
+    /// A full collection cycle with nothing marked: every object is freed.
+    fn sweep_all(&mut self) {
+        self.cache.release_all();
+        self.heap.start_sweep_cycle();
+        self.heap.finish_sweep();
+    }
+}
+
+impl Subject for Tricolor {
+    #[inline(always)]
+    fn alloc(&mut self) -> *mut u8 {
+        match self.cache.alloc(self.size, ObjectKind::Scan) {
+            Ok(p) => p.as_ptr(),
+            Err(e) => panic!("tricolor alloc({}) failed: {e}", self.size),
+        }
+    }
+
+    fn reclaim(&mut self, _objs: &[*mut u8]) {
+        self.sweep_all();
+    }
+}
+
+/// tricolor through [`Cache::alloc_class`] with the span class computed once,
+/// outside the timed loop: the fast path without the size → class lookup.
+struct TricolorClass {
+    inner: Tricolor,
+    spc: SpanClass,
+}
+
+impl TricolorClass {
+    fn new(size: usize) -> TricolorClass {
+        let class = SizeClass::for_size(size).expect("a small size");
+        TricolorClass {
+            inner: Tricolor::new(size),
+            spc: SpanClass::new(class, ObjectKind::Scan),
+        }
+    }
+}
+
+impl Subject for TricolorClass {
+    #[inline(always)]
+    fn alloc(&mut self) -> *mut u8 {
+        match self.inner.cache.alloc_class(self.spc) {
+            Ok(p) => p.as_ptr(),
+            Err(e) => panic!("tricolor alloc_class({:?}) failed: {e}", self.spc),
+        }
+    }
+
+    fn reclaim(&mut self, _objs: &[*mut u8]) {
+        self.inner.sweep_all();
+    }
+}
+
+/// Not an allocator: hands out consecutive `size`-byte slots of one
+/// preallocated, resident, page-aligned buffer of a batch's size, clearing
+/// each one the way tricolor clears a reused slot (same call, same slot
+/// alignment, since tricolor's spans are page-aligned). The cost of the
+/// zeroing alone, on the footprint and access pattern of a batch of reused
+/// tricolor slots.
+struct ZeroOnly {
+    buf: *mut u8,
+    layout: Layout,
+    size: usize,
+    next: usize,
+    cap: usize,
+}
+
+impl ZeroOnly {
+    fn new(size: usize) -> ZeroOnly {
+        let cap = batch_len(size);
+        let layout = Layout::from_size_align(cap * size, 4096).expect("valid layout");
+        // SAFETY: the layout has a non-zero size.
+        let buf = unsafe { std::alloc::alloc(layout) };
+        assert!(!buf.is_null(), "out of memory");
+        // Fill with ones, so every page is resident and dirty before timing.
+        // SAFETY: `buf` is `layout.size()` bytes, just allocated.
+        unsafe { std::ptr::write_bytes(buf, 0xff, layout.size()) };
+        ZeroOnly {
+            buf,
+            layout,
+            size,
+            next: 0,
+            cap,
+        }
+    }
+}
+
+impl Drop for ZeroOnly {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.buf, self.layout) };
+    }
+}
+
+impl Subject for ZeroOnly {
+    #[inline(always)]
+    fn alloc(&mut self) -> *mut u8 {
+        if self.next == self.cap {
+            self.next = 0;
+        }
+        // SAFETY: `next < cap`, so the slot `[p, p + size)` lies inside `buf`.
+        let p = unsafe { self.buf.add(self.next * self.size) };
+        // SAFETY: as above.
+        unsafe { std::ptr::write_bytes(p, 0, self.size) };
+        self.next += 1;
+        p
+    }
+
+    fn reclaim(&mut self, _objs: &[*mut u8]) {
+        self.next = 0;
+    }
+}
+
+/// A [`GlobalAlloc`], through `alloc` or `alloc_zeroed`, freeing with `dealloc`.
+struct Global<A: GlobalAlloc, const ZEROED: bool> {
+    a: A,
+    layout: Layout,
+}
+
+impl<A: GlobalAlloc, const ZEROED: bool> Global<A, ZEROED> {
+    fn new(a: A, size: usize) -> Self {
+        // 8-byte alignment: what tricolor guarantees for every object.
+        let layout = Layout::from_size_align(size, 8).expect("valid layout");
+        Global { a, layout }
+    }
+}
+
+impl<A: GlobalAlloc, const ZEROED: bool> Subject for Global<A, ZEROED> {
+    #[inline(always)]
+    fn alloc(&mut self) -> *mut u8 {
+        // SAFETY: the layout has a non-zero size.
+        let p = unsafe {
+            if ZEROED {
+                self.a.alloc_zeroed(self.layout)
+            } else {
+                self.a.alloc(self.layout)
+            }
+        };
+        assert!(
+            !p.is_null(),
+            "allocation of {} bytes failed",
+            self.layout.size()
+        );
+        p
+    }
+
+    #[inline(always)]
+    fn reclaim(&mut self, objs: &[*mut u8]) {
+        for &p in objs {
+            // SAFETY: `p` was allocated by `self.a` with `self.layout` and is
+            // freed exactly once (each batch is reclaimed once).
+            unsafe { self.a.dealloc(p, self.layout) };
+        }
+    }
+}
+
+// ---- the timed loops ----------------------------------------------------------
+
+/// Allocates `iters` objects in batches of `objs.len()`, timing only the
+/// allocations; reclaims each batch untimed.
+fn run_fast<S: Subject>(s: &mut S, objs: &mut [*mut u8], iters: u64) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(objs.len() as u64) as usize;
+        let batch = &mut objs[..n];
+        let start = Instant::now();
+        for slot in batch.iter_mut() {
+            *slot = black_box(s.alloc());
+        }
+        total += start.elapsed();
+        s.reclaim(black_box(&*batch));
+        left -= n as u64;
+    }
+    total
+}
+
+/// Allocates `iters` objects in batches of `objs.len()` and reclaims each
+/// batch, timing both.
+fn run_churn<S: Subject>(s: &mut S, objs: &mut [*mut u8], iters: u64) -> Duration {
+    let start = Instant::now();
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(objs.len() as u64) as usize;
+        let batch = &mut objs[..n];
+        for slot in batch.iter_mut() {
+            *slot = black_box(s.alloc());
+        }
+        s.reclaim(black_box(&*batch));
+        left -= n as u64;
+    }
+    start.elapsed()
+}
+
+#[derive(Copy, Clone)]
+enum Mode {
+    Fast,
+    Churn,
+}
+
+impl Mode {
+    fn group(self) -> &'static str {
+        match self {
+            Mode::Fast => GROUP_FAST,
+            Mode::Churn => GROUP_CHURN,
+        }
+    }
+}
+
+fn bench_one<S: Subject>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    mode: Mode,
+    name: &'static str,
+    size: usize,
+    s: &mut S,
+) {
+    let mut objs = vec![std::ptr::null_mut::<u8>(); batch_len(size)];
+    g.bench_function(BenchmarkId::new(name, size), |b| {
+        note_ran(mode.group(), name, size);
+        b.iter_custom(|iters| match mode {
+            Mode::Fast => run_fast(s, &mut objs, iters),
+            Mode::Churn => run_churn(s, &mut objs, iters),
+        })
+    });
+}
+
+/// Checks, after a tricolor benchmark, that the last sweep freed everything
+/// and the heap did not grow past what one batch needs; prints the figures.
+fn check_tricolor(mode: Mode, name: &str, size: usize, t: &mut Tricolor) {
+    t.cache.flush_stats();
+    let st = t.heap.stats();
+    let batch_bytes = batch_len(size) * size;
+    eprintln!(
+        "[heap] {}/{name}/{size}: allocated {} objects, freed {}, spans in use {}, \
+         committed {:.1} MiB (one batch: {:.1} MiB), swept {} spans, resident {:.1} MiB",
+        mode.group(),
+        st.allocated_objects_total,
+        st.freed_objects_total,
+        st.spans_in_use,
+        st.committed_bytes as f64 / (1 << 20) as f64,
+        batch_bytes as f64 / (1 << 20) as f64,
+        st.spans_swept_total,
+        resident_bytes().unwrap_or(0) as f64 / (1 << 20) as f64,
+    );
+    // Nothing is ever marked and every benchmark call ends with a sweep, so
+    // nothing may be left; the heap may hold a batch plus slack for span tails
+    // and the 1 MiB commit granule, never more.
+    let ok_freed = st.allocated_objects_total == st.freed_objects_total && st.spans_in_use == 0;
+    let ok_bounded = st.committed_bytes <= 2 * batch_bytes + (4 << 20);
+    if !ok_freed || !ok_bounded {
+        eprintln!(
+            "[heap] CHECK FAILED for {}/{name}/{size}: everything freed: {ok_freed}, \
+             committed bounded by 2 batches + 4 MiB: {ok_bounded}",
+            mode.group()
+        );
+    }
+}
+
+fn group(c: &mut Criterion, mode: Mode) {
+    let mut g = c.benchmark_group(mode.group());
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_millis(1500))
+        .sample_size(30);
+    for size in SIZES {
+        let mut t = Tricolor::new(size);
+        bench_one(&mut g, mode, "tricolor", size, &mut t);
+        check_tricolor(mode, "tricolor", size, &mut t);
+        drop(t);
+
+        if matches!(mode, Mode::Fast) && size <= MAX_SMALL_SIZE {
+            let mut t = TricolorClass::new(size);
+            bench_one(&mut g, mode, "tricolor_class", size, &mut t);
+            check_tricolor(mode, "tricolor_class", size, &mut t.inner);
+        }
+
+        bench_one(
+            &mut g,
+            mode,
+            "mimalloc",
+            size,
+            &mut Global::<_, false>::new(MiMalloc, size),
+        );
+        bench_one(
+            &mut g,
+            mode,
+            "mimalloc_zeroed",
+            size,
+            &mut Global::<_, true>::new(MiMalloc, size),
+        );
+        bench_one(
+            &mut g,
+            mode,
+            "system",
+            size,
+            &mut Global::<_, false>::new(System, size),
+        );
+        if matches!(mode, Mode::Fast) {
+            bench_one(
+                &mut g,
+                mode,
+                "system_zeroed",
+                size,
+                &mut Global::<_, true>::new(System, size),
+            );
+            bench_one(&mut g, mode, "zero_only", size, &mut ZeroOnly::new(size));
+        }
+    }
+    g.finish();
+}
+
+// ---- the summary ------------------------------------------------------------
+
+/// Where criterion keeps its results (its own rule, minus the `cargo
+/// metadata` fallback: `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`,
+/// else the workspace's `target/criterion`).
+fn criterion_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir).join("criterion");
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/criterion")
+}
+
+/// Median time per iteration, in ns, from criterion's `estimates.json` for
+/// one benchmark, if it was written by this process.
+fn median_ns(group: &str, subject: &str, size: usize, since: SystemTime) -> Option<f64> {
+    let path = criterion_dir()
+        .join(group)
+        .join(subject)
+        .join(size.to_string())
+        .join("new/estimates.json");
+    let modified = std::fs::metadata(&path).ok()?.modified().ok()?;
+    if modified < since {
+        return None;
+    }
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+    json["median"]["point_estimate"].as_f64()
+}
+
+fn print_summary(group: &'static str, subjects: &[&'static str], since: SystemTime) {
+    let ran = RAN.lock().unwrap().clone();
+    let found = ran
+        .iter()
+        .any(|&(g, s, size)| g == group && median_ns(g, s, size, since).is_some());
+    if !found {
+        return; // e.g. `--test` or `--profile-time`: no estimates are saved
+    }
+    println!();
+    println!("{group}: median ns per object (criterion estimates of this run)");
+    let mut header = format!("{:>8}", "size");
+    for s in subjects {
+        header += &format!(" {s:>16}");
+    }
+    let ratios: &[(&str, &str)] = &[
+        ("tricolor", "mimalloc"),
+        ("tricolor", "mimalloc_zeroed"),
+        ("tricolor_class", "mimalloc"),
+    ];
+    let ratios: Vec<_> = ratios
+        .iter()
+        .filter(|(num, _)| subjects.contains(num))
+        .collect();
+    for (num, den) in &ratios {
+        header += &format!(" {:>32}", format!("{num}/{den}"));
+    }
+    println!("{header}");
+    for size in SIZES {
+        let get = |s: &'static str| {
+            ran.contains(&(group, s, size))
+                .then(|| median_ns(group, s, size, since))
+                .flatten()
+        };
+        let mut line = format!("{size:>8}");
+        for &s in subjects {
+            line += &match get(s) {
+                Some(ns) => format!(" {ns:>16.2}"),
+                None => format!(" {:>16}", "-"),
+            };
+        }
+        for (num, den) in &ratios {
+            line += &match (get(num), get(den)) {
+                (Some(n), Some(d)) => format!(" {:>32.2}", n / d),
+                _ => format!(" {:>32}", "-"),
+            };
+        }
+        println!("{line}");
+    }
+}
+
+/// Peak resident memory of the process (`VmHWM`), in bytes.
+fn peak_resident_bytes() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn main() {
+    // Criterion's file times have one-second granularity on some systems;
+    // step back a little so files written in the first second still count.
+    let since = SystemTime::now() - Duration::from_secs(2);
+    let mut c = Criterion::default().configure_from_args();
+    group(&mut c, Mode::Fast);
+    group(&mut c, Mode::Churn);
+    c.final_summary();
+
+    print_summary(GROUP_FAST, &FAST_SUBJECTS, since);
+    print_summary(GROUP_CHURN, &CHURN_SUBJECTS, since);
+    let mib = |b: Option<usize>| b.map_or(f64::NAN, |b| b as f64 / (1 << 20) as f64);
+    eprintln!();
+    eprintln!(
+        "resident memory at exit: {:.1} MiB (peak {:.1} MiB)",
+        mib(resident_bytes()),
+        mib(peak_resident_bytes())
+    );
+}

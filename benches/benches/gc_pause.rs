@@ -1,0 +1,186 @@
+//! Full-collection pause against live-heap size, and mark throughput against
+//! the number of mark workers.
+//!
+//! The live heap is binary trees of 48-byte nodes (two pointers, two data
+//! words), the shape of a typical interpreter's object graph: pointer-rich,
+//! small objects, poor locality after churn. For each configuration the heap
+//! is built, churned once (a quarter of the trees replaced, so the graph is
+//! not laid out in allocation order), then collected several times by
+//! `Heap::collect`; the figures are the median and max over those cycles.
+//!
+//! ```text
+//! cargo bench -p tricolor-benches --bench gc_pause -- [--max-mib 1024] [--cycles 5]
+//! ```
+//!
+//! Prints markdown tables (the format of docs/PERFORMANCE.md).
+
+use std::time::{Duration, Instant};
+
+use tricolor::raw::{Config, CycleStats, Heap, Mutator, ObjRef, TypeDescriptor, TypeId};
+
+const NODE_BYTES: usize = 48;
+const DEPTH: u32 = 10;
+
+#[derive(Copy, Clone)]
+struct Types {
+    node: TypeId,
+    table: TypeId,
+}
+
+fn build(m: &mut Mutator, t: Types, depth: u32) -> ObjRef {
+    m.frame(|m| {
+        let node = m.alloc(t.node, 0).expect("alloc");
+        let slot = m.push_root(Some(node));
+        if depth > 1 {
+            let l = build(m, t, depth - 1);
+            // SAFETY: the node is rooted in `slot`; `l` is fresh.
+            unsafe { m.store(m.root(slot).unwrap(), 0, Some(l)) };
+            let r = build(m, t, depth - 1);
+            // SAFETY: as above.
+            unsafe { m.store(m.root(slot).unwrap(), 1, Some(r)) };
+        }
+        m.root(slot).unwrap()
+    })
+}
+
+struct Run {
+    live_mib: usize,
+    workers: usize,
+    cycles: Vec<CycleStats>,
+    build: Duration,
+}
+
+fn run(live_mib: usize, workers: usize, cycles: usize) -> Run {
+    let heap = Heap::new(Config {
+        mark_workers: workers,
+        // The benchmark decides when to collect.
+        pacer: tricolor::raw::PacerConfig {
+            gogc: None,
+            ..Default::default()
+        },
+        ..Config::default()
+    });
+    let t = Types {
+        node: heap
+            .register_type(TypeDescriptor::fixed("Node", 4, &[0, 1]))
+            .unwrap(),
+        table: heap
+            .register_type(TypeDescriptor::array("Table", 1, &[0]))
+            .unwrap(),
+    };
+    let tree_bytes = ((1usize << DEPTH) - 1) * NODE_BYTES;
+    let trees = (live_mib << 20) / tree_bytes;
+    let t0 = Instant::now();
+    let mut m = heap.attach().unwrap();
+    let table = m.alloc(t.table, trees).unwrap();
+    let slot = m.push_root(Some(table));
+    for i in 0..trees {
+        let tree = build(&mut m, t, DEPTH);
+        // SAFETY: the table is rooted; the tree is fresh.
+        unsafe { m.store(m.root(slot).unwrap(), i, Some(tree)) };
+    }
+    // Churn a quarter of the trees so the graph is not in allocation order.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..trees / 4 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let i = (x % trees as u64) as usize;
+        let tree = build(&mut m, t, DEPTH);
+        // SAFETY: as above.
+        unsafe { m.store(m.root(slot).unwrap(), i, Some(tree)) };
+    }
+    let build_time = t0.elapsed();
+    m.collect(); // sweeps the churn garbage away afterwards
+    let mut stats = Vec::new();
+    for _ in 0..cycles {
+        m.collect();
+        stats.push(heap.stats().last_cycle.unwrap());
+    }
+    Run {
+        live_mib,
+        workers,
+        cycles: stats,
+        build: build_time,
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1e3)
+}
+
+fn main() {
+    let mut max_mib = 1024;
+    let mut cycles = 5;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--max-mib" => {
+                max_mib = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--max-mib N")
+            }
+            "--cycles" => {
+                cycles = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--cycles N")
+            }
+            "--bench" => {}
+            _ => {}
+        }
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+    println!("## Full-collection pause against live heap ({cores} mark workers)\n");
+    println!("| live heap | objects marked | pause median (ms) | pause max (ms) | mark median (ms) | mark throughput (MiB/s) | sweep termination median (ms) |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut sizes = vec![64, 128, 256, 512, 1024];
+    sizes.retain(|&s| s <= max_mib);
+    for &mib in &sizes {
+        let r = run(mib, cores, cycles);
+        let pause = median(r.cycles.iter().map(|c| c.pause).collect());
+        let pmax = r.cycles.iter().map(|c| c.pause).max().unwrap();
+        let mark = median(r.cycles.iter().map(|c| c.mark).collect());
+        let st = median(r.cycles.iter().map(|c| c.sweep_termination).collect());
+        let marked = r.cycles[0].heap_marked;
+        println!(
+            "| {} MiB | {} | {} | {} | {} | {:.0} | {} |",
+            r.live_mib,
+            r.cycles[0].objects_marked,
+            ms(pause),
+            ms(pmax),
+            ms(mark),
+            marked as f64 / 1048576.0 / mark.as_secs_f64(),
+            ms(st),
+        );
+        eprintln!("(built {} MiB in {:.1} s)", mib, r.build.as_secs_f64());
+    }
+
+    let mib = 256.min(max_mib);
+    println!("\n## Mark throughput against mark workers ({mib} MiB live, {cores} cores)\n");
+    println!("| workers | mark median (ms) | mark throughput (MiB/s) | mark CPU median (ms) | speed-up |");
+    println!("|---|---|---|---|---|");
+    let mut base = None;
+    for workers in [1, 2, 4] {
+        let r = run(mib, workers, cycles);
+        let mark = median(r.cycles.iter().map(|c| c.mark).collect());
+        let cpu = median(r.cycles.iter().map(|c| c.mark_cpu).collect());
+        let marked = r.cycles[0].heap_marked;
+        let b = *base.get_or_insert(mark);
+        println!(
+            "| {} | {} | {:.0} | {} | {:.2}x |",
+            r.workers,
+            ms(mark),
+            marked as f64 / 1048576.0 / mark.as_secs_f64(),
+            ms(cpu),
+            b.as_secs_f64() / mark.as_secs_f64(),
+        );
+    }
+}
