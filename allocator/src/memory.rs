@@ -8,26 +8,11 @@ use crate::span::POISON_WORD;
 /// # Safety
 /// The range must be committed heap memory that the caller owns exclusively
 /// (a slot it is about to hand out, or a fresh large object).
-#[inline(always)]
+#[inline]
 pub(crate) unsafe fn zero(addr: usize, len: usize) {
-    if len <= SMALL_ZERO && len % 8 == 0 && addr % 8 == 0 {
-        // Small slots (every size class is a multiple of 8 and slots are
-        // 8-aligned): a few inline word stores instead of a call to memset,
-        // whose call and dispatch cost more than the clearing itself.
-        let words = addr as *mut u64;
-        for i in 0..len / 8 {
-            // SAFETY: `i < len / 8` keeps the store inside the range the
-            // caller owns; the range is 8-aligned.
-            unsafe { words.add(i).write(0) };
-        }
-    } else {
-        // SAFETY: the caller guarantees exclusive ownership of a committed range.
-        unsafe { std::ptr::write_bytes(addr as *mut u8, 0, len) };
-    }
+    // SAFETY: the caller guarantees exclusive ownership of a committed range.
+    unsafe { std::ptr::write_bytes(addr as *mut u8, 0, len) };
 }
-
-/// Largest slot cleared with inline stores rather than `memset`.
-const SMALL_ZERO: usize = 128;
 
 /// Fills `[addr, addr + len)` with [`POISON_WORD`].
 ///
