@@ -146,7 +146,7 @@ pub struct PageHeap {
     unswept: AtomicUsize,
     /// Spans currently held by caches.
     cached_spans: AtomicUsize,
-    /// Round-robin start for `sweep_one`.
+    /// The central `sweep_one` starts at: the last one it found work in.
     sweep_cursor: AtomicUsize,
     counters: Counters,
 }
@@ -462,13 +462,21 @@ impl PageHeap {
     pub fn sweep_one(&self) -> Option<usize> {
         let _gate = self.sweep_gate();
         let h = self.sweepgen();
-        let start = self.sweep_cursor.fetch_add(1, Relaxed);
+        // Start where the last successful sweep found work, and stay there
+        // until that central is drained: unswept spans tend to crowd into a
+        // few classes, and rotating past the empty centrals for every span
+        // would cost a lock round per class per span.
+        let start = self.sweep_cursor.load(Relaxed);
         for i in 0..NUM_SPAN_CLASSES {
-            let central = &self.centrals[(start + i) % NUM_SPAN_CLASSES];
+            let at = (start + i) % NUM_SPAN_CLASSES;
+            let central = &self.centrals[at];
             while let Some(span) = central.pop_unswept(h) {
                 let npages = span.npages();
                 if let Some(outcome) = self.sweep_span(span, h) {
                     central.place_swept(self, span, &outcome, h);
+                    if i != 0 {
+                        self.sweep_cursor.store(at, Relaxed);
+                    }
                     return Some(npages);
                 }
                 // Someone else swept it in place meanwhile; just file it.

@@ -28,6 +28,11 @@
 //! ratios, then the process's resident memory and the tricolor heap figures
 //! that show the sweeps really returned the memory.
 //!
+//! Criterion measures one benchmark after another, and on a small shared
+//! machine the state changes between them, so a plain run (no filter) ends
+//! with a paired check: tricolor and mimalloc batches interleaved round by
+//! round, with the median of the per-round ratios (see [`paired`]).
+//!
 //! Run: `cargo bench -p tricolor-benches --bench alloc`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -295,7 +300,7 @@ fn run_churn<S: Subject>(s: &mut S, objs: &mut [*mut u8], iters: u64) -> Duratio
     start.elapsed()
 }
 
-#[derive(Copy, Clone)]
+#[derive(Copy, Clone, PartialEq, Eq)]
 enum Mode {
     Fast,
     Churn,
@@ -500,7 +505,139 @@ fn peak_resident_bytes() -> Option<usize> {
     Some(kb * 1024)
 }
 
+// ---- the paired check ------------------------------------------------------
+
+/// One subject of the paired check: runs one batch, returns the timed part.
+type Batch = Box<dyn FnMut(&mut [*mut u8]) -> Duration>;
+
+fn batch_runner<S: Subject + 'static>(mode: Mode, mut s: S) -> Batch {
+    Box::new(move |objs: &mut [*mut u8]| {
+        let n = objs.len() as u64;
+        match mode {
+            Mode::Fast => run_fast(&mut s, objs, n),
+            Mode::Churn => run_churn(&mut s, objs, n),
+        }
+    })
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Criterion measures one subject after another, so a change in the machine's
+/// state between two benchmarks (another process on the sibling core, a
+/// frequency change) moves one subject's figure and not the other's. This
+/// check interleaves them instead: round after round, one batch of each
+/// subject, in rotating order, for `per_size` of wall time per size; it
+/// reports the median batch time per object of each subject and the median
+/// (and quartiles) of the per-round ratios, which disturbances that last
+/// longer than a round cannot bias.
+fn paired(mode: Mode, per_size: Duration) {
+    let names: &[&str] = match mode {
+        Mode::Fast => &["tricolor", "tricolor_class", "mimalloc", "mimalloc_zeroed"],
+        Mode::Churn => &["tricolor", "mimalloc", "mimalloc_zeroed"],
+    };
+    println!();
+    println!(
+        "{} paired check: median ns per object over interleaved rounds \
+         ({} ms of wall time per size), and per-round ratios: median [p25, p75]",
+        mode.group(),
+        per_size.as_millis()
+    );
+    let mut header = format!("{:>8} {:>7}", "size", "rounds");
+    for n in names {
+        header += &format!(" {n:>16}");
+    }
+    header += &format!(
+        " {:>30} {:>30}",
+        "tricolor/mimalloc", "tricolor/mimalloc_zeroed"
+    );
+    if mode == Mode::Fast {
+        header += &format!(" {:>30}", "tricolor_class/mimalloc");
+    }
+    println!("{header}");
+    for size in SIZES {
+        let mut subjects: Vec<(&str, Batch)> = Vec::new();
+        subjects.push(("tricolor", batch_runner(mode, Tricolor::new(size))));
+        if mode == Mode::Fast && size <= MAX_SMALL_SIZE {
+            subjects.push((
+                "tricolor_class",
+                batch_runner(mode, TricolorClass::new(size)),
+            ));
+        }
+        subjects.push((
+            "mimalloc",
+            batch_runner(mode, Global::<_, false>::new(MiMalloc, size)),
+        ));
+        subjects.push((
+            "mimalloc_zeroed",
+            batch_runner(mode, Global::<_, true>::new(MiMalloc, size)),
+        ));
+        let mut objs = vec![std::ptr::null_mut::<u8>(); batch_len(size)];
+        // Warm-up: a few batches each, untimed.
+        for _ in 0..3 {
+            for (_, run) in subjects.iter_mut() {
+                run(&mut objs);
+            }
+        }
+        let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); subjects.len()];
+        let start = Instant::now();
+        let mut round = 0;
+        while start.elapsed() < per_size || round < 5 {
+            let k = subjects.len();
+            for j in 0..k {
+                let i = (round + j) % k;
+                let t = (subjects[i].1)(&mut objs);
+                per_round[i].push(t.as_nanos() as f64 / objs.len() as f64);
+            }
+            round += 1;
+        }
+        let column = |name: &str| subjects.iter().position(|(n, _)| *n == name);
+        let median_of = |i: usize| {
+            let mut v = per_round[i].clone();
+            v.sort_by(f64::total_cmp);
+            quantile(&v, 0.5)
+        };
+        let ratio = |num: &str, den: &str| match (column(num), column(den)) {
+            (Some(a), Some(b)) => {
+                let mut r: Vec<f64> = per_round[a]
+                    .iter()
+                    .zip(&per_round[b])
+                    .map(|(x, y)| x / y)
+                    .collect();
+                r.sort_by(f64::total_cmp);
+                format!(
+                    "{:.2} [{:.2}, {:.2}]",
+                    quantile(&r, 0.5),
+                    quantile(&r, 0.25),
+                    quantile(&r, 0.75)
+                )
+            }
+            _ => "-".to_string(),
+        };
+        let mut line = format!("{size:>8} {round:>7}");
+        for n in names {
+            line += &match column(n) {
+                Some(i) => format!(" {:>16.2}", median_of(i)),
+                None => format!(" {:>16}", "-"),
+            };
+        }
+        line += &format!(
+            " {:>30} {:>30}",
+            ratio("tricolor", "mimalloc"),
+            ratio("tricolor", "mimalloc_zeroed")
+        );
+        if mode == Mode::Fast {
+            line += &format!(" {:>30}", ratio("tricolor_class", "mimalloc"));
+        }
+        println!("{line}");
+    }
+}
+
 fn main() {
+    // The paired check runs after a plain `cargo bench` (no filter, no
+    // `--test`, `--list` or `--profile-time`).
+    let plain_run = std::env::args().skip(1).all(|a| a == "--bench");
     // Criterion's file times have one-second granularity on some systems;
     // step back a little so files written in the first second still count.
     let since = SystemTime::now() - Duration::from_secs(2);
@@ -511,6 +648,10 @@ fn main() {
 
     print_summary(GROUP_FAST, &FAST_SUBJECTS, since);
     print_summary(GROUP_CHURN, &CHURN_SUBJECTS, since);
+    if plain_run {
+        paired(Mode::Fast, Duration::from_millis(1000));
+        paired(Mode::Churn, Duration::from_millis(1000));
+    }
     let mib = |b: Option<usize>| b.map_or(f64::NAN, |b| b as f64 / (1 << 20) as f64);
     eprintln!();
     eprintln!(
