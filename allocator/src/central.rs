@@ -77,19 +77,23 @@ impl Central {
     fn sweep_for_space(&self, heap: &PageHeap, h: u32) -> Option<SpanPtr> {
         for _ in 0..REFILL_SWEEP_BUDGET {
             let span = self.pop_unswept(h)?;
-            let outcome = match heap.sweep_span(span, h) {
-                Some(outcome) => {
-                    heap.note_lazy_sweep();
-                    outcome
-                }
-                None => SweepOutcome::default(),
-            };
-            if outcome.live == 0 && outcome.freed > 0 {
+            let swept = heap.sweep_span(span, h);
+            let (live, freed) = swept.as_ref().map_or((0, 0), |o| (o.live, o.freed));
+            let found = if live == 0 && freed > 0 {
                 heap.free_span(span);
+                None
             } else if span.alloc_count() < span.nelems() {
-                return Some(span);
+                Some(span)
             } else {
                 self.push_swept(span, h, true);
+                None
+            };
+            if swept.is_some() {
+                heap.note_lazy_sweep();
+                heap.note_span_done();
+            }
+            if found.is_some() {
+                return found;
             }
         }
         None

@@ -474,6 +474,7 @@ impl PageHeap {
                 let npages = span.npages();
                 if let Some(outcome) = self.sweep_span(span, h) {
                     central.place_swept(self, span, &outcome, h);
+                    self.note_span_done();
                     if i != 0 {
                         self.sweep_cursor.store(at, Relaxed);
                     }
@@ -501,7 +502,8 @@ impl PageHeap {
     }
 
     /// Acquires and sweeps a span popped from an unswept list. `None` if the
-    /// span was already swept (the CAS lost).
+    /// span was already swept (the CAS lost). On `Some`, the caller files the
+    /// span and then calls `note_span_done`.
     pub(crate) fn sweep_span(&self, span: SpanPtr, h: u32) -> Option<SweepOutcome> {
         if !span.try_acquire_sweep(h) {
             return None;
@@ -515,12 +517,18 @@ impl PageHeap {
                 .fetch_add(span.bytes() as u64, Relaxed);
         }
         self.counters.spans_swept.fetch_add(1, Relaxed);
+        Some(outcome)
+    }
+
+    /// Counts one span of this cycle as done: swept *and* filed (on a list,
+    /// in a cache, or freed). Counting only then makes `finish_sweep`'s
+    /// return mean that no sweeper still holds a span of this cycle.
+    pub(crate) fn note_span_done(&self) {
         let before = self.unswept.fetch_sub(1, AcqRel);
         assert!(
             before > 0,
             "more spans swept than were unswept at cycle start"
         );
-        Some(outcome)
     }
 
     pub(crate) fn note_lazy_sweep(&self) {
