@@ -220,6 +220,10 @@ pub struct TypeDescriptor {
     pub(crate) name: String,
     pub(crate) shape: Shape,
     pub(crate) pointers: Pointers,
+    /// For a fixed-size type small enough for a size class: its span class
+    /// and object size in bytes, computed once at registration so that
+    /// allocation skips the size → class lookup.
+    pub(crate) small_fixed: Option<(tricolor_allocator::SpanClass, u32)>,
 }
 
 /// Why a descriptor or an allocation request was rejected.
@@ -322,6 +326,7 @@ impl TypeDescriptor {
             } else {
                 Pointers::Bitmap(bitmap(pointer_words))
             },
+            small_fixed: None,
         }
     }
 
@@ -361,6 +366,7 @@ impl TypeDescriptor {
             } else {
                 Pointers::Bitmap(bitmap(pointer_words))
             },
+            small_fixed: None,
         }
     }
 
@@ -391,6 +397,7 @@ impl TypeDescriptor {
             name: name.into(),
             shape: Shape::Bytes,
             pointers: Pointers::None,
+            small_fixed: None,
         }
     }
 
@@ -451,6 +458,7 @@ impl TypeDescriptor {
             name: name.into(),
             shape,
             pointers: Pointers::Traced { trace, decode },
+            small_fixed: None,
         }
     }
 
@@ -500,6 +508,25 @@ impl TypeDescriptor {
     /// ```
     pub fn has_pointers(&self) -> bool {
         !matches!(self.pointers, Pointers::None)
+    }
+
+    /// Fills in what registration precomputes (see `small_fixed`).
+    pub(crate) fn prepare(&mut self) {
+        use tricolor_allocator::{ObjectKind, SizeClass, SpanClass};
+        self.small_fixed = match self.shape {
+            Shape::Fixed { words } => {
+                let bytes = (words as usize + 1) * 8;
+                SizeClass::for_size(bytes).map(|class| {
+                    let kind = if self.has_pointers() {
+                        ObjectKind::Scan
+                    } else {
+                        ObjectKind::NoScan
+                    };
+                    (SpanClass::new(class, kind), bytes as u32)
+                })
+            }
+            _ => None,
+        };
     }
 
     /// Checks the descriptor is self-consistent.
@@ -630,5 +657,27 @@ mod tests {
         f.for_each_pointer_word(0, |i| got.push(i));
         assert_eq!(got, vec![1, 65]);
         assert_eq!(f.payload_words(1), None, "fixed types take length 0");
+    }
+
+    #[test]
+    fn small_fixed_types_get_their_span_class_at_registration() {
+        use tricolor_allocator::{ObjectKind, SizeClass, SpanClass};
+        let mut node = TypeDescriptor::fixed("Node", 4, &[0, 1]);
+        node.prepare();
+        let class = SizeClass::for_size(40).unwrap();
+        assert_eq!(
+            node.small_fixed,
+            Some((SpanClass::new(class, ObjectKind::Scan), 40))
+        );
+        let mut blob = TypeDescriptor::fixed("Blob", 2, &[]);
+        blob.prepare();
+        assert!(blob.small_fixed.unwrap().0.is_noscan());
+        // Over 32 KiB: a large object, no size class.
+        let mut huge = TypeDescriptor::fixed("Huge", 5000, &[0]);
+        huge.prepare();
+        assert_eq!(huge.small_fixed, None);
+        let mut arr = TypeDescriptor::array("Arr", 1, &[0]);
+        arr.prepare();
+        assert_eq!(arr.small_fixed, None, "arrays are sized per allocation");
     }
 }

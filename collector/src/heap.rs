@@ -48,8 +48,9 @@ impl TypeTable {
         }
     }
 
-    fn register(&self, desc: TypeDescriptor) -> Result<TypeId, DescriptorError> {
+    fn register(&self, mut desc: TypeDescriptor) -> Result<TypeId, DescriptorError> {
         desc.validate()?;
+        desc.prepare();
         let mut count = self.count.lock();
         let id = *count;
         if id >= TYPE_CHUNK * TYPE_CHUNKS {

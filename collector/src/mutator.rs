@@ -672,6 +672,11 @@ impl Mutator {
         // An id of this heap always resolves: ids come only from
         // `register_type`, and registered slots are never cleared.
         let desc = heap.types.get(ty).ok_or(GcAllocError::ForeignType(ty))?;
+        if let (Some((spc, bytes)), 0) = (desc.small_fixed, len) {
+            // The common case: a small fixed-size object, span class known.
+            let ptr = self.data().cache.alloc_class(spc)?;
+            return Ok(self.finish_alloc(ptr, ty, 0, bytes as usize));
+        }
         let words = desc
             .payload_words(len)
             .ok_or_else(|| GcAllocError::BadLength {
@@ -704,6 +709,18 @@ impl Mutator {
             ObjectKind::NoScan
         };
         let ptr = self.data().cache.alloc(bytes, kind)?;
+        Ok(self.finish_alloc(ptr, ty, len, bytes))
+    }
+
+    /// Writes the header of a fresh slot and accounts for its bytes.
+    #[inline]
+    fn finish_alloc(
+        &mut self,
+        ptr: std::ptr::NonNull<u8>,
+        ty: TypeId,
+        len: usize,
+        bytes: usize,
+    ) -> ObjRef {
         let obj = ObjRef::from_addr(ptr.as_ptr() as usize).expect("non-null");
         // SAFETY: the cache just handed us this slot; nobody else has it.
         unsafe { object::init_header(obj, object::header(ty, len as u32)) };
@@ -711,7 +728,7 @@ impl Mutator {
         if self.allocated_unreported >= ALLOC_REPORT_BYTES {
             self.report_allocation();
         }
-        Ok(obj)
+        obj
     }
 
     /// Tells the pacer about recent allocation; may start a cycle, or wait
