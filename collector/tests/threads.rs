@@ -202,16 +202,18 @@ fn handshake_reaches_running_and_native_mutators() {
         }));
     }
     thread::sleep(Duration::from_millis(50));
-    heap.flush_allocation_stats();
-    let counted = heap.stats().heap.allocated_objects_total;
-    assert!(
-        counted > 0,
-        "the handshake flushed the running mutators' counts"
-    );
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for h in handles {
-        h.join().unwrap();
+    // What this proves is liveness: the handshake returns while two mutators
+    // run (they run it at their polls) and one sits in native code (the
+    // caller runs it for that one); a hang fails the test. That it runs
+    // exactly once per mutator is checked by the loom model.
+    for _ in 0..20 {
+        heap.flush_allocation_stats();
     }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let allocated: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    // After every mutator detached (releasing its cache), the counters are
+    // exact: the handshakes neither lost nor double-counted allocations.
+    assert_eq!(heap.stats().heap.allocated_objects_total, allocated);
 }
 
 #[test]
