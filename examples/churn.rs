@@ -167,14 +167,15 @@ fn main() {
     let tree_bytes = ((1usize << args.depth) - 1) * NODE_BYTES;
     let trees = ((args.live_mib << 20) / args.threads / tree_bytes).max(1);
     println!(
-        "churn: {} threads x {} trees of depth {} ({} KiB each) = {} MiB live, for {:.0} s; workers {}, GOGC {:?}",
+        "churn: {} threads x {} trees of depth {} ({} KiB each) = {} MiB live, for {:.0} s; barrier {}, mark workers {}, GOGC {:?}",
         args.threads,
         trees,
         args.depth,
         tree_bytes >> 10,
         (trees * args.threads * tree_bytes) >> 20,
         args.seconds,
-        heap.config().effective_mark_workers(),
+        heap.config().barrier,
+        heap.config().effective_mark_workers(heap.config().barrier),
         heap.config().pacer.gogc,
     );
     let allocated = Arc::new(AtomicU64::new(0));

@@ -60,6 +60,12 @@ const EMPTY: Slot = Slot {
 pub struct Cache {
     slots: Box<[Slot; NUM_SPAN_CLASSES]>,
     heap: Arc<PageHeap>,
+    /// Allocate black: set the mark bit of every object handed out (Go's
+    /// `gcmarknewobject`). The collector turns this on for the whole of a
+    /// concurrent mark, so that objects made while marking survive it.
+    /// Written only by the cache's owner, or by the collector while it owns
+    /// the cache (the world stopped, or the mutator parked).
+    black: bool,
 }
 
 impl Cache {
@@ -68,7 +74,20 @@ impl Cache {
         Cache {
             slots: Box::new([EMPTY; NUM_SPAN_CLASSES]),
             heap,
+            black: false,
         }
+    }
+
+    /// Turns allocate-black on or off: while on, every object this cache
+    /// hands out already carries its mark bit, so a mark in progress treats
+    /// it as reached (and scanned: a new object holds no pointers yet).
+    pub fn set_allocate_black(&mut self, on: bool) {
+        self.black = on;
+    }
+
+    /// Whether allocate-black is on.
+    pub fn allocate_black(&self) -> bool {
+        self.black
     }
 
     /// The page heap this cache allocates from.
@@ -88,7 +107,11 @@ impl Cache {
         } else if size == 0 {
             Err(AllocError::ZeroSize)
         } else {
-            self.heap.alloc_large(size, kind)
+            let p = self.heap.alloc_large(size, kind)?;
+            if self.black {
+                self.heap.mark(p.as_ptr() as usize);
+            }
+            Ok(p)
         }
     }
 
@@ -107,6 +130,9 @@ impl Cache {
             slot.freeindex = index + 1;
             slot.alloc_count += 1;
             let addr = slot.base + index * slot.elem_size;
+            if self.black {
+                mark_new(slot, index);
+            }
             if slot.needzero {
                 // SAFETY: slot `index` was free (its alloc-cache bit was set)
                 // and lies inside a span this cache owns, so no one else holds
@@ -131,6 +157,9 @@ impl Cache {
                 {
                     slot.alloc_count += 1;
                     let addr = slot.base + index * slot.elem_size;
+                    if self.black {
+                        mark_new(slot, index);
+                    }
                     if slot.needzero {
                         // SAFETY: as in the fast path: a free slot of a span we own.
                         unsafe { memory::zero(addr, slot.elem_size) };
@@ -201,6 +230,15 @@ impl Cache {
     /// Number of spans the cache holds.
     pub fn cached_spans(&self) -> usize {
         self.slots.iter().filter(|s| s.span.is_some()).count()
+    }
+}
+
+/// Sets the mark bit of the object just allocated in slot `index` of the
+/// slot's span (allocate-black).
+#[inline]
+fn mark_new(slot: &Slot, index: usize) {
+    if let Some(span) = slot.span {
+        span.mark_bits().test_and_set(index);
     }
 }
 

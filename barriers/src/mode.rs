@@ -28,7 +28,7 @@ use crate::decision::{self, Shades};
 /// assert!("dijkstra".parse::<BarrierMode>().is_err());
 /// # Ok::<(), tricolor_barriers::ParseBarrierModeError>(())
 /// ```
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub enum BarrierMode {
     /// No barrier: nothing is recorded (§8). Correct only if no mutator
     /// stores a pointer while marking, that is, if marking stops the world.
@@ -41,7 +41,9 @@ pub enum BarrierMode {
     IncrementalUpdate,
     /// Go's hybrid barrier (since Go 1.8): record the overwritten value, and
     /// the stored value while the storing mutator's stack is not yet scanned
-    /// (§6).
+    /// (§6). The default: stacks are scanned one at a time and never
+    /// rescanned.
+    #[default]
     Hybrid,
 }
 

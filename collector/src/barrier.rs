@@ -1,31 +1,107 @@
-//! The write-barrier entry point. Every pointer store of a mutator passes
-//! through `on_store` with the old and the new value, so that concurrent
-//! marking plugs in here without touching any call site.
+//! The write barrier, collector side. Every pointer store of a mutator
+//! (`Mutator::store`, and `store_word` into a traced type, through its
+//! `decode`) and every write of a global root passes through here with the
+//! old and the new value.
 //!
-//! With the world stopped for the whole of marking (the collector as it is
-//! now), no store can happen while marking, so the barrier has nothing to
-//! record: the phase check below is the whole of it, one load and a branch
-//! that is never taken. The algorithms that run when marking is concurrent
-//! live in `tricolor-barriers`.
+//! The algorithms and their proofs are in `tricolor-barriers` (its crate
+//! docs, §1–§11); this module only plugs them in:
+//!
+//! - **Fast path** (`marking`): one relaxed load of the heap's phase and a
+//!   branch. The phase changes only with the world stopped, and restarting
+//!   the world (releasing the mutators' locks) orders the change before any
+//!   later store of every mutator (barriers §10.1).
+//! - **Slow path** (`on_store_marking`): the mutator's own
+//!   [`Barrier`](tricolor_barriers::Barrier) decides what to record for the
+//!   heap's [`BarrierMode`] and whether this mutator's stack is scanned
+//!   (hybrid), and records into the mutator's buffer. A full buffer, a
+//!   flush handshake and mark termination hand the records to `HeapSink`,
+//!   which shades them into the grey set ([`crate::gcwork`]). No safepoint
+//!   lies between the store and the record (barriers §10.4), so a handshake
+//!   sees both or neither.
+//! - **Globals** (`on_global_store`): a global slot can be written by any
+//!   thread, attached or not, and belongs to no stack; while marking, both
+//!   values are shaded at once (deletion and insertion barrier together),
+//!   which is sound under every mode, whenever the workers scan the globals.
+//!
+//! With [`BarrierMode::Off`] the collector marks with the world stopped, so
+//! no mutator can observe the `Mark` phase; the slow path checks that.
 
+use std::sync::atomic::Ordering;
+
+use tricolor_barriers::{BarrierMode, Sink};
+
+use crate::gcwork;
 use crate::heap::HeapInner;
+use crate::mark::Source;
+use crate::mutator::{MutatorData, RootKind};
 use crate::phase::Phase;
 
-/// Called after a mutator stored `new` over `old` (object addresses, 0 for
-/// null) in a pointer field.
+/// Whether stores must take the barrier's slow path: the heap is marking.
 #[inline(always)]
-pub(crate) fn on_store(heap: &HeapInner, old: usize, new: usize) {
-    // One relaxed load and a branch: the phase changes only with the world
-    // stopped, and restarting the world orders it before any later store.
-    if heap.phase.load(std::sync::atomic::Ordering::Relaxed) == Phase::Mark as u8 {
-        on_store_marking(old, new);
+pub(crate) fn marking(heap: &HeapInner) -> bool {
+    heap.phase.load(Ordering::Relaxed) == Phase::Mark as u8
+}
+
+/// The sink of a mutator's barrier buffer: shades each recorded value.
+pub(crate) struct HeapSink<'a> {
+    pub(crate) heap: &'a HeapInner,
+    pub(crate) mutator: u64,
+}
+
+impl Sink for HeapSink<'_> {
+    fn shade(&mut self, batch: &[usize]) {
+        gcwork::shade_all(self.heap, batch, Source::Barrier(self.mutator));
     }
 }
 
-/// Marking is stop-the-world: a running mutator cannot observe `Mark`.
+/// The slow path of a mutator's pointer store while marking: `new` was
+/// stored over `old` (addresses, 0 for null) by mutator `id`.
 #[cold]
-fn on_store_marking(old: usize, new: usize) {
-    unreachable!(
-        "a mutator stored {new:#x} over {old:#x} while marking, but marking stops the world"
+#[inline(never)]
+pub(crate) fn on_store_marking(
+    heap: &HeapInner,
+    data: &mut MutatorData,
+    id: u64,
+    old: usize,
+    new: usize,
+) {
+    if heap.mode == BarrierMode::Off {
+        unreachable!(
+            "mutator {id} stored {new:#x} over {old:#x} while marking, but with the barrier \
+             off marking stops the world"
+        );
+    }
+    if heap.barrier_disabled_for_testing.load(Ordering::Relaxed) {
+        return;
+    }
+    let MutatorData {
+        barrier,
+        stack_scanned,
+        ..
+    } = data;
+    barrier.on_store(
+        true,
+        old,
+        new,
+        *stack_scanned,
+        &mut HeapSink { heap, mutator: id },
     );
+}
+
+/// The barrier of a write to global slot `index`: shades both values while
+/// marking. Called with the globals lock held, so that the write and the
+/// shading are one step for the workers that scan the globals.
+#[inline]
+pub(crate) fn on_global_store(heap: &HeapInner, index: usize, old: usize, new: usize) {
+    if marking(heap) && !heap.barrier_disabled_for_testing.load(Ordering::Relaxed) {
+        gcwork::shade_all(heap, &[old, new], Source::Root(RootKind::Global(index)));
+    }
+}
+
+/// Flushes a mutator's barrier buffer into the grey set; returns how many
+/// values it held.
+pub(crate) fn flush(heap: &HeapInner, data: &mut MutatorData, id: u64) -> usize {
+    let n = data.barrier.buffer().len();
+    data.barrier.flush(&mut HeapSink { heap, mutator: id });
+    n
 }

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::num::NonZeroU32;
 
+use tricolor_barriers::BarrierMode;
+
 use crate::pacer::{parse_bytes, parse_gogc, PacerConfig};
 
 /// How a heap behaves. `Config::default()` is production behaviour;
@@ -26,11 +28,36 @@ use crate::pacer::{parse_bytes, parse_gogc, PacerConfig};
 /// ```
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Pacing: GOGC percentage, soft memory limit, minimum goal.
+    /// Pacing: GOGC percentage, soft memory limit, minimum goal, and where
+    /// in the runway a cycle starts. The default triggers at 70% of the
+    /// runway ([`PacerConfig::concurrent`]) so a concurrent mark can finish
+    /// before the heap reaches its goal.
     pub pacer: PacerConfig,
-    /// Parallel mark workers, counting the thread that runs the cycle.
-    /// 0 means one per available core. Env: `TRICOLOR_MARK_WORKERS`.
+    /// The write barrier, which decides how marking runs alongside the
+    /// mutators. Default: [`BarrierMode::Hybrid`] (Go's). `Satb` and
+    /// `IncrementalUpdate` mark concurrently too, with the costs described in
+    /// `tricolor-barriers`; `Off` marks with the world stopped (no barrier
+    /// cost, pauses proportional to the live heap).
+    /// Env: `TRICOLOR_BARRIER=off|satb|incremental|hybrid`.
+    pub barrier: BarrierMode,
+    /// Mark workers. With a concurrent barrier these are background threads
+    /// (0 means about a quarter of the cores, at least one); with the
+    /// barrier off, the threads of the stop-the-world mark counting the
+    /// collector thread (0 means one per core). Env: `TRICOLOR_MARK_WORKERS`.
     pub mark_workers: usize,
+    /// Run background mark workers at the operating system's idle priority
+    /// (`SCHED_IDLE` on Linux), so that marking uses only CPU time no other
+    /// thread wants; mark assists keep marking ahead of allocation. Default:
+    /// on. Env: `TRICOLOR_MARK_IDLE=0` turns it off.
+    pub idle_priority_workers: bool,
+    /// Mutators that allocate during a concurrent mark do marking work in
+    /// proportion ([`crate::assist`]). Default: on.
+    pub mark_assists: bool,
+    /// Cycles run only when requested (`collect`) or stepped with
+    /// [`Heap::begin_cycle`](crate::Heap::begin_cycle); the pacer never
+    /// starts or blocks on one, and there are no background mark workers.
+    /// For deterministic tests and fuzzing. Default: off.
+    pub manual_cycles: bool,
     /// Run a background sweeper thread (sweeping also happens lazily when
     /// allocation needs a span). Default: on.
     pub background_sweeper: bool,
@@ -62,8 +89,12 @@ impl Default for Config {
     fn default() -> Self {
         let alloc = tricolor_allocator::Config::default();
         Config {
-            pacer: PacerConfig::default(),
+            pacer: PacerConfig::concurrent(),
+            barrier: BarrierMode::Hybrid,
             mark_workers: 0,
+            idle_priority_workers: true,
+            mark_assists: true,
+            manual_cycles: false,
             background_sweeper: true,
             checkmark: false,
             verify: false,
@@ -110,7 +141,9 @@ impl Config {
     /// |---|---|
     /// | `TRICOLOR_GOGC` | percentage, or `off` |
     /// | `TRICOLOR_MEMORY_LIMIT` | bytes, with an optional KiB/MiB/GiB/KB/MB/GB suffix |
+    /// | `TRICOLOR_BARRIER` | `off`, `satb`, `incremental` or `hybrid` |
     /// | `TRICOLOR_MARK_WORKERS` | number of mark workers |
+    /// | `TRICOLOR_MARK_IDLE` | `0` runs background mark workers at normal priority |
     /// | `TRICOLOR_GCTRACE` | `1` prints a line per cycle |
     /// | `TRICOLOR_CHECKMARK`, `TRICOLOR_VERIFY`, `TRICOLOR_POISON` | `1` turns the mode on |
     /// | `TRICOLOR_GCSTRESS` | collect every N allocations |
@@ -186,6 +219,17 @@ impl Config {
                 message: e.to_string(),
             })?);
         }
+        if let Some(v) = get("TRICOLOR_BARRIER") {
+            self.barrier = v
+                .parse()
+                .map_err(|e: tricolor_barriers::ParseBarrierModeError| ConfigError {
+                    variable: "TRICOLOR_BARRIER",
+                    message: e.to_string(),
+                })?;
+        }
+        if let Some(v) = get("TRICOLOR_MARK_IDLE") {
+            self.idle_priority_workers = flag(&v, "TRICOLOR_MARK_IDLE")?;
+        }
         if let Some(v) = get("TRICOLOR_MARK_WORKERS") {
             self.mark_workers = number(&v, "TRICOLOR_MARK_WORKERS")? as usize;
         }
@@ -207,20 +251,25 @@ impl Config {
         Ok(self)
     }
 
-    /// The number of mark workers this configuration asks for.
+    /// The number of mark workers this configuration asks for under barrier
+    /// mode `mode` (see [`mark_workers`](Self::mark_workers)).
     ///
     /// ```
-    /// use tricolor_collector::Config;
+    /// use tricolor_collector::{BarrierMode, Config};
     ///
     /// let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    /// assert_eq!(Config::default().effective_mark_workers(), cores);
+    /// let c = Config::default();
+    /// assert_eq!(c.effective_mark_workers(BarrierMode::Off), cores);
+    /// assert_eq!(c.effective_mark_workers(BarrierMode::Hybrid), (cores / 4).max(1));
     /// let two = Config { mark_workers: 2, ..Config::default() };
-    /// assert_eq!(two.effective_mark_workers(), 2);
+    /// assert_eq!(two.effective_mark_workers(BarrierMode::Hybrid), 2);
     /// ```
-    pub fn effective_mark_workers(&self) -> usize {
-        match self.mark_workers {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
+    pub fn effective_mark_workers(&self, mode: BarrierMode) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        match (self.mark_workers, mode) {
+            (0, BarrierMode::Off) => cores,
+            (0, _) => (cores / 4).max(1),
+            (n, _) => n,
         }
     }
 }
@@ -251,7 +300,7 @@ mod tests {
         assert_eq!(c.pacer.gogc, None);
         assert!(c.checkmark && !c.verify);
         assert_eq!(c.gc_stress.map(|n| n.get()), Some(7));
-        assert_eq!(c.effective_mark_workers(), 3);
+        assert_eq!(c.effective_mark_workers(BarrierMode::Hybrid), 3);
     }
 
     #[test]

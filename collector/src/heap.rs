@@ -137,7 +137,17 @@ pub(crate) struct HeapInner {
     pub(crate) sweep_cv: Condvar,
     pub(crate) stats: Mutex<StatsState>,
     pub(crate) started_at: Instant,
-    pub(crate) workers: usize,
+    /// The barrier mode (fixed for the heap's life). `Off` marks with the
+    /// world stopped.
+    pub(crate) mode: tricolor_barriers::BarrierMode,
+    /// The grey set and counters of the current concurrent mark.
+    pub(crate) mark_state: crate::gcwork::MarkState,
+    /// Test-only: the write barrier records nothing (to show that tests of
+    /// lost-object interleavings fail without it). Never set in production.
+    pub(crate) barrier_disabled_for_testing: AtomicBool,
+    /// Held for the whole of a cycle by whoever runs it (the collector
+    /// thread, or a [`CycleStepper`](crate::CycleStepper)).
+    pub(crate) cycle_lock: Mutex<()>,
     /// `Heap` handles plus attached mutators; the threads stop at zero.
     users: AtomicUsize,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -170,6 +180,7 @@ impl HeapInner {
             self.cycles.lock().shutdown = true;
             self.cycle_cv.notify_all();
             self.sweep_cv.notify_all();
+            self.mark_state.wake_all();
             let threads = std::mem::take(&mut *self.threads.lock());
             let me = std::thread::current().id();
             for t in threads {
@@ -270,7 +281,12 @@ impl Heap {
             poison: config.poison,
             ..tricolor_allocator::Config::default()
         });
-        let workers = config.effective_mark_workers();
+        let mode = config.barrier;
+        let bg_workers = if mode == tricolor_barriers::BarrierMode::Off || config.manual_cycles {
+            0
+        } else {
+            config.effective_mark_workers(mode)
+        };
         let inner = Arc::new(HeapInner {
             pacer: Mutex::new(Pacer::new(config.pacer.clone())),
             config,
@@ -287,7 +303,10 @@ impl Heap {
             sweep_cv: Condvar::new(),
             stats: Mutex::new(StatsState::default()),
             started_at: Instant::now(),
-            workers,
+            mode,
+            mark_state: crate::gcwork::MarkState::new(bg_workers),
+            barrier_disabled_for_testing: AtomicBool::new(false),
+            cycle_lock: Mutex::new(()),
             users: AtomicUsize::new(1),
             threads: Mutex::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
@@ -304,6 +323,7 @@ impl Heap {
                     .expect("spawning the collector thread"),
             );
         }
+        threads.extend(crate::bgmark::spawn(&inner));
         if inner.config.background_sweeper {
             let inner = inner.clone();
             threads.push(
@@ -337,7 +357,7 @@ impl Heap {
     /// use tricolor_collector::{Config, Heap};
     ///
     /// let heap = Heap::new(Config { mark_workers: 2, ..Config::default() });
-    /// assert_eq!(heap.config().effective_mark_workers(), 2);
+    /// assert_eq!(heap.config().effective_mark_workers(tricolor_collector::BarrierMode::Hybrid), 2);
     /// ```
     pub fn config(&self) -> &Config {
         &self.inner.config
@@ -452,6 +472,8 @@ impl Heap {
                 g.slots.len() - 1
             }
         };
+        crate::barrier::on_global_store(&self.inner, index, 0, v);
+        drop(g);
         self.inner.add_user();
         GlobalRoot {
             heap: self.inner.clone(),
@@ -534,7 +556,31 @@ impl Heap {
             !crate::mutator::attached_here(self.inner.id()),
             "Heap::flush_allocation_stats called from a thread attached to this heap"
         );
-        crate::safepoint::handshake(&self.inner, Arc::new(|data| data.cache.flush_stats()));
+        crate::safepoint::handshake(&self.inner, Arc::new(|_, _, data| data.cache.flush_stats()));
+    }
+
+    /// Begins a collection cycle to be stepped by the caller: runs sweep
+    /// termination (STW #1) and returns the [`CycleStepper`] for the rest.
+    /// See [`CycleStepper`] for an example.
+    ///
+    /// # Panics
+    /// If the heap's barrier mode is `Off`, if the calling thread is
+    /// attached to this heap, or if an earlier collection failed.
+    ///
+    /// [`CycleStepper`]: crate::CycleStepper
+    pub fn begin_cycle(&self) -> crate::CycleStepper<'_> {
+        crate::CycleStepper::begin(&self.inner)
+    }
+
+    /// Test-only: makes every write barrier of this heap record nothing, so
+    /// that a test can show a lost-object interleaving is caught (checkmark
+    /// fails) without the barrier. Never use it otherwise: with the barrier
+    /// off a concurrent mark frees reachable objects.
+    #[doc(hidden)]
+    pub fn disable_barrier_for_testing(&self, disabled: bool) {
+        self.inner
+            .barrier_disabled_for_testing
+            .store(disabled, Ordering::Relaxed);
     }
 
     /// Counters and timings (Go's `MemStats`, for this heap).
@@ -628,7 +674,12 @@ impl GlobalRoot {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set(&self, value: Option<ObjRef>) {
-        self.heap.globals.lock().slots[self.index] = value.map_or(0, ObjRef::addr);
+        let new = value.map_or(0, ObjRef::addr);
+        let mut g = self.heap.globals.lock();
+        let old = std::mem::replace(&mut g.slots[self.index], new);
+        // A global is written by any thread and belongs to no stack: while
+        // marking, both values are shaded (`barrier` module docs).
+        crate::barrier::on_global_store(&self.heap, self.index, old, new);
     }
 
     /// The slot's index (named in verifier and checkmark messages).
@@ -651,7 +702,8 @@ impl Drop for GlobalRoot {
     fn drop(&mut self) {
         {
             let mut g = self.heap.globals.lock();
-            g.slots[self.index] = 0;
+            let old = std::mem::replace(&mut g.slots[self.index], 0);
+            crate::barrier::on_global_store(&self.heap, self.index, old, 0);
             g.free.push(self.index);
         }
         self.heap.remove_user();

@@ -77,10 +77,13 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod assist;
 pub mod barrier;
+pub mod bgmark;
 mod config;
 pub mod cycle;
 mod descriptor;
+pub mod gcwork;
 mod heap;
 pub mod mark;
 mod mutator;
@@ -94,6 +97,7 @@ pub mod sweep;
 pub mod verify;
 
 pub use config::{Config, ConfigError};
+pub use cycle::CycleStepper;
 pub use descriptor::{
     DecodeFn, DescriptorError, Edges, Pointers, Shape, TraceFn, TypeDescriptor, TypeId,
 };
@@ -101,3 +105,4 @@ pub use heap::{GlobalRoot, Heap};
 pub use mutator::{AttachError, GcAllocError, Mutator, RootKind, RootScanner, RootVisitor};
 pub use object::{ObjRef, ObjectView};
 pub use stats::{CycleStats, GcStats, PauseHistogram};
+pub use tricolor_barriers::BarrierMode;

@@ -49,6 +49,8 @@ impl std::ops::AddAssign for MarkOutcome {
 #[derive(Copy, Clone)]
 pub(crate) enum Source<'a> {
     Root(RootKind),
+    /// A value a mutator's write barrier recorded (an old or new field value).
+    Barrier(u64),
     Field {
         obj: usize,
         desc: &'a TypeDescriptor,
@@ -60,6 +62,7 @@ impl std::fmt::Display for Source<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Source::Root(r) => write!(f, "{r}"),
+            Source::Barrier(m) => write!(f, "a pointer store of mutator {m} (write barrier)"),
             Source::Field {
                 obj,
                 desc,
@@ -100,7 +103,11 @@ pub(crate) fn resolve<'h>(
                 o.base()
             );
         }
-        if !o.span().is_allocated(o.index()) {
+        // An object allocated during a concurrent mark may sit in a span a
+        // mutator's cache holds, whose allocation state the span does not
+        // show yet; such an object is allocated black, so its mark bit is
+        // set (and visible: see the object module's ordering rules).
+        if !o.span().is_allocated(o.index()) && !o.is_marked() {
             panic!("tricolor: {src} holds {value:#x}, a freed object (dangling pointer)");
         }
     }
@@ -120,23 +127,26 @@ pub(crate) fn bad_header(obj: usize, header: u64) -> ! {
     panic!("tricolor: object at {obj:#x} has an invalid header {header:#x} (unknown type)");
 }
 
-/// Calls `f(referent, field)` for every non-null pointer in `obj`.
+/// Calls `f(referent, field)` for every non-null pointer in `obj`; returns
+/// the object's payload size in words.
 #[inline]
 pub(crate) fn for_each_referent(
     heap: &HeapInner,
     obj: usize,
     mut f: impl FnMut(usize, &TypeDescriptor, Option<usize>),
-) {
+) -> usize {
     let o = ObjRef::from_addr(obj).expect("non-null object");
     // SAFETY: `obj` was marked from a validated pointer, so it is an
-    // allocated object of this heap, and marking runs with the world stopped,
-    // so it cannot be freed meanwhile.
+    // allocated object of this heap; only the sweep frees objects, and no
+    // sweep runs while marking or verifying (essay steps 2-4). Its header
+    // was published before the pointer we found (object module docs).
     let header = unsafe { object::load_header(o) };
     let (ty, len) = object::decode_header(header);
     let desc = heap
         .types
         .by_index(ty)
         .unwrap_or_else(|| bad_header(obj, header));
+    let words = desc.payload_words(len).unwrap_or(0);
     match &desc.pointers {
         Pointers::None => {}
         Pointers::Bitmap(_) => desc.for_each_pointer_word(len, |i| {
@@ -147,13 +157,13 @@ pub(crate) fn for_each_referent(
             }
         }),
         Pointers::Traced { trace, .. } => {
-            let words = desc.payload_words(len).unwrap_or(0);
             // SAFETY: as above; `words` is the object's payload size.
             let view = unsafe { ObjectView::new(o, words, len) };
             let mut sink = |v: usize| f(v, desc, None);
             trace(view, &mut Edges { sink: &mut sink });
         }
     }
+    words
 }
 
 /// Marks everything reachable from `roots` with `workers` threads (the

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use parking_lot::lock_api::ArcMutexGuard;
 use parking_lot::{Mutex, RawMutex};
 use tricolor_allocator::{AllocError, Cache, ObjectKind};
+use tricolor_barriers::Barrier;
 
 use crate::barrier;
 use crate::descriptor::{Pointers, TypeId};
@@ -49,7 +50,7 @@ pub(crate) fn attached_here(id: usize) -> bool {
 }
 
 /// Bytes a mutator allocates between reports to the pacer.
-const ALLOC_REPORT_BYTES: u64 = 256 << 10;
+const ALLOC_REPORT_BYTES: u64 = 64 << 10;
 
 /// Why a thread could not attach.
 ///
@@ -254,6 +255,18 @@ pub(crate) struct MutatorData {
     /// The shadow stack: object addresses (0 = empty slot).
     pub(crate) roots: Vec<usize>,
     pub(crate) scanner: Option<RootScanner>,
+    /// This mutator's write barrier: the heap's mode and its record buffer.
+    /// Recorded into by the mutator's stores; flushed by handshakes and at
+    /// mark termination.
+    pub(crate) barrier: Barrier,
+    /// This mutator's stack has been scanned in the current mark (black in
+    /// SATB and hybrid modes). Cleared at sweep termination, set by
+    /// `roots::scan_stack`; read by the hybrid barrier. A mutator that
+    /// attaches during a mark starts with an empty, hence scanned, stack.
+    pub(crate) stack_scanned: bool,
+    /// Mark-assist debt in bytes of scan work (negative: credit). Reset at
+    /// sweep termination ([`crate::assist`]).
+    pub(crate) assist_debt: i64,
 }
 
 /// Safepoint request bits in [`MutatorShared::poll`].
@@ -362,12 +375,18 @@ impl Mutator {
             cache: Cache::new(heap.page.clone()),
             roots: Vec::new(),
             scanner: None,
+            barrier: Barrier::new(heap.mode),
+            stack_scanned: true,
+            assist_debt: 0,
         }));
-        let guard = data.lock_arc();
+        let mut guard = data.lock_arc();
         let shared;
         {
-            // No attaching while the world is stopped.
+            // No attaching while the world is stopped. The phase changes
+            // only with the world stopped, so it is stable here: a mutator
+            // that joins a running mark allocates black from the start.
             let _world = heap.world.lock();
+            guard.cache.set_allocate_black(barrier::marking(&heap));
             let mut reg = heap.registry.lock();
             shared = Arc::new(MutatorShared {
                 id: heap.next_mutator_id.fetch_add(1, Ordering::Relaxed),
@@ -735,11 +754,26 @@ impl Mutator {
     /// for one if the heap is far over its goal.
     fn report_allocation(&mut self) {
         let n = std::mem::take(&mut self.allocated_unreported);
+        if barrier::marking(&self.heap) {
+            // Allocated black during a mark: counted as marked, and paid for
+            // with marking work (`assist`).
+            self.heap
+                .mark_state
+                .black_bytes
+                .fetch_add(n, Ordering::Relaxed);
+            if self.heap.config.mark_assists {
+                let heap = self.heap.clone();
+                crate::assist::assist(&heap, self.data(), n);
+            }
+        }
         let since = self
             .heap
             .allocated_since_mark
             .fetch_add(n, Ordering::Relaxed)
             + n;
+        if self.heap.config.manual_cycles {
+            return;
+        }
         let live = self.heap.live_after_mark.load(Ordering::Relaxed) + since;
         let decision = self.heap.pacer.lock().decide(live);
         match decision {
@@ -842,7 +876,23 @@ impl Mutator {
         let new = value.map_or(0, ObjRef::addr);
         // SAFETY: as for `load`.
         let old = unsafe { object::swap_field(obj, field, new as u64) };
-        barrier::on_store(&self.heap, old as usize, new);
+        if barrier::marking(&self.heap) {
+            self.barrier_slow(old as usize, new);
+        }
+    }
+
+    /// The write barrier while marking (`barrier` module docs). No safepoint
+    /// between the store and this record.
+    #[cold]
+    #[inline(never)]
+    fn barrier_slow(&mut self, old: usize, new: usize) {
+        let id = self.shared.id;
+        let heap = &*self.heap;
+        let data = match &mut self.data {
+            Some(g) => &mut **g,
+            None => native_misuse(),
+        };
+        barrier::on_store_marking(heap, data, id, old, new);
     }
 
     /// Loads non-pointer word `field` of `obj`.
@@ -911,16 +961,15 @@ impl Mutator {
         }
         // SAFETY: as for `load`.
         let old = unsafe { object::swap_field(obj, field, value) };
-        // SAFETY: `obj` is live (caller's contract).
-        let (ty, _) = object::decode_header(unsafe { object::load_header(obj) });
-        if let Some(Pointers::Traced { decode, .. }) =
-            self.heap.types.by_index(ty).map(|d| &d.pointers)
-        {
-            barrier::on_store(
-                &self.heap,
-                decode(old).unwrap_or(0),
-                decode(value).unwrap_or(0),
-            );
+        if barrier::marking(&self.heap) {
+            // SAFETY: `obj` is live (caller's contract).
+            let (ty, _) = object::decode_header(unsafe { object::load_header(obj) });
+            if let Some(Pointers::Traced { decode, .. }) =
+                self.heap.types.by_index(ty).map(|d| &d.pointers)
+            {
+                let (old, new) = (decode(old).unwrap_or(0), decode(value).unwrap_or(0));
+                self.barrier_slow(old, new);
+            }
         }
     }
 
@@ -1260,6 +1309,8 @@ impl Drop for Mutator {
         }
         self.report_allocation_on_detach();
         let mut guard = self.data.take().expect("data held");
+        // Records of this mutator's last stores must reach the mark.
+        barrier::flush(&self.heap, &mut guard, self.shared.id);
         guard.cache.release_all();
         guard.roots.clear();
         guard.scanner = None;

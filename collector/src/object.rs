@@ -15,11 +15,13 @@
 //! Every access to object memory goes through this module and is an atomic
 //! operation on a whole word: the mutator stores pointer fields (through the
 //! write barrier) while marker threads load them, and with atomic accesses this
-//! is free of data races in the Rust memory model. Loads and stores of fields
-//! are `Relaxed`: ordering between a mutator and the marker comes from the
-//! barrier buffers and the phase handshakes, not from individual fields. The
-//! header is written once with `Release` when the object is made and read with
-//! `Acquire` by the marker.
+//! is free of data races in the Rust memory model. Pointer stores are
+//! `Release` and field loads `Acquire` (plain moves on x86-64): a thread that
+//! finds a pointer in a field also sees everything its storer did before,
+//! in particular the header of a new object and its allocate-black mark bit,
+//! so a concurrent marker never scans a half-made object (barriers essay
+//! §10). The header is written once with `Release` when the object is made
+//! and read with `Acquire` by the marker.
 
 use std::fmt;
 use std::ptr::NonNull;
@@ -159,7 +161,7 @@ pub(crate) unsafe fn init_header(obj: ObjRef, h: u64) {
 #[inline]
 pub(crate) unsafe fn load_field(obj: ObjRef, field: usize) -> u64 {
     // SAFETY: the caller guarantees the word lies inside the object.
-    unsafe { (*obj.word(field + 1)).load(Ordering::Relaxed) }
+    unsafe { (*obj.word(field + 1)).load(Ordering::Acquire) }
 }
 
 /// Stores payload word `field`; returns the old value.
@@ -174,7 +176,7 @@ pub(crate) unsafe fn swap_field(obj: ObjRef, field: usize, value: u64) -> u64 {
     unsafe {
         let w = &*obj.word(field + 1);
         let old = w.load(Ordering::Relaxed);
-        w.store(value, Ordering::Relaxed);
+        w.store(value, Ordering::Release);
         old
     }
 }

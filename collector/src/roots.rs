@@ -2,12 +2,42 @@
 //!
 //! Precise roots only: the heap's global roots, and for every mutator its
 //! shadow stack and whatever its root-scanner callback reports (the VM's own
-//! interpreter stack and registers). Gathered with the world stopped, while
-//! the collector holds every mutator's state (see `safepoint`).
+//! interpreter stack and registers).
+//!
+//! - With the barrier off (stop-the-world marking) and for checkmark, every
+//!   root is gathered at once with the world stopped (`gather`).
+//! - In a concurrent mark the global roots are scanned by a background worker
+//!   (or the collector thread) while mutators run (`scan_globals`); their
+//!   writes are protected by the globals barrier (`barrier` module docs).
+//! - A mutator's stack is scanned by the mutator itself at its next safepoint,
+//!   or by the collector while it holds the state of a parked or native
+//!   mutator (`scan_stack`); see `cycle` for when, per barrier mode.
 
+use crate::gcwork;
 use crate::heap::HeapInner;
-use crate::mutator::{RootKind, RootVisitor};
+use crate::mark::Source;
+use crate::mutator::{MutatorData, RootKind, RootVisitor};
 use crate::safepoint::StoppedWorld;
+
+/// Calls `f` with every non-empty root of one mutator's stack.
+fn for_each_stack_root(id: u64, data: &mut MutatorData, mut f: impl FnMut(usize, RootKind)) {
+    for (i, &v) in data.roots.iter().enumerate() {
+        if v != 0 {
+            f(v, RootKind::ShadowStack(id, i));
+        }
+    }
+    if let Some(scanner) = data.scanner.as_mut() {
+        let mut n = 0;
+        let mut sink = |v: usize, _kind: RootKind| {
+            f(v, RootKind::Scanner(id, n));
+            n += 1;
+        };
+        scanner(&mut RootVisitor {
+            sink: &mut sink,
+            mutator: id,
+        });
+    }
+}
 
 /// Every root value with where it came from. Empty slots are left out.
 pub(crate) fn gather(heap: &HeapInner, world: &mut StoppedWorld<'_>) -> Vec<(usize, RootKind)> {
@@ -18,23 +48,37 @@ pub(crate) fn gather(heap: &HeapInner, world: &mut StoppedWorld<'_>) -> Vec<(usi
         }
     }
     for (m, data) in world.mutators.iter_mut() {
-        let id = m.id;
-        for (i, &v) in data.roots.iter().enumerate() {
-            if v != 0 {
-                roots.push((v, RootKind::ShadowStack(id, i)));
-            }
-        }
-        if let Some(scanner) = data.scanner.as_mut() {
-            let mut n = 0;
-            let mut sink = |v: usize, _kind: RootKind| {
-                roots.push((v, RootKind::Scanner(id, n)));
-                n += 1;
-            };
-            scanner(&mut RootVisitor {
-                sink: &mut sink,
-                mutator: id,
-            });
-        }
+        for_each_stack_root(m.id, data, |v, k| roots.push((v, k)));
     }
     roots
+}
+
+/// Shades every global root into the grey set. Holds the globals lock
+/// throughout, so a concurrent write either happened before (and its value
+/// is scanned here) or after (and its barrier shades both values).
+pub(crate) fn scan_globals(heap: &HeapInner) {
+    let g = heap.globals.lock();
+    let mut tally = gcwork::Tally::default();
+    for (i, &v) in g.slots.iter().enumerate() {
+        if v != 0 {
+            gcwork::shade(heap, v, Source::Root(RootKind::Global(i)), None, &mut tally);
+        }
+    }
+    drop(g);
+    heap.mark_state.add(&mut tally);
+    heap.mark_state.wake();
+}
+
+/// Shades every root of one mutator's stack into the grey set and records
+/// that the stack is scanned (black, in SATB and hybrid modes). Runs with
+/// the mutator's state held: by the mutator at a safepoint, or by the
+/// collector for a parked or native mutator.
+pub(crate) fn scan_stack(heap: &HeapInner, id: u64, data: &mut MutatorData) {
+    let mut tally = gcwork::Tally::default();
+    for_each_stack_root(id, data, |v, k| {
+        gcwork::shade(heap, v, Source::Root(k), None, &mut tally);
+    });
+    data.stack_scanned = true;
+    heap.mark_state.add(&mut tally);
+    heap.mark_state.wake();
 }

@@ -41,8 +41,9 @@ use parking_lot::{MutexGuard, RawMutex};
 use crate::heap::HeapInner;
 use crate::mutator::{MutatorData, MutatorShared, POLL_HANDSHAKE, POLL_STOP};
 
-/// A closure run on each mutator's state by a handshake.
-pub(crate) type HandshakeFn = Arc<dyn Fn(&mut MutatorData) + Send + Sync>;
+/// A closure run on each mutator's state by a handshake, with the heap and
+/// the mutator's id.
+pub(crate) type HandshakeFn = Arc<dyn Fn(&HeapInner, u64, &mut MutatorData) + Send + Sync>;
 
 /// Handshake states of one mutator.
 pub(crate) const HS_IDLE: u8 = 0;
@@ -58,7 +59,7 @@ pub(crate) fn at_safepoint(
 ) {
     let poll = me.poll.load(Ordering::Acquire);
     if poll & POLL_HANDSHAKE != 0 {
-        run_handshake(me, guard);
+        run_handshake(heap, me, guard);
     }
     if poll & POLL_STOP != 0 {
         // Park: give our state to the collector and wait for the world to
@@ -70,7 +71,7 @@ pub(crate) fn at_safepoint(
 }
 
 /// Runs a posted handshake on `data` if this caller wins the claim.
-fn run_handshake(me: &MutatorShared, data: &mut MutatorData) {
+fn run_handshake(heap: &HeapInner, me: &MutatorShared, data: &mut MutatorData) {
     if me
         .handshake
         .compare_exchange(HS_POSTED, HS_CLAIMED, Ordering::AcqRel, Ordering::Acquire)
@@ -78,7 +79,7 @@ fn run_handshake(me: &MutatorShared, data: &mut MutatorData) {
     {
         let f = me.handshake_fn.lock().clone();
         if let Some(f) = f {
-            f(data);
+            f(heap, me.id, data);
         }
         me.poll.fetch_and(!POLL_HANDSHAKE, Ordering::AcqRel);
         me.handshake.store(HS_DONE, Ordering::Release);
@@ -136,10 +137,25 @@ impl Drop for StoppedWorld<'_> {
 /// poll, or by the caller for a mutator that is parked or in native code.
 /// The caller must not be a running mutator of this heap.
 pub(crate) fn handshake(heap: &HeapInner, f: HandshakeFn) {
+    handshake_some(heap, f, |_| true);
+}
+
+/// [`handshake`] with only the mutators `which` selects.
+pub(crate) fn handshake_some(
+    heap: &HeapInner,
+    f: HandshakeFn,
+    which: impl Fn(&MutatorShared) -> bool,
+) {
     // One handshake at a time: a mutator has one handshake slot, and a second
     // caller posting over the first could see the state reset under it.
     let _one_at_a_time = heap.handshake_lock.lock();
-    let mutators: Vec<Arc<MutatorShared>> = heap.registry.lock().clone();
+    let mutators: Vec<Arc<MutatorShared>> = heap
+        .registry
+        .lock()
+        .iter()
+        .filter(|m| which(m))
+        .cloned()
+        .collect();
     for m in &mutators {
         *m.handshake_fn.lock() = Some(f.clone());
         m.handshake.store(HS_POSTED, Ordering::Release);
@@ -155,7 +171,7 @@ pub(crate) fn handshake(heap: &HeapInner, f: HandshakeFn) {
             if state == HS_POSTED {
                 if let Some(mut guard) = m.data.try_lock_arc() {
                     if !m.detached.load(Ordering::Acquire) {
-                        run_handshake(m, &mut guard);
+                        run_handshake(heap, m, &mut guard);
                     }
                     continue;
                 }

@@ -1,0 +1,148 @@
+//! Background mark workers (Go's `gcBgMarkWorker`): dedicated threads that
+//! drain the grey set while a concurrent mark runs (essay step 3).
+//!
+//! A heap starts its workers when it is made (about a quarter of the cores,
+//! at least one; `Config::mark_workers`) and they sleep whenever no mark is
+//! running. By default they run at the operating system's idle priority
+//! (`SCHED_IDLE` on Linux): they use CPU time no mutator wants, so marking
+//! does not make other threads of the process late. Progress is still
+//! guaranteed when the mutators keep every core busy, because allocating
+//! mutators pay for their allocation with mark assists ([`crate::assist`]),
+//! and the pacer blocks a mutator that reaches the hard limit.
+//!
+//! A worker's loop: take the global roots job if it is still pending; then
+//! pop from its own deque, or steal from the injector and the other workers,
+//! and scan; with nothing to do, count itself idle and sleep until work is
+//! pushed (or 1 ms passes). Counters are added to the shared totals, and scan
+//! work credited to `bg_credit`, every few objects and whenever it goes idle,
+//! so that an idle worker holds no uncounted work (`MarkState::quiescent`).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_deque::Worker;
+
+use crate::gcwork::{self, Tally};
+use crate::heap::HeapInner;
+use crate::mark::thread_cpu_time;
+
+/// Objects a worker scans between publishing its counters.
+const PUBLISH_EVERY: u32 = 256;
+
+/// Makes the calling thread idle-priority, if the platform allows. Returns
+/// whether it worked.
+fn lower_priority() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: sched_setscheduler reads one sched_param through the valid
+        // pointer; pid 0 is the calling thread.
+        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+        rc == 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
+/// Spawns the heap's background workers and publishes their stealers.
+pub(crate) fn spawn(heap: &Arc<HeapInner>) -> Vec<std::thread::JoinHandle<()>> {
+    let n = heap.mark_state.workers;
+    let deques: Vec<Worker<usize>> = (0..n).map(|_| Worker::new_lifo()).collect();
+    let stealers = deques.iter().map(Worker::stealer).collect();
+    heap.mark_state
+        .stealers
+        .set(stealers)
+        .unwrap_or_else(|_| unreachable!("workers are spawned once per heap"));
+    heap.mark_state.idle_workers.store(n, Ordering::SeqCst);
+    deques
+        .into_iter()
+        .enumerate()
+        .map(|(i, local)| {
+            let heap = heap.clone();
+            std::thread::Builder::new()
+                .name(format!("tricolor-mark-{i}"))
+                .spawn(move || worker(heap, i, local))
+                .expect("spawning a mark worker")
+        })
+        .collect()
+}
+
+fn worker(heap: Arc<HeapInner>, me: usize, local: Worker<usize>) {
+    if heap.config.idle_priority_workers {
+        lower_priority();
+    }
+    // A bad pointer found in a debug build panics in the marker; record the
+    // message for the collector thread, which fails the cycle with it, and
+    // stay idle (the heap runs no more cycles).
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        work(&heap, me, &local);
+    }));
+    if let Err(p) = result {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a mark worker panicked".into());
+        heap.mark_state.failure.lock().get_or_insert(msg);
+        heap.mark_state.idle_workers.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn work(heap: &HeapInner, me: usize, local: &Worker<usize>) {
+    let ms = &heap.mark_state;
+    let mut tally = Tally::default();
+    // Counted idle from the start (see `spawn`).
+    loop {
+        if heap.shutting_down.load(Ordering::Acquire) {
+            return;
+        }
+        if !ms.active.load(Ordering::Acquire) || !(ms.work_visible() || ms.roots_pending()) {
+            ms.sleep(Duration::from_millis(1), || {
+                heap.shutting_down.load(Ordering::Acquire)
+                    || (ms.active.load(Ordering::Acquire)
+                        && (ms.work_visible() || ms.roots_pending()))
+            });
+            continue;
+        }
+        // Idle -> busy. Bump the epoch first, so that a quiescence check
+        // that saw us idle notices we may now hold work.
+        ms.epoch.fetch_add(1, Ordering::SeqCst);
+        ms.idle_workers.fetch_sub(1, Ordering::SeqCst);
+        let cpu0 = thread_cpu_time();
+        let mut scanned = 0u32;
+        if ms.take_roots_job() {
+            crate::roots::scan_globals(heap);
+        }
+        while let Some(obj) = gcwork::take(heap, local, Some(me)) {
+            gcwork::scan(heap, obj, local, &mut tally);
+            scanned += 1;
+            if scanned % PUBLISH_EVERY == 0 {
+                publish(heap, &mut tally);
+                if !ms.active.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
+        }
+        publish(heap, &mut tally);
+        let cpu = thread_cpu_time().saturating_sub(cpu0);
+        ms.cpu_ns
+            .fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
+        // Busy -> idle, with an empty deque and every count published.
+        debug_assert!(local.is_empty() || !ms.active.load(Ordering::Relaxed));
+        while let Some(v) = local.pop() {
+            // Marking was switched off under us (a failed cycle): hand back.
+            ms.injector.push(v);
+        }
+        ms.idle_workers.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn publish(heap: &HeapInner, tally: &mut Tally) {
+    let ms = &heap.mark_state;
+    ms.bg_credit
+        .fetch_add(tally.scanned_bytes as i64, Ordering::Relaxed);
+    ms.add(tally);
+}
