@@ -24,8 +24,8 @@
 //! [`MarkState::quiescent`](crate::gcwork) holds (every worker idle with an
 //! empty deque, no private drain running, shared queues empty, and no marker
 //! took work while this was checked: the epoch counter), then flush every
-//! barrier buffer by handshake; if the flush found nothing and the markers are
-//! still quiescent, stop the world. That loop is only a heuristic for a short
+//! barrier buffer by handshake; if the flush shaded no new object and the
+//! markers are still quiescent, stop the world. That loop is only a heuristic for a short
 //! second pause. Correctness rests on mark termination itself: with the world
 //! stopped no mutator stores, allocates or assists, so no grey object can
 //! appear except from the places above; mark termination flushes every
@@ -118,8 +118,13 @@ pub(crate) fn run_cycle(heap: &HeapInner) {
             continue;
         }
         run.flush_rounds += 1;
-        let flushed = flush_buffers(heap);
-        if flushed == 0 && heap.mark_state.quiescent() {
+        let (_, before) = heap.mark_state.totals();
+        flush_buffers(heap);
+        let (_, after) = heap.mark_state.totals();
+        // Buffers are rarely empty while mutators store, but their values
+        // are mostly black already: what matters is whether the flush
+        // shaded anything new (Go's gcMarkDone asks the same).
+        if after == before && heap.mark_state.quiescent() {
             break;
         }
     }
@@ -242,10 +247,7 @@ pub(crate) fn scan_stacks(heap: &HeapInner) {
     if heap.mode == BarrierMode::Satb {
         return;
     }
-    safepoint::handshake(
-        heap,
-        Arc::new(roots::scan_stack),
-    );
+    safepoint::handshake(heap, Arc::new(roots::scan_stack));
 }
 
 /// Scans the global roots on this thread if no worker has taken the job.
@@ -512,11 +514,7 @@ impl<'h> CycleStepper<'h> {
         if self.heap.mode == BarrierMode::Satb {
             return;
         }
-        safepoint::handshake_some(
-            self.heap,
-            Arc::new(roots::scan_stack),
-            |m| m.id == mutator,
-        );
+        safepoint::handshake_some(self.heap, Arc::new(roots::scan_stack), |m| m.id == mutator);
     }
 
     /// Scans the global roots, unless already scanned this cycle.
