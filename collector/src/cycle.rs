@@ -108,7 +108,9 @@ pub(crate) fn run_cycle(heap: &HeapInner) {
         return;
     }
     let mut run = sweep_termination(heap);
+    // Step 3a (stacks; a worker takes the globals) and 3b run meanwhile.
     scan_stacks(heap);
+    // Step 4a: flush rounds until a flush shades nothing new.
     let t = Instant::now();
     let mut last_progress = (t, heap.mark_state.epoch.load(Ordering::Relaxed));
     loop {
@@ -285,6 +287,7 @@ pub(crate) fn flush_buffers(heap: &HeapInner) -> usize {
 pub(crate) fn mark_termination(heap: &HeapInner, run: CycleRun) -> CycleStats {
     let mark_wall = run.mark_began.elapsed();
     let t0 = Instant::now();
+    // Step 4b: the world stopped, the barrier off for mutators.
     let mut world = safepoint::stop_the_world(heap);
     transition(heap, Phase::Mark, Phase::MarkTermination);
     let (_, objects_before) = heap.mark_state.totals();

@@ -16,55 +16,99 @@
 //!
 //! Marking starts by greying the roots and ends when no grey object is left.
 //! It is correct if, at that point, every object reachable from the roots is
-//! black. That follows from the **tri-colour invariant**: *no black object
-//! points to a white object* (the strong form). With the world stopped for
-//! the whole of marking, as now, the invariant holds trivially — scanning an
-//! object greys its white referents before it turns black, and nothing else
-//! writes pointers. Concurrent marking adds write barriers that preserve the
-//! invariant (or its weak form) against mutator stores; the barrier entry
-//! point already sits on every pointer store ([`barrier`]'s module docs).
+//! black. That follows from the **tri-colour invariant**, in one of two
+//! forms:
+//!
+//! - *strong*: no black object points to a white object;
+//! - *weak*: every white object a black object points to is *grey-protected*:
+//!   reachable from some grey object through white objects only.
+//!
+//! Either form, at a moment when no grey object is left, means nothing
+//! reachable is white. Scanning an object greys its white referents before it
+//! turns black, so marking alone keeps the strong form; the danger is the
+//! mutators, which store pointers while marking runs. Write barriers keep an
+//! invariant against those stores: incremental update (Dijkstra) keeps the
+//! strong form, SATB (Yuasa) and Go's hybrid keep the weak form. Which form,
+//! why, what stacks need under each, and the memory-ordering argument are
+//! written once, in `tricolor-barriers` (§1–§11); this crate cites them as
+//! "barriers §n". With the barrier off ([`BarrierMode::Off`]) the world stays
+//! stopped for the whole mark and the invariant holds trivially.
 //!
 //! Colours are not stored as such: white = mark bit clear; grey = mark bit set
-//! and in a queue; black = mark bit set and scanned. Mark bits live in the
-//! spans (`mark_bits`), one per object slot.
+//! and in a mark queue (or a barrier buffer, as a recorded value); black =
+//! mark bit set and scanned. Mark bits live in the spans (`mark_bits`), one per
+//! object slot. An object allocated during a mark is **black from birth**
+//! (allocate-black): its mark bit is set by the allocating cache, and it needs
+//! no scan because it holds no pointers yet; anything later stored into it
+//! passes through the barrier.
 //!
 //! ## One cycle, step by step
 //!
 //! 1. **Trigger.** The pacer ([`pacer`]) sets a heap goal after every cycle
-//!    from the live heap and GOGC (and an optional memory limit). Mutators
-//!    report allocation in chunks; when the heap estimate (live after the last
-//!    mark plus allocation since) reaches the trigger, a cycle is requested,
-//!    and a mutator far over the goal waits for it. `collect()` and
-//!    gc-stress request cycles directly. Cycles run on the heap's collector
-//!    thread ([`cycle`]).
+//!    from the live heap and GOGC (and an optional memory limit), and a
+//!    trigger part-way there (70% of the runway by default) so that a
+//!    concurrent mark can finish before the goal. Mutators report allocation
+//!    in chunks; when the heap estimate reaches the trigger, a cycle is
+//!    requested, and a mutator past the hard limit waits for it. `collect()`
+//!    and gc-stress request cycles directly. Cycles run on the heap's
+//!    collector thread ([`cycle`]).
 //!
-//! 2. **Sweep termination** (stop-the-world #1, [`safepoint`]). Every mutator
-//!    is stopped at a safepoint, or is in native code and cannot touch the heap.
-//!    The previous cycle's sweep is finished, so no span holds stale mark bits
-//!    or unswept garbage, and every mutator's cache hands its spans back, so
-//!    allocation state is exact.
+//! 2. **Sweep termination** (stop-the-world #1, [`safepoint`]). The collector
+//!    thread first sweeps whatever the last cycle left, with the world
+//!    running. Then it stops every mutator at a safepoint (or in native code).
 //!
-//!    2a. Phase `Off → SweepTermination`; finish the sweep.
-//!    2b. Release every cache; the heap's live bytes are now exact.
+//!    2a. Phase `Off → SweepTermination`; finish the sweep (nothing is
+//!        normally left), so no span holds stale mark bits.
+//!    2b. Every cache hands its spans back and turns allocate-black on;
+//!        every stack is marked unscanned; the assist ratio is set
+//!        ([`assist`]).
+//!    2c. SATB only: every stack is scanned now, the snapshot's roots
+//!        (barriers §5 and §7: a deletion barrier does not cover a stack
+//!        scanned after the mutator's first store).
+//!    2d. Phase `SweepTermination → Mark`: the barrier is on from the moment
+//!        a mutator can see it. The world restarts. This pause does no work
+//!        proportional to the heap.
 //!
-//! 3. **Mark** (phase `Mark`, [`mark`]). Roots are gathered ([`roots`]):
-//!    globals, each mutator's shadow stack and root-scanner callback. They are
-//!    marked and queued; parallel workers drain the queues with work stealing.
-//!    Scanning is precise: only words the type descriptor names are pointers.
-//!    Today the world stays stopped through marking, so the barrier has
-//!    nothing to do.
+//! 3. **Mark** (concurrent, phase `Mark`, [`gcwork`]).
 //!
-//! 4. **Mark termination** (phase `MarkTermination`). The grey set is empty
-//!    (the workers' termination protocol proves it). With verification on,
-//!    checkmark re-traces and the verifier checks every live object
-//!    ([`verify`]). The pacer computes the next goal from the marked bytes.
-//!    The allocator's sweep generation advances: every span now needs
-//!    sweeping. Phase returns to `Off` and the world restarts.
+//!    3a. Roots. A background worker scans the global roots (their writes
+//!        shade both values while marking, so when they are scanned does not
+//!        matter). Each mutator's stack is scanned by handshake at the
+//!        mutator's next safepoint, by the mutator itself, or by the collector
+//!        for a mutator in native code ([`roots`]). In SATB and hybrid modes a
+//!        scanned stack is black and is never scanned again.
+//!    3b. Marking. Background workers ([`bgmark`], about a quarter of the
+//!        cores, at idle OS priority) drain the grey set with work stealing;
+//!        mutators that allocate pay with mark assists ([`assist`]); the
+//!        barrier records into per-mutator buffers that flush into the grey
+//!        set when full. Scanning is precise: only words the type descriptor
+//!        names are pointers.
+//!
+//! 4. **Mark termination.**
+//!
+//!    4a. With the world running, the collector waits until no marker holds
+//!        or can find grey work, then flushes every barrier buffer by
+//!        handshake; it repeats until a flush shades nothing new ([`cycle`]'s
+//!        module docs give the protocol and why it cannot miss a buffer).
+//!    4b. Stop-the-world #2, phase `Mark → MarkTermination`: flush every
+//!        buffer once more, rescan every stack in incremental-update mode
+//!        (barriers §4: stacks have no barrier there and stay grey), and drain
+//!        to an empty grey set with the world stopped, where it is final.
+//!        Allocate-black goes off and caches are released. With verification
+//!        on, checkmark re-traces from the current roots and the verifier
+//!        checks every live object ([`verify`]). The pacer computes the next
+//!        goal from the marked bytes (allocated-black bytes included). The
+//!        allocator's sweep generation advances: every span now needs
+//!        sweeping. Phase `MarkTermination → Off` (the barrier is off) and
+//!        the world restarts.
 //!
 //! 5. **Sweep** (concurrent, [`sweep`]). A background sweeper and allocating
 //!    mutators (lazily, when a cache refill needs a span) sweep spans; the
 //!    allocator's sweep-generation CAS makes each span swept exactly once.
 //!    Unmarked objects become free; mark bits become the allocation bits.
+//!
+//! With [`BarrierMode::Off`] steps 2–4 run inside one stop-the-world, with
+//! parallel mark workers ([`mark`]).
 //!
 //! The phase transitions are a table in [`phase`], checked where they change.
 //!
@@ -72,7 +116,8 @@
 //!
 //! The VM-facing API is [`Heap`], [`Mutator`], [`TypeDescriptor`], [`ObjRef`],
 //! [`GlobalRoot`], [`Config`] and [`GcStats`]; it is re-exported by the root
-//! crate as `tricolor::raw`. The `Mutator` docs explain running vs native
+//! crate as `tricolor::raw`. [`CycleStepper`] drives a cycle step by step, for
+//! deterministic tests of interleavings. The `Mutator` docs explain running vs native
 //! state and how the collector acts for native threads.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]

@@ -1,4 +1,7 @@
-//! Marking: from the roots, turn every reachable object black (essay step 3).
+//! The stop-the-world mark, used with the barrier off (`BarrierMode::Off`):
+//! from the roots, turn every reachable object black (essay steps 2-4 in one
+//! pause). Also the object scanning and pointer resolution every marker
+//! shares (`for_each_referent`, `resolve`).
 //!
 //! Grey objects are marked objects not yet scanned; they wait in per-worker
 //! LIFO deques (crossbeam-deque), and idle workers steal from the others and

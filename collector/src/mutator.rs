@@ -1058,6 +1058,14 @@ impl Mutator {
     /// The shadow stack is how Rust code (a VM's runtime functions) keeps
     /// objects alive across allocations and safepoints.
     ///
+    /// Root slots are stack, not heap: writing them (`push_root`,
+    /// [`set_root`](Self::set_root), [`truncate_roots`](Self::truncate_roots))
+    /// costs no barrier in any mode. SATB and hybrid marks scan a stack once
+    /// and keep it black, because every pointer a black stack can newly hold
+    /// is either allocated black or was protected by the deletion barrier when
+    /// it left the heap (barriers §5–§7); incremental update rescans every
+    /// stack at mark termination instead.
+    ///
     /// ```
     /// use tricolor_collector::{Config, Heap, TypeDescriptor};
     ///
@@ -1105,7 +1113,8 @@ impl Mutator {
         ObjRef::from_addr(self.data_ref().roots[index])
     }
 
-    /// Makes root slot `index` hold `value`.
+    /// Makes root slot `index` hold `value`. No barrier: see
+    /// [`push_root`](Self::push_root).
     ///
     /// ```
     /// # use tricolor_collector::{Config, Heap, TypeDescriptor};

@@ -2,10 +2,13 @@
 //!
 //! | from | to | where (lib.rs essay step) |
 //! |---|---|---|
-//! | `Off` | `SweepTermination` | a cycle starts, world stopped (step 2) |
-//! | `SweepTermination` | `Mark` | last cycle's sweep finished, caches flushed (step 3) |
-//! | `Mark` | `MarkTermination` | the grey set is empty (step 4) |
-//! | `MarkTermination` | `Off` | sweep cycle begun, world restarting (step 5) |
+//! | `Off` | `SweepTermination` | a cycle starts, world stopped (step 2a) |
+//! | `SweepTermination` | `Mark` | sweep finished, caches flushed, allocate-black on; the barrier turns on (step 2d) |
+//! | `Mark` | `MarkTermination` | world stopped for mark termination; the barrier turns off (step 4b; with the barrier off, after the stop-the-world mark) |
+//! | `MarkTermination` | `Off` | grey set empty, sweep cycle begun, world restarting (step 4b/5) |
+//!
+//! Mutators read the phase (the barrier's fast path: `Mark` or not) and
+//! never write it; it changes only with the world stopped.
 //!
 //! `Off` covers concurrent sweeping too, as Go's `_GCoff` does: sweeping
 //! needs no barrier. Every change goes through `transition`, which checks
