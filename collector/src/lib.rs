@@ -57,50 +57,50 @@
 //!    thread first sweeps whatever the last cycle left, with the world
 //!    running. Then it stops every mutator at a safepoint (or in native code).
 //!
-//!    2a. Phase `Off → SweepTermination`; finish the sweep (nothing is
-//!        normally left), so no span holds stale mark bits.
-//!    2b. Every cache hands its spans back and turns allocate-black on;
-//!        every stack is marked unscanned; the assist ratio is set
-//!        ([`assist`]).
-//!    2c. SATB only: every stack is scanned now, the snapshot's roots
-//!        (barriers §5 and §7: a deletion barrier does not cover a stack
-//!        scanned after the mutator's first store).
-//!    2d. Phase `SweepTermination → Mark`: the barrier is on from the moment
-//!        a mutator can see it. The world restarts. This pause does no work
-//!        proportional to the heap.
+//!    - 2a. Phase `Off → SweepTermination`; finish the sweep (nothing is
+//!      normally left), so no span holds stale mark bits.
+//!    - 2b. Every cache hands its spans back and turns allocate-black on;
+//!      every stack is marked unscanned; the assist ratio is set
+//!      ([`assist`]).
+//!    - 2c. SATB only: every stack is scanned now, the snapshot's roots
+//!      (barriers §5 and §7: a deletion barrier does not cover a stack
+//!      scanned after the mutator's first store).
+//!    - 2d. Phase `SweepTermination → Mark`: the barrier is on from the moment
+//!      a mutator can see it. The world restarts. This pause does no work
+//!      proportional to the heap.
 //!
 //! 3. **Mark** (concurrent, phase `Mark`, [`gcwork`]).
 //!
-//!    3a. Roots. A background worker scans the global roots (their writes
-//!        shade both values while marking, so when they are scanned does not
-//!        matter). Each mutator's stack is scanned by handshake at the
-//!        mutator's next safepoint, by the mutator itself, or by the collector
-//!        for a mutator in native code ([`roots`]). In SATB and hybrid modes a
-//!        scanned stack is black and is never scanned again.
-//!    3b. Marking. Background workers ([`bgmark`], about a quarter of the
-//!        cores, at idle OS priority) drain the grey set with work stealing;
-//!        mutators that allocate pay with mark assists ([`assist`]); the
-//!        barrier records into per-mutator buffers that flush into the grey
-//!        set when full. Scanning is precise: only words the type descriptor
-//!        names are pointers.
+//!    - 3a. Roots. A background worker scans the global roots (their writes
+//!      shade both values while marking, so when they are scanned does not
+//!      matter). Each mutator's stack is scanned by handshake at the
+//!      mutator's next safepoint, by the mutator itself, or by the collector
+//!      for a mutator in native code ([`roots`]). In SATB and hybrid modes a
+//!      scanned stack is black and is never scanned again.
+//!    - 3b. Marking. Background workers ([`bgmark`], about a quarter of the
+//!      cores, at idle OS priority) drain the grey set with work stealing;
+//!      mutators that allocate pay with mark assists ([`assist`]); the
+//!      barrier records into per-mutator buffers that flush into the grey
+//!      set when full. Scanning is precise: only words the type descriptor
+//!      names are pointers.
 //!
 //! 4. **Mark termination.**
 //!
-//!    4a. With the world running, the collector waits until no marker holds
-//!        or can find grey work, then flushes every barrier buffer by
-//!        handshake; it repeats until a flush shades nothing new ([`cycle`]'s
-//!        module docs give the protocol and why it cannot miss a buffer).
-//!    4b. Stop-the-world #2, phase `Mark → MarkTermination`: flush every
-//!        buffer once more, rescan every stack in incremental-update mode
-//!        (barriers §4: stacks have no barrier there and stay grey), and drain
-//!        to an empty grey set with the world stopped, where it is final.
-//!        Allocate-black goes off and caches are released. With verification
-//!        on, checkmark re-traces from the current roots and the verifier
-//!        checks every live object ([`verify`]). The pacer computes the next
-//!        goal from the marked bytes (allocated-black bytes included). The
-//!        allocator's sweep generation advances: every span now needs
-//!        sweeping. Phase `MarkTermination → Off` (the barrier is off) and
-//!        the world restarts.
+//!    - 4a. With the world running, the collector waits until no marker holds
+//!      or can find grey work, then flushes every barrier buffer by
+//!      handshake; it repeats until a flush shades nothing new ([`cycle`]'s
+//!      module docs give the protocol and why it cannot miss a buffer).
+//!    - 4b. Stop-the-world #2, phase `Mark → MarkTermination`: flush every
+//!      buffer once more, rescan every stack in incremental-update mode
+//!      (barriers §4: stacks have no barrier there and stay grey), and drain
+//!      to an empty grey set with the world stopped, where it is final.
+//!      Allocate-black goes off and caches are released. With verification
+//!      on, checkmark re-traces from the current roots and the verifier
+//!      checks every live object ([`verify`]). The pacer computes the next
+//!      goal from the marked bytes (allocated-black bytes included). The
+//!      allocator's sweep generation advances: every span now needs
+//!      sweeping. Phase `MarkTermination → Off` (the barrier is off) and
+//!      the world restarts.
 //!
 //! 5. **Sweep** (concurrent, [`sweep`]). A background sweeper and allocating
 //!    mutators (lazily, when a cache refill needs a span) sweep spans; the
