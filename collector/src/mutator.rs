@@ -874,10 +874,16 @@ impl Mutator {
             }
         }
         let new = value.map_or(0, ObjRef::addr);
-        // SAFETY: as for `load`.
-        let old = unsafe { object::swap_field(obj, field, new as u64) };
+        // The phase cannot change between this check and the store: it
+        // changes only with the world stopped, and there is no safepoint in
+        // between (barriers §10). Not marking, the store is all there is.
         if barrier::marking(&self.heap) {
+            // SAFETY: as for `load`.
+            let old = unsafe { object::swap_field(obj, field, new as u64) };
             self.barrier_slow(old as usize, new);
+        } else {
+            // SAFETY: as for `load`.
+            unsafe { object::store_field(obj, field, new as u64) };
         }
     }
 
@@ -959,17 +965,20 @@ impl Mutator {
         if cfg!(debug_assertions) {
             self.check_field(obj, field, false);
         }
+        if !barrier::marking(&self.heap) {
+            // SAFETY: as for `load`.
+            unsafe { object::store_field(obj, field, value) };
+            return;
+        }
         // SAFETY: as for `load`.
         let old = unsafe { object::swap_field(obj, field, value) };
-        if barrier::marking(&self.heap) {
-            // SAFETY: `obj` is live (caller's contract).
-            let (ty, _) = object::decode_header(unsafe { object::load_header(obj) });
-            if let Some(Pointers::Traced { decode, .. }) =
-                self.heap.types.by_index(ty).map(|d| &d.pointers)
-            {
-                let (old, new) = (decode(old).unwrap_or(0), decode(value).unwrap_or(0));
-                self.barrier_slow(old, new);
-            }
+        // SAFETY: `obj` is live (caller's contract).
+        let (ty, _) = object::decode_header(unsafe { object::load_header(obj) });
+        if let Some(Pointers::Traced { decode, .. }) =
+            self.heap.types.by_index(ty).map(|d| &d.pointers)
+        {
+            let (old, new) = (decode(old).unwrap_or(0), decode(value).unwrap_or(0));
+            self.barrier_slow(old, new);
         }
     }
 

@@ -164,6 +164,16 @@ pub(crate) unsafe fn load_field(obj: ObjRef, field: usize) -> u64 {
     unsafe { (*obj.word(field + 1)).load(Ordering::Acquire) }
 }
 
+/// Stores payload word `field` (`Release`).
+///
+/// # Safety
+/// As for [`load_field`].
+#[inline]
+pub(crate) unsafe fn store_field(obj: ObjRef, field: usize, value: u64) {
+    // SAFETY: the caller guarantees the word lies inside the object.
+    unsafe { (*obj.word(field + 1)).store(value, Ordering::Release) }
+}
+
 /// Stores payload word `field`; returns the old value.
 ///
 /// # Safety
