@@ -294,8 +294,11 @@ pub(crate) fn mark_termination(heap: &HeapInner, run: CycleRun) -> CycleStats {
     scan_globals_if_pending(heap);
     for (m, data) in world.mutators.iter_mut() {
         barrier::flush(heap, data, m.id);
-        if heap.mode == BarrierMode::IncrementalUpdate {
-            // Stacks have no barrier and stay grey all cycle (barriers §4).
+        if heap.mode == BarrierMode::IncrementalUpdate || !data.stack_scanned {
+            // Incremental update: stacks have no barrier and stay grey all
+            // cycle (barriers §4). Any mode: a stack no handshake reached
+            // (a stepped cycle that skipped it) is scanned now, the latest
+            // point its scan could have come.
             roots::scan_stack(heap, m.id, data);
         }
     }
@@ -539,9 +542,10 @@ impl<'h> CycleStepper<'h> {
         flush_buffers(self.heap)
     }
 
-    /// Runs the rest of the cycle: the global roots if not yet scanned, the
-    /// concurrent mark to quiescence with flushes (as the collector thread
-    /// would), then mark termination (STW #2). Returns the cycle's stats.
+    /// Runs the rest of the cycle: the global roots if not yet scanned, then
+    /// mark termination (STW #2), which scans any stack not yet scanned,
+    /// flushes every barrier buffer and drains the grey set with the world
+    /// stopped. Returns the cycle's stats.
     ///
     /// # Panics
     /// If checkmark or the verifier finds a fault (the heap is then marked

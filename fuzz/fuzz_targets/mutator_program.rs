@@ -1,0 +1,17 @@
+//! Fuzzes the collector with programs of mutator operations (allocations,
+//! pointer stores and loads, root changes, safepoints, native calls) and
+//! collector steps (stack scans, marking, flushes, mark termination) in an
+//! exact interleaving; the logic and the input format are in
+//! `fuzz/src/mutator_program.rs`, which `cargo test` also runs on the corpus.
+//! `MUTATOR_PROGRAM_MODE=satb|incremental|hybrid` runs every input under one
+//! barrier mode instead of the one its first byte names.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+// The seed builder and `run_all_modes` serve the corpus test only.
+#[allow(dead_code)]
+#[path = "../src/mutator_program.rs"]
+mod mutator_program;
+
+fuzz_target!(|data: &[u8]| mutator_program::run(data));
