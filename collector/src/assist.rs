@@ -67,7 +67,7 @@ pub(crate) fn assist(heap: &HeapInner, data: &mut MutatorData, bytes: u64) {
         return;
     }
     let cpu0 = thread_cpu_time();
-    let budget = (data.assist_debt as u64).max(MIN_ASSIST);
+    let budget = (data.assist_debt as u64).clamp(MIN_ASSIST, MAX_ASSIST);
     let mut tally = Tally::default();
     let done = gcwork::drain_private(heap, budget, &mut tally);
     ms.assist_bytes.fetch_add(done, Ordering::Relaxed);
@@ -75,16 +75,14 @@ pub(crate) fn assist(heap: &HeapInner, data: &mut MutatorData, bytes: u64) {
         thread_cpu_time().saturating_sub(cpu0).as_nanos() as u64,
         Ordering::Relaxed,
     );
+    // Whatever is still owed (no grey object could be found, or the debt is
+    // larger than one assist may do) stays for the next chunk.
     data.assist_debt -= done as i64;
-    // If no grey object could be found, the debt stays for the next chunk
-    // (the others' private deques may have work by then), bounded so that
-    // no single assist grows long.
-    data.assist_debt = data.assist_debt.min(MAX_CARRIED_DEBT);
 }
 
-/// The most assist debt a mutator carries from one allocation report to the
-/// next, in bytes of scan work.
-pub(crate) const MAX_CARRIED_DEBT: i64 = 8 * MIN_ASSIST as i64;
+/// The most scan work one assist does, in bytes, so that no single
+/// allocation stalls long; a larger debt is paid over later chunks.
+pub(crate) const MAX_ASSIST: u64 = 8 * MIN_ASSIST;
 
 #[cfg(test)]
 mod tests {

@@ -149,11 +149,14 @@ fn help_if_stalled(heap: &HeapInner, last: &mut (Instant, u64)) {
     let now = Instant::now();
     let progressed =
         ms.epoch.load(Ordering::Relaxed) != epoch || ms.bg_credit.load(Ordering::Relaxed) != credit;
-    if progressed {
+    if heap.shutting_down.load(Ordering::Acquire) {
+        // The last user is gone and the workers have exited: finish the
+        // mark on this thread.
+        drain_some(heap, u64::MAX);
+    } else if progressed {
         *last = (now, epoch);
-    } else if now - last.0 > STALL && ms.work_visible() {
-        let mut tally = Tally::default();
-        gcwork::drain_private(heap, 256 << 10, &mut tally);
+    } else if now - last.0 > STALL && (ms.work_visible() || ms.roots_pending()) {
+        drain_some(heap, 256 << 10);
         *last = (Instant::now(), ms.epoch.load(Ordering::Relaxed));
     }
 }

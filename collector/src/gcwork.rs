@@ -321,14 +321,14 @@ pub(crate) fn take(heap: &HeapInner, local: &Worker<usize>, skip: Option<usize>)
 }
 
 /// Objects a private drain scans between offers of work to others.
-const BALANCE_EVERY: usize = 64;
+const BALANCE_EVERY: usize = 16;
 
 /// Go's `gcWork.balance`: a private deque cannot be stolen from, so when
 /// the injector runs dry while this drain holds several grey objects, half
 /// of them move to the injector for other assists and workers.
 fn balance(ms: &MarkState, local: &Worker<usize>) {
     let n = local.len();
-    if n > 4 && ms.injector.is_empty() {
+    if n > 1 && ms.injector.is_empty() {
         // The deque is LIFO: popping gives the newest; hand those out and
         // keep the older ones (closer to the roots of what this drain is
         // working through) for ourselves — either half is correct.

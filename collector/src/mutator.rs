@@ -687,6 +687,12 @@ impl Mutator {
     /// limit, the heap limit, or the system is out of memory).
     pub fn alloc(&mut self, ty: TypeId, len: usize) -> Result<ObjRef, GcAllocError> {
         self.safepoint();
+        // Report earlier allocation (which may assist, or wait for a cycle
+        // at the hard limit) before carving out the new object: after it,
+        // the object is unrooted until the caller stores it.
+        if self.allocated_unreported >= ALLOC_REPORT_BYTES {
+            self.report_allocation();
+        }
         let heap = &*self.heap;
         // An id of this heap always resolves: ids come only from
         // `register_type`, and registered slots are never cleared.
@@ -743,10 +749,9 @@ impl Mutator {
         let obj = ObjRef::from_addr(ptr.as_ptr() as usize).expect("non-null");
         // SAFETY: the cache just handed us this slot; nobody else has it.
         unsafe { object::init_header(obj, object::header(ty, len as u32)) };
+        // Reported at the next allocation, before it carves out its object
+        // (see `alloc`): nothing between here and the caller may free `obj`.
         self.allocated_unreported += bytes as u64;
-        if self.allocated_unreported >= ALLOC_REPORT_BYTES {
-            self.report_allocation();
-        }
         obj
     }
 

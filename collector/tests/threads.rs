@@ -271,3 +271,38 @@ fn concurrent_handshakes_from_several_threads_all_return() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     polling.join().unwrap();
 }
+
+/// An allocation that reports to the pacer at the hard limit waits for a
+/// cycle; the object it returns must survive that cycle (it is reported
+/// before the object is carved out, so the wait happens while nothing
+/// unrooted exists). Large arrays allocated back to back reach the hard
+/// limit again and again; poisoning and the verifier catch a freed one.
+#[test]
+fn allocations_that_wait_for_a_cycle_keep_their_object() {
+    use tricolor_collector::TypeDescriptor;
+    let heap = Heap::new(Config {
+        poison: true,
+        verify: true,
+        checkmark: true,
+        ..Config::default()
+    });
+    let doubles = heap
+        .register_type(TypeDescriptor::bytes("Doubles"))
+        .unwrap();
+    let mut m = heap.attach().unwrap();
+    let slots = [m.push_root(None), m.push_root(None)];
+    for i in 0..200u64 {
+        let a = m.alloc(doubles, 4 << 20).unwrap();
+        // SAFETY (test): `a` is fresh; no safepoint since.
+        unsafe { m.store_word(a, 0, i) };
+        m.set_root(slots[(i % 2) as usize], Some(a));
+        for (k, &s) in slots.iter().enumerate() {
+            if let Some(o) = m.root(s) {
+                let want = if k as u64 == i % 2 { i } else { i - 1 };
+                // SAFETY (test): rooted.
+                assert_eq!(unsafe { m.load_word(o, 0) }, want, "array {want} was freed");
+            }
+        }
+    }
+    assert!(heap.stats().cycles > 0);
+}
