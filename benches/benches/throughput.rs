@@ -1,0 +1,1204 @@
+//! Throughput workloads: binary-trees and GCBench, each run by tricolor and
+//! by two baselines side by side in the same invocation.
+//!
+//! * **binary-trees** (the Benchmarks Game program): a stretch tree of depth
+//!   `max + 1`, a long-lived tree of depth `max`, then for depths
+//!   `4, 6, .., max` `2^(max - d + 4)` trees built bottom-up and walked with
+//!   the item check. A tree of depth `d` has `2^(d+1) - 1` nodes, so every
+//!   `check` total is known in closed form and is asserted.
+//! * **GCBench** (Ellis, Kovac and Boehm): a stretch tree of depth 18, a
+//!   long-lived tree of depth 16 and a long-lived array of 500 000 doubles,
+//!   then for depths 4, 6, .., 16 `2 * TreeSize(18) / TreeSize(d)` trees built
+//!   top-down (`Populate`) and as many bottom-up (`MakeTree`). The number of
+//!   nodes each phase allocates, the long-lived tree (walked at the end) and
+//!   the array are asserted.
+//!
+//! The implementations:
+//!
+//! * `tricolor` — nodes are collector objects allocated through one attached
+//!   [`Mutator`], roots on its shadow stack, every pointer store through
+//!   [`Mutator::store`]; the heap is configured by [`Config::from_env`], so
+//!   `TRICOLOR_GOGC`, `TRICOLOR_BARRIER`, `TRICOLOR_GCTRACE` and the rest
+//!   apply (gctrace lines go to standard error).
+//! * `box+mimalloc` — `Box`ed nodes, with mimalloc as this binary's global
+//!   allocator (the tricolor heap does not allocate objects through the
+//!   global allocator).
+//! * `arena` — nodes in a [`Vec`] addressed by `u32` index, all freed at once
+//!   per tree (the memory is kept for the next one): the no-collector limit.
+//!
+//! A binary-trees node is two pointers (`Node`: 2 words, both pointers); a
+//! GCBench node also carries the original's two unused ints `i` and `j`
+//! (`GcBenchNode`: 3 words, the first two pointers). All three
+//! implementations use the same fields.
+//!
+//! Every run happens in a child process (this binary again, with `--child`),
+//! so that peak RSS (`VmHWM`) belongs to one implementation; the parent runs
+//! each implementation `--reps` times (3 by default), rotating the order
+//! between rounds, and prints median figures with ratios against
+//! Box+mimalloc, then the time of each phase. Process CPU counts every
+//! thread (tricolor's mark workers and sweeper too); mutator thread CPU only
+//! the thread that runs the workload (for tricolor, including its mark
+//! assists). Pauses are tricolor's stop-the-world pauses, each one separately.
+//!
+//! ```text
+//! cargo bench -p tricolor-benches --bench throughput -- [--depth 18] [--reps 3] [--workload binary-trees|gcbench|all] [--timeout 600]
+//! ```
+//!
+//! A run that has not finished after `--timeout` seconds is killed and
+//! the bench fails, naming it.
+//!
+//! `THROUGHPUT_DEPTH=21` sets the binary-trees depth too (the argument wins).
+
+use std::fmt::Write as _;
+use std::io::Read as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tricolor::raw::{Config, Heap, Mutator, ObjRef, TypeDescriptor, TypeId};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Binary-trees depth when neither `--depth` nor `THROUGHPUT_DEPTH` is given.
+const DEFAULT_DEPTH: u32 = 18;
+/// Binary-trees: the shallowest tree depth.
+const MIN_DEPTH: u32 = 4;
+
+/// GCBench constants, as in the original.
+const K_STRETCH_TREE_DEPTH: u32 = 18;
+const K_LONG_LIVED_TREE_DEPTH: u32 = 16;
+const K_ARRAY_SIZE: usize = 500_000;
+const K_MIN_TREE_DEPTH: u32 = 4;
+const K_MAX_TREE_DEPTH: u32 = 16;
+
+/// Nodes in a complete binary tree of depth `d` (GCBench's `TreeSize`).
+fn tree_size(d: u32) -> u64 {
+    (1u64 << (d + 1)) - 1
+}
+
+/// GCBench's `NumIters`.
+fn num_iters(d: u32) -> u64 {
+    2 * tree_size(K_STRETCH_TREE_DEPTH) / tree_size(d)
+}
+
+// ---- output of one run --------------------------------------------------------
+
+/// What a workload reports: its standard output lines (the same for every
+/// implementation) and the wall time of each phase.
+#[derive(Default)]
+struct Report {
+    lines: Vec<String>,
+    phases: Vec<(String, Duration)>,
+}
+
+impl Report {
+    fn out(&mut self, line: String) {
+        self.lines.push(line);
+    }
+
+    fn phase(&mut self, name: String, since: Instant) {
+        self.phases.push((name, since.elapsed()));
+    }
+}
+
+// ---- binary-trees ---------------------------------------------------------------
+
+/// One implementation of binary-trees.
+trait BinaryTrees {
+    /// Builds a tree of depth `depth` bottom-up and returns its item check;
+    /// the tree is garbage afterwards.
+    fn temp_tree_check(&mut self, depth: u32) -> u64;
+    /// Builds the long-lived tree of depth `depth` and keeps it.
+    fn make_long_lived(&mut self, depth: u32);
+    /// The item check of the long-lived tree.
+    fn long_lived_check(&mut self) -> u64;
+}
+
+/// The Benchmarks Game algorithm, with every check asserted.
+fn binary_trees(t: &mut impl BinaryTrees, max_depth: u32, r: &mut Report) {
+    let max_depth = max_depth.max(MIN_DEPTH + 2);
+    let stretch = max_depth + 1;
+
+    let t0 = Instant::now();
+    let check = t.temp_tree_check(stretch);
+    assert_eq!(check, tree_size(stretch), "stretch tree check");
+    r.out(format!("stretch tree of depth {stretch}\t check: {check}"));
+    r.phase(format!("stretch tree (depth {stretch})"), t0);
+
+    let t0 = Instant::now();
+    t.make_long_lived(max_depth);
+    r.phase(format!("long-lived tree (depth {max_depth})"), t0);
+
+    for d in (MIN_DEPTH..=max_depth).step_by(2) {
+        let t0 = Instant::now();
+        let iterations = 1u64 << (max_depth - d + MIN_DEPTH);
+        let mut check = 0;
+        for _ in 0..iterations {
+            check += t.temp_tree_check(d);
+        }
+        assert_eq!(check, iterations * tree_size(d), "depth {d} check");
+        r.out(format!(
+            "{iterations}\t trees of depth {d}\t check: {check}"
+        ));
+        r.phase(format!("{iterations} trees of depth {d}"), t0);
+    }
+
+    let t0 = Instant::now();
+    let check = t.long_lived_check();
+    assert_eq!(check, tree_size(max_depth), "long-lived tree check");
+    r.out(format!(
+        "long lived tree of depth {max_depth}\t check: {check}"
+    ));
+    r.phase("long-lived check".to_string(), t0);
+}
+
+// ---- GCBench ----------------------------------------------------------------------
+
+/// One implementation of GCBench. The node counts returned are the nodes
+/// actually allocated.
+trait GcBench {
+    /// Builds a tree of `depth` bottom-up and drops it; returns nodes allocated.
+    fn stretch(&mut self, depth: u32) -> u64;
+    /// `longLivedTree = new Node(); Populate(depth, longLivedTree)`.
+    fn make_long_lived(&mut self, depth: u32);
+    /// The long-lived array of `len` doubles, `a[i] = 1.0 / i` for `i < len / 2`.
+    fn make_array(&mut self, len: usize);
+    /// `tempTree = new Node(); Populate(depth, tempTree); tempTree = null`;
+    /// returns nodes allocated.
+    fn top_down(&mut self, depth: u32) -> u64;
+    /// `tempTree = MakeTree(depth); tempTree = null`; returns nodes allocated.
+    fn bottom_up(&mut self, depth: u32) -> u64;
+    /// Walks the long-lived tree: (nodes, sum of the `i` and `j` fields).
+    fn long_lived_walk(&mut self) -> (u64, i64);
+    /// The array's length and its element 1000.
+    fn array_probe(&mut self) -> (usize, f64);
+}
+
+/// The classic GCBench driver, with the counts asserted.
+fn gcbench(t: &mut impl GcBench, r: &mut Report) {
+    r.out("Garbage Collector Test".to_string());
+    r.out(format!(
+        " Stretching memory with a binary tree of depth {K_STRETCH_TREE_DEPTH}"
+    ));
+    let t0 = Instant::now();
+    let n = t.stretch(K_STRETCH_TREE_DEPTH);
+    assert_eq!(n, tree_size(K_STRETCH_TREE_DEPTH), "stretch tree nodes");
+    r.phase(format!("stretch tree (depth {K_STRETCH_TREE_DEPTH})"), t0);
+
+    r.out(format!(
+        " Creating a long-lived binary tree of depth {K_LONG_LIVED_TREE_DEPTH}"
+    ));
+    let t0 = Instant::now();
+    t.make_long_lived(K_LONG_LIVED_TREE_DEPTH);
+    r.phase(
+        format!("long-lived tree (depth {K_LONG_LIVED_TREE_DEPTH})"),
+        t0,
+    );
+
+    r.out(format!(
+        " Creating a long-lived array of {K_ARRAY_SIZE} doubles"
+    ));
+    let t0 = Instant::now();
+    t.make_array(K_ARRAY_SIZE);
+    r.phase("long-lived array".to_string(), t0);
+
+    for d in (K_MIN_TREE_DEPTH..=K_MAX_TREE_DEPTH).step_by(2) {
+        let iters = num_iters(d);
+        r.out(format!("Creating {iters} trees of depth {d}"));
+        let t0 = Instant::now();
+        let mut n = 0;
+        for _ in 0..iters {
+            n += t.top_down(d);
+        }
+        assert_eq!(n, iters * tree_size(d), "top-down nodes at depth {d}");
+        r.out(format!("\tTop down construction: {n} nodes"));
+        r.phase(format!("depth {d}: top down"), t0);
+        let t0 = Instant::now();
+        let mut n = 0;
+        for _ in 0..iters {
+            n += t.bottom_up(d);
+        }
+        assert_eq!(n, iters * tree_size(d), "bottom-up nodes at depth {d}");
+        r.out(format!("\tBottom up construction: {n} nodes"));
+        r.phase(format!("depth {d}: bottom up"), t0);
+    }
+
+    let t0 = Instant::now();
+    let (nodes, ij) = t.long_lived_walk();
+    assert_eq!(nodes, tree_size(K_LONG_LIVED_TREE_DEPTH), "long-lived tree");
+    assert_eq!(ij, 0, "long-lived tree fields");
+    let (len, a1000) = t.array_probe();
+    assert_eq!(len, K_ARRAY_SIZE, "array length");
+    assert_eq!(a1000, 1.0 / 1000.0, "array[1000]");
+    r.out(format!(
+        " Long-lived tree: {nodes} nodes; array[1000] = {a1000}"
+    ));
+    r.phase("final checks".to_string(), t0);
+}
+
+// ---- tricolor ---------------------------------------------------------------------
+
+/// Tricolor: collector objects, one mutator, roots on the shadow stack.
+struct Tricolor {
+    m: Mutator,
+    /// Binary-trees node: left, right.
+    node: TypeId,
+    /// GCBench node: left, right, and `i`, `j` packed in one data word.
+    gcb_node: TypeId,
+    /// An array of doubles (no pointers).
+    doubles: TypeId,
+    /// Root slot of the long-lived tree.
+    long_lived: usize,
+    /// Root slot of the long-lived array.
+    array: usize,
+}
+
+impl Tricolor {
+    fn new(heap: &Heap) -> Tricolor {
+        let node = heap
+            .register_type(TypeDescriptor::fixed("Node", 2, &[0, 1]))
+            .expect("register Node");
+        let gcb_node = heap
+            .register_type(TypeDescriptor::fixed("GcBenchNode", 3, &[0, 1]))
+            .expect("register GcBenchNode");
+        let doubles = heap
+            .register_type(TypeDescriptor::array("Doubles", 1, &[]))
+            .expect("register Doubles");
+        let mut m = heap.attach().expect("attach");
+        let long_lived = m.push_root(None);
+        let array = m.push_root(None);
+        Tricolor {
+            m,
+            node,
+            gcb_node,
+            doubles,
+            long_lived,
+            array,
+        }
+    }
+}
+
+/// Allocates one node of `ty` (all fields null or zero).
+fn tc_alloc(m: &mut Mutator, ty: TypeId) -> ObjRef {
+    m.alloc(ty, 0).expect("tricolor allocation")
+}
+
+/// Builds a tree of `depth` bottom-up: both subtrees first, then their
+/// parent. Each subtree is rooted on the shadow stack while the next
+/// allocation happens. The result is unrooted: the caller roots it before
+/// its next allocation or safepoint.
+fn tc_bottom_up(m: &mut Mutator, ty: TypeId, depth: u32, count: &mut u64) -> ObjRef {
+    *count += 1;
+    if depth == 0 {
+        return tc_alloc(m, ty);
+    }
+    m.frame(|m| {
+        let l = tc_bottom_up(m, ty, depth - 1, count);
+        let ls = m.push_root(Some(l));
+        let r = tc_bottom_up(m, ty, depth - 1, count);
+        let rs = m.push_root(Some(r));
+        let n = tc_alloc(m, ty);
+        // SAFETY: `n` was just allocated (no safepoint since); both children
+        // are rooted in `ls` and `rs`; fields 0 and 1 are pointer fields.
+        unsafe {
+            m.store(n, 0, m.root(ls));
+            m.store(n, 1, m.root(rs));
+        }
+        n
+    })
+}
+
+/// GCBench's `Populate`: gives `node` two fresh children, then populates
+/// them. `node` must be reachable from a root, and stays so: only null
+/// fields are written below it.
+fn tc_populate(m: &mut Mutator, ty: TypeId, depth: u32, node: ObjRef, count: &mut u64) {
+    if depth == 0 {
+        return;
+    }
+    let l = tc_alloc(m, ty);
+    // SAFETY: `node` is reachable from a root (this function's contract);
+    // `l` was just allocated; field 0 is a pointer field.
+    unsafe { m.store(node, 0, Some(l)) };
+    let r = tc_alloc(m, ty);
+    // SAFETY: `node` is still reachable (the allocation cannot free it), and
+    // `l` is reachable through it; `r` was just allocated.
+    unsafe { m.store(node, 1, Some(r)) };
+    *count += 2;
+    tc_populate(m, ty, depth - 1, l, count);
+    tc_populate(m, ty, depth - 1, r, count);
+}
+
+/// The item check: nodes in the tree at `node`.
+///
+/// `node` must be reachable from a root; the walk does not allocate or poll
+/// a safepoint, so the whole tree stays live during it.
+fn tc_check(m: &Mutator, node: ObjRef) -> u64 {
+    // SAFETY: `node` is reachable (this function's contract); field 0 is a
+    // pointer field.
+    match unsafe { m.load(node, 0) } {
+        None => 1,
+        Some(l) => {
+            // SAFETY: as above; field 1 is a pointer field.
+            let r = unsafe { m.load(node, 1) }.expect("a node with one child");
+            1 + tc_check(m, l) + tc_check(m, r)
+        }
+    }
+}
+
+/// GCBench's long-lived tree walk: (nodes, sum of `i` and `j`). Same
+/// contract as [`tc_check`].
+fn tc_walk(m: &Mutator, node: Option<ObjRef>) -> (u64, i64) {
+    let Some(n) = node else { return (0, 0) };
+    // SAFETY: `n` is reachable and nothing allocates during the walk; word
+    // 2 is the data word, 0 and 1 the pointer fields.
+    let (ij, l, r) = unsafe { (m.load_word(n, 2), m.load(n, 0), m.load(n, 1)) };
+    let (i, j) = (ij as u32 as i32, (ij >> 32) as u32 as i32);
+    let (nl, sl) = tc_walk(m, l);
+    let (nr, sr) = tc_walk(m, r);
+    (1 + nl + nr, i as i64 + j as i64 + sl + sr)
+}
+
+impl BinaryTrees for Tricolor {
+    fn temp_tree_check(&mut self, depth: u32) -> u64 {
+        let ty = self.node;
+        self.m.frame(|m| {
+            let mut count = 0;
+            let t = tc_bottom_up(m, ty, depth, &mut count);
+            let slot = m.push_root(Some(t));
+            tc_check(m, m.root(slot).expect("rooted"))
+        })
+    }
+
+    fn make_long_lived(&mut self, depth: u32) {
+        let mut count = 0;
+        let t = tc_bottom_up(&mut self.m, self.node, depth, &mut count);
+        self.m.set_root(self.long_lived, Some(t));
+    }
+
+    fn long_lived_check(&mut self) -> u64 {
+        let t = self.m.root(self.long_lived).expect("long-lived tree");
+        tc_check(&self.m, t)
+    }
+}
+
+impl GcBench for Tricolor {
+    fn stretch(&mut self, depth: u32) -> u64 {
+        let mut count = 0;
+        tc_bottom_up(&mut self.m, self.gcb_node, depth, &mut count);
+        count
+    }
+
+    fn make_long_lived(&mut self, depth: u32) {
+        let mut count = 1;
+        let root = tc_alloc(&mut self.m, self.gcb_node);
+        self.m.set_root(self.long_lived, Some(root));
+        tc_populate(&mut self.m, self.gcb_node, depth, root, &mut count);
+    }
+
+    fn make_array(&mut self, len: usize) {
+        let a = self.m.alloc(self.doubles, len).expect("array");
+        self.m.set_root(self.array, Some(a));
+        for i in 0..len / 2 {
+            // SAFETY: `a` is rooted in the array slot; element `i` is in
+            // range and is a data word.
+            unsafe { self.m.store_word(a, i, (1.0 / i as f64).to_bits()) };
+        }
+    }
+
+    fn top_down(&mut self, depth: u32) -> u64 {
+        let ty = self.gcb_node;
+        self.m.frame(|m| {
+            let mut count = 1;
+            let t = tc_alloc(m, ty);
+            m.push_root(Some(t));
+            tc_populate(m, ty, depth, t, &mut count);
+            count
+        })
+    }
+
+    fn bottom_up(&mut self, depth: u32) -> u64 {
+        let mut count = 0;
+        tc_bottom_up(&mut self.m, self.gcb_node, depth, &mut count);
+        count
+    }
+
+    fn long_lived_walk(&mut self) -> (u64, i64) {
+        tc_walk(&self.m, self.m.root(self.long_lived))
+    }
+
+    fn array_probe(&mut self) -> (usize, f64) {
+        let a = self.m.root(self.array).expect("array");
+        // SAFETY: `a` is rooted; shape_of and element 1000 (in range) read it.
+        unsafe {
+            let (_, len) = self.m.shape_of(a);
+            (len, f64::from_bits(self.m.load_word(a, 1000)))
+        }
+    }
+}
+
+// ---- Box + mimalloc ----------------------------------------------------------------
+
+/// A binary-trees node.
+struct BoxTree {
+    left: Option<Box<BoxTree>>,
+    right: Option<Box<BoxTree>>,
+}
+
+fn box_bottom_up(depth: u32) -> Box<BoxTree> {
+    if depth == 0 {
+        Box::new(BoxTree {
+            left: None,
+            right: None,
+        })
+    } else {
+        Box::new(BoxTree {
+            left: Some(box_bottom_up(depth - 1)),
+            right: Some(box_bottom_up(depth - 1)),
+        })
+    }
+}
+
+fn box_check(t: &BoxTree) -> u64 {
+    match (&t.left, &t.right) {
+        (Some(l), Some(r)) => 1 + box_check(l) + box_check(r),
+        _ => 1,
+    }
+}
+
+/// A GCBench node: two children and the two unused ints of the original.
+#[derive(Default)]
+struct BoxGcNode {
+    left: Option<Box<BoxGcNode>>,
+    right: Option<Box<BoxGcNode>>,
+    i: i32,
+    j: i32,
+}
+
+fn box_make_tree(depth: u32, count: &mut u64) -> Box<BoxGcNode> {
+    *count += 1;
+    if depth == 0 {
+        Box::default()
+    } else {
+        Box::new(BoxGcNode {
+            left: Some(box_make_tree(depth - 1, count)),
+            right: Some(box_make_tree(depth - 1, count)),
+            i: 0,
+            j: 0,
+        })
+    }
+}
+
+fn box_populate(depth: u32, node: &mut BoxGcNode, count: &mut u64) {
+    if depth == 0 {
+        return;
+    }
+    node.left = Some(Box::default());
+    node.right = Some(Box::default());
+    *count += 2;
+    if let (Some(l), Some(r)) = (node.left.as_deref_mut(), node.right.as_deref_mut()) {
+        box_populate(depth - 1, l, count);
+        box_populate(depth - 1, r, count);
+    }
+}
+
+fn box_walk(node: Option<&BoxGcNode>) -> (u64, i64) {
+    let Some(n) = node else { return (0, 0) };
+    let (nl, sl) = box_walk(n.left.as_deref());
+    let (nr, sr) = box_walk(n.right.as_deref());
+    (1 + nl + nr, n.i as i64 + n.j as i64 + sl + sr)
+}
+
+/// Box-based trees on mimalloc.
+#[derive(Default)]
+struct Boxed {
+    long_lived: Option<Box<BoxTree>>,
+    gc_long_lived: Option<Box<BoxGcNode>>,
+    array: Vec<f64>,
+}
+
+impl BinaryTrees for Boxed {
+    fn temp_tree_check(&mut self, depth: u32) -> u64 {
+        box_check(&box_bottom_up(depth))
+    }
+
+    fn make_long_lived(&mut self, depth: u32) {
+        self.long_lived = Some(box_bottom_up(depth));
+    }
+
+    fn long_lived_check(&mut self) -> u64 {
+        box_check(self.long_lived.as_ref().expect("long-lived tree"))
+    }
+}
+
+impl GcBench for Boxed {
+    fn stretch(&mut self, depth: u32) -> u64 {
+        let mut count = 0;
+        drop(box_make_tree(depth, &mut count));
+        count
+    }
+
+    fn make_long_lived(&mut self, depth: u32) {
+        let mut count = 1;
+        let root = self.gc_long_lived.insert(Box::default());
+        box_populate(depth, root, &mut count);
+    }
+
+    fn make_array(&mut self, len: usize) {
+        let mut a = vec![0.0; len];
+        for (i, x) in a.iter_mut().enumerate().take(len / 2) {
+            *x = 1.0 / i as f64;
+        }
+        self.array = a;
+    }
+
+    fn top_down(&mut self, depth: u32) -> u64 {
+        let mut count = 1;
+        let mut t = Box::<BoxGcNode>::default();
+        box_populate(depth, &mut t, &mut count);
+        drop(t);
+        count
+    }
+
+    fn bottom_up(&mut self, depth: u32) -> u64 {
+        let mut count = 0;
+        drop(box_make_tree(depth, &mut count));
+        count
+    }
+
+    fn long_lived_walk(&mut self) -> (u64, i64) {
+        box_walk(self.gc_long_lived.as_deref())
+    }
+
+    fn array_probe(&mut self) -> (usize, f64) {
+        (self.array.len(), self.array[1000])
+    }
+}
+
+// ---- bump arena --------------------------------------------------------------------
+
+/// No child (arena indices).
+const NIL: u32 = u32::MAX;
+
+/// A typed bump arena: values in one `Vec`, addressed by `u32` index, all
+/// freed at once by [`reset`](Arena::reset), which keeps the memory for the
+/// next tree.
+struct Arena<T> {
+    items: Vec<T>,
+}
+
+impl<T> Arena<T> {
+    fn new() -> Arena<T> {
+        Arena { items: Vec::new() }
+    }
+
+    #[inline]
+    fn alloc(&mut self, value: T) -> u32 {
+        let i = self.items.len();
+        debug_assert!(i < NIL as usize, "arena full");
+        self.items.push(value);
+        i as u32
+    }
+
+    #[inline]
+    fn get(&self, i: u32) -> &T {
+        &self.items[i as usize]
+    }
+
+    #[inline]
+    fn get_mut(&mut self, i: u32) -> &mut T {
+        &mut self.items[i as usize]
+    }
+
+    fn reset(&mut self) {
+        self.items.clear();
+    }
+}
+
+/// A binary-trees node in an arena.
+#[derive(Copy, Clone)]
+struct ArenaTree {
+    left: u32,
+    right: u32,
+}
+
+fn arena_bottom_up(a: &mut Arena<ArenaTree>, depth: u32) -> u32 {
+    if depth == 0 {
+        a.alloc(ArenaTree {
+            left: NIL,
+            right: NIL,
+        })
+    } else {
+        let left = arena_bottom_up(a, depth - 1);
+        let right = arena_bottom_up(a, depth - 1);
+        a.alloc(ArenaTree { left, right })
+    }
+}
+
+fn arena_check(a: &Arena<ArenaTree>, i: u32) -> u64 {
+    let n = a.get(i);
+    if n.left == NIL {
+        1
+    } else {
+        1 + arena_check(a, n.left) + arena_check(a, n.right)
+    }
+}
+
+/// A GCBench node in an arena.
+#[derive(Copy, Clone)]
+struct ArenaGcNode {
+    left: u32,
+    right: u32,
+    i: i32,
+    j: i32,
+}
+
+impl Default for ArenaGcNode {
+    fn default() -> Self {
+        ArenaGcNode {
+            left: NIL,
+            right: NIL,
+            i: 0,
+            j: 0,
+        }
+    }
+}
+
+fn arena_make_tree(a: &mut Arena<ArenaGcNode>, depth: u32) -> u32 {
+    if depth == 0 {
+        a.alloc(ArenaGcNode::default())
+    } else {
+        let left = arena_make_tree(a, depth - 1);
+        let right = arena_make_tree(a, depth - 1);
+        a.alloc(ArenaGcNode {
+            left,
+            right,
+            ..ArenaGcNode::default()
+        })
+    }
+}
+
+fn arena_populate(a: &mut Arena<ArenaGcNode>, depth: u32, node: u32) {
+    if depth == 0 {
+        return;
+    }
+    let l = a.alloc(ArenaGcNode::default());
+    a.get_mut(node).left = l;
+    let r = a.alloc(ArenaGcNode::default());
+    a.get_mut(node).right = r;
+    arena_populate(a, depth - 1, l);
+    arena_populate(a, depth - 1, r);
+}
+
+fn arena_walk(a: &Arena<ArenaGcNode>, i: u32) -> (u64, i64) {
+    if i == NIL {
+        return (0, 0);
+    }
+    let n = *a.get(i);
+    let (nl, sl) = arena_walk(a, n.left);
+    let (nr, sr) = arena_walk(a, n.right);
+    (1 + nl + nr, n.i as i64 + n.j as i64 + sl + sr)
+}
+
+/// Arena-based trees: one arena for temporary trees (reset per tree), one
+/// for the long-lived tree.
+struct Arenas {
+    temp: Arena<ArenaTree>,
+    long_lived: Arena<ArenaTree>,
+    long_lived_root: u32,
+    gc_temp: Arena<ArenaGcNode>,
+    gc_long_lived: Arena<ArenaGcNode>,
+    array: Vec<f64>,
+}
+
+impl Arenas {
+    fn new() -> Arenas {
+        Arenas {
+            temp: Arena::new(),
+            long_lived: Arena::new(),
+            long_lived_root: NIL,
+            gc_temp: Arena::new(),
+            gc_long_lived: Arena::new(),
+            array: Vec::new(),
+        }
+    }
+}
+
+impl BinaryTrees for Arenas {
+    fn temp_tree_check(&mut self, depth: u32) -> u64 {
+        self.temp.reset();
+        let t = arena_bottom_up(&mut self.temp, depth);
+        arena_check(&self.temp, t)
+    }
+
+    fn make_long_lived(&mut self, depth: u32) {
+        self.long_lived_root = arena_bottom_up(&mut self.long_lived, depth);
+    }
+
+    fn long_lived_check(&mut self) -> u64 {
+        arena_check(&self.long_lived, self.long_lived_root)
+    }
+}
+
+impl GcBench for Arenas {
+    fn stretch(&mut self, depth: u32) -> u64 {
+        self.gc_temp.reset();
+        arena_make_tree(&mut self.gc_temp, depth);
+        self.gc_temp.items.len() as u64
+    }
+
+    fn make_long_lived(&mut self, depth: u32) {
+        let root = self.gc_long_lived.alloc(ArenaGcNode::default());
+        arena_populate(&mut self.gc_long_lived, depth, root);
+    }
+
+    fn make_array(&mut self, len: usize) {
+        let mut a = vec![0.0; len];
+        for (i, x) in a.iter_mut().enumerate().take(len / 2) {
+            *x = 1.0 / i as f64;
+        }
+        self.array = a;
+    }
+
+    fn top_down(&mut self, depth: u32) -> u64 {
+        self.gc_temp.reset();
+        let t = self.gc_temp.alloc(ArenaGcNode::default());
+        arena_populate(&mut self.gc_temp, depth, t);
+        self.gc_temp.items.len() as u64
+    }
+
+    fn bottom_up(&mut self, depth: u32) -> u64 {
+        self.gc_temp.reset();
+        arena_make_tree(&mut self.gc_temp, depth);
+        self.gc_temp.items.len() as u64
+    }
+
+    fn long_lived_walk(&mut self) -> (u64, i64) {
+        arena_walk(&self.gc_long_lived, 0)
+    }
+
+    fn array_probe(&mut self) -> (usize, f64) {
+        (self.array.len(), self.array[1000])
+    }
+}
+
+// ---- the child: one run ----------------------------------------------------------
+
+/// The implementations, in table order.
+const IMPLS: [&str; 3] = ["tricolor", "box+mimalloc", "arena"];
+/// The baseline of the ratios.
+const BASELINE: &str = "box+mimalloc";
+/// The workloads.
+const WORKLOADS: [&str; 2] = ["binary-trees", "gcbench"];
+
+/// A clock of `libc::clock_gettime`.
+fn cpu_clock(clock: libc::clockid_t) -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock ids used are
+    // supported on Linux.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// User and system CPU time of the whole process (all threads, also
+/// finished ones).
+fn rusage_self() -> (Duration, Duration) {
+    // SAFETY: an all-zero `rusage` is a valid value of the plain C struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is valid and writable; RUSAGE_SELF is always supported.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    assert_eq!(rc, 0, "getrusage");
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    (tv(ru.ru_utime), tv(ru.ru_stime))
+}
+
+/// A field of `/proc/self/status`, in KiB (`VmHWM`, `VmRSS`).
+fn proc_status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/self/status"))
+}
+
+/// The clocks of one run, read at its start and at its end.
+#[derive(Clone, Copy)]
+struct Clocks {
+    wall: Instant,
+    process: Duration,
+    thread: Duration,
+    user: Duration,
+    sys: Duration,
+}
+
+impl Clocks {
+    fn now() -> Clocks {
+        let (user, sys) = rusage_self();
+        Clocks {
+            wall: Instant::now(),
+            process: cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID),
+            thread: cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID),
+            user,
+            sys,
+        }
+    }
+}
+
+/// Runs one workload with one implementation and prints the results for
+/// the parent on standard output. The clocks stop when the workload ends;
+/// tearing the data structures down is not timed.
+fn child(workload: &str, imp: &str, depth: u32) {
+    let mut r = Report::default();
+    let mut gc = None;
+    let rss_before = proc_status_kib("VmRSS");
+    let start = Clocks::now();
+    let end;
+    match imp {
+        "tricolor" => {
+            let config = Config::from_env().unwrap_or_else(|e| panic!("tricolor: {e}"));
+            let heap = Heap::new(config);
+            let mut t = Tricolor::new(&heap);
+            match workload {
+                "binary-trees" => binary_trees(&mut t, depth, &mut r),
+                _ => gcbench(&mut t, &mut r),
+            }
+            end = Clocks::now();
+            gc = Some(heap.stats());
+            drop(t);
+            drop(heap);
+        }
+        "box+mimalloc" => {
+            let mut t = Boxed::default();
+            match workload {
+                "binary-trees" => binary_trees(&mut t, depth, &mut r),
+                _ => gcbench(&mut t, &mut r),
+            }
+            end = Clocks::now();
+        }
+        "arena" => {
+            let mut t = Arenas::new();
+            match workload {
+                "binary-trees" => binary_trees(&mut t, depth, &mut r),
+                _ => gcbench(&mut t, &mut r),
+            }
+            end = Clocks::now();
+        }
+        other => panic!("unknown implementation {other:?}"),
+    }
+    let wall = end.wall - start.wall;
+    let thread = end.thread - start.thread;
+    let process = end.process - start.process;
+    let (user, sys) = (end.user - start.user, end.sys - start.sys);
+    let peak = proc_status_kib("VmHWM");
+
+    let mut out = String::new();
+    for l in &r.lines {
+        writeln!(out, "out {l}").unwrap();
+    }
+    for (name, d) in &r.phases {
+        writeln!(out, "phase {} {name}", d.as_nanos()).unwrap();
+    }
+    let mut stat = |k: &str, v: u128| writeln!(out, "stat {k} {v}").unwrap();
+    stat("wall_ns", wall.as_nanos());
+    stat("process_cpu_ns", process.as_nanos());
+    stat("thread_cpu_ns", thread.as_nanos());
+    stat("user_ns", user.as_nanos());
+    stat("sys_ns", sys.as_nanos());
+    stat("peak_rss_kib", peak as u128);
+    stat("start_rss_kib", rss_before as u128);
+    if let Some(g) = gc {
+        let mut pauses = g.recent_pauses.clone();
+        pauses.sort();
+        stat("gc_cycles", g.cycles as u128);
+        stat("gc_pause_max_ns", g.pause_max.as_nanos());
+        stat("gc_pause_total_ns", g.pause_total.as_nanos());
+        stat(
+            "gc_pause_median_ns",
+            pauses.get(pauses.len() / 2).map_or(0, Duration::as_nanos),
+        );
+        stat("gc_mark_cpu_ns", g.mark_cpu_total.as_nanos());
+        stat("gc_mark_ns", g.mark_total.as_nanos());
+        stat(
+            "gc_sweep_termination_ns",
+            g.sweep_termination_total.as_nanos(),
+        );
+    }
+    print!("{out}");
+}
+
+// ---- the parent: runs and tables ---------------------------------------------------
+
+/// What one child reported.
+struct Run {
+    lines: Vec<String>,
+    phases: Vec<(String, u128)>,
+    stats: Vec<(String, u128)>,
+}
+
+impl Run {
+    fn parse(text: &str) -> Run {
+        let mut run = Run {
+            lines: Vec::new(),
+            phases: Vec::new(),
+            stats: Vec::new(),
+        };
+        for l in text.lines() {
+            if let Some(rest) = l.strip_prefix("out ") {
+                run.lines.push(rest.to_string());
+            } else if let Some(rest) = l.strip_prefix("phase ") {
+                let (ns, name) = rest.split_once(' ').expect("phase line");
+                run.phases
+                    .push((name.to_string(), ns.parse().expect("phase ns")));
+            } else if let Some(rest) = l.strip_prefix("stat ") {
+                let (k, v) = rest.split_once(' ').expect("stat line");
+                run.stats
+                    .push((k.to_string(), v.parse().expect("stat value")));
+            }
+        }
+        run
+    }
+
+    fn stat(&self, key: &str) -> Option<u128> {
+        self.stats.iter().find(|(k, _)| k == key).map(|&(_, v)| v)
+    }
+}
+
+fn run_child(workload: &str, imp: &str, depth: u32, timeout: Duration) -> Run {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut child = Command::new(exe)
+        .args(["--child", workload, imp, "--depth", &depth.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawning a child run");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).map(|_| text)
+    });
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for a child run") {
+            break status;
+        }
+        if t0.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{workload} / {imp}: no result after {} s, killed (--timeout); \
+                 run it alone with TRICOLOR_GCTRACE=1 to see where it stops",
+                timeout.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let text = reader.join().expect("reader thread").expect("utf-8 output");
+    assert!(
+        status.success(),
+        "{workload} / {imp} failed ({status}); its standard output:\n{text}"
+    );
+    Run::parse(&text)
+}
+
+/// The median of `v` (the upper one for an even count).
+fn median(mut v: Vec<u128>) -> u128 {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+fn secs(ns: u128) -> String {
+    format!("{:.3}", ns as f64 / 1e9)
+}
+
+fn millis(ns: u128) -> String {
+    format!("{:.1}", ns as f64 / 1e6)
+}
+
+/// Milliseconds with microsecond resolution (pauses).
+fn millis3(ns: u128) -> String {
+    format!("{:.3}", ns as f64 / 1e6)
+}
+
+fn mib(kib: u128) -> String {
+    format!("{:.1}", kib as f64 / 1024.0)
+}
+
+fn ratio(a: u128, b: u128) -> String {
+    if b == 0 {
+        "-".to_string()
+    } else {
+        format!("{:.2}x", a as f64 / b as f64)
+    }
+}
+
+fn report(title: &str, runs: &[(&str, Vec<Run>)], reps: usize) {
+    // The standard output, which every run must have printed identically.
+    let first = &runs[0].1[0].lines;
+    for (imp, rs) in runs {
+        for r in rs {
+            assert_eq!(&r.lines, first, "{imp} printed different output");
+        }
+    }
+    println!("## {title}\n");
+    println!("```text");
+    for l in first {
+        println!("{l}");
+    }
+    println!("```\n");
+
+    let med = |rs: &[Run], key: &str| -> Option<u128> {
+        let v: Vec<u128> = rs.iter().filter_map(|r| r.stat(key)).collect();
+        (!v.is_empty()).then(|| median(v))
+    };
+    let base = &runs
+        .iter()
+        .find(|(imp, _)| *imp == BASELINE)
+        .expect("the baseline ran")
+        .1;
+    let base_wall = med(base, "wall_ns").unwrap();
+    let base_cpu = med(base, "process_cpu_ns").unwrap();
+    let base_rss = med(base, "peak_rss_kib").unwrap();
+
+    println!("Medians of {reps} runs, each in its own process. Ratios are against {BASELINE}.\n");
+    println!("| implementation | wall (s) | wall min-max (s) | wall ratio | process CPU (s) | CPU ratio | mutator thread CPU (s) | peak RSS (MiB) | RSS ratio | GC cycles | max pause (ms) | median pause (ms) | total pause (ms) | mark CPU (s) |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (imp, rs) in runs {
+        let walls: Vec<u128> = rs.iter().filter_map(|r| r.stat("wall_ns")).collect();
+        let wall = median(walls.clone());
+        let cpu = med(rs, "process_cpu_ns").unwrap();
+        let thread = med(rs, "thread_cpu_ns").unwrap();
+        let rss = med(rs, "peak_rss_kib").unwrap();
+        let gc = |key: &str, f: fn(u128) -> String| med(rs, key).map_or("-".to_string(), f);
+        println!(
+            "| {imp} | {} | {}-{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            secs(wall),
+            secs(*walls.iter().min().unwrap()),
+            secs(*walls.iter().max().unwrap()),
+            ratio(wall, base_wall),
+            secs(cpu),
+            ratio(cpu, base_cpu),
+            secs(thread),
+            mib(rss),
+            ratio(rss, base_rss),
+            gc("gc_cycles", |v| v.to_string()),
+            gc("gc_pause_max_ns", millis3),
+            gc("gc_pause_median_ns", millis3),
+            gc("gc_pause_total_ns", millis3),
+            gc("gc_mark_cpu_ns", secs),
+        );
+    }
+
+    println!("\nWall time per phase, ms (median of {reps} runs):\n");
+    let mut header = "| phase |".to_string();
+    let mut rule = "|---|".to_string();
+    for (imp, _) in runs {
+        write!(header, " {imp} |").unwrap();
+        rule.push_str("---|");
+    }
+    println!("{header}\n{rule}");
+    for (i, (name, _)) in runs[0].1[0].phases.iter().enumerate() {
+        let mut row = format!("| {name} |");
+        for (_, rs) in runs {
+            let v = median(rs.iter().map(|r| r.phases[i].1).collect());
+            write!(row, " {} |", millis(v)).unwrap();
+        }
+        println!("{row}");
+    }
+    println!();
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: throughput [--depth N] [--reps N] [--workload binary-trees|gcbench|all] \
+         [--timeout SECONDS]\n\
+         (THROUGHPUT_DEPTH=N also sets the binary-trees depth)"
+    );
+    std::process::exit(2)
+}
+
+fn main() {
+    let mut depth = match std::env::var("THROUGHPUT_DEPTH") {
+        Ok(v) => v.trim().parse().unwrap_or_else(|_| usage()),
+        Err(_) => DEFAULT_DEPTH,
+    };
+    let mut reps = 3usize;
+    let mut timeout = 600u64;
+    let mut workloads: Vec<&str> = WORKLOADS.to_vec();
+    let mut child_run = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--depth" => {
+                depth = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
+            "--reps" => {
+                reps = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
+            "--timeout" => {
+                timeout = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
+            "--workload" => match args.next().as_deref() {
+                Some("all") => workloads = WORKLOADS.to_vec(),
+                Some(w) if WORKLOADS.contains(&w) => {
+                    workloads = vec![WORKLOADS.into_iter().find(|&x| x == w).unwrap()]
+                }
+                _ => usage(),
+            },
+            "--child" => match (args.next(), args.next()) {
+                (Some(w), Some(i)) => child_run = Some((w, i)),
+                _ => usage(),
+            },
+            // Passed by `cargo bench`.
+            "--bench" => {}
+            _ => usage(),
+        }
+    }
+    if reps == 0 || !(MIN_DEPTH..=26).contains(&depth) {
+        usage();
+    }
+    if let Some((w, i)) = child_run {
+        child(&w, &i, depth);
+        return;
+    }
+
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("# Throughput: binary-trees and GCBench ({cores} cores)\n");
+    for workload in workloads {
+        let title = match workload {
+            "binary-trees" => format!("binary-trees, depth {depth}"),
+            _ => format!(
+                "GCBench (long-lived tree {K_LONG_LIVED_TREE_DEPTH}, array {K_ARRAY_SIZE}, trees {K_MIN_TREE_DEPTH}..{K_MAX_TREE_DEPTH}, stretch {K_STRETCH_TREE_DEPTH})"
+            ),
+        };
+        let mut runs: Vec<(&str, Vec<Run>)> = IMPLS.iter().map(|&i| (i, Vec::new())).collect();
+        for rep in 0..reps {
+            // Interleaved: each round starts with the next implementation.
+            for k in 0..IMPLS.len() {
+                let idx = (rep + k) % IMPLS.len();
+                let imp = IMPLS[idx];
+                let run = run_child(workload, imp, depth, Duration::from_secs(timeout));
+                eprintln!(
+                    "{workload} {imp} (round {}/{reps}): {} s",
+                    rep + 1,
+                    secs(run.stat("wall_ns").unwrap())
+                );
+                runs[idx].1.push(run);
+            }
+        }
+        report(&title, &runs, reps);
+    }
+}
