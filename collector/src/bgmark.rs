@@ -107,8 +107,10 @@ fn work(heap: &HeapInner, me: usize, local: &Worker<usize>) {
             });
             continue;
         }
-        // Idle -> busy. Bump the epoch first, so that a quiescence check
-        // that saw us idle notices we may now hold work.
+        // Idle -> busy, counted before taking anything: a quiescence check
+        // that saw us idle re-reads the idle count after its fence and sees
+        // us busy. (The epoch is what catches budgeted drains that take
+        // work and give it back in between; bumping it here is harmless.)
         ms.epoch.fetch_add(1, Ordering::SeqCst);
         ms.idle_workers.fetch_sub(1, Ordering::SeqCst);
         let cpu0 = thread_cpu_time();

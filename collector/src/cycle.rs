@@ -293,6 +293,11 @@ pub(crate) fn mark_termination(heap: &HeapInner, run: CycleRun) -> CycleStats {
     // Step 4b: the world stopped, the barrier off for mutators.
     let mut world = safepoint::stop_the_world(heap);
     transition(heap, Phase::Mark, Phase::MarkTermination);
+    // A global write runs its barrier under the globals lock, from any
+    // thread (stopping the world does not stop unattached ones): taking the
+    // lock once waits out a write that still saw `Mark`; later ones see the
+    // new phase and shade nothing.
+    drop(heap.globals.lock());
     let (_, objects_before) = heap.mark_state.totals();
     scan_globals_if_pending(heap);
     for (m, data) in world.mutators.iter_mut() {

@@ -384,6 +384,9 @@ fn drain_private_limited(
             self.0.private_drains.fetch_sub(1, Ordering::SeqCst);
         }
     }
+    // Dropped at the end of the function, after the leftovers are pushed:
+    // the drain must count as running until its work is visible again
+    // (the termination model in tests/loom_termination.rs fails otherwise).
     let _leave = Leave(ms);
     while done < budget && count < objects {
         let Some(obj) = take(heap, &local, None) else {
