@@ -879,16 +879,13 @@ impl Mutator {
             }
         }
         let new = value.map_or(0, ObjRef::addr);
-        // The phase cannot change between this check and the store: it
+        // SAFETY: as for `load`.
+        let old = unsafe { object::swap_field(obj, field, new as u64) };
+        // The phase cannot change between the store and this check: it
         // changes only with the world stopped, and there is no safepoint in
-        // between (barriers §10). Not marking, the store is all there is.
+        // between (barriers §10).
         if barrier::marking(&self.heap) {
-            // SAFETY: as for `load`.
-            let old = unsafe { object::swap_field(obj, field, new as u64) };
             self.barrier_slow(old as usize, new);
-        } else {
-            // SAFETY: as for `load`.
-            unsafe { object::store_field(obj, field, new as u64) };
         }
     }
 
