@@ -179,22 +179,55 @@ pub(crate) struct CycleRun {
     flush_rounds: u32,
 }
 
-/// Step 2, sweep termination (STW #1): finish the last sweep, set up the
-/// mark, turn on the barrier and allocate-black, and (SATB) scan every stack.
-pub(crate) fn sweep_termination(heap: &HeapInner) -> CycleRun {
+/// Where every cycle starts (essay steps 1–2a): take the cycle's number and
+/// the trigger estimate, sweep what is left with the world running (as Go's
+/// gcStart does, so the pause does not include sweeping), stop the world,
+/// enter sweep termination and finish the sweep (normally nothing is left).
+fn begin_sweep_termination(heap: &HeapInner) -> (CycleStart, safepoint::StoppedWorld<'_>) {
     let number = heap.cycles.lock().started;
     let start = heap.started_at.elapsed();
     let heap_trigger = heap.live_after_mark.load(Ordering::Relaxed)
         + heap.allocated_since_mark.load(Ordering::Relaxed);
-    // Sweep what is left before stopping the world, as Go's gcStart does,
-    // so the pause does not include sweeping.
     while heap.page.sweep_one().is_some() {}
-
     let t0 = Instant::now();
-    let mut world = safepoint::stop_the_world(heap);
-    // 2a: finish the sweep (normally nothing is left).
+    let world = safepoint::stop_the_world(heap);
     transition(heap, Phase::Off, Phase::SweepTermination);
     heap.page.finish_sweep();
+    let begun = CycleStart {
+        number,
+        start,
+        heap_trigger,
+        t0,
+    };
+    (begun, world)
+}
+
+/// What `begin_sweep_termination` measured.
+struct CycleStart {
+    number: u64,
+    start: Duration,
+    heap_trigger: u64,
+    /// When the world began to stop.
+    t0: Instant,
+}
+
+/// Where every cycle ends (essay steps 4b–5), world stopped: the pacer's
+/// next goal from `marked_bytes`, the allocator's sweep generation advanced
+/// (every span now needs sweeping), phase back to `Off`.
+fn end_mark_termination(heap: &HeapInner, marked_bytes: u64) -> crate::pacer::CycleGoal {
+    let goal = heap.pacer.lock().end_cycle(marked_bytes);
+    heap.live_after_mark.store(marked_bytes, Ordering::Relaxed);
+    heap.allocated_since_mark.store(0, Ordering::Relaxed);
+    heap.page.start_sweep_cycle();
+    transition(heap, Phase::MarkTermination, Phase::Off);
+    goal
+}
+
+/// Step 2, sweep termination (STW #1): finish the last sweep, set up the
+/// mark, turn on the barrier and allocate-black, and (SATB) scan every stack.
+pub(crate) fn sweep_termination(heap: &HeapInner) -> CycleRun {
+    // 2a: finish the sweep, the world stopped.
+    let (begun, mut world) = begin_sweep_termination(heap);
     // 2b: every cache hands its spans back, so the spans' allocation state
     // is exact for the debug checks during the mark; from now on each
     // allocation is black. Stacks are unscanned (grey).
@@ -229,13 +262,13 @@ pub(crate) fn sweep_termination(heap: &HeapInner) -> CycleRun {
     transition(heap, Phase::SweepTermination, Phase::Mark);
     heap.mark_state.post_roots_job();
     heap.mark_state.active.store(true, Ordering::Release);
-    let stw1 = t0.elapsed();
+    let stw1 = begun.t0.elapsed();
     world.start();
     heap.mark_state.wake_all();
     CycleRun {
-        number,
-        start,
-        heap_trigger,
+        number: begun.number,
+        start: begun.start,
+        heap_trigger: begun.heap_trigger,
         heap_before,
         stw1,
         mark_began: Instant::now(),
@@ -335,11 +368,7 @@ pub(crate) fn mark_termination(heap: &HeapInner, run: CycleRun) -> CycleStats {
     if heap.config.verify {
         verify::verify_heap(heap);
     }
-    let goal = heap.pacer.lock().end_cycle(marked_bytes);
-    heap.live_after_mark.store(marked_bytes, Ordering::Relaxed);
-    heap.allocated_since_mark.store(0, Ordering::Relaxed);
-    heap.page.start_sweep_cycle();
-    transition(heap, Phase::MarkTermination, Phase::Off);
+    let goal = end_mark_termination(heap, marked_bytes);
     let stw2 = t0.elapsed();
     world.start();
 
@@ -373,17 +402,14 @@ pub(crate) fn mark_termination(heap: &HeapInner, run: CycleRun) -> CycleStats {
 /// A whole cycle with the world stopped throughout ([`BarrierMode::Off`]):
 /// parallel marking by `mark_workers` threads, no barrier needed.
 pub(crate) fn run_stw_cycle(heap: &HeapInner) {
-    let number = heap.cycles.lock().started;
-    let start = heap.started_at.elapsed();
-    let heap_trigger = heap.live_after_mark.load(Ordering::Relaxed)
-        + heap.allocated_since_mark.load(Ordering::Relaxed);
-    while heap.page.sweep_one().is_some() {}
-
     // Step 2: sweep termination, world stopped.
-    let t0 = Instant::now();
-    let mut world = safepoint::stop_the_world(heap);
-    transition(heap, Phase::Off, Phase::SweepTermination);
-    heap.page.finish_sweep();
+    let (begun, mut world) = begin_sweep_termination(heap);
+    let CycleStart {
+        number,
+        start,
+        heap_trigger,
+        t0,
+    } = begun;
     for (_, data) in world.mutators.iter_mut() {
         data.cache.release_all();
     }
@@ -404,13 +430,7 @@ pub(crate) fn run_stw_cycle(heap: &HeapInner) {
     if heap.config.verify {
         verify::verify_heap(heap);
     }
-    let goal = heap.pacer.lock().end_cycle(marked.live_bytes);
-    heap.live_after_mark
-        .store(marked.live_bytes, Ordering::Relaxed);
-    heap.allocated_since_mark.store(0, Ordering::Relaxed);
-    // Step 5 begins: every span now needs sweeping.
-    heap.page.start_sweep_cycle();
-    transition(heap, Phase::MarkTermination, Phase::Off);
+    let goal = end_mark_termination(heap, marked.live_bytes);
     let t3 = Instant::now();
     world.start();
 
