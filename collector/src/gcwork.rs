@@ -297,27 +297,7 @@ pub(crate) fn take(heap: &HeapInner, local: &Worker<usize>, skip: Option<usize>)
         return Some(v);
     }
     let ms = &heap.mark_state;
-    loop {
-        let mut retry = false;
-        match ms.injector.steal_batch_and_pop(local) {
-            Steal::Success(v) => return Some(v),
-            Steal::Retry => retry = true,
-            Steal::Empty => {}
-        }
-        for (i, s) in ms.stealers().iter().enumerate() {
-            if Some(i) == skip {
-                continue;
-            }
-            match s.steal_batch_and_pop(local) {
-                Steal::Success(v) => return Some(v),
-                Steal::Retry => retry = true,
-                Steal::Empty => {}
-            }
-        }
-        if !retry {
-            return None;
-        }
-    }
+    steal_into(&ms.injector, ms.stealers(), skip, local)
 }
 
 /// Objects a private drain scans between offers of work to others.
@@ -339,6 +319,39 @@ fn balance(ms: &MarkState, local: &Worker<usize>) {
             }
         }
         ms.wake();
+    }
+}
+
+/// Steals a batch for `local` from `injector`, else from one of
+/// `stealers` (not `skip`), and pops one object; retries while a steal
+/// reports contention. Shared by every marker, including the
+/// stop-the-world mark.
+pub(crate) fn steal_into(
+    injector: &Injector<usize>,
+    stealers: &[Stealer<usize>],
+    skip: Option<usize>,
+    local: &Worker<usize>,
+) -> Option<usize> {
+    loop {
+        let mut retry = false;
+        match injector.steal_batch_and_pop(local) {
+            Steal::Success(v) => return Some(v),
+            Steal::Retry => retry = true,
+            Steal::Empty => {}
+        }
+        for (i, s) in stealers.iter().enumerate() {
+            if Some(i) == skip {
+                continue;
+            }
+            match s.steal_batch_and_pop(local) {
+                Steal::Success(v) => return Some(v),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+        }
+        if !retry {
+            return None;
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+use crossbeam_deque::{Injector, Stealer, Worker};
 
 use crate::descriptor::{Edges, Pointers, TypeDescriptor};
 use crate::heap::HeapInner;
@@ -139,10 +139,11 @@ pub(crate) fn for_each_referent(
     mut f: impl FnMut(usize, &TypeDescriptor, Option<usize>),
 ) -> usize {
     let o = ObjRef::from_addr(obj).expect("non-null object");
-    // SAFETY: `obj` was marked from a validated pointer, so it is an
-    // allocated object of this heap; only the sweep frees objects, and no
-    // sweep runs while marking or verifying (essay steps 2-4). Its header
-    // was published before the pointer we found (object module docs).
+    // `obj` was marked from a validated pointer; only the sweep frees
+    // objects, and no sweep runs while marking or verifying (essay steps
+    // 2-4); its header was published before the pointer we found (object
+    // module docs).
+    // SAFETY: so `obj` is an allocated object of this heap for this call.
     let header = unsafe { object::load_header(o) };
     let (ty, len) = object::decode_header(header);
     let desc = heap
@@ -239,27 +240,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn steal(&self, me: usize, local: &Worker<usize>) -> Option<usize> {
-        loop {
-            let mut retry = false;
-            match self.injector.steal_batch_and_pop(local) {
-                Steal::Success(v) => return Some(v),
-                Steal::Retry => retry = true,
-                Steal::Empty => {}
-            }
-            for (i, s) in self.stealers.iter().enumerate() {
-                if i == me {
-                    continue;
-                }
-                match s.steal_batch_and_pop(local) {
-                    Steal::Success(v) => return Some(v),
-                    Steal::Retry => retry = true,
-                    Steal::Empty => {}
-                }
-            }
-            if !retry {
-                return None;
-            }
-        }
+        crate::gcwork::steal_into(self.injector, self.stealers, Some(me), local)
     }
 
     fn work_visible(&self) -> bool {

@@ -767,8 +767,11 @@ impl Mutator {
                 .black_bytes
                 .fetch_add(n, Ordering::Relaxed);
             if self.heap.config.mark_assists {
-                let heap = self.heap.clone();
-                crate::assist::assist(&heap, self.data(), n);
+                let data = match &mut self.data {
+                    Some(g) => &mut **g,
+                    None => native_misuse(),
+                };
+                crate::assist::assist(&self.heap, data, n);
             }
         }
         let since = self

@@ -68,10 +68,10 @@ fn mutator(
         let tab = table.get().unwrap();
         let a = rng.below(SLOTS);
         let b = rng.below(SLOTS);
-        // SAFETY (test): the table is reachable from its global; every
-        // object loaded from it, or from a node reachable from it, is
-        // reachable until this thread's next store or safepoint, and is
-        // rooted on the shadow stack before either.
+        // The table is reachable from its global; every object loaded from
+        // it, or from a node reachable from it, stays reachable until this
+        // thread's next store or safepoint, and is rooted before either.
+        // SAFETY (test): so every object touched below is live.
         unsafe {
             match rng.below(10) {
                 0..=2 => {
