@@ -148,6 +148,9 @@ pub struct PageHeap {
     cached_spans: AtomicUsize,
     /// The central `sweep_one` starts at: the last one it found work in.
     sweep_cursor: AtomicUsize,
+    /// What the sweep does with specials of dead objects; set once by the
+    /// collector before any object has a special.
+    sweep_hook: std::sync::OnceLock<Box<dyn crate::span::SweepHook>>,
     counters: Counters,
 }
 
@@ -174,6 +177,7 @@ impl PageHeap {
             unswept: AtomicUsize::new(0),
             cached_spans: AtomicUsize::new(0),
             sweep_cursor: AtomicUsize::new(0),
+            sweep_hook: std::sync::OnceLock::new(),
             counters: Counters::default(),
         })
     }
@@ -181,6 +185,18 @@ impl PageHeap {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Installs the hook the sweep calls with the specials of dead objects
+    /// (see [`SweepHook`](crate::SweepHook)). Set once, before any special
+    /// is added.
+    ///
+    /// # Panics
+    /// If a hook is already installed.
+    pub fn set_sweep_hook(&self, hook: Box<dyn crate::span::SweepHook>) {
+        if self.sweep_hook.set(hook).is_err() {
+            panic!("PageHeap::set_sweep_hook: a sweep hook is already installed");
+        }
     }
 
     /// The current sweep generation `h`.
@@ -508,7 +524,7 @@ impl PageHeap {
         if !span.try_acquire_sweep(h) {
             return None;
         }
-        let outcome = span.sweep(h, self.config.poison);
+        let outcome = span.sweep(h, self.config.poison, self.sweep_hook.get().map(|h| &**h));
         let class = span.span_class().size_class();
         self.counters.nfree[class.index()].fetch_add(outcome.freed as u64, Relaxed);
         if class == SizeClass::LARGE && outcome.freed > 0 {

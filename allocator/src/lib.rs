@@ -127,5 +127,5 @@ pub use sizeclass::{
     ObjectKind, SizeClass, SpanClass, MAX_OBJECTS_PER_SPAN, MAX_SMALL_SIZE, NUM_SIZE_CLASSES,
     NUM_SPAN_CLASSES, PAGE_SHIFT, PAGE_SIZE,
 };
-pub use span::{Span, SpanState, Special, SweepOutcome, POISON_WORD};
+pub use span::{Span, SpanState, Special, SpecialsGuard, SweepHook, SweepOutcome, POISON_WORD};
 pub use stats::{ClassStats, HeapStats};

@@ -84,6 +84,76 @@ pub struct Special {
     pub data: usize,
 }
 
+/// What the sweep does with the specials of dead objects: the collector
+/// installs one per page heap ([`PageHeap::set_sweep_hook`]).
+///
+/// [`PageHeap::set_sweep_hook`]: crate::PageHeap::set_sweep_hook
+pub trait SweepHook: Send + Sync {
+    /// Called while `span` is swept, before any of its objects is freed,
+    /// with the specials of the objects found unmarked (removed from the
+    /// span), and with the span's specials lock held. The hook removes from
+    /// `dead` the records it consumes; records it leaves go back on the span
+    /// if their object is kept, and are returned in
+    /// [`SweepOutcome::dead_specials`] otherwise. Pushing an object index
+    /// onto `resurrect` keeps that object (and marks it) for one more cycle;
+    /// the caller must already have marked everything it reaches.
+    fn sweep_specials(&self, span: &Span, dead: &mut Vec<Special>, resurrect: &mut Vec<u32>);
+}
+
+/// The specials of one span, locked (see [`Span::specials`]). While a guard
+/// is held, the span's sweep cannot reach its specials step, so a span seen
+/// unswept (by [`Span::sweepgen`]) keeps its mark bits intact and its hook
+/// unrun until the guard is dropped.
+pub struct SpecialsGuard<'a> {
+    list: parking_lot::MutexGuard<'a, Vec<Special>>,
+}
+
+impl SpecialsGuard<'_> {
+    /// The first record of `kind` on object `index`.
+    pub fn find(&self, index: u32, kind: u8) -> Option<Special> {
+        let at = self
+            .list
+            .partition_point(|s| (s.index, s.kind) < (index, kind));
+        self.list
+            .get(at)
+            .filter(|s| s.index == index && s.kind == kind)
+            .copied()
+    }
+
+    /// Adds a record; records stay sorted by (object, kind).
+    pub fn add(&mut self, special: Special) {
+        let at = self
+            .list
+            .partition_point(|s| (s.index, s.kind) <= (special.index, special.kind));
+        self.list.insert(at, special);
+    }
+
+    /// Removes and returns the first record of `kind` on object `index` for
+    /// which `pred` holds.
+    pub fn remove(
+        &mut self,
+        index: u32,
+        kind: u8,
+        mut pred: impl FnMut(&Special) -> bool,
+    ) -> Option<Special> {
+        let at = self
+            .list
+            .iter()
+            .position(|s| s.index == index && s.kind == kind && pred(s))?;
+        Some(self.list.remove(at))
+    }
+
+    /// Number of records on the span.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Whether the span has no records.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
 /// A run of pages holding objects of one span class. See the module docs for
 /// which thread may touch which field.
 #[doc(alias = "mspan")]
@@ -389,7 +459,7 @@ impl Span {
     /// # Panics
     /// If the caller does not hold sweep ownership: the span was swept twice
     /// in one cycle, or sweeping was started without acquiring it.
-    pub(crate) fn sweep(&self, h: u32, poison: bool) -> SweepOutcome {
+    pub(crate) fn sweep(&self, h: u32, poison: bool, hook: Option<&dyn SweepHook>) -> SweepOutcome {
         let sg = self.sweepgen.load(Acquire);
         assert_eq!(
             sg,
@@ -400,15 +470,20 @@ impl Span {
         );
         let nelems = self.nelems();
         let freeindex = self.freeindex.load(Relaxed);
-        let live = self.mark_bits.count_ones(nelems);
         let before = self.alloc_count.load(Relaxed);
 
-        // Walk the freed slots word by word: allocated (below freeindex, or
-        // alloc bit set) and not marked.
-        let mut freed = 0;
-        let mut allocated_total = 0;
+        // Walk the slots word by word: allocated (below freeindex, or alloc
+        // bit set) and not marked are dead.
+        let words = nelems.div_ceil(64);
+        let mut allocated_words = [0u64; BITMAP_WORDS];
         let mut dead_words = [0u64; BITMAP_WORDS];
-        for (w, dead) in dead_words.iter_mut().enumerate().take(nelems.div_ceil(64)) {
+        let mut any_dead = false;
+        for (w, (allocated_w, dead_w)) in allocated_words
+            .iter_mut()
+            .zip(dead_words.iter_mut())
+            .enumerate()
+            .take(words)
+        {
             let lo = w * 64;
             let below_free = if freeindex >= lo + 64 {
                 !0
@@ -430,7 +505,67 @@ impl Span {
                  allocated {allocated:#x}); something marked a pointer to free memory",
                 self.base()
             );
-            *dead = allocated & !marked;
+            *allocated_w = allocated;
+            *dead_w = allocated & !marked;
+            any_dead |= *dead_w != 0;
+        }
+
+        // Specials of dead objects go to the hook before anything is freed
+        // (Go's sweep passes 1 and 2): it may keep an object for one more
+        // cycle (a finalizer queued), and it takes the records it consumes.
+        //
+        // The lock is taken on every sweep, dead objects or not, before the
+        // mark bits change: a reader that holds it and sees this span not yet
+        // swept (`SpecialsGuard`) can trust the mark bits it reads.
+        let mut dead_specials = Vec::new();
+        {
+            let mut specials = self.specials.lock();
+            if any_dead && !specials.is_empty() {
+                specials.retain(|s| {
+                    let i = s.index as usize;
+                    let dead = dead_words[i / 64] & (1 << (i % 64)) != 0;
+                    if dead {
+                        dead_specials.push(*s);
+                    }
+                    !dead
+                });
+                if let (Some(hook), false) = (hook, dead_specials.is_empty()) {
+                    let mut resurrect = Vec::new();
+                    // The specials lock is held across the hook: a reader
+                    // that holds it and sees this span unswept knows the
+                    // mark bits are intact and the hook has not run
+                    // (`SpecialsGuard`).
+                    hook.sweep_specials(self, &mut dead_specials, &mut resurrect);
+                    for i in resurrect {
+                        let i = i as usize;
+                        assert!(
+                            dead_words[i / 64] & (1 << (i % 64)) != 0,
+                            "span {:#x}: the sweep hook kept object {i}, which is not dead",
+                            self.base()
+                        );
+                        self.mark_bits.test_and_set(i);
+                        dead_words[i / 64] &= !(1 << (i % 64));
+                    }
+                    // Records the hook left are kept with their (now live,
+                    // or still dead) objects: live ones go back on the span.
+                    for sp in std::mem::take(&mut dead_specials) {
+                        let i = sp.index as usize;
+                        if dead_words[i / 64] & (1 << (i % 64)) == 0 {
+                            let at = specials
+                                .partition_point(|s| (s.index, s.kind) <= (sp.index, sp.kind));
+                            specials.insert(at, sp);
+                        } else {
+                            dead_specials.push(sp);
+                        }
+                    }
+                }
+            }
+        }
+
+        let live = self.mark_bits.count_ones(nelems);
+        let mut freed = 0;
+        let mut allocated_total = 0;
+        for (dead, allocated) in dead_words.iter().zip(&allocated_words).take(words) {
             freed += dead.count_ones() as usize;
             allocated_total += allocated.count_ones() as usize;
         }
@@ -459,21 +594,6 @@ impl Span {
             }
         }
 
-        let mut dead_specials = Vec::new();
-        if freed > 0 {
-            let mut specials = self.specials.lock();
-            if !specials.is_empty() {
-                specials.retain(|s| {
-                    let i = s.index as usize;
-                    let dead = dead_words[i / 64] & (1 << (i % 64)) != 0;
-                    if dead {
-                        dead_specials.push(*s);
-                    }
-                    !dead
-                });
-            }
-        }
-
         self.alloc_bits.copy_from(&self.mark_bits, nelems);
         self.mark_bits.clear_all();
         self.freeindex.store(0, Relaxed);
@@ -491,6 +611,14 @@ impl Span {
     }
 
     // ---- specials -----------------------------------------------------------
+
+    /// Locks the span's specials. See [`SpecialsGuard`] for what holding
+    /// the lock guarantees.
+    pub fn specials(&self) -> SpecialsGuard<'_> {
+        SpecialsGuard {
+            list: self.specials.lock(),
+        }
+    }
 
     /// Adds a special record for object `index`. Records stay sorted by
     /// (object, kind); several records of one kind for one object are allowed.
@@ -609,7 +737,7 @@ mod tests {
         let h = h + 2;
         assert!(span.try_acquire_sweep(h));
         assert!(!span.try_acquire_sweep(h), "second acquire must fail");
-        let out = span.sweep(h, false);
+        let out = span.sweep(h, false, None);
         assert_eq!(out.live, 171);
         assert_eq!(out.freed, 512 - 171);
         assert_eq!(span.sweepgen(), h);
@@ -627,8 +755,8 @@ mod tests {
     fn double_sweep_panics() {
         let span = small_span(3, 2);
         assert!(span.try_acquire_sweep(4));
-        span.sweep(4, false);
-        span.sweep(4, false);
+        span.sweep(4, false, None);
+        span.sweep(4, false, None);
     }
 
     #[test]
@@ -637,7 +765,7 @@ mod tests {
         let span = small_span(3, 2);
         span.mark_bits().test_and_set(5); // never allocated
         assert!(span.try_acquire_sweep(4));
-        span.sweep(4, false);
+        span.sweep(4, false, None);
     }
 
     #[test]
@@ -674,7 +802,7 @@ mod tests {
         });
         span.mark_bits().test_and_set(9);
         assert!(span.try_acquire_sweep(4));
-        let out = span.sweep(4, false);
+        let out = span.sweep(4, false, None);
         assert_eq!(out.dead_specials.len(), 2);
         assert!(out.dead_specials.iter().all(|s| s.index == 7));
         assert_eq!(
@@ -687,5 +815,51 @@ mod tests {
         );
         assert!(span.remove_special(9, 1, |s| s.data == 90).is_some());
         assert!(span.specials_of(9).is_empty());
+    }
+
+    /// A hook that keeps objects with a kind-1 record (a finalizer, say)
+    /// and consumes kind-2 records (a weak handle cleared).
+    struct KeepKind1;
+    impl SweepHook for KeepKind1 {
+        fn sweep_specials(&self, _: &Span, dead: &mut Vec<Special>, resurrect: &mut Vec<u32>) {
+            dead.retain(|s| match s.kind {
+                1 => {
+                    resurrect.push(s.index);
+                    false
+                }
+                2 => false,
+                _ => true,
+            });
+        }
+    }
+
+    #[test]
+    fn the_sweep_hook_can_keep_an_object_and_its_other_records() {
+        let span = small_span(4, 2);
+        take_all(&span);
+        let before = span.alloc_count();
+        for (index, kind) in [(3, 1), (3, 2), (3, 3), (5, 3), (6, 2)] {
+            span.add_special(Special {
+                index,
+                kind,
+                data: 0,
+            });
+        }
+        assert!(span.try_acquire_sweep(4));
+        let out = span.sweep(4, false, Some(&KeepKind1));
+        // Object 3 is kept: its kind-3 record goes back on the span; object
+        // 5 is freed with its record; object 6's weak record was consumed.
+        assert_eq!(out.live, 1);
+        assert_eq!(out.freed, before - 1);
+        assert!(span.is_allocated(3));
+        assert_eq!(span.specials_of(3).len(), 1);
+        assert_eq!(span.specials_of(3)[0].kind, 3);
+        assert_eq!(out.dead_specials.len(), 1);
+        assert_eq!(out.dead_specials[0].index, 5);
+        assert!(span.specials_of(6).is_empty());
+        let g = span.specials();
+        assert_eq!(g.find(3, 3).map(|s| s.index), Some(3));
+        assert_eq!(g.find(3, 1), None);
+        assert_eq!(g.len(), 1);
     }
 }

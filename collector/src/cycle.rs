@@ -45,7 +45,7 @@ use crate::gcwork::{self, Tally};
 use crate::heap::HeapInner;
 use crate::phase::{transition, Phase};
 use crate::stats::CycleStats;
-use crate::{assist, barrier, mark, roots, safepoint, verify};
+use crate::{assist, barrier, ephemeron, mark, roots, safepoint, specials, verify};
 
 /// The cycle driver thread: runs a cycle whenever one is requested (step 1's
 /// trigger arrives here from the pacer, `collect`, or gc-stress).
@@ -127,6 +127,16 @@ pub(crate) fn run_cycle(heap: &HeapInner) {
         // are mostly black already: what matters is whether the flush
         // shaded anything new (Go's gcMarkDone asks the same).
         if after == before && heap.mark_state.quiescent() {
+            // Marking from the roots has gone quiet: apply the ephemeron
+            // rule (ephemeron §2), then run the finalizer stage (specials
+            // §2), each with the world running; more marking may follow.
+            if ephemeron::pass_and_shade(heap) > 0 {
+                continue;
+            }
+            if !heap.specials.stage_done.load(Ordering::Acquire) {
+                specials::finalizer_stage(heap);
+                continue;
+            }
             break;
         }
     }
@@ -177,6 +187,8 @@ pub(crate) struct CycleRun {
     stw1: Duration,
     mark_began: Instant,
     flush_rounds: u32,
+    /// `finalizer_cycles` summed over the heap's life, when the cycle began.
+    fin_cycles_before: u64,
 }
 
 /// Where every cycle starts (essay steps 1–2a): take the cycle's number and
@@ -250,6 +262,7 @@ pub(crate) fn sweep_termination(heap: &HeapInner) -> CycleRun {
     };
     heap.mark_state
         .reset(assist::ratio(expected, goal.saturating_sub(heap_before)));
+    heap.specials.stage_done.store(false, Ordering::Release);
     // 2c (SATB): the snapshot's roots. SATB's deletion barrier does not
     // cover stacks that are not yet scanned (barriers §5, §7), so every
     // stack is scanned before any mutator stores again.
@@ -273,6 +286,7 @@ pub(crate) fn sweep_termination(heap: &HeapInner) -> CycleRun {
         stw1,
         mark_began: Instant::now(),
         flush_rounds: 0,
+        fin_cycles_before: heap.specials.finalizer_cycles.load(Ordering::Relaxed),
     }
 }
 
@@ -345,16 +359,23 @@ pub(crate) fn mark_termination(heap: &HeapInner, run: CycleRun) -> CycleStats {
     }
     // Drain with the world stopped until quiescent: nothing can refill the
     // grey set now, so quiescence is final (module docs).
-    let ms = &heap.mark_state;
+    drain_stopped(heap);
+    // The ephemeron rule to a fixpoint, and the finalizer stage if the
+    // concurrent part did not reach it, with the world stopped: final
+    // (ephemeron §2, specials §2).
     loop {
-        check_markers(heap);
-        let mut tally = Tally::default();
-        gcwork::drain_private(heap, u64::MAX, &mut tally);
-        if ms.quiescent() {
-            break;
+        if ephemeron::pass_and_shade(heap) > 0 {
+            drain_stopped(heap);
+            continue;
         }
-        std::thread::yield_now();
+        if !heap.specials.stage_done.load(Ordering::Acquire) {
+            specials::finalizer_stage(heap);
+            drain_stopped(heap);
+            continue;
+        }
+        break;
     }
+    let ms = &heap.mark_state;
     ms.active.store(false, Ordering::Release);
     let (marked_bytes, marked_objects) = ms.totals();
     for (_, data) in world.mutators.iter_mut() {
@@ -362,12 +383,16 @@ pub(crate) fn mark_termination(heap: &HeapInner, run: CycleRun) -> CycleStats {
         data.cache.release_all();
     }
     if heap.config.checkmark {
-        let roots = roots::gather(heap, &mut world);
+        let mut roots = roots::gather(heap, &mut world);
+        specials::checkmark_roots(heap, &mut roots);
+        ephemeron::checkmark_roots(heap, &mut roots);
         verify::checkmark(heap, &roots);
     }
     if heap.config.verify {
         verify::verify_heap(heap);
     }
+    // Entries of dead keys go before anything is freed (ephemeron §2).
+    let ephemerons_dropped = ephemeron::drop_dead_entries(heap);
     let goal = end_mark_termination(heap, marked_bytes);
     let stw2 = t0.elapsed();
     world.start();
@@ -391,12 +416,30 @@ pub(crate) fn mark_termination(heap: &HeapInner, run: CycleRun) -> CycleStats {
         flush_rounds: run.flush_rounds,
         goal: goal.goal,
         workers: ms.workers,
+        finalizer_cycles: heap.specials.finalizer_cycles.load(Ordering::Relaxed)
+            - run.fin_cycles_before,
+        ephemerons_dropped,
+        specials: heap.specials.stats(),
     };
     if heap.config.gctrace {
         eprintln!("{}", stats.trace_line());
     }
     heap.stats.lock().record(stats.clone());
     stats
+}
+
+/// Drains the grey set with the world stopped until the markers are
+/// quiescent, which is then final (module docs).
+fn drain_stopped(heap: &HeapInner) {
+    loop {
+        check_markers(heap);
+        let mut tally = Tally::default();
+        gcwork::drain_private(heap, u64::MAX, &mut tally);
+        if heap.mark_state.quiescent() {
+            break;
+        }
+        std::thread::yield_now();
+    }
 }
 
 /// A whole cycle with the world stopped throughout ([`BarrierMode::Off`]):
@@ -419,17 +462,41 @@ pub(crate) fn run_stw_cycle(heap: &HeapInner) {
     // Step 3: mark, with the world still stopped.
     transition(heap, Phase::SweepTermination, Phase::Mark);
     let roots = roots::gather(heap, &mut world);
-    let marked = mark::mark(heap, &roots, heap.config.effective_mark_workers(heap.mode));
+    let workers = heap.config.effective_mark_workers(heap.mode);
+    let mut marked = mark::mark(heap, &roots, workers);
+    // The ephemeron rule to a fixpoint and the finalizer stage (ephemeron
+    // §2, specials §2).
+    let fin_cycles_before = heap.specials.finalizer_cycles.load(Ordering::Relaxed);
+    heap.specials.stage_done.store(false, Ordering::Release);
+    loop {
+        let values: Vec<_> = ephemeron::pass(heap)
+            .into_iter()
+            .map(|v| (v, crate::RootKind::Ephemeron))
+            .collect();
+        if !values.is_empty() {
+            marked += mark::mark(heap, &values, workers);
+            continue;
+        }
+        if !heap.specials.stage_done.load(Ordering::Acquire) {
+            marked += specials::finalizer_stage_stw(heap).0;
+            continue;
+        }
+        break;
+    }
     let t2 = Instant::now();
 
     // Step 4: mark termination.
     transition(heap, Phase::Mark, Phase::MarkTermination);
     if heap.config.checkmark {
+        let mut roots = roots;
+        specials::checkmark_roots(heap, &mut roots);
+        ephemeron::checkmark_roots(heap, &mut roots);
         verify::checkmark(heap, &roots);
     }
     if heap.config.verify {
         verify::verify_heap(heap);
     }
+    let ephemerons_dropped = ephemeron::drop_dead_entries(heap);
     let goal = end_mark_termination(heap, marked.live_bytes);
     let t3 = Instant::now();
     world.start();
@@ -449,7 +516,11 @@ pub(crate) fn run_stw_cycle(heap: &HeapInner) {
         heap_marked: marked.live_bytes,
         objects_marked: marked.live_objects,
         goal: goal.goal,
-        workers: heap.config.effective_mark_workers(heap.mode),
+        workers,
+        finalizer_cycles: heap.specials.finalizer_cycles.load(Ordering::Relaxed)
+            - fin_cycles_before,
+        ephemerons_dropped,
+        specials: heap.specials.stats(),
         ..CycleStats::default()
     };
     if heap.config.gctrace {
@@ -568,6 +639,20 @@ impl<'h> CycleStepper<'h> {
     /// handshake; returns how many values they held.
     pub fn flush_buffers(&mut self) -> usize {
         flush_buffers(self.heap)
+    }
+
+    /// One ephemeron pass (ephemeron §2): shades the value of every entry
+    /// whose key is marked and whose value is not; returns how many it
+    /// shaded (drain with [`mark`](Self::mark) afterwards).
+    pub fn ephemeron_pass(&mut self) -> usize {
+        crate::ephemeron::pass_and_shade(self.heap)
+    }
+
+    /// The finalizer stage (specials §2), if it has not run this cycle:
+    /// marks the referents of every unmarked finalizable object, draining
+    /// after each. Returns how many finalizable objects it found in cycles.
+    pub fn finalizer_stage(&mut self) -> u64 {
+        crate::specials::finalizer_stage(self.heap)
     }
 
     /// Runs the rest of the cycle: the global roots if not yet scanned, then

@@ -155,6 +155,9 @@ pub(crate) struct HeapInner {
     pub(crate) next_mutator_id: AtomicU64,
     /// Serialises handshakes (see `safepoint::handshake`).
     pub(crate) handshake_lock: Mutex<()>,
+    /// Finalizers, cleanups, weak references and ephemeron tables
+    /// ([`crate::specials`], [`crate::ephemeron`]).
+    pub(crate) specials: Arc<crate::specials::Specials>,
 }
 
 #[derive(Default)]
@@ -181,6 +184,7 @@ impl HeapInner {
             self.cycle_cv.notify_all();
             self.sweep_cv.notify_all();
             self.mark_state.wake_all();
+            self.specials.wake_for_shutdown();
             let threads = std::mem::take(&mut *self.threads.lock());
             let me = std::thread::current().id();
             for t in threads {
@@ -189,6 +193,11 @@ impl HeapInner {
                 }
             }
         }
+    }
+
+    /// Adds a background thread to be joined when the heap shuts down.
+    pub(crate) fn add_thread(&self, t: JoinHandle<()>) {
+        self.threads.lock().push(t);
     }
 
     /// Asks for a cycle to start after this call; returns its number.
@@ -287,7 +296,8 @@ impl Heap {
         } else {
             config.effective_mark_workers(mode)
         };
-        let inner = Arc::new(HeapInner {
+        let inner = Arc::new_cyclic(|me| HeapInner {
+            specials: Arc::new(crate::specials::Specials::new(me.clone())),
             pacer: Mutex::new(Pacer::new(config.pacer.clone())),
             config,
             page,
@@ -313,6 +323,11 @@ impl Heap {
             next_mutator_id: AtomicU64::new(1),
             handshake_lock: Mutex::new(()),
         });
+        inner
+            .page
+            .set_sweep_hook(Box::new(crate::specials::SpecialsHook(
+                inner.specials.clone(),
+            )));
         let mut threads = Vec::new();
         {
             let inner = inner.clone();
@@ -333,7 +348,7 @@ impl Heap {
                     .expect("spawning the sweeper thread"),
             );
         }
-        *inner.threads.lock() = threads;
+        inner.threads.lock().extend(threads);
         Heap { inner }
     }
 

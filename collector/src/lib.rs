@@ -90,10 +90,19 @@
 //!      or can find grey work, then flushes every barrier buffer by
 //!      handshake; it repeats until a flush shades nothing new ([`cycle`]'s
 //!      module docs give the protocol and why it cannot miss a buffer).
+//!    - 4a'. Also with the world running, when a flush found nothing new:
+//!      one ephemeron pass (an entry whose key is marked shades its value;
+//!      [`ephemeron`] §1–§2) and, once per cycle, the finalizer stage (the
+//!      referents of each unmarked finalizable object are marked, not the
+//!      object; [`specials`] §2). Either can grey objects, so marking and
+//!      4a resume until both find nothing.
 //!    - 4b. Stop-the-world #2, phase `Mark → MarkTermination`: flush every
 //!      buffer once more, rescan every stack in incremental-update mode
 //!      (barriers §4: stacks have no barrier there and stay grey), and drain
-//!      to an empty grey set with the world stopped, where it is final.
+//!      to an empty grey set with the world stopped, where it is final;
+//!      ephemeron passes (and the finalizer stage, if 4a' did not run it)
+//!      alternate with draining until a pass shades nothing, then entries
+//!      of unmarked keys are removed.
 //!      Allocate-black goes off and caches are released. With verification
 //!      on, checkmark re-traces from the current roots and the verifier
 //!      checks every live object ([`verify`]). The pacer computes the next
@@ -106,6 +115,11 @@
 //!    mutators (lazily, when a cache refill needs a span) sweep spans; the
 //!    allocator's sweep-generation CAS makes each span swept exactly once.
 //!    Unmarked objects become free; mark bits become the allocation bits.
+//!    Before a span's dead objects are freed, their specials are acted on
+//!    ([`specials`] §3): weak references cleared, finalizable objects kept
+//!    one more cycle with their finalizer queued, cleanups of freed objects
+//!    queued. Queued work runs on the heap's finalizer thread, a mutator of
+//!    its own (§5).
 //!
 //! With [`BarrierMode::Off`] steps 2–4 run inside one stop-the-world, with
 //! parallel mark workers ([`mark`]).
@@ -117,7 +131,10 @@
 //! The VM-facing API is [`Heap`], [`Mutator`], [`TypeDescriptor`], [`ObjRef`],
 //! [`GlobalRoot`], [`Config`] and [`GcStats`]; it is re-exported by the root
 //! crate as `tricolor::raw`. [`CycleStepper`] drives a cycle step by step, for
-//! deterministic tests of interleavings. The `Mutator` docs explain running vs native
+//! deterministic tests of interleavings. Finalizers, cleanups and weak
+//! references are methods of [`Mutator`] ([`Mutator::set_finalizer`],
+//! [`Mutator::add_cleanup`], [`Mutator::weak_ref`]); weak-keyed tables are
+//! [`EphemeronTable`]. The `Mutator` docs explain running vs native
 //! state and how the collector acts for native threads.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -128,6 +145,7 @@ pub mod bgmark;
 mod config;
 pub mod cycle;
 mod descriptor;
+pub mod ephemeron;
 pub mod gcwork;
 mod heap;
 pub mod mark;
@@ -137,6 +155,7 @@ pub mod pacer;
 pub mod phase;
 pub mod roots;
 pub mod safepoint;
+pub mod specials;
 mod stats;
 pub mod sweep;
 pub mod verify;
@@ -146,8 +165,10 @@ pub use cycle::CycleStepper;
 pub use descriptor::{
     DecodeFn, DescriptorError, Edges, Pointers, Shape, TraceFn, TypeDescriptor, TypeId,
 };
+pub use ephemeron::EphemeronTable;
 pub use heap::{GlobalRoot, Heap};
 pub use mutator::{AttachError, GcAllocError, Mutator, RootKind, RootScanner, RootVisitor};
 pub use object::{ObjRef, ObjectView};
+pub use specials::{CleanupHandle, SpecialError, SpecialStats, WeakRef};
 pub use stats::{CycleStats, GcStats, PauseHistogram};
 pub use tricolor_barriers::BarrierMode;

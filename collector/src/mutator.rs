@@ -182,6 +182,17 @@ pub enum RootKind {
     ShadowStack(u64, usize),
     /// Reported by a mutator's root scanner: (mutator id, report number).
     Scanner(u64, usize),
+    /// A referent of the unreachable finalizable object at this address,
+    /// kept for its finalizer (specials §2).
+    Finalizer(usize),
+    /// An object queued for its finalizer, or a queued cleanup's argument.
+    FinalizerQueue,
+    /// The argument of a registered cleanup.
+    CleanupArg,
+    /// An object returned by a weak reference while marking.
+    Weak,
+    /// The value of an ephemeron entry whose key is reachable.
+    Ephemeron,
 }
 
 impl fmt::Display for RootKind {
@@ -190,6 +201,13 @@ impl fmt::Display for RootKind {
             RootKind::Global(i) => write!(f, "global root #{i}"),
             RootKind::ShadowStack(m, i) => write!(f, "shadow-stack slot {i} of mutator {m}"),
             RootKind::Scanner(m, i) => write!(f, "root #{i} reported by mutator {m}'s scanner"),
+            RootKind::Finalizer(o) => {
+                write!(f, "a referent of the finalizable object at {o:#x}")
+            }
+            RootKind::FinalizerQueue => write!(f, "the finalizer queue"),
+            RootKind::CleanupArg => write!(f, "the argument of a cleanup"),
+            RootKind::Weak => write!(f, "a weak reference read while marking"),
+            RootKind::Ephemeron => write!(f, "an ephemeron entry with a reachable key"),
         }
     }
 }
@@ -362,11 +380,24 @@ pub struct Mutator {
     stress_countdown: u32,
     /// Inside a gc-stress collection (its own polls must not count).
     stressing: bool,
+    /// Whether this mutator keeps the heap's threads alive (every mutator
+    /// but the heap's own finalizer thread).
+    counts_as_user: bool,
     _not_send: PhantomData<*mut ()>,
 }
 
 impl Mutator {
     pub(crate) fn attach(heap: Arc<HeapInner>) -> Result<Mutator, AttachError> {
+        Mutator::attach_as(heap, true)
+    }
+
+    /// Attaches the calling thread; `counts_as_user: false` is for the
+    /// heap's own threads (the finalizer thread), which must not keep the
+    /// heap alive.
+    pub(crate) fn attach_as(
+        heap: Arc<HeapInner>,
+        counts_as_user: bool,
+    ) -> Result<Mutator, AttachError> {
         let id = heap.id();
         if attached_here(id) {
             return Err(AttachError::AlreadyAttached);
@@ -402,7 +433,9 @@ impl Mutator {
             });
             reg.push(shared.clone());
         }
-        heap.add_user();
+        if counts_as_user {
+            heap.add_user();
+        }
         ATTACHED.with(|a| a.borrow_mut().push(id));
         let stress = heap.config.gc_stress.map_or(0, |n| n.get());
         Ok(Mutator {
@@ -412,6 +445,7 @@ impl Mutator {
             allocated_unreported: 0,
             stress_countdown: stress,
             stressing: false,
+            counts_as_user,
             _not_send: PhantomData,
         })
     }
@@ -430,6 +464,19 @@ impl Mutator {
     /// ```
     pub fn id(&self) -> u64 {
         self.shared.id
+    }
+
+    /// The heap's shared state.
+    pub(crate) fn inner(&self) -> &Arc<HeapInner> {
+        &self.heap
+    }
+
+    /// Panics unless the mutator is running (not in native state).
+    #[track_caller]
+    pub(crate) fn assert_running(&self) {
+        if self.data.is_none() {
+            native_misuse();
+        }
     }
 
     #[inline]
@@ -1350,7 +1397,9 @@ impl Drop for Mutator {
                 a.swap_remove(i);
             }
         });
-        self.heap.remove_user();
+        if self.counts_as_user {
+            self.heap.remove_user();
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Precise roots only: the heap's global roots, and for every mutator its
 //! shadow stack and whatever its root-scanner callback reports (the VM's own
-//! interpreter stack and registers).
+//! interpreter stack and registers); plus the finalizer queue and the
+//! arguments of cleanups ([`crate::specials`]), scanned with the globals.
 //!
 //! - With the barrier off (stop-the-world marking) and for checkmark, every
 //!   root is gathered at once with the world stopped (`gather`).
@@ -50,6 +51,7 @@ pub(crate) fn gather(heap: &HeapInner, world: &mut StoppedWorld<'_>) -> Vec<(usi
     for (m, data) in world.mutators.iter_mut() {
         for_each_stack_root(m.id, data, |v, k| roots.push((v, k)));
     }
+    crate::specials::for_each_root(heap, |v, k| roots.push((v, k)));
     roots
 }
 
@@ -65,6 +67,11 @@ pub(crate) fn scan_globals(heap: &HeapInner) {
         }
     }
     drop(g);
+    // The finalizer queue and cleanup arguments are roots too; a pop from
+    // the queue while marking shades what it pops (specials §2, §5).
+    crate::specials::for_each_root(heap, |v, k| {
+        gcwork::shade(heap, v, Source::Root(k), None, &mut tally);
+    });
     heap.mark_state.add(&mut tally);
     heap.mark_state.wake();
 }

@@ -23,6 +23,10 @@
 //! | `N workers` | mark workers (background workers for a concurrent mark) |
 //! | `objects marked` | objects found live; in parentheses, how many were marked during mark termination, and how many flush rounds the termination protocol took |
 //! | `pause` | each stop-the-world pause of the cycle (two for a concurrent mark, one for `off`) |
+//! | `fin R/Q run (P panicked, C in cycles)` | only once the heap has used finalizers, cleanups, weak references or ephemerons: finalizers run / queued and panicked so far, and finalizable objects this cycle found in cycles of finalizable objects (they leak) |
+//! | `cleanups R/Q run` | cleanups run / queued so far |
+//! | `weak W cleared` | weak cells cleared so far |
+//! | `eph D dropped` | ephemeron entries this cycle removed (their key died) |
 
 use std::time::Duration;
 
@@ -147,6 +151,17 @@ pub struct CycleStats {
     pub goal: u64,
     /// Mark workers used.
     pub workers: usize,
+    /// Finalizable objects this cycle found in cycles of finalizable
+    /// objects (never collected; [`Mutator::set_finalizer`]).
+    ///
+    /// [`Mutator::set_finalizer`]: crate::Mutator::set_finalizer
+    pub finalizer_cycles: u64,
+    /// Ephemeron entries this cycle removed because their key died.
+    pub ephemerons_dropped: u64,
+    /// The heap's finalizer, cleanup, weak and ephemeron counters at the
+    /// end of this cycle's mark termination (summed over the heap's life;
+    /// finalizers and cleanups are queued by the sweep, after it).
+    pub specials: crate::SpecialStats,
 }
 
 impl CycleStats {
@@ -186,13 +201,29 @@ impl CycleStats {
         } else {
             String::new()
         };
+        let sp = &self.specials;
+        let specials = if *sp == crate::SpecialStats::default() && self.finalizer_cycles == 0 {
+            String::new()
+        } else {
+            format!(
+                ", fin {}/{} run ({} panicked, {} in cycles), cleanups {}/{} run, weak {} cleared, eph {} dropped",
+                sp.finalizers_run,
+                sp.finalizers_queued,
+                sp.finalizer_panics,
+                self.finalizer_cycles,
+                sp.cleanups_run,
+                sp.cleanups_queued,
+                sp.weak_cleared,
+                self.ephemerons_dropped,
+            )
+        };
         let pauses: Vec<String> = self
             .pauses
             .iter()
             .map(|&p| format!("{:.3}", ms(p)))
             .collect();
         format!(
-            "gc {} @{:.3}s {}: {:.3}+{:.3}+{:.3} ms clock, {:.1} ms mark cpu{}, {}->{}->{} MiB, {} MiB goal, {} workers, {} objects marked{}, pause {} ms",
+            "gc {} @{:.3}s {}: {:.3}+{:.3}+{:.3} ms clock, {:.1} ms mark cpu{}, {}->{}->{} MiB, {} MiB goal, {} workers, {} objects marked{}, pause {} ms{}",
             self.number,
             self.start.as_secs_f64(),
             self.barrier,
@@ -209,6 +240,7 @@ impl CycleStats {
             self.objects_marked,
             termination,
             if pauses.is_empty() { "0".to_string() } else { pauses.join("+") },
+            specials,
         )
     }
 }
@@ -267,6 +299,8 @@ pub struct GcStats {
     pub allocated_since_mark: u64,
     /// The allocator's counters (reserved, committed, in use, per class...).
     pub heap: tricolor_allocator::HeapStats,
+    /// Finalizers, cleanups, weak references and ephemerons.
+    pub specials: crate::SpecialStats,
 }
 
 /// Running totals, under the heap's stats lock.
@@ -322,6 +356,7 @@ pub(crate) fn snapshot(heap: &HeapInner) -> GcStats {
         goal: heap.pacer.lock().goal(),
         allocated_since_mark: heap.allocated_since_mark.load(Relaxed),
         heap: heap.page.stats(),
+        specials: heap.specials.stats(),
     }
 }
 
