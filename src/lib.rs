@@ -40,8 +40,9 @@ pub use tricolor_allocator as allocator;
 pub mod raw {
     pub use tricolor_collector::pacer::PacerConfig;
     pub use tricolor_collector::{
-        AttachError, Config, ConfigError, CycleStats, DecodeFn, DescriptorError, Edges,
-        GcAllocError, GcStats, GlobalRoot, Heap, Mutator, ObjRef, ObjectView, PauseHistogram,
-        Pointers, RootKind, RootScanner, RootVisitor, Shape, TraceFn, TypeDescriptor, TypeId,
+        AttachError, BarrierMode, CleanupHandle, Config, ConfigError, CycleStats, DecodeFn,
+        DescriptorError, Edges, EphemeronTable, GcAllocError, GcStats, GlobalRoot, Heap, Mutator,
+        ObjRef, ObjectView, PauseHistogram, Pointers, RootKind, RootScanner, RootVisitor, Shape,
+        SpecialError, SpecialStats, TraceFn, TypeDescriptor, TypeId, WeakRef,
     };
 }

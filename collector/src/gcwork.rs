@@ -376,31 +376,13 @@ fn drain_private_limited(
     tally: &mut Tally,
 ) -> (u64, usize) {
     let ms = &heap.mark_state;
-    ms.private_drains.fetch_add(1, Ordering::SeqCst);
-    ms.epoch.fetch_add(1, Ordering::SeqCst);
-    let local = Worker::new_lifo();
-    let mut done = 0u64;
-    let mut count = 0usize;
-    // A panic (a bad pointer found in debug builds) must not leave the
-    // drain counted as running, or termination would wait forever.
-    struct Leave<'a>(&'a MarkState);
-    impl Drop for Leave<'_> {
-        fn drop(&mut self) {
-            if std::thread::panicking() {
-                // Grey objects in the private deque are lost: the cycle
-                // must fail rather than free reachable objects.
-                self.0
-                    .failure
-                    .lock()
-                    .get_or_insert_with(|| "a marker panicked while draining".into());
-            }
-            self.0.private_drains.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
     // Dropped at the end of the function, after the leftovers are pushed:
     // the drain must count as running until its work is visible again
     // (the termination model in tests/loom_termination.rs fails otherwise).
-    let _leave = Leave(ms);
+    let _drain = PrivateDrain::enter(ms);
+    let local = Worker::new_lifo();
+    let mut done = 0u64;
+    let mut count = 0usize;
     while done < budget && count < objects {
         let Some(obj) = take(heap, &local, None) else {
             break;
@@ -421,4 +403,56 @@ fn drain_private_limited(
         ms.wake();
     }
     (done, count)
+}
+
+/// A private drain in progress, counted in `private_drains` so that the
+/// termination check waits for it (a private deque is invisible to
+/// others). Leaving on a panic (a bad pointer found in debug builds) fails
+/// the cycle: the grey objects in the deque are lost.
+struct PrivateDrain<'a>(&'a MarkState);
+
+impl<'a> PrivateDrain<'a> {
+    fn enter(ms: &'a MarkState) -> PrivateDrain<'a> {
+        ms.private_drains.fetch_add(1, Ordering::SeqCst);
+        ms.epoch.fetch_add(1, Ordering::SeqCst);
+        PrivateDrain(ms)
+    }
+}
+
+impl Drop for PrivateDrain<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0
+                .failure
+                .lock()
+                .get_or_insert_with(|| "a marker panicked while draining".into());
+        }
+        self.0.private_drains.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Marks, on the calling thread alone, everything reachable from `values`
+/// through white objects: they are shaded into a private deque that no one
+/// steals from, and only that deque is drained (no work is taken from or
+/// offered to others). On return every such object is marked; objects that
+/// were already grey elsewhere are left to their markers, so what lies
+/// beyond them may not be marked yet. The finalizer stage (specials §2)
+/// uses it to learn what one finalizable object reaches, without waking
+/// the background workers for each. Returns the bytes scanned.
+pub(crate) fn mark_closure_alone(heap: &HeapInner, values: &[usize], src: Source<'_>) -> u64 {
+    let ms = &heap.mark_state;
+    let _drain = PrivateDrain::enter(ms);
+    let local = Worker::new_lifo();
+    let mut tally = Tally::default();
+    for &v in values {
+        if v != 0 {
+            shade(heap, v, src, Some(&local), &mut tally);
+        }
+    }
+    let mut done = 0;
+    while let Some(obj) = local.pop() {
+        done += scan(heap, obj, &local, &mut tally);
+    }
+    ms.add(&mut tally);
+    done
 }

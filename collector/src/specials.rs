@@ -22,8 +22,9 @@
 //! that is a separate stage of the mark (the *finalizer stage*), run once
 //! per cycle when marking from the roots has gone quiet (the termination
 //! loop in [`crate::cycle`], or mark termination at the latest): each
-//! finalizable object still unmarked has its referents shaded and drained,
-//! one object at a time. An object found marked after its *own* referents
+//! finalizable object still unmarked has its referents marked, one object
+//! at a time, by the stage's thread alone (so that when it looks at the
+//! object's mark bit afterwards, its own referents have been traced). An object found marked after its *own* referents
 //! were drained reaches itself: it is in a cycle of finalizable objects and
 //! will never be collected (Go documents the same leak; we count it,
 //! `finalizer_cycles`). An object marked before its turn is reachable from
@@ -75,7 +76,8 @@
 //! allocate and store) that does not keep the heap alive. It waits in native
 //! state; it pops a job only while running, and roots the job's object in
 //! the same step (no safepoint between), so the object is never unrooted at
-//! a safepoint. A panicking finalizer is caught, counted and reported to
+//! a safepoint. It runs jobs back to back, with a safepoint between two,
+//! and tells waiters only when the queue has gone empty. A panicking finalizer is caught, counted and reported to
 //! standard error; the next one runs.
 
 use std::collections::VecDeque;
@@ -575,8 +577,7 @@ pub(crate) fn finalizer_stage(heap: &HeapInner) -> u64 {
             continue; // reached from an earlier candidate: a chain
         }
         let refs = referents(heap, obj);
-        gcwork::shade_all(heap, &refs, Source::Root(RootKind::Finalizer(obj)));
-        crate::cycle::drain_some(heap, u64::MAX);
+        gcwork::mark_closure_alone(heap, &refs, Source::Root(RootKind::Finalizer(obj)));
         if is_marked(heap, obj) {
             cycles += 1;
         }
@@ -687,31 +688,42 @@ fn finalizer_thread(heap: Arc<HeapInner>) {
         if stop {
             return;
         }
-        // Running now, with no safepoint until the job is rooted.
-        let job = {
-            let mut q = sp.queue.lock();
-            let Some(job) = q.jobs.pop_front() else {
-                continue;
-            };
-            q.running = true;
-            // The queue is a root scanned once per mark: taking a job out of
-            // it while marking is a deletion (specials §5).
-            if barrier::marking(&heap) {
-                let v = match job {
-                    Job::Finalize { obj, .. } => obj,
-                    Job::Cleanup { arg, .. } => arg,
+        // Running now: run jobs until the queue is empty, passing a
+        // safepoint between two jobs (never between a pop and its rooting).
+        loop {
+            let job = {
+                let mut q = sp.queue.lock();
+                let Some(job) = q.jobs.pop_front() else {
+                    q.running = false;
+                    drop(q);
+                    // Idle: wake whoever waits for the queue to empty.
+                    sp.queue_cv.notify_all();
+                    break;
                 };
-                gcwork::shade_all(&heap, &[v], Source::Root(RootKind::FinalizerQueue));
+                q.running = true;
+                // The queue is a root scanned once per mark: taking a job
+                // out of it while marking is a deletion (specials §5).
+                if barrier::marking(&heap) {
+                    let v = match job {
+                        Job::Finalize { obj, .. } => obj,
+                        Job::Cleanup { arg, .. } => arg,
+                    };
+                    gcwork::shade_all(&heap, &[v], Source::Root(RootKind::FinalizerQueue));
+                }
+                job
+            };
+            run_job(&mut m, job);
+            if m.is_native() {
+                m.leave_native(); // a finalizer that left the mutator native
             }
-            job
-        };
-        run_job(&mut m, job);
-        let mut q = sp.queue.lock();
-        q.running = false;
-        drop(q);
-        sp.queue_cv.notify_all();
-        if m.is_native() {
-            m.leave_native(); // a finalizer that left the mutator native
+            m.safepoint();
+            if heap.shutting_down.load(Ordering::Acquire) {
+                let mut q = sp.queue.lock();
+                q.running = false;
+                drop(q);
+                sp.queue_cv.notify_all();
+                return;
+            }
         }
     }
 }
