@@ -262,7 +262,7 @@ pub(crate) fn sweep_termination(heap: &HeapInner) -> CycleRun {
     };
     heap.mark_state
         .reset(assist::ratio(expected, goal.saturating_sub(heap_before)));
-    heap.specials.stage_done.store(false, Ordering::Release);
+    heap.specials.begin_mark();
     // 2c (SATB): the snapshot's roots. SATB's deletion barrier does not
     // cover stacks that are not yet scanned (barriers §5, §7), so every
     // stack is scanned before any mutator stores again.
@@ -467,7 +467,7 @@ pub(crate) fn run_stw_cycle(heap: &HeapInner) {
     // The ephemeron rule to a fixpoint and the finalizer stage (ephemeron
     // §2, specials §2).
     let fin_cycles_before = heap.specials.finalizer_cycles.load(Ordering::Relaxed);
-    heap.specials.stage_done.store(false, Ordering::Release);
+    heap.specials.begin_mark();
     loop {
         let values: Vec<_> = ephemeron::pass(heap)
             .into_iter()

@@ -23,15 +23,25 @@
 //! - **Mark termination** (world stopped): passes and drains alternate until
 //!   a pass shades nothing. This is what correctness rests on: with the
 //!   world stopped the tables and mark bits are still, so a fixpoint there
-//!   is final. It costs one walk of every table in the pause (O(entries);
-//!   measured in `docs/PERFORMANCE.md`).
+//!   is final.
+//!
+//! A pass does not walk every entry. Each table keeps an *unsettled* list
+//! per mark: the first pass of a mark starts it with every key (with the
+//! world running, in concurrent modes); a pass looks only at listed keys,
+//! and drops from the list each key it finds marked (its value is shaded
+//! then; marks are never undone within a mark, so the entry stays settled);
+//! an insert while marking lists its key again (the value may be new). So
+//! every entry whose key is unmarked is listed, and the passes in the pause
+//! cost O(keys not yet marked), not O(entries) (measured in
+//! `docs/PERFORMANCE.md`).
 //! - **Stop-the-world mark** (`BarrierMode::Off`): the same loop inside the
 //!   one pause.
 //!
-//! Then, still in mark termination, entries whose key is unmarked are
-//! removed (their keys die in this cycle's sweep, and their values unless
-//! something else holds them). So a table never holds a dead key, and a
-//! later object allocated at a dead key's address cannot match it.
+//! Then, still in mark termination, entries whose key is unmarked (all
+//! listed) are removed (their keys die in this cycle's sweep, and their
+//! values unless something else holds them). So a table never holds a dead
+//! key, and a later object allocated at a dead key's address cannot match
+//! it.
 //!
 //! # §3 Mutators and the barrier
 //!
@@ -56,10 +66,49 @@ use crate::object::ObjRef;
 use crate::specials::{check_live, SpecialError};
 use crate::{barrier, gcwork};
 
-/// The entries of one table: key address → value address.
+/// One table: its entries and its unsettled list (module docs §2).
 pub(crate) struct TableInner {
     id: u64,
-    map: Mutex<HashMap<usize, usize>>,
+    entries: Mutex<Entries>,
+}
+
+/// The entries of a table, with what the current mark still has to look
+/// at. Protected by the table's lock; read by mutators and markers.
+#[derive(Default)]
+struct Entries {
+    /// Key address → value address.
+    map: HashMap<usize, usize>,
+    /// The mark (`Specials::mark_epoch`) that `unsettled` belongs to.
+    epoch: u64,
+    /// Keys whose entry is not settled in mark `epoch`: every key of `map`
+    /// that was unmarked when last looked at, and every key inserted since
+    /// (duplicates and removed keys allowed). Invariant: a key of `map`
+    /// that is unmarked in mark `epoch` is in this list.
+    unsettled: Vec<usize>,
+}
+
+impl Entries {
+    /// Sets a value, keeping the unsettled invariant (a replaced value of
+    /// a settled key must be looked at again). Outside a mark nothing is
+    /// recorded: the next mark starts its list from every key.
+    /// `marking` is whether a mark is in progress, which cannot change
+    /// during the call (the caller is a running mutator).
+    fn insert(&mut self, key: usize, value: usize, marking: bool) -> Option<usize> {
+        if marking {
+            self.unsettled.push(key);
+        }
+        self.map.insert(key, value)
+    }
+
+    /// Starts mark `epoch`'s unsettled list if it is not started: every
+    /// key. O(entries), once per table per mark.
+    fn begin(&mut self, epoch: u64) {
+        if self.epoch != epoch {
+            self.epoch = epoch;
+            self.unsettled.clear();
+            self.unsettled.extend(self.map.keys().copied());
+        }
+    }
 }
 
 /// A table of ephemerons: entries whose value is kept alive only while the
@@ -131,7 +180,7 @@ impl crate::Heap {
                 .inner
                 .next_mutator_id
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            map: Mutex::default(),
+            entries: Mutex::default(),
         });
         let mut tables = self.inner.specials.tables.lock();
         tables.retain(|t| t.strong_count() > 0);
@@ -178,7 +227,12 @@ impl EphemeronTable {
         let heap = self.check_heap(m);
         check_live(heap, key, "EphemeronTable::insert (key)")?;
         check_live(heap, value, "EphemeronTable::insert (value)")?;
-        let old = self.inner.map.lock().insert(key.addr(), value.addr());
+        let marking = barrier::marking(heap);
+        let old = self
+            .inner
+            .entries
+            .lock()
+            .insert(key.addr(), value.addr(), marking);
         if let Some(v) = old {
             Self::taken(heap, v);
         }
@@ -192,7 +246,7 @@ impl EphemeronTable {
     /// If `m` is in native state or belongs to another heap.
     pub fn get(&self, m: &Mutator, key: ObjRef) -> Option<ObjRef> {
         let heap = self.check_heap(m);
-        let v = self.inner.map.lock().get(&key.addr()).copied()?;
+        let v = self.inner.entries.lock().map.get(&key.addr()).copied()?;
         Self::taken(heap, v);
         ObjRef::from_addr(v)
     }
@@ -203,14 +257,14 @@ impl EphemeronTable {
     /// If `m` is in native state or belongs to another heap.
     pub fn remove(&self, m: &mut Mutator, key: ObjRef) -> Option<ObjRef> {
         let heap = self.check_heap(m);
-        let v = self.inner.map.lock().remove(&key.addr())?;
+        let v = self.inner.entries.lock().map.remove(&key.addr())?;
         Self::taken(heap, v);
         ObjRef::from_addr(v)
     }
 
     /// Number of entries (entries of keys found dead are already removed).
     pub fn len(&self) -> usize {
-        self.inner.map.lock().len()
+        self.inner.entries.lock().map.len()
     }
 
     /// Whether the table has no entries.
@@ -233,15 +287,30 @@ fn is_marked(heap: &HeapInner, addr: usize) -> bool {
 }
 
 /// One pass (module docs §1): the values of entries with a marked key and an
-/// unmarked value.
+/// unmarked value. Looks only at the unsettled entries of each table, and
+/// settles those whose key is marked.
 pub(crate) fn pass(heap: &HeapInner) -> Vec<usize> {
+    let epoch = heap.specials.mark_epoch.load(Ordering::Acquire);
     let mut out = Vec::new();
     for t in live_tables(heap) {
-        for (&k, &v) in t.map.lock().iter() {
-            if is_marked(heap, k) && !is_marked(heap, v) {
+        let mut guard = t.entries.lock();
+        let e = &mut *guard;
+        e.begin(epoch);
+        let map = &e.map;
+        e.unsettled.retain(|k| {
+            let Some(&v) = map.get(k) else {
+                return false; // removed
+            };
+            if !is_marked(heap, *k) {
+                return true;
+            }
+            // Settled: the caller shades `v`, and marks are not undone
+            // within a mark.
+            if !is_marked(heap, v) {
                 out.push(v);
             }
-        }
+            false
+        });
     }
     out
 }
@@ -257,14 +326,25 @@ pub(crate) fn pass_and_shade(heap: &HeapInner) -> usize {
 }
 
 /// Removes the entries whose key is unmarked (module docs §2); world
-/// stopped, after the fixpoint. Returns how many were removed.
+/// stopped, after the fixpoint. Only unsettled keys can be unmarked, so
+/// only they are looked at. Returns how many entries were removed.
 pub(crate) fn drop_dead_entries(heap: &HeapInner) -> u64 {
+    let epoch = heap.specials.mark_epoch.load(Ordering::Acquire);
     let mut dropped = 0;
     for t in live_tables(heap) {
-        let mut map = t.map.lock();
-        let before = map.len();
-        map.retain(|&k, _| is_marked(heap, k));
-        dropped += (before - map.len()) as u64;
+        let mut guard = t.entries.lock();
+        let e = &mut *guard;
+        e.begin(epoch); // a table made after the last pass
+        for k in e.unsettled.drain(..) {
+            if !is_marked(heap, k) && e.map.remove(&k).is_some() {
+                dropped += 1;
+            }
+        }
+        debug_assert!(
+            e.map.keys().all(|&k| is_marked(heap, k)),
+            "ephemeron table {}: an entry with an unmarked key was not in the unsettled list",
+            t.id
+        );
     }
     heap.specials
         .ephemerons_dropped
@@ -276,7 +356,7 @@ pub(crate) fn drop_dead_entries(heap: &HeapInner) -> u64 {
 /// is marked must survive, so checkmark re-traces from them too.
 pub(crate) fn checkmark_roots(heap: &HeapInner, roots: &mut Vec<(usize, RootKind)>) {
     for t in live_tables(heap) {
-        for (&k, &v) in t.map.lock().iter() {
+        for (&k, &v) in t.entries.lock().map.iter() {
             if is_marked(heap, k) {
                 roots.push((v, RootKind::Ephemeron));
             }

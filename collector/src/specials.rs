@@ -341,6 +341,10 @@ pub(crate) struct Specials {
     /// The finalizer stage ran this cycle (specials §2). Reset at sweep
     /// termination; set by whoever runs the stage.
     pub(crate) stage_done: AtomicBool,
+    /// Number of the mark in progress or last run (ephemeron §2: a table's
+    /// unsettled list belongs to one mark). Advanced by `begin_mark`, at
+    /// sweep termination (world stopped).
+    pub(crate) mark_epoch: AtomicU64,
     next_cleanup_id: AtomicU64,
     finalizers_queued: AtomicU64,
     finalizers_run: AtomicU64,
@@ -367,6 +371,7 @@ impl Specials {
             queue_cv: Condvar::new(),
             thread_started: AtomicBool::new(false),
             stage_done: AtomicBool::new(false),
+            mark_epoch: AtomicU64::new(0),
             next_cleanup_id: AtomicU64::new(1),
             finalizers_queued: AtomicU64::new(0),
             finalizers_run: AtomicU64::new(0),
@@ -380,6 +385,13 @@ impl Specials {
             tables: Mutex::default(),
             heap,
         }
+    }
+
+    /// A mark begins (world stopped): the finalizer stage is due again and
+    /// ephemeron tables start a new unsettled list.
+    pub(crate) fn begin_mark(&self) {
+        self.stage_done.store(false, Ordering::Release);
+        self.mark_epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Wakes the finalizer thread (and anyone waiting for the queue) to see
