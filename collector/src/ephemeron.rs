@@ -315,6 +315,31 @@ pub(crate) fn pass(heap: &HeapInner) -> Vec<usize> {
     out
 }
 
+/// The unmarked values of the entries whose key is one of `keys` (objects
+/// just marked by the finalizer stage, specials §2): what those keys keep
+/// alive through the tables. The entries stay in the unsettled lists; the
+/// next [`pass`] settles them.
+pub(crate) fn values_of_keys(heap: &HeapInner, keys: &[usize]) -> Vec<usize> {
+    let mut out = Vec::new();
+    if keys.is_empty() {
+        return out;
+    }
+    for t in live_tables(heap) {
+        let e = t.entries.lock();
+        if e.map.is_empty() {
+            continue;
+        }
+        for k in keys {
+            if let Some(&v) = e.map.get(k) {
+                if !is_marked(heap, v) {
+                    out.push(v);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// One pass of a concurrent mark: shades what [`pass`] finds; returns how
 /// many values it shaded.
 pub(crate) fn pass_and_shade(heap: &HeapInner) -> usize {

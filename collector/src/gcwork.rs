@@ -436,23 +436,43 @@ impl Drop for PrivateDrain<'_> {
 /// steals from, and only that deque is drained (no work is taken from or
 /// offered to others). On return every such object is marked; objects that
 /// were already grey elsewhere are left to their markers, so what lies
-/// beyond them may not be marked yet. The finalizer stage (specials §2)
-/// uses it to learn what one finalizable object reaches, without waking
-/// the background workers for each. Returns the bytes scanned.
-pub(crate) fn mark_closure_alone(heap: &HeapInner, values: &[usize], src: Source<'_>) -> u64 {
-    let ms = &heap.mark_state;
-    let _drain = PrivateDrain::enter(ms);
+/// beyond them may not be marked yet. Every object this call marked is
+/// appended to `marked` (noscan ones included). The finalizer stage
+/// (specials §2) uses it to learn what one finalizable object reaches,
+/// directly or through ephemeron entries, without waking the background
+/// workers for each. Returns what it marked and scanned; the caller adds it
+/// to the cycle's totals ([`MarkState::add`] when marking concurrently).
+pub(crate) fn mark_closure_alone(
+    heap: &HeapInner,
+    values: &[usize],
+    src: Source<'_>,
+    marked: &mut Vec<usize>,
+) -> Tally {
+    let _drain = PrivateDrain::enter(&heap.mark_state);
     let local = Worker::new_lifo();
     let mut tally = Tally::default();
+    let mut shade_recording = |v: usize, src: Source<'_>, tally: &mut Tally| {
+        if let Some(o) = resolve(heap, v, src) {
+            if o.mark() {
+                tally.marked_bytes += o.size() as u64;
+                tally.marked_objects += 1;
+                marked.push(o.base());
+                if !o.span().is_noscan() {
+                    local.push(o.base());
+                }
+            }
+        }
+    };
     for &v in values {
         if v != 0 {
-            shade(heap, v, src, Some(&local), &mut tally);
+            shade_recording(v, src, &mut tally);
         }
     }
-    let mut done = 0;
     while let Some(obj) = local.pop() {
-        done += scan(heap, obj, &local, &mut tally);
+        let words = for_each_referent(heap, obj, |v, desc, field| {
+            shade_recording(v, Source::Field { obj, desc, field }, &mut tally);
+        });
+        tally.scanned_bytes += (words as u64 + 1) * 8;
     }
-    ms.add(&mut tally);
-    done
+    tally
 }

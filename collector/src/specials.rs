@@ -24,12 +24,26 @@
 //! loop in [`crate::cycle`], or mark termination at the latest): each
 //! finalizable object still unmarked has its referents marked, one object
 //! at a time, by the stage's thread alone (so that when it looks at the
-//! object's mark bit afterwards, its own referents have been traced). An object found marked after its *own* referents
-//! were drained reaches itself: it is in a cycle of finalizable objects and
-//! will never be collected (Go documents the same leak; we count it,
-//! `finalizer_cycles`). An object marked before its turn is reachable from
-//! another finalizable object (a chain): it is finalized in a later cycle,
-//! after the one that reaches it.
+//! object's mark bit afterwards, its own referents have been traced). The
+//! closure includes ephemeron entries: the values of entries whose keys it
+//! marks are marked from too, to a fixpoint (ephemeron §2).
+//!
+//! An object marked before its turn is reachable from another finalizable
+//! object (a chain): it is finalized in a later cycle, after the one that
+//! reaches it. An object found marked after its *own* closure reaches
+//! itself: it is in a cycle of finalizable objects and will never be
+//! collected. Go documents the same leak; we also count it
+//! (`finalizer_cycles`). Only candidates unmarked at their turn are looked
+//! at, so a *group* of finalizable objects that reach one another is
+//! counted once per collection (its first member the stage looks at marks
+//! the rest), and only if no other unreachable finalizable object looked
+//! at before it reaches it; a group such an object reaches is counted once
+//! that object has been finalized. While marking concurrently, the closure
+//! stops at objects that are grey elsewhere (a mutator's barrier shaded
+//! them), so a group a mutator is touching at that moment can be missed,
+//! and an object a mutator revives through a weak reference at that moment
+//! can be counted. The count is a report, not a proof: non-zero means
+//! leaking groups exist, zero does not prove there are none.
 //!
 //! A finalizer set while marking shades the object's referents at once (the
 //! stage may have passed). Stores into an unmarked finalizable object after
@@ -140,7 +154,9 @@ pub enum SpecialError {
         /// What the call was.
         what: &'static str,
     },
-    /// The object was freed by an earlier collection (a dangling reference).
+    /// The object was freed by an earlier collection (a dangling reference),
+    /// as far as the allocator can tell (see [`Mutator::set_finalizer`]'s
+    /// errors).
     FreedObject {
         /// What was passed.
         addr: usize,
@@ -279,6 +295,30 @@ struct Queue {
     jobs: VecDeque<Job>,
     /// The finalizer thread is running a job.
     running: bool,
+    /// The finalizer thread has stopped: set once, by its exit guard, when
+    /// it returns or unwinds (a failed collection panics in a safepoint).
+    /// Jobs queued after this never run.
+    stopped: bool,
+}
+
+thread_local! {
+    /// The id of the heap whose finalizer thread this is (0: none). Read by
+    /// `Mutator::wait_for_finalizers`, which must not run on it.
+    static FINALIZER_THREAD_OF: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the finalizer thread stopped and wakes every waiter, however the
+/// thread leaves (specials §5).
+struct StoppedGuard<'a>(&'a Specials);
+
+impl Drop for StoppedGuard<'_> {
+    fn drop(&mut self) {
+        let mut q = self.0.queue.lock();
+        q.running = false;
+        q.stopped = true;
+        drop(q);
+        self.0.queue_cv.notify_all();
+    }
 }
 
 /// Counters of finalizers, cleanups, weak references and ephemerons, summed
@@ -308,9 +348,11 @@ pub struct SpecialStats {
     pub finalizers_run: u64,
     /// Finalizers that panicked.
     pub finalizer_panics: u64,
-    /// Finalizable objects found in a cycle of finalizable objects (they
-    /// reach themselves, so they are never collected), summed over cycles:
-    /// the same object counts once per cycle it is found in.
+    /// Finalizable objects found to reach themselves (so they are never
+    /// collected), summed over cycles: per collection, one object of each
+    /// group of finalizable objects that reach one another and that no
+    /// other unreachable finalizable object reaches (specials §2). A lower
+    /// bound on the objects that leak, not their number.
     pub finalizer_cycles: u64,
     /// Cleanups registered and not yet queued or cancelled.
     pub cleanups_pending: u64,
@@ -573,54 +615,83 @@ fn unmarked_finalizable(heap: &HeapInner) -> Vec<usize> {
         .collect()
 }
 
-/// The finalizer stage of a concurrent mark (specials §2), on the calling
-/// thread: for each finalizable object still unmarked, shades its referents
-/// and drains. Returns how many were found in cycles. Runs at most once per
-/// cycle (the first caller wins).
-pub(crate) fn finalizer_stage(heap: &HeapInner) -> u64 {
-    let sp = &heap.specials;
-    if sp.stage_done.swap(true, Ordering::AcqRel) {
-        return 0;
+/// Marks, on the calling thread alone, what the finalizable object `obj`
+/// reaches: its referents, their closure, and the values of ephemeron
+/// entries whose keys that closure marks, to a fixpoint (specials §2).
+/// Returns what it marked and whether `obj` reaches itself.
+fn mark_from_candidate(heap: &HeapInner, obj: usize) -> (gcwork::Tally, bool) {
+    let mut marked = Vec::new();
+    let refs = referents(heap, obj);
+    let mut tally = gcwork::mark_closure_alone(
+        heap,
+        &refs,
+        Source::Root(RootKind::Finalizer(obj)),
+        &mut marked,
+    );
+    loop {
+        let values = crate::ephemeron::values_of_keys(heap, &marked);
+        if values.is_empty() {
+            break;
+        }
+        marked.clear();
+        let t = gcwork::mark_closure_alone(
+            heap,
+            &values,
+            Source::Root(RootKind::Ephemeron),
+            &mut marked,
+        );
+        tally.marked_bytes += t.marked_bytes;
+        tally.marked_objects += t.marked_objects;
+        tally.scanned_bytes += t.scanned_bytes;
     }
-    let candidates = unmarked_finalizable(heap);
+    (tally, is_marked(heap, obj))
+}
+
+/// The finalizer stage itself (specials §2): each candidate still unmarked
+/// at its turn is marked from. Returns what it marked and how many
+/// candidates were found to reach themselves.
+fn run_stage(heap: &HeapInner) -> (gcwork::Tally, u64) {
+    let mut total = gcwork::Tally::default();
     let mut cycles = 0;
-    for obj in candidates {
+    for obj in unmarked_finalizable(heap) {
         if is_marked(heap, obj) {
             continue; // reached from an earlier candidate: a chain
         }
-        let refs = referents(heap, obj);
-        gcwork::mark_closure_alone(heap, &refs, Source::Root(RootKind::Finalizer(obj)));
-        if is_marked(heap, obj) {
-            cycles += 1;
-        }
+        let (t, reaches_itself) = mark_from_candidate(heap, obj);
+        total.marked_bytes += t.marked_bytes;
+        total.marked_objects += t.marked_objects;
+        total.scanned_bytes += t.scanned_bytes;
+        cycles += u64::from(reaches_itself);
     }
-    sp.finalizer_cycles.fetch_add(cycles, Ordering::Relaxed);
+    heap.specials
+        .finalizer_cycles
+        .fetch_add(cycles, Ordering::Relaxed);
+    (total, cycles)
+}
+
+/// The finalizer stage of a concurrent mark (specials §2), on the calling
+/// thread. Returns how many candidates were found to reach themselves.
+/// Runs at most once per cycle (the first caller wins).
+pub(crate) fn finalizer_stage(heap: &HeapInner) -> u64 {
+    if heap.specials.stage_done.swap(true, Ordering::AcqRel) {
+        return 0;
+    }
+    let (mut tally, cycles) = run_stage(heap);
+    heap.mark_state.add(&mut tally);
     cycles
 }
 
 /// The finalizer stage of a stop-the-world mark: as [`finalizer_stage`],
-/// marking each candidate's referents with the stop-the-world marker.
-/// Returns what it marked.
+/// on the thread that stopped the world. Returns what it marked.
 pub(crate) fn finalizer_stage_stw(heap: &HeapInner) -> (crate::mark::MarkOutcome, u64) {
-    let sp = &heap.specials;
-    sp.stage_done.store(true, Ordering::Release);
-    let candidates = unmarked_finalizable(heap);
-    let mut out = crate::mark::MarkOutcome::default();
-    let mut cycles = 0;
-    for obj in candidates {
-        if is_marked(heap, obj) {
-            continue;
-        }
-        let roots: Vec<_> = referents(heap, obj)
-            .into_iter()
-            .map(|v| (v, RootKind::Finalizer(obj)))
-            .collect();
-        out += crate::mark::mark(heap, &roots, 1);
-        if is_marked(heap, obj) {
-            cycles += 1;
-        }
-    }
-    sp.finalizer_cycles.fetch_add(cycles, Ordering::Relaxed);
+    heap.specials.stage_done.store(true, Ordering::Release);
+    let cpu0 = crate::mark::thread_cpu_time();
+    let (tally, cycles) = run_stage(heap);
+    let out = crate::mark::MarkOutcome {
+        live_bytes: tally.marked_bytes,
+        live_objects: tally.marked_objects,
+        cpu: crate::mark::thread_cpu_time().saturating_sub(cpu0),
+    };
     (out, cycles)
 }
 
@@ -683,6 +754,8 @@ fn finalizer_thread(heap: Arc<HeapInner>) {
         Err(e) => unreachable!("a fresh thread attaches: {e}"),
     };
     let sp = &heap.specials;
+    FINALIZER_THREAD_OF.with(|c| c.set(heap.id()));
+    let _stopped = StoppedGuard(sp);
     loop {
         // Wait in native state: the world may stop meanwhile.
         let stop = m.native(|| {
@@ -730,11 +803,7 @@ fn finalizer_thread(heap: Arc<HeapInner>) {
             }
             m.safepoint();
             if heap.shutting_down.load(Ordering::Acquire) {
-                let mut q = sp.queue.lock();
-                q.running = false;
-                drop(q);
-                sp.queue_cv.notify_all();
-                return;
+                return; // `_stopped` tells the waiters
             }
         }
     }
@@ -776,11 +845,25 @@ fn run_job(m: &mut Mutator, job: Job) {
 
 /// Sweeps what the last cycle left (queuing every finalizer and cleanup it
 /// found due), then waits until the finalizer thread has run them all.
+///
+/// # Panics
+/// If the finalizer thread has stopped with jobs left (it stops only at
+/// shutdown, or when a failed collection panicked on it): they would never
+/// run.
 pub(crate) fn wait_for_finalizers(heap: &HeapInner) {
     heap.page.finish_sweep();
     let sp = &heap.specials;
     let mut q = sp.queue.lock();
     while (!q.jobs.is_empty() || q.running) && !heap.shutting_down.load(Ordering::Acquire) {
+        if q.stopped {
+            let left = q.jobs.len();
+            drop(q);
+            panic!(
+                "tricolor: wait_for_finalizers: the finalizer thread has stopped \
+                 (a collection failed on it) with {left} finalizers and cleanups \
+                 queued; they will not run"
+            );
+        }
         sp.queue_cv.wait(&mut q);
     }
 }
@@ -817,8 +900,13 @@ impl Mutator {
     /// - **Cycles leak.** Objects in a cycle of finalizable objects (A
     ///   reaches B reaches A, or A reaches itself) are never collected and
     ///   their finalizers never run: each keeps the other alive. Such
-    ///   objects are counted in [`SpecialStats::finalizer_cycles`] and the
-    ///   gctrace line. Put the resource that needs finalizing in a small
+    ///   cycles are reported in [`SpecialStats::finalizer_cycles`] and the
+    ///   gctrace line: each collection counts one object of every group of
+    ///   finalizable objects that reach one another (ephemeron entries
+    ///   included) unless another unreachable finalizable object reaches
+    ///   the group, which is then reported once that one is finalized. The
+    ///   figure says that cycles exist, not how many objects they hold.
+    ///   Put the resource that needs finalizing in a small
     ///   object of its own, outside the cycle.
     /// - **Where it runs.** On the heap's finalizer thread, which is a
     ///   mutator: `f` may allocate, load and store through the `&mut
@@ -827,7 +915,13 @@ impl Mutator {
     ///   ([`SpecialStats::finalizer_panics`]) and reported on standard
     ///   error, and later finalizers still run.
     /// - **Capture nothing from the heap** in `f`: an `ObjRef` a closure
-    ///   captures is not a root. Reach the heap through `obj`.
+    ///   captures is not a root. Reach the heap through `obj`. Nor a
+    ///   [`Heap`](crate::Heap): the heap owns its pending finalizers, so a
+    ///   finalizer holding the heap keeps it from ever being dropped
+    ///   (use the `&mut Mutator` the finalizer gets).
+    /// - **Do not wait for finalizers in one**: calling
+    ///   [`wait_for_finalizers`](Self::wait_for_finalizers) on the
+    ///   finalizer thread would wait for itself; it panics instead.
     ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
@@ -856,9 +950,12 @@ impl Mutator {
     ///
     /// # Errors
     /// [`SpecialError`] if `obj` is not the start of an object of this heap,
-    /// was freed (detected when the allocator can tell: always with
-    /// poisoning on, otherwise unless its span is held by a mutator's
-    /// cache), or already has a finalizer.
+    /// was freed, or already has a finalizer. A freed object is detected
+    /// when the allocator can tell: a small object always with poisoning
+    /// on, otherwise unless its span is held by a mutator's cache; a freed
+    /// large object's pages go back to the page heap, so it is refused as
+    /// [`SpecialError::NotAHeapObject`] (or, once its pages are reused, is
+    /// taken for the new object there: no check can see that).
     pub fn set_finalizer(
         &mut self,
         obj: ObjRef,
@@ -1134,8 +1231,18 @@ impl Mutator {
     /// down.
     ///
     /// See [`set_finalizer`](Self::set_finalizer) for an example.
+    ///
+    /// # Panics
+    /// On the finalizer thread (in a finalizer or cleanup, which would wait
+    /// for itself), and if the finalizer thread has stopped with jobs left
+    /// (a collection failed on it).
     pub fn wait_for_finalizers(&mut self) {
         let heap = self.inner().clone();
+        assert!(
+            FINALIZER_THREAD_OF.with(|c| c.get()) != heap.id(),
+            "tricolor: wait_for_finalizers called from a finalizer or cleanup: \
+             the finalizer thread would wait for itself"
+        );
         self.native(|| wait_for_finalizers(&heap));
     }
 }

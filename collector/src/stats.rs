@@ -23,7 +23,7 @@
 //! | `N workers` | mark workers (background workers for a concurrent mark) |
 //! | `objects marked` | objects found live; in parentheses, how many were marked during mark termination, and how many flush rounds the termination protocol took |
 //! | `pause` | each stop-the-world pause of the cycle (two for a concurrent mark, one for `off`) |
-//! | `fin R/Q run (P panicked, C in cycles)` | only once the heap has used finalizers, cleanups, weak references or ephemerons: finalizers run / queued and panicked so far, and finalizable objects this cycle found in cycles of finalizable objects (they leak) |
+//! | `fin R/Q run (P panicked, C in cycles)` | only once the heap has used finalizers, cleanups, weak references or ephemerons: finalizers run / queued and panicked so far, and finalizable objects this cycle found to reach themselves (one per group of finalizable objects in a cycle: they leak) |
 //! | `cleanups R/Q run` | cleanups run / queued so far |
 //! | `weak W cleared` | weak cells cleared so far |
 //! | `eph D dropped` | ephemeron entries this cycle removed (their key died) |
@@ -151,10 +151,12 @@ pub struct CycleStats {
     pub goal: u64,
     /// Mark workers used.
     pub workers: usize,
-    /// Finalizable objects this cycle found in cycles of finalizable
-    /// objects (never collected; [`Mutator::set_finalizer`]).
+    /// Finalizable objects this cycle found to reach themselves: one per
+    /// group of finalizable objects in a cycle (never collected; see
+    /// [`SpecialStats::finalizer_cycles`] and [`Mutator::set_finalizer`]).
     ///
     /// [`Mutator::set_finalizer`]: crate::Mutator::set_finalizer
+    /// [`SpecialStats::finalizer_cycles`]: crate::SpecialStats::finalizer_cycles
     pub finalizer_cycles: u64,
     /// Ephemeron entries this cycle removed because their key died.
     pub ephemerons_dropped: u64,

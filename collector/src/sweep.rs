@@ -18,20 +18,25 @@ use crate::heap::HeapInner;
 /// next cycle otherwise.
 pub(crate) fn background_sweeper(heap: Arc<HeapInner>) {
     loop {
-        if heap.shutting_down.load(Ordering::Acquire) {
-            return;
-        }
-        if heap.page.sweep_one().is_some() {
-            continue;
+        // Read the cycle count *before* looking for work: a cycle that ends
+        // after `sweep_one` last found nothing bumps `completed` past `done`,
+        // so the wait below returns at once and its sweep is not skipped.
+        let done = heap.cycles.lock().completed;
+        loop {
+            if heap.shutting_down.load(Ordering::Acquire) {
+                return;
+            }
+            if heap.page.sweep_one().is_none() {
+                break;
+            }
         }
         let mut c = heap.cycles.lock();
-        if c.shutdown {
-            return;
-        }
         // Sleep until the next cycle ends (it starts a new sweep).
-        let done = c.completed;
         while c.completed == done && !c.shutdown {
             heap.sweep_cv.wait(&mut c);
+        }
+        if c.shutdown {
+            return;
         }
     }
 }

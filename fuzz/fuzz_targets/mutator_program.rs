@@ -1,7 +1,9 @@
 //! Fuzzes the collector with programs of mutator operations (allocations,
-//! pointer stores and loads, root changes, safepoints, native calls) and
-//! collector steps (stack scans, marking, flushes, mark termination) in an
-//! exact interleaving; the logic and the input format are in
+//! pointer stores and loads, root changes, safepoints, native calls,
+//! finalizers, cleanups, weak references, ephemeron tables) and collector
+//! steps (stack scans, marking, flushes, ephemeron passes, the finalizer
+//! stage, mark termination, waiting for finalizers) in an exact
+//! interleaving; the logic and the input format are in
 //! `fuzz/src/mutator_program.rs`, which `cargo test` also runs on the corpus.
 //! `MUTATOR_PROGRAM_MODE=satb|incremental|hybrid` runs every input under one
 //! barrier mode instead of the one its first byte names.

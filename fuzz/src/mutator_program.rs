@@ -32,18 +32,65 @@
 //! scans each stack the program left unscanned in that cycle (the latest a
 //! slow mutator's scan could come), since `CycleStepper::finish` does not.
 //!
+//! The heap's finalizer thread is the one thread the scheduler does not
+//! drive: it pops a job when a sweep queues one. Every finalizer and cleanup
+//! a program sets first waits, in native state, at a *gate* that the
+//! scheduler opens only during a `wait` operation (`wait_for_finalizers`).
+//! So the jobs' effects (their reports, resurrections, the objects and
+//! arguments they unroot) happen only inside `wait`, with nothing else
+//! running; a popped job waiting at the gate is an object rooted by the
+//! finalizer thread's frame, whose stack the collector scans on its behalf.
+//! Which objects a cycle finds unreachable still depends on the barrier mode
+//! (floating garbage), so the model never predicts *that* a job runs except
+//! where it must (below); it checks what the jobs report when they have run.
+//! One outcome does depend on timing: `cancel` of a cleanup whose object a
+//! finished cycle found unreachable races with the sweep of the object's
+//! span (by the background sweeper, or lazily), which is what queues it. The
+//! model accepts either answer and follows it.
+//!
 //! # The model, and the safety contract
 //!
 //! The scheduler keeps a model of the heap: every object's kind and pointer
-//! fields, each mutator's shadow stack, and the global roots. The raw API
-//! lets a mutator touch only live objects it can reach, so every operand
-//! that names an object picks it from the objects the mutator can reach at
-//! that moment: the closure, through the model's edges, of its own roots and
-//! the global roots (never another mutator's stack: a thread cannot see
-//! another's locals). Picking `o` from that set stands for loading the path
-//! to `o` into registers with no safepoint in between, which is what
+//! fields, each mutator's shadow stack, the global roots, the finalizers,
+//! cleanups, weak references and the entries of two ephemeron tables. The
+//! raw API lets a mutator touch only live objects it can reach, so every
+//! operand that names an object picks it from the objects the mutator can
+//! reach at that moment: the closure, through the model's edges, of its own
+//! roots and the global roots (never another mutator's stack: a thread
+//! cannot see another's locals). Picking `o` from that set stands for loading
+//! the path to `o` into registers with no safepoint in between, which is what
 //! compiled code does. An operation that does not apply (no such object, no
 //! cycle open, a bound reached) is skipped.
+//!
+//! The model's *reachable* set is what every cycle must mark: the closure,
+//! through pointer fields and through ephemeron entries (an entry's value
+//! is reachable when its key is), of the stacks, the globals, the arguments
+//! of registered cleanups and the referents of objects with a registered
+//! finalizer (kept for the finalizer, specials §2; the finalizable object
+//! itself is not a root). Its *alive* set adds the objects with a registered
+//! finalizer: such an object is never freed before its finalizer has run,
+//! since the sweep keeps it and the queue roots it.
+//!
+//! The rest is bookkeeping of what the collector *may* have done and what it
+//! *must* have done, per finalizer and cleanup:
+//!
+//! - *maybe queued*: at the end of some cycle its object was outside the
+//!   reachable set (for a cleanup: and had no registered finalizer, which
+//!   would keep it), and it has not been seen alive since. Only then may
+//!   the job run. A `wait` resolves it: a job that did not run was not queued.
+//! - *must be queued*: the object was outside the reachable set at a cycle's
+//!   beginning, counting as reachable everything the heap may still root
+//!   (objects whose finalizer may be queued), and stayed outside throughout
+//!   that cycle; such an object is unmarked at its end in every mode (marking
+//!   only shades what was reachable at some moment of the cycle), so its
+//!   finalizer (or, without one, its cleanups) runs at the next `wait`, its
+//!   weak references yield nothing and its ephemeron entries are gone. A weak
+//!   reference that yields nothing proves the same of its object. Floating
+//!   garbage of one cycle is never asserted dead: it is collected in the
+//!   next cycle that begins after it became unreachable.
+//! - A weak reference that yields an object outside the reachable set (an
+//!   object found alive, floating) roots it again: the object and its
+//!   closure are reachable from then on, and proven not found dead so far.
 //!
 //! # What is checked
 //!
@@ -52,14 +99,44 @@
 //!   points to an unmarked one (the lost objects of a missing barrier);
 //! - the marker panics if it reaches a freed, poisoned object;
 //! - after every cycle, at every `check` operation and at the end, every
-//!   object reachable in the model still has its type and length in its
+//!   object alive in the model still has its type and length in its
 //!   header, its canary words, and exactly the pointer fields the model
 //!   says, read through the mutator API (a freed and reused or poisoned
 //!   object fails here);
 //! - every `load` returns the value the model predicts;
-//! - at the end, any open cycle is finished and one more full cycle runs
-//!   with no mutator running; it must mark exactly the objects the model
-//!   can reach (none left behind, no garbage retained across two cycles).
+//! - finalizers: `set_finalizer` fails exactly when the model says the
+//!   object has one and `clear_finalizer` reports what the model says; a
+//!   finalizer runs at most once, never after it was cleared, and only when
+//!   maybe queued (never for an object reachable at every cycle end); it
+//!   must run when must be queued; when it runs, its object and every
+//!   referent still have their headers and canaries, and its fields are the
+//!   model's (read by the finalizer itself, on the finalizer thread);
+//! - cleanups: one whose argument is its object is refused; a cleanup runs
+//!   at most once, never after a successful `cancel`, only when maybe queued
+//!   and its object has no finalizer left, and must run when must be queued;
+//!   its argument's header and canaries are intact when it runs; `cancel`
+//!   fails once the cleanup was cancelled or ran, and succeeds while it
+//!   cannot have been queued (otherwise either answer is taken: the sweep
+//!   that queues it is lazy; a failure means it was queued and must run);
+//! - weak references: one to a reachable object (of the same incarnation:
+//!   not made before a resurrection) yields it, and is not `is_cleared`; one
+//!   to an object that must be dead, or made before its object's finalizer
+//!   ran, yields nothing, and is `is_cleared` after the next `wait`; an
+//!   object a weak reference yields has its header and canaries;
+//! - ephemerons: `insert`, `get` and `remove` on a reachable key return
+//!   exactly the model's values, whose headers and canaries are intact; the
+//!   values of reachable keys are reachable (so checked above and counted
+//!   below); each table's `len` is at least its entries with reachable keys
+//!   and at most the model's entries;
+//! - after every `wait`: the specials counters (`finalizers_pending`,
+//!   `finalizers_run`, `cleanups_pending`, `cleanups_run`,
+//!   `cleanups_cancelled`) equal the model's, everything queued has run,
+//!   and no finalizer or cleanup panicked;
+//! - at the end, any open cycle is finished, finalizers are waited for, and
+//!   one more full cycle runs with no mutator running; it must mark exactly
+//!   the objects the model reaches (none left behind, no garbage retained
+//!   across two cycles); then a last `wait` must run the finalizer or
+//!   cleanups of every unreachable object.
 //!
 //! # Input format
 //!
@@ -73,16 +150,17 @@
 //! (missing operand bytes read as zero; the program ends with the input, or
 //! after [`MAX_OPS`] operations). `b % 32` picks the operation ([`OPS`]) and
 //! `b / 32`, modulo the number of mutators, the mutator `m` it concerns.
+//! Every operation reads a fixed number of operand bytes.
 //!
 //! | `b % 32` | operation | operands |
 //! |---|---|---|
-//! | 0–3, 30 | `alloc`: allocate, write the canary, and root the object in a slot of `m` | kind, length, slot |
-//! | 4–7, 29 | `link`: store a pointer to a reachable object into a field | holder, field, target |
+//! | 0–3 | `alloc`: allocate, write the canary, and root the object in a slot of `m` | kind, length, slot |
+//! | 4–7 | `link`: store a pointer to a reachable object into a field | holder, field, target |
 //! | 8–9 | `unlink`: store null into a field | holder, field |
 //! | 10 | `push` a root slot holding a reachable object (`0xff`: null) | object |
 //! | 11 | `pop` 1–4 root slots | count |
 //! | 12 | `set` a root slot to a reachable object (`0xff`: null) | slot, object |
-//! | 13–15, 31 | `load` a pointer field into a root slot | holder, field, slot |
+//! | 13–15 | `load` a pointer field into a root slot | holder, field, slot |
 //! | 16 | `safepoint` | — |
 //! | 17 | `native`: `flags % 4` = 0–1 a native call (`enter_native`, `leave_native`), 2 toggle between waiting for operations in native state and waiting running, 3 `reattach`: detach `m` (its roots go) and attach a fresh mutator on the same thread | flags |
 //! | 18 | `global`: `sub % 4` = 0 add a global holding object `x` (`0xff`: null), 1 drop global `g`, 2 set global `g` to `x`, 3 load global `g` into slot `x` | sub, g, x |
@@ -93,6 +171,9 @@
 //! | 26 | `flush` every barrier buffer by handshake | — |
 //! | 27 | `finish` the cycle (STW #2, checkmark, verifier), then check the model | — |
 //! | 28 | `check` the model on `m`'s thread now (also in the middle of a cycle) | — |
+//! | 29 | `finalizer`: `sub % 4` = 0 `set_finalizer` on object `a`, which resurrects it by `b % 3` (0 not, 1 into a global root it adds, 2 into a global root made empty when the finalizer was set); 1 `clear_finalizer` of `a`; 2 `add_cleanup` to `a` with argument object `b` (`0xff`: none); 3 `cancel` cleanup `a` | sub, a, b |
+//! | 30 | `weak`: `sub % 4` = 0 `weak_ref` to object `a`; 1 `get` weak reference `a`, rooting what it yields in slot `b` (`0xff`: use it under `keep_alive` instead); 2 `wait` for finalizers, `a % 2` = 0 on the scheduler thread (`Heap::wait_for_finalizers`), 1 on `m`'s thread; 3 a collector step, `a % 2` = 0 `ephemeron_pass`, 1 `finalizer_stage` | sub, a, b |
+//! | 31 | `ephemeron` on table `(sub / 4) % 2`: `sub % 4` = 0 and 3 `insert` key `a`, value `b`; 1 `get` key `a`, 2 `remove` key `a`, rooting the value (or null) in slot `b` (`0xff`: not rooted) | sub, a, b |
 //!
 //! Operand details:
 //!
@@ -100,23 +181,33 @@
 //!   canary in word 2), 5–6 an `Array` of pointers, 7 `Bytes`; *length*: for
 //!   arrays `1 + length % 16` elements, for bytes `1 + 5 * length` bytes; a
 //!   length of `0xff` makes a large object (4100 elements, 40 000 bytes);
-//! - *holder*, *target*, *object* and *x* index the objects `m` can reach,
-//!   sorted by allocation order (holders: only those with pointer fields),
-//!   modulo their number; *field* is taken modulo the holder's fields;
+//! - *holder*, *target*, *object*, *x*, and the objects *a* and *b* index the
+//!   objects `m` can reach, sorted by allocation order (holders: only those
+//!   with pointer fields), modulo their number; *field* is taken modulo the
+//!   holder's fields;
 //! - *slot*: with `k` root slots, `slot % (k + 1) == k` pushes a new slot
 //!   (unless `m` has [`MAX_ROOTS`]), otherwise slot `slot % k` is overwritten;
-//!   for `set`, slot `slot % k`.
+//!   for `set`, slot `slot % k`;
+//! - cleanups and weak references are numbered in the order they were made
+//!   (`a` modulo their number); both are handles any mutator may use.
 //!
-//! The cycle operations are skipped unless a cycle is open (`begin` unless
-//! none is). Work is bounded: [`MAX_OBJECTS`] allocations, [`MAX_LARGE`]
-//! large objects and [`MAX_ALLOC_BYTES`] per program.
+//! The cycle operations (and the collector steps of `weak`) are skipped
+//! unless a cycle is open (`begin` unless none is). Work is bounded:
+//! [`MAX_OBJECTS`] allocations, [`MAX_LARGE`] large objects and
+//! [`MAX_ALLOC_BYTES`] per program, [`MAX_FINALIZERS`] finalizers,
+//! [`MAX_CLEANUPS`] cleanups and [`MAX_WEAK`] weak references.
+//!
+//! Before opcodes 29–31 meant these operations they were aliases of `link`,
+//! `alloc` and `load`; corpus files written before were rewritten to use the
+//! first opcode of each (same programs, same behaviour).
 //!
 //! # Seeds, and running it
 //!
 //! [`seeds`] builds the seed programs (each textbook lost-object
-//! interleaving, and programs that use every operation under every mode);
-//! they are the files `fuzz/corpus/mutator_program/seed-*`. After changing
-//! the input format or the seeds, rewrite them with
+//! interleaving, the finalizer, cleanup, weak and ephemeron cases, and
+//! programs that use every operation under every mode); they are the files
+//! `fuzz/corpus/mutator_program/seed-*`. After changing the input format or
+//! the seeds, rewrite them with
 //!
 //! ```sh
 //! cargo test -p tricolor-collector --test mutator_program_corpus -- --ignored write_seed_corpus
@@ -126,21 +217,24 @@
 //! `cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run mutator_program`; set
 //! `MUTATOR_PROGRAM_MODE=satb` (or `incremental`, `hybrid`) to run every
 //! input under one mode, and `MUTATOR_PROGRAM_TRACE=1` to print each
-//! operation as it runs. One file, under every mode, with its trace:
+//! operation as it runs. One file, under the mode its first byte names (or
+//! `MUTATOR_PROGRAM_MODE`), with its trace:
 //!
 //! ```sh
 //! MUTATOR_PROGRAM_INPUT=path/to/file MUTATOR_PROGRAM_TRACE=1 \
 //!   cargo test -p tricolor-collector --test mutator_program_corpus replay_one -- --nocapture
 //! ```
 
+use std::collections::BTreeMap;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tricolor_collector::{
-    BarrierMode, Config, CycleStepper, GlobalRoot, Heap, Mutator, ObjRef, TypeDescriptor, TypeId,
+    BarrierMode, CleanupHandle, Config, CycleStepper, EphemeronTable, GlobalRoot, Heap, Mutator,
+    ObjRef, SpecialError, TypeDescriptor, TypeId, WeakRef,
 };
 
 /// The concurrent barrier modes, in the order the header byte names them.
@@ -160,8 +254,17 @@ pub const MAX_LARGE: usize = 16;
 pub const MAX_ALLOC_BYTES: usize = 8 << 20;
 /// Most root slots per mutator.
 pub const MAX_ROOTS: usize = 32;
-/// Most global roots at once.
+/// Most global roots at once (`global` adds no more; a resurrecting
+/// finalizer still adds its own).
 pub const MAX_GLOBALS: usize = 8;
+/// Most `set_finalizer` operations per input.
+pub const MAX_FINALIZERS: usize = 64;
+/// Most `add_cleanup` operations per input.
+pub const MAX_CLEANUPS: usize = 64;
+/// Most weak references per input.
+pub const MAX_WEAK: usize = 64;
+/// Ephemeron tables per program.
+const TABLES: usize = 2;
 /// Elements of a large array: 8 bytes each plus the header, over the 32 KiB
 /// largest small object.
 const LARGE_ARRAY: u32 = 4100;
@@ -298,6 +401,13 @@ pub enum OpKind {
     Finish,
     /// Check the model against the heap.
     Check,
+    /// Set or clear a finalizer, add or cancel a cleanup.
+    Finalizer,
+    /// Make or read a weak reference, wait for finalizers, or a collector
+    /// step of the specials (ephemeron pass, finalizer stage).
+    Weak,
+    /// Insert, get or remove an ephemeron entry.
+    Ephemeron,
 }
 
 /// Opcode `b % 32` → operation.
@@ -333,9 +443,9 @@ pub const OPS: [OpKind; 32] = {
         Flush,
         Finish,
         Check,
-        Link,
-        Alloc,
-        Load,
+        Finalizer,
+        Weak,
+        Ephemeron,
     ]
 };
 
@@ -492,6 +602,137 @@ enum Action {
     Check {
         m: usize,
     },
+    /// `rec` is the new finalizer's number, `None` if the object has one
+    /// (the call must fail).
+    SetFinalizer {
+        m: usize,
+        obj: u32,
+        rec: Option<usize>,
+        resurrect: Resurrect,
+    },
+    ClearFinalizer {
+        m: usize,
+        obj: u32,
+        expect: bool,
+    },
+    /// `cleanup` is the new cleanup's number, `None` if `arg` is `obj` (the
+    /// call must fail).
+    AddCleanup {
+        m: usize,
+        obj: u32,
+        arg: Option<u32>,
+        cleanup: Option<usize>,
+    },
+    Cancel {
+        cleanup: usize,
+        expect: Expect,
+    },
+    WeakRef {
+        m: usize,
+        obj: u32,
+        weak: usize,
+    },
+    /// `slot`: where to root what the reference yields (`None`: used under
+    /// `keep_alive`). The model applies the outcome in `Model::weak_got`.
+    WeakGet {
+        m: usize,
+        weak: usize,
+        obj: u32,
+        slot: Option<Slot>,
+        expect: Expect,
+    },
+    /// `m`: the mutator whose thread waits (`None`: the scheduler's). The
+    /// model applies the outcome in `Model::finalized`, `Model::cleaned`
+    /// and `Model::end_wait`.
+    Wait {
+        m: Option<usize>,
+    },
+    EphemeronPass,
+    FinalizerStage,
+    EphInsert {
+        m: usize,
+        table: usize,
+        key: u32,
+        value: u32,
+        old: Option<u32>,
+    },
+    /// `get` (or `remove`) of `key`, which yields `value`, rooted in `slot`.
+    EphGet {
+        m: usize,
+        table: usize,
+        key: u32,
+        value: Option<u32>,
+        slot: Option<Slot>,
+        remove: bool,
+    },
+}
+
+/// An outcome that only the heap knows: yes, no, or either.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Expect {
+    Yes,
+    No,
+    Either,
+}
+
+impl Expect {
+    fn allows(self, got: bool) -> bool {
+        match self {
+            Expect::Yes => got,
+            Expect::No => !got,
+            Expect::Either => true,
+        }
+    }
+}
+
+/// Where a finalizer puts its object back (`set_finalizer`'s `b % 3`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Resurrect {
+    /// Nowhere: the object dies in a later cycle.
+    No,
+    /// Into a global root the finalizer adds (`Heap::add_global`).
+    NewGlobal,
+    /// Into a global root the scheduler made, empty, when the finalizer was
+    /// set (the finalizer `set`s it).
+    Slot,
+}
+
+/// Where a finalizer or cleanup stands in the model.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum RecState {
+    Registered,
+    /// Cleared (a finalizer) or cancelled (a cleanup).
+    Removed,
+    Ran,
+}
+
+/// A finalizer in the model (numbered in the order they were set).
+#[derive(Clone, Debug)]
+struct FinRec {
+    obj: u32,
+    resurrect: Resurrect,
+    state: RecState,
+    /// Maybe queued: may run at the next `wait` (module docs).
+    maybe: bool,
+    /// Must be queued: runs at the next `wait`.
+    must: bool,
+}
+
+/// A cleanup in the model (numbered in the order they were added).
+#[derive(Clone, Debug)]
+struct CleanupRec {
+    obj: u32,
+    arg: Option<u32>,
+    state: RecState,
+    maybe: bool,
+    must: bool,
+}
+
+/// A weak reference in the model: to `obj` as it was in incarnation `gen`.
+#[derive(Clone, Debug)]
+struct WeakRec {
+    obj: u32,
+    gen: u32,
 }
 
 /// What decoding one operation gave.
@@ -510,6 +751,14 @@ struct Obj {
     kind: Kind,
     /// Pointer fields: model ids.
     fields: Vec<Option<u32>>,
+    /// Incarnation: how many of its finalizers have run. Weak references
+    /// made in an earlier incarnation are cleared for good.
+    gen: u32,
+    /// Known to have been found unreachable in this incarnation: its weak
+    /// references yield nothing.
+    weak_dead: bool,
+    /// Its registered finalizer.
+    fin: Option<usize>,
 }
 
 /// The scheduler's model of the heap. Ids are allocation order.
@@ -528,6 +777,15 @@ struct Model {
     waits_running: Vec<bool>,
     large: usize,
     alloc_bytes: usize,
+    fins: Vec<FinRec>,
+    cleanups: Vec<CleanupRec>,
+    weaks: Vec<WeakRec>,
+    /// The ephemeron tables: key → value. May hold entries the heap has
+    /// dropped, but only with keys outside the reachable set.
+    tables: [BTreeMap<u32, u32>; TABLES],
+    /// While a cycle is open: the objects outside the may-be-rooted set
+    /// since it began (module docs: must be queued).
+    doomed: Option<Vec<bool>>,
 }
 
 impl Model {
@@ -541,6 +799,11 @@ impl Model {
             waits_running: vec![false; mutators],
             large: 0,
             alloc_bytes: 0,
+            fins: Vec::new(),
+            cleanups: Vec::new(),
+            weaks: Vec::new(),
+            tables: Default::default(),
+            doomed: None,
         }
     }
 
@@ -580,10 +843,105 @@ impl Model {
         v
     }
 
-    /// Every object reachable from any root.
-    fn reachable(&self) -> Vec<u32> {
+    /// The roots of the reachable set (module docs): stacks, globals,
+    /// arguments of registered cleanups, referents of objects with a
+    /// registered finalizer.
+    fn strong_roots(&self) -> Vec<u32> {
         let stacks = self.roots.iter().flatten();
-        self.closure(stacks.chain(self.globals.iter()).flatten().copied())
+        let mut out: Vec<u32> = stacks
+            .chain(self.globals.iter())
+            .flatten()
+            .copied()
+            .collect();
+        for c in &self.cleanups {
+            if c.state == RecState::Registered {
+                out.extend(c.arg);
+            }
+        }
+        for f in &self.fins {
+            if f.state == RecState::Registered {
+                out.extend(self.objects[f.obj as usize].fields.iter().flatten());
+            }
+        }
+        out
+    }
+
+    /// The closure of `roots` through pointer fields and ephemeron entries
+    /// (a value is reached when its key is), as flags by id.
+    fn closure_eph(&self, roots: impl IntoIterator<Item = u32>) -> Vec<bool> {
+        let mut values: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for t in &self.tables {
+            for (&k, &v) in t {
+                values.entry(k).or_default().push(v);
+            }
+        }
+        let mut seen = vec![false; self.objects.len()];
+        let mut stack = Vec::new();
+        for r in roots {
+            if !std::mem::replace(&mut seen[r as usize], true) {
+                stack.push(r);
+            }
+        }
+        while let Some(id) = stack.pop() {
+            let fields = self.objects[id as usize].fields.iter().flatten();
+            let vals = values.get(&id).into_iter().flatten();
+            for &x in fields.chain(vals) {
+                if !std::mem::replace(&mut seen[x as usize], true) {
+                    stack.push(x);
+                }
+            }
+        }
+        seen
+    }
+
+    /// The reachable set, as flags by id.
+    fn live(&self) -> Vec<bool> {
+        self.closure_eph(self.strong_roots())
+    }
+
+    /// Everything the heap may root: the reachable set and the objects
+    /// whose finalizer may be queued (the queue and the finalizer thread
+    /// root them), as flags by id.
+    fn upper(&self) -> Vec<bool> {
+        let mut roots = self.strong_roots();
+        for f in &self.fins {
+            if f.state == RecState::Registered && f.maybe {
+                roots.push(f.obj);
+            }
+        }
+        self.closure_eph(roots)
+    }
+
+    /// The reachable set: what every cycle marks, sorted.
+    fn reachable(&self) -> Vec<u32> {
+        ids(&self.live())
+    }
+
+    /// The alive set: the reachable set and the objects with a registered
+    /// finalizer, sorted.
+    fn alive(&self) -> Vec<u32> {
+        let mut live = self.live();
+        for f in &self.fins {
+            if f.state == RecState::Registered {
+                live[f.obj as usize] = true;
+            }
+        }
+        ids(&live)
+    }
+
+    /// Object `x` of what `m` can reach, if anything.
+    fn pick(&self, m: usize, x: u8) -> Option<u32> {
+        let acc = self.accessible(m);
+        (!acc.is_empty()).then(|| acc[x as usize % acc.len()])
+    }
+
+    /// The registered cleanups of `obj`.
+    fn cleanups_of(&self, obj: u32) -> impl Iterator<Item = usize> + '_ {
+        self.cleanups
+            .iter()
+            .enumerate()
+            .filter(move |(_, c)| c.obj == obj && c.state == RecState::Registered)
+            .map(|(i, _)| i)
     }
 
     fn slot(&self, m: usize, s: u8) -> Slot {
@@ -693,7 +1051,7 @@ impl Model {
                 self.global(m, sub, g, x)
             }
             OpKind::Begin => (!self.cycle_open).then(|| {
-                self.cycle_open = true;
+                self.begin_cycle();
                 Action::Begin
             }),
             OpKind::ScanStack => self.cycle_open.then_some(Action::ScanStack { m }),
@@ -709,10 +1067,22 @@ impl Model {
             }
             OpKind::Flush => self.cycle_open.then_some(Action::Flush),
             OpKind::Finish => self.cycle_open.then(|| {
-                self.cycle_open = false;
+                self.finish_cycle();
                 Action::Finish
             }),
             OpKind::Check => Some(Action::Check { m }),
+            OpKind::Finalizer => {
+                let (sub, a, b) = (input.byte(), input.byte(), input.byte());
+                self.finalizer_op(m, sub, a, b)
+            }
+            OpKind::Weak => {
+                let (sub, a, b) = (input.byte(), input.byte(), input.byte());
+                self.weak_op(m, sub, a, b)
+            }
+            OpKind::Ephemeron => {
+                let (sub, a, b) = (input.byte(), input.byte(), input.byte());
+                self.ephemeron_op(m, sub, a, b)
+            }
         };
         match action {
             Some(a) => Step::Do(a),
@@ -731,6 +1101,9 @@ impl Model {
         self.objects.push(Obj {
             kind,
             fields: vec![None; kind.pointer_fields()],
+            gen: 0,
+            weak_dead: false,
+            fin: None,
         });
         self.alloc_bytes += kind.bytes();
         self.large += kind.is_large() as usize;
@@ -784,6 +1157,461 @@ impl Model {
             }
         }
     }
+    fn finalizer_op(&mut self, m: usize, sub: u8, a: u8, b: u8) -> Option<Action> {
+        if sub % 4 == 3 {
+            return self.cancel_op(a);
+        }
+        let obj = self.pick(m, a)?;
+        match sub % 4 {
+            0 => {
+                if self.fins.len() >= MAX_FINALIZERS {
+                    return None;
+                }
+                let resurrect =
+                    [Resurrect::No, Resurrect::NewGlobal, Resurrect::Slot][b as usize % 3];
+                let rec = self.objects[obj as usize].fin.is_none().then(|| {
+                    self.fins.push(FinRec {
+                        obj,
+                        resurrect,
+                        state: RecState::Registered,
+                        maybe: false,
+                        must: false,
+                    });
+                    self.objects[obj as usize].fin = Some(self.fins.len() - 1);
+                    self.fins.len() - 1
+                });
+                Some(Action::SetFinalizer {
+                    m,
+                    obj,
+                    rec,
+                    resurrect,
+                })
+            }
+            1 => {
+                let had = self.objects[obj as usize].fin.take();
+                if let Some(r) = had {
+                    self.fins[r].state = RecState::Removed;
+                }
+                Some(Action::ClearFinalizer {
+                    m,
+                    obj,
+                    expect: had.is_some(),
+                })
+            }
+            _ => {
+                if self.cleanups.len() >= MAX_CLEANUPS {
+                    return None;
+                }
+                let arg = self.pick_or_null(m, b);
+                let cleanup = (arg != Some(obj)).then(|| {
+                    self.cleanups.push(CleanupRec {
+                        obj,
+                        arg,
+                        state: RecState::Registered,
+                        maybe: false,
+                        must: false,
+                    });
+                    self.cleanups.len() - 1
+                });
+                Some(Action::AddCleanup {
+                    m,
+                    obj,
+                    arg,
+                    cleanup,
+                })
+            }
+        }
+    }
+
+    /// `cancel` of cleanup `a`: succeeds if it cannot have been queued,
+    /// fails if it was cancelled or ran. One that must be queued may still
+    /// be cancelled: the sweep that queues it is lazy (or the background
+    /// sweeper's), and until then the record is on its span.
+    fn cancel_op(&self, a: u8) -> Option<Action> {
+        if self.cleanups.is_empty() {
+            return None;
+        }
+        let cleanup = a as usize % self.cleanups.len();
+        let c = &self.cleanups[cleanup];
+        let expect = if c.state != RecState::Registered {
+            Expect::No
+        } else if !c.maybe {
+            Expect::Yes
+        } else {
+            Expect::Either
+        };
+        Some(Action::Cancel { cleanup, expect })
+    }
+
+    fn weak_op(&mut self, m: usize, sub: u8, a: u8, b: u8) -> Option<Action> {
+        match sub % 4 {
+            0 => {
+                let obj = self.pick(m, a)?;
+                if self.weaks.len() >= MAX_WEAK {
+                    return None;
+                }
+                let gen = self.objects[obj as usize].gen;
+                self.weaks.push(WeakRec { obj, gen });
+                Some(Action::WeakRef {
+                    m,
+                    obj,
+                    weak: self.weaks.len() - 1,
+                })
+            }
+            1 => {
+                if self.weaks.is_empty() {
+                    return None;
+                }
+                let weak = a as usize % self.weaks.len();
+                Some(Action::WeakGet {
+                    m,
+                    weak,
+                    obj: self.weaks[weak].obj,
+                    slot: (b != NULL).then(|| self.slot(m, b)),
+                    expect: self.weak_expect(weak),
+                })
+            }
+            2 => Some(Action::Wait {
+                m: (a % 2 == 1).then_some(m),
+            }),
+            _ => self.cycle_open.then_some(if a % 2 == 0 {
+                Action::EphemeronPass
+            } else {
+                Action::FinalizerStage
+            }),
+        }
+    }
+
+    fn ephemeron_op(&mut self, m: usize, sub: u8, a: u8, b: u8) -> Option<Action> {
+        let table = (sub / 4) as usize % TABLES;
+        let key = self.pick(m, a)?;
+        match sub % 4 {
+            0 | 3 => {
+                let value = self.pick(m, b)?;
+                let old = self.tables[table].insert(key, value);
+                Some(Action::EphInsert {
+                    m,
+                    table,
+                    key,
+                    value,
+                    old,
+                })
+            }
+            op => {
+                let remove = op == 2;
+                let value = if remove {
+                    self.tables[table].remove(&key)
+                } else {
+                    self.tables[table].get(&key).copied()
+                };
+                let slot = (b != NULL).then(|| self.slot(m, b));
+                if let Some(s) = slot {
+                    self.put(m, s, value);
+                }
+                Some(Action::EphGet {
+                    m,
+                    table,
+                    key,
+                    value,
+                    slot,
+                    remove,
+                })
+            }
+        }
+    }
+
+    /// What a `get` of weak reference `weak` must yield.
+    fn weak_expect(&self, weak: usize) -> Expect {
+        let w = &self.weaks[weak];
+        let o = &self.objects[w.obj as usize];
+        if w.gen < o.gen || o.weak_dead {
+            Expect::No
+        } else if self.live()[w.obj as usize] {
+            Expect::Yes
+        } else {
+            Expect::Either
+        }
+    }
+
+    /// `begin`: an object the heap cannot be rooting now must be found
+    /// unreachable by this cycle, unless it is reached again during it.
+    fn begin_cycle(&mut self) {
+        self.cycle_open = true;
+        self.doomed = Some(self.upper().into_iter().map(|u| !u).collect());
+    }
+
+    /// `finish`: what the cycle may, and must, have found unreachable.
+    fn finish_cycle(&mut self) {
+        self.cycle_open = false;
+        let live = self.live();
+        for f in &mut self.fins {
+            if f.state == RecState::Registered && !live[f.obj as usize] {
+                f.maybe = true;
+            }
+        }
+        for i in 0..self.cleanups.len() {
+            let c = &self.cleanups[i];
+            // A registered finalizer keeps its object for one more cycle,
+            // and the cleanups stay on it.
+            let kept = self.objects[c.obj as usize].fin.is_some();
+            if c.state == RecState::Registered && !live[c.obj as usize] && !kept {
+                self.cleanups[i].maybe = true;
+            }
+        }
+        if let Some(doomed) = self.doomed.take() {
+            for id in ids(&doomed) {
+                self.found_dead(id);
+            }
+        }
+    }
+
+    /// A finished cycle certainly found `obj` (as it is now, in this
+    /// incarnation) unreachable: its weak references are cleared, its
+    /// ephemeron entries dropped, and its finalizer, or without one its
+    /// cleanups, queued.
+    fn found_dead(&mut self, obj: u32) {
+        let o = &mut self.objects[obj as usize];
+        o.weak_dead = true;
+        let fin = o.fin;
+        for t in &mut self.tables {
+            t.remove(&obj);
+        }
+        match fin {
+            Some(r) => {
+                self.fins[r].maybe = true;
+                self.fins[r].must = true;
+            }
+            None => {
+                for c in self.cleanups_of(obj).collect::<Vec<_>>() {
+                    self.cleanups[c].maybe = true;
+                    self.cleanups[c].must = true;
+                }
+            }
+        }
+    }
+
+    /// The outcome of `cancel` (`action` is the `Cancel`).
+    fn cancelled(&mut self, action: &Action, got: bool) {
+        let Action::Cancel { cleanup, expect } = *action else {
+            unreachable!("{action:?} is no cancel")
+        };
+        let c = &mut self.cleanups[cleanup];
+        assert!(
+            expect.allows(got),
+            "cancelling cleanup #{cleanup} of #{} {}",
+            c.obj,
+            if got {
+                "succeeded, but it had been cancelled or had run"
+            } else {
+                "failed, but its object has been reachable, or kept by its finalizer, at the \
+                 end of every cycle since (it cannot have been queued)"
+            }
+        );
+        if got {
+            c.state = RecState::Removed;
+        } else if c.state == RecState::Registered {
+            // Queued: it runs at the next wait.
+            c.maybe = true;
+            c.must = true;
+        }
+    }
+
+    /// The outcome of a weak `get` (`action` is the `WeakGet`). An object
+    /// that was outside the reachable set and is yielded was floating: it
+    /// and what it reaches were not found unreachable, and are reachable
+    /// again (rooted, or for the moment under `keep_alive`).
+    fn weak_got(&mut self, action: &Action, got: bool) {
+        let Action::WeakGet {
+            m,
+            weak,
+            obj,
+            slot,
+            expect,
+        } = *action
+        else {
+            unreachable!("{action:?} is no weak get")
+        };
+        assert!(
+            expect.allows(got),
+            "weak reference #{weak} to #{obj} {}",
+            if got {
+                "yielded its object, but the object was found unreachable before (or the \
+                 reference was made before the object's finalizer ran)"
+            } else {
+                "yielded nothing, but the model holds its object reachable"
+            }
+        );
+        if !got {
+            if self.weaks[weak].gen == self.objects[obj as usize].gen {
+                self.found_dead(obj);
+            }
+            return;
+        }
+        let before = self.live();
+        if let Some(s) = slot {
+            self.put(m, s, Some(obj));
+        }
+        if before[obj as usize] {
+            return;
+        }
+        let now = self.closure_eph(self.strong_roots().into_iter().chain([obj]));
+        for id in 0..now.len() {
+            if now[id] && !before[id] {
+                self.revive(id as u32, weak, obj);
+            }
+        }
+        if self.doomed.is_some() {
+            // Shaded by the get: marked in this cycle after all.
+            let mut reached = self.upper();
+            for (r, n) in reached.iter_mut().zip(&now) {
+                *r |= n;
+            }
+            self.spare(&reached);
+        }
+    }
+
+    /// `id` is reachable again through what weak reference `weak` yielded
+    /// (`via`): no cycle has found it unreachable, so nothing of it was
+    /// queued.
+    fn revive(&mut self, id: u32, weak: usize, via: u32) {
+        let o = &self.objects[id as usize];
+        let how = format!("weak reference #{weak} yielded #{via}, which reaches #{id}");
+        assert!(
+            !o.weak_dead,
+            "{how}, but #{id} was found unreachable by a finished cycle"
+        );
+        if let Some(r) = o.fin {
+            let f = &mut self.fins[r];
+            assert!(
+                !f.must,
+                "{how}, but the finalizer #{r} of #{id} must have been queued"
+            );
+            f.maybe = false;
+        }
+        for c in self.cleanups_of(id).collect::<Vec<_>>() {
+            let c = &mut self.cleanups[c];
+            assert!(
+                !c.must,
+                "{how}, but a cleanup of #{id} must have been queued"
+            );
+            c.maybe = false;
+        }
+    }
+
+    /// A `wait` saw finalizer `rec` run.
+    fn finalized(&mut self, rec: usize) {
+        let f = &self.fins[rec];
+        let obj = f.obj;
+        assert!(
+            f.state == RecState::Registered,
+            "finalizer #{rec} of #{obj} ran, but it {}",
+            if f.state == RecState::Ran {
+                "had run already"
+            } else {
+                "was cleared"
+            }
+        );
+        assert!(
+            f.maybe,
+            "finalizer #{rec} of #{obj} ran, but #{obj} was reachable at the end of every cycle \
+             since the finalizer was set (or since it was last found alive)"
+        );
+        self.fins[rec].state = RecState::Ran;
+        let o = &mut self.objects[obj as usize];
+        o.fin = None;
+        o.gen += 1;
+        o.weak_dead = false;
+        for t in &mut self.tables {
+            t.remove(&obj);
+        }
+        if self.fins[rec].resurrect != Resurrect::No {
+            self.globals.push(Some(obj));
+        }
+    }
+
+    /// A `wait` saw cleanup `cleanup` run.
+    fn cleaned(&mut self, cleanup: usize) {
+        let c = &self.cleanups[cleanup];
+        let obj = c.obj;
+        assert!(
+            c.state == RecState::Registered,
+            "cleanup #{cleanup} of #{obj} ran, but it {}",
+            if c.state == RecState::Ran {
+                "had run already"
+            } else {
+                "was cancelled"
+            }
+        );
+        assert!(
+            c.maybe,
+            "cleanup #{cleanup} of #{obj} ran, but #{obj} was reachable, or kept by its \
+             finalizer, at the end of every cycle since the cleanup was added (or since it was \
+             last found alive)"
+        );
+        if let Some(r) = self.objects[obj as usize].fin {
+            panic!("cleanup #{cleanup} of #{obj} ran, but the finalizer #{r} of #{obj} has not");
+        }
+        self.cleanups[cleanup].state = RecState::Ran;
+    }
+
+    /// The end of a `wait`, after its reports: whatever must have been
+    /// queued has run, and whatever has not run was not queued.
+    fn end_wait(&mut self) {
+        for (i, f) in self.fins.iter_mut().enumerate() {
+            if f.state == RecState::Registered {
+                assert!(
+                    !f.must,
+                    "finalizer #{i} of #{} did not run, but its object was unreachable through a \
+                     whole cycle (or a weak reference to it yielded nothing)",
+                    f.obj
+                );
+                f.maybe = false;
+            }
+        }
+        for (i, c) in self.cleanups.iter_mut().enumerate() {
+            if c.state == RecState::Registered {
+                assert!(
+                    !c.must,
+                    "cleanup #{i} of #{} did not run, but its object was freed (unreachable \
+                     through a whole cycle with no finalizer, or its weak reference yielded \
+                     nothing), or its cancel failed",
+                    c.obj
+                );
+                c.maybe = false;
+            }
+        }
+        if self.doomed.is_some() {
+            // Resurrected objects were rooted by the queue all along; keep
+            // the sets consistent anyway.
+            let upper = self.upper();
+            self.spare(&upper);
+        }
+    }
+
+    /// The objects flagged in `reached` were reachable at some moment of
+    /// the open cycle: it may mark them.
+    fn spare(&mut self, reached: &[bool]) {
+        if let Some(doomed) = &mut self.doomed {
+            for (d, r) in doomed.iter_mut().zip(reached) {
+                *d &= !r;
+            }
+        }
+    }
+
+    /// The least and most entries ephemeron table `t` may hold: those with
+    /// reachable keys, and all the model has.
+    fn table_bounds(&self, t: usize, live: &[bool]) -> (usize, usize) {
+        let table = &self.tables[t];
+        let reachable = table.keys().filter(|&&k| live[k as usize]).count();
+        (reachable, table.len())
+    }
+}
+
+/// The ids whose flag is set.
+fn ids(flags: &[bool]) -> Vec<u32> {
+    (0..flags.len() as u32)
+        .filter(|&i| flags[i as usize])
+        .collect()
 }
 
 // ---- the mutator threads ----------------------------------------------------
@@ -814,10 +1642,251 @@ impl Types {
             Kind::Bytes(n) => (self.bytes, n as usize),
         }
     }
+
+    /// The kind a header's shape names, if it names one of these types.
+    fn kind_of(&self, (ty, len): (TypeId, usize)) -> Option<Kind> {
+        let len = u32::try_from(len).ok()?;
+        if ty == self.node && len == 0 {
+            Some(Kind::Node)
+        } else if ty == self.array {
+            Some(Kind::Array(len))
+        } else if ty == self.bytes {
+            Some(Kind::Bytes(len))
+        } else {
+            None
+        }
+    }
 }
 
-/// What the model says one reachable object holds.
-struct Expect {
+// ---- finalizers and cleanups ------------------------------------------------
+
+/// What the finalizers and cleanups of a program share with the scheduler:
+/// the gate they wait at, and the log they report to (module docs).
+struct Shared {
+    gate: Mutex<bool>,
+    gate_cv: Condvar,
+    log: Mutex<Log>,
+}
+
+#[derive(Default)]
+struct Log {
+    /// Reports, in the order the jobs ran.
+    events: Vec<Event>,
+    /// The scheduler has stopped reading (the program ended or failed): a
+    /// finalizer no longer resurrects, and reports are dropped.
+    closed: bool,
+}
+
+/// What one finalizer or cleanup reported.
+enum Event {
+    Finalized {
+        rec: usize,
+        obj: ObjRef,
+        read: Result<FinRead, String>,
+        /// The global root a `Resurrect::NewGlobal` finalizer added.
+        global: Option<GlobalRoot>,
+    },
+    Cleaned {
+        cleanup: usize,
+        arg: Option<ObjRef>,
+        read: Result<Option<ObjRead>, String>,
+    },
+}
+
+/// One object's header and canaries, as a finalizer or cleanup read them.
+#[derive(Debug)]
+struct ObjRead {
+    obj: ObjRef,
+    shape: (TypeId, usize),
+    canaries: Vec<u64>,
+}
+
+/// What a finalizer read: its object, the object's pointer fields, and the
+/// object each non-null field points to, in field order.
+struct FinRead {
+    obj: ObjRead,
+    fields: Vec<Option<ObjRef>>,
+    referents: Vec<ObjRead>,
+}
+
+/// How a finalizer resurrects its object (`Resurrect`, with the slot).
+enum Resurrecting {
+    No,
+    NewGlobal,
+    /// The scheduler holds the root until a `wait` sees it filled; the
+    /// finalizer does not keep it (nor, through it, the heap) alive.
+    Slot(Weak<GlobalRoot>),
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    fn new() -> Arc<Shared> {
+        Arc::new(Shared {
+            gate: Mutex::new(false),
+            gate_cv: Condvar::new(),
+            log: Mutex::default(),
+        })
+    }
+
+    fn set_gate(&self, open: bool) {
+        *lock(&self.gate) = open;
+        self.gate_cv.notify_all();
+    }
+
+    /// Waits, in native state (the collector acts for this thread
+    /// meanwhile), until the scheduler opens the gate.
+    fn pass_gate(&self, m: &mut Mutator) {
+        m.native(|| {
+            let mut open = lock(&self.gate);
+            while !*open {
+                open = self.gate_cv.wait(open).unwrap_or_else(|e| e.into_inner());
+            }
+        });
+    }
+
+    fn closed(&self) -> bool {
+        lock(&self.log).closed
+    }
+
+    fn report(&self, event: Event) {
+        let rejected = {
+            let mut log = lock(&self.log);
+            if log.closed {
+                Some(event)
+            } else {
+                log.events.push(event);
+                None
+            }
+        };
+        drop(rejected);
+    }
+
+    fn take(&self) -> Vec<Event> {
+        std::mem::take(&mut lock(&self.log).events)
+    }
+
+    /// The program is over: jobs pass the gate from now on and report to
+    /// no one.
+    fn close(&self) {
+        let events = {
+            let mut log = lock(&self.log);
+            log.closed = true;
+            std::mem::take(&mut log.events)
+        };
+        drop(events);
+        self.set_gate(true);
+    }
+}
+
+/// Reads `obj`'s header and canaries.
+fn read_object(m: &Mutator, types: Types, obj: ObjRef) -> Result<ObjRead, String> {
+    // A freed object's slot stays mapped, its header poisoned: it would
+    // decode to no type below.
+    // SAFETY: `obj` is a finalizer's object or a referent of it, or a
+    // cleanup's argument, kept alive while the job runs (under test).
+    let shape = unsafe { m.shape_of(obj) };
+    let kind = types
+        .kind_of(shape)
+        .ok_or_else(|| format!("{obj:?} has a header of no type of the program: {shape:?}"))?;
+    let canaries = kind
+        .canary_words()
+        .into_iter()
+        .map(|w| {
+            // SAFETY: as above; `w` is a data word of the shape just read.
+            unsafe { m.load_word(obj, w) }
+        })
+        .collect();
+    Ok(ObjRead {
+        obj,
+        shape,
+        canaries,
+    })
+}
+
+/// A finalizer's reads: `obj` (of model kind `kind`), its pointer fields,
+/// and the objects they point to.
+fn read_finalizable(m: &Mutator, types: Types, obj: ObjRef, kind: Kind) -> Result<FinRead, String> {
+    let o = read_object(m, types, obj)?;
+    if types.kind_of(o.shape) != Some(kind) {
+        return Err(format!("its header says {:?}, not {kind:?}", o.shape));
+    }
+    let fields: Vec<Option<ObjRef>> = (0..kind.pointer_fields())
+        .map(|f| {
+            // SAFETY: `obj` is rooted while its finalizer runs, and its
+            // header was just read as `kind`, of which `f` is a pointer
+            // field.
+            unsafe { m.load(obj, f) }
+        })
+        .collect();
+    let referents = fields
+        .iter()
+        .flatten()
+        .map(|&p| read_object(m, types, p))
+        .collect::<Result<_, _>>()?;
+    Ok(FinRead {
+        obj: o,
+        fields,
+        referents,
+    })
+}
+
+/// The finalizer of model finalizer `rec`: waits at the gate, reads its
+/// object and referents, resurrects the object if asked, reports.
+fn finalizer(
+    shared: Arc<Shared>,
+    types: Types,
+    rec: usize,
+    kind: Kind,
+    resurrect: Resurrecting,
+) -> impl FnOnce(&mut Mutator, ObjRef) + Send + 'static {
+    move |m, obj| {
+        shared.pass_gate(m);
+        let read = catch_unwind(AssertUnwindSafe(|| read_finalizable(m, types, obj, kind)))
+            .unwrap_or_else(|p| Err(format!("panicked: {}", panic_message(p.as_ref()))));
+        let global = match resurrect {
+            _ if shared.closed() => None,
+            Resurrecting::No => None,
+            Resurrecting::NewGlobal => Some(m.heap().add_global(Some(obj))),
+            Resurrecting::Slot(slot) => {
+                if let Some(g) = slot.upgrade() {
+                    g.set(Some(obj));
+                }
+                None
+            }
+        };
+        shared.report(Event::Finalized {
+            rec,
+            obj,
+            read,
+            global,
+        });
+    }
+}
+
+/// The cleanup of model cleanup `cleanup`: waits at the gate, reads its
+/// argument, reports.
+fn cleanup_job(
+    shared: Arc<Shared>,
+    types: Types,
+    cleanup: usize,
+) -> impl FnOnce(&mut Mutator, Option<ObjRef>) + Send + 'static {
+    move |m, arg| {
+        shared.pass_gate(m);
+        let read = match arg {
+            None => Ok(None),
+            Some(a) => catch_unwind(AssertUnwindSafe(|| read_object(m, types, a)))
+                .unwrap_or_else(|p| Err(format!("panicked: {}", panic_message(p.as_ref()))))
+                .map(Some),
+        };
+        shared.report(Event::Cleaned { cleanup, arg, read });
+    }
+}
+
+/// What the model says one alive object holds.
+struct Expected {
     id: u32,
     obj: ObjRef,
     kind: Kind,
@@ -856,7 +1925,46 @@ enum Req {
         slot: Slot,
         expect: Option<ObjRef>,
     },
-    Check(Vec<Expect>),
+    Check(Vec<Expected>),
+    SetFinalizer {
+        obj: ObjRef,
+        rec: Option<usize>,
+        kind: Kind,
+        resurrect: Resurrecting,
+    },
+    ClearFinalizer {
+        obj: ObjRef,
+        expect: bool,
+    },
+    AddCleanup {
+        obj: ObjRef,
+        arg: Option<ObjRef>,
+        cleanup: Option<usize>,
+    },
+    WeakRef(ObjRef),
+    WeakGet {
+        weak: WeakRef,
+        obj: ObjRef,
+        id: u32,
+        kind: Kind,
+        slot: Option<Slot>,
+        expect: Expect,
+    },
+    Wait,
+    EphInsert {
+        table: Arc<EphemeronTable>,
+        key: ObjRef,
+        value: ObjRef,
+        old: Option<ObjRef>,
+    },
+    /// `value`: the object the model expects, with its id and kind.
+    EphGet {
+        table: Arc<EphemeronTable>,
+        key: ObjRef,
+        value: Option<(ObjRef, u32, Kind)>,
+        slot: Option<Slot>,
+        remove: bool,
+    },
 }
 
 /// A mutator thread's answer.
@@ -866,6 +1974,10 @@ enum Reply {
     Id(u64),
     Allocated(ObjRef),
     Global(GlobalRoot),
+    Cleanup(Option<CleanupHandle>),
+    Weak(WeakRef),
+    /// Whether a weak reference yielded its object.
+    Got(bool),
     /// The request panicked; the thread has detached and ended.
     Failed(String),
 }
@@ -879,7 +1991,13 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 
 /// A mutator thread's body: attach, then serve requests until the channel
 /// closes or one fails.
-fn mutator_thread(heap: Heap, types: Types, rx: Receiver<Req>, tx: Sender<Reply>) {
+fn mutator_thread(
+    heap: Heap,
+    types: Types,
+    shared: Arc<Shared>,
+    rx: Receiver<Req>,
+    tx: Sender<Reply>,
+) {
     let mut m = heap.attach().expect("a fresh thread attaches");
     if tx.send(Reply::Id(m.id())).is_err() {
         return;
@@ -907,7 +2025,9 @@ fn mutator_thread(heap: Heap, types: Types, rx: Receiver<Req>, tx: Sender<Reply>
                 m = heap.attach().expect("a detached thread attaches again");
                 Reply::Id(m.id())
             }
-            req => match catch_unwind(AssertUnwindSafe(|| serve(&heap, &mut m, types, req))) {
+            req => match catch_unwind(AssertUnwindSafe(|| {
+                serve(&heap, &mut m, types, &shared, req)
+            })) {
                 Ok(reply) => reply,
                 Err(p) => {
                     let _ = tx.send(Reply::Failed(panic_message(p.as_ref())));
@@ -946,11 +2066,13 @@ fn put_root(m: &mut Mutator, slot: Slot, value: Option<ObjRef>) {
 ///
 /// Every `ObjRef` in a request is an object the scheduler's model holds
 /// reachable from this mutator's roots or the globals at this moment
-/// (`Model::accessible`), or, for `Check`, from some root; the collector
-/// keeps such objects alive, so the raw API's contract holds. The model is
+/// (`Model::accessible`), or, for `Check`, alive (reachable from some root,
+/// or kept for its finalizer); the collector keeps such objects alive, so
+/// the raw API's contract holds. (A `WeakGet` names the object only to
+/// compare what the reference yields.) The model is
 /// what is under test: if the collector freed one of them, checkmark fails
 /// first, or the checks below read poison.
-fn serve(heap: &Heap, m: &mut Mutator, types: Types, req: Req) -> Reply {
+fn serve(heap: &Heap, m: &mut Mutator, types: Types, shared: &Arc<Shared>, req: Req) -> Reply {
     match req {
         Req::Alloc { id, kind, slot } => {
             let (ty, len) = types.of(kind);
@@ -1033,19 +2155,144 @@ fn serve(heap: &Heap, m: &mut Mutator, types: Types, req: Req) -> Reply {
             }
             Reply::Done
         }
+        Req::SetFinalizer {
+            obj,
+            rec,
+            kind,
+            resurrect,
+        } => {
+            let f = finalizer(
+                shared.clone(),
+                types,
+                rec.unwrap_or(usize::MAX),
+                kind,
+                resurrect,
+            );
+            match (m.set_finalizer(obj, f), rec) {
+                (Ok(()), Some(_)) | (Err(SpecialError::AlreadyHasFinalizer { .. }), None) => {}
+                (got, _) => panic!(
+                    "set_finalizer on {obj:?}: {got:?}, but the model says the object {} a \
+                     finalizer",
+                    if rec.is_some() { "has no" } else { "has" }
+                ),
+            }
+            Reply::Done
+        }
+        Req::ClearFinalizer { obj, expect } => {
+            let got = m.clear_finalizer(obj);
+            assert_eq!(
+                got,
+                Ok(expect),
+                "clear_finalizer on {obj:?}: the model says the object had a finalizer: {expect}"
+            );
+            Reply::Done
+        }
+        Req::AddCleanup { obj, arg, cleanup } => {
+            let f = cleanup_job(shared.clone(), types, cleanup.unwrap_or(usize::MAX));
+            match (m.add_cleanup(obj, arg, f), cleanup) {
+                (Ok(handle), Some(_)) => Reply::Cleanup(Some(handle)),
+                (Err(SpecialError::CleanupArgIsObject { .. }), None) => Reply::Cleanup(None),
+                (got, _) => panic!(
+                    "add_cleanup on {obj:?} with argument {arg:?}: {got:?}, but the model \
+                     expects {}",
+                    if cleanup.is_some() {
+                        "a cleanup"
+                    } else {
+                        "CleanupArgIsObject"
+                    }
+                ),
+            }
+        }
+        Req::WeakRef(obj) => Reply::Weak(
+            m.weak_ref(obj)
+                .unwrap_or_else(|e| panic!("weak_ref on {obj:?}: {e}")),
+        ),
+        Req::WeakGet {
+            weak,
+            obj,
+            id,
+            kind,
+            slot,
+            expect,
+        } => {
+            let got = weak.get(m);
+            assert!(
+                expect.allows(got.is_some()),
+                "a weak reference to #{id} ({obj:?}) yielded {got:?}; the model expects {expect:?}"
+            );
+            if let Some(p) = got {
+                assert_eq!(
+                    p, obj,
+                    "a weak reference to #{id} yielded {p:?}, not the object's {obj:?}"
+                );
+                match slot {
+                    Some(s) => {
+                        put_root(m, s, got);
+                        check_shape(m, types, id, kind, p);
+                    }
+                    None => m.keep_alive(p, |m| {
+                        m.safepoint();
+                        check_shape(m, types, id, kind, p);
+                    }),
+                }
+            }
+            Reply::Got(got.is_some())
+        }
+        Req::Wait => {
+            m.wait_for_finalizers();
+            Reply::Done
+        }
+        Req::EphInsert {
+            table,
+            key,
+            value,
+            old,
+        } => {
+            let got = table
+                .insert(m, key, value)
+                .unwrap_or_else(|e| panic!("ephemeron insert {key:?} -> {value:?}: {e}"));
+            assert_eq!(
+                got, old,
+                "ephemeron insert {key:?} -> {value:?} replaced {got:?}, the model {old:?}"
+            );
+            Reply::Done
+        }
+        Req::EphGet {
+            table,
+            key,
+            value,
+            slot,
+            remove,
+        } => {
+            let got = if remove {
+                table.remove(m, key)
+            } else {
+                table.get(m, key)
+            };
+            assert_eq!(
+                got,
+                value.map(|v| v.0),
+                "ephemeron {} of key {key:?}: the table holds {got:?}, the model {value:?}",
+                if remove { "remove" } else { "get" }
+            );
+            if let Some(s) = slot {
+                put_root(m, s, got);
+            }
+            if let Some((p, id, kind)) = value {
+                // Live until this mutator's next safepoint, rooted or not.
+                check_shape(m, types, id, kind, p);
+            }
+            Reply::Done
+        }
         Req::WaitRunning(_) | Req::Reattach => unreachable!("handled by the thread loop"),
     }
 }
 
-/// Checks one reachable object's header, canaries and pointer fields.
-fn check_object(m: &Mutator, types: Types, e: &Expect) {
-    let Expect {
-        id,
-        obj,
-        kind,
-        ref fields,
-    } = *e;
-    // SAFETY: the model holds `obj` reachable from a root (see `serve`).
+/// Checks an object's header and canaries: object `id` of kind `kind`.
+fn check_shape(m: &Mutator, types: Types, id: u32, kind: Kind, obj: ObjRef) {
+    // SAFETY: the caller's object is live: reachable in the model, or just
+    // yielded by a weak reference or an ephemeron table (live until the
+    // next safepoint) and rooted or used under `keep_alive`.
     let shape = unsafe { m.shape_of(obj) };
     assert_eq!(
         shape,
@@ -1062,8 +2309,20 @@ fn check_object(m: &Mutator, types: Types, e: &Expect) {
              overwritten?)"
         );
     }
+}
+
+/// Checks one reachable object's header, canaries and pointer fields.
+fn check_object(m: &Mutator, types: Types, e: &Expected) {
+    let Expected {
+        id,
+        obj,
+        kind,
+        ref fields,
+    } = *e;
+    check_shape(m, types, id, kind, obj);
     for (f, &want) in fields.iter().enumerate() {
-        // SAFETY: as above; `f` is a pointer field of `kind`.
+        // SAFETY: the model holds `obj` alive (see `serve`); its header was
+        // just checked, and `f` is a pointer field of `kind`.
         let got = unsafe { m.load(obj, f) };
         assert_eq!(
             got, want,
@@ -1085,6 +2344,7 @@ struct Remote {
 
 struct Sched {
     mode: BarrierMode,
+    types: Types,
     model: Model,
     /// Whether each mutator's stack has been scanned in the open cycle.
     scanned: Vec<bool>,
@@ -1092,6 +2352,14 @@ struct Sched {
     /// Object id → address.
     refs: Vec<ObjRef>,
     globals: Vec<Arc<GlobalRoot>>,
+    shared: Arc<Shared>,
+    /// By model number.
+    cleanups: Vec<CleanupHandle>,
+    weaks: Vec<WeakRef>,
+    tables: [Arc<EphemeronTable>; TABLES],
+    /// The global root each `Resurrect::Slot` finalizer fills, by model
+    /// number, until a `wait` sees it filled (it then joins `globals`).
+    slots: BTreeMap<usize, Arc<GlobalRoot>>,
     trace: bool,
     /// The operation being run (1-based), for messages.
     step: usize,
@@ -1106,14 +2374,16 @@ impl Sched {
         globals: usize,
         trace: bool,
     ) -> Sched {
+        let shared = Shared::new();
         let mutators = (0..mutators)
             .map(|i| {
                 let (req_tx, req_rx) = channel();
                 let (reply_tx, reply_rx) = channel();
                 let h = heap.clone();
+                let sh = shared.clone();
                 let thread = std::thread::Builder::new()
                     .name(format!("mutator-{i}"))
-                    .spawn(move || mutator_thread(h, types, req_rx, reply_tx))
+                    .spawn(move || mutator_thread(h, types, sh, req_rx, reply_tx))
                     .expect("spawning a mutator thread");
                 let id = match reply_rx.recv() {
                     Ok(Reply::Id(id)) => id,
@@ -1129,6 +2399,7 @@ impl Sched {
             .collect::<Vec<_>>();
         Sched {
             mode,
+            types,
             model: Model::new(mutators.len(), globals),
             scanned: vec![false; mutators.len()],
             globals: (0..globals)
@@ -1136,6 +2407,11 @@ impl Sched {
                 .collect(),
             mutators,
             refs: Vec::new(),
+            shared,
+            cleanups: Vec::new(),
+            weaks: Vec::new(),
+            tables: [(); TABLES].map(|_| Arc::new(heap.ephemeron_table())),
+            slots: BTreeMap::new(),
             trace,
             step: 0,
         }
@@ -1144,6 +2420,10 @@ impl Sched {
     /// Closes every channel and joins the threads; reports a thread that
     /// ended in a panic outside a request.
     fn stop(&mut self) -> Result<(), String> {
+        // A job still at the gate (a failed program) runs, and reports to
+        // no one.
+        self.shared.close();
+        self.slots.clear();
         self.globals.clear();
         for r in &mut self.mutators {
             r.tx = None;
@@ -1205,19 +2485,29 @@ impl Sched {
             eprintln!("op {}: end", self.step);
         }
         if let Some(c) = cycle.take() {
+            self.model.finish_cycle();
             self.finish(c);
         }
+        // Everything queued runs; nothing is left that the heap may root
+        // beyond what the model reaches.
+        self.wait(heap, None);
         // One more full cycle with no mutator running: it must mark
         // exactly what the model reaches.
+        let reachable = self.model.reachable().len() as u64;
+        self.model.begin_cycle();
         let mut c = heap.begin_cycle();
         c.scan_stacks();
         let stats = c.finish();
-        let reachable = self.model.reachable().len() as u64;
+        self.model.finish_cycle();
         assert_eq!(
             stats.objects_marked, reachable,
             "end: the last cycle marked {} objects, the model reaches {reachable}",
             stats.objects_marked
         );
+        self.check(0);
+        // That cycle found every unreachable object: their finalizers (or
+        // cleanups) run now.
+        self.wait(heap, None);
         self.check(0);
     }
 
@@ -1227,7 +2517,7 @@ impl Sched {
         cycle: &mut Option<CycleStepper<'h>>,
         action: Action,
     ) {
-        match action {
+        match action.clone() {
             Action::Alloc { m, id, kind, slot } => {
                 let Reply::Allocated(obj) = self.call(m, Req::Alloc { id, kind, slot }) else {
                     unreachable!("alloc replies with the object")
@@ -1333,7 +2623,324 @@ impl Sched {
             }
             Action::Finish => self.finish(cycle.take().expect("a cycle is open")),
             Action::Check { m } => self.check(m),
+            Action::SetFinalizer {
+                m,
+                obj,
+                rec,
+                resurrect,
+            } => {
+                let resurrect = match (rec, resurrect) {
+                    (None, _) | (_, Resurrect::No) => Resurrecting::No,
+                    (Some(_), Resurrect::NewGlobal) => Resurrecting::NewGlobal,
+                    (Some(r), Resurrect::Slot) => {
+                        let slot = Arc::new(heap.add_global(None));
+                        let weak = Arc::downgrade(&slot);
+                        self.slots.insert(r, slot);
+                        Resurrecting::Slot(weak)
+                    }
+                };
+                let req = Req::SetFinalizer {
+                    obj: self.obj(obj),
+                    rec,
+                    kind: self.model.objects[obj as usize].kind,
+                    resurrect,
+                };
+                self.call(m, req);
+            }
+            Action::ClearFinalizer { m, obj, expect } => {
+                let req = Req::ClearFinalizer {
+                    obj: self.obj(obj),
+                    expect,
+                };
+                self.call(m, req);
+            }
+            Action::AddCleanup {
+                m,
+                obj,
+                arg,
+                cleanup,
+            } => {
+                let req = Req::AddCleanup {
+                    obj: self.obj(obj),
+                    arg: self.opt(arg),
+                    cleanup,
+                };
+                let Reply::Cleanup(handle) = self.call(m, req) else {
+                    unreachable!("add_cleanup replies with the handle")
+                };
+                if let Some(h) = handle {
+                    assert_eq!(Some(self.cleanups.len()), cleanup);
+                    self.cleanups.push(h);
+                }
+            }
+            Action::Cancel { cleanup, .. } => {
+                let got = self.cleanups[cleanup].cancel();
+                if self.trace {
+                    eprintln!("op {}: cancel returns {got}", self.step);
+                }
+                self.model.cancelled(&action, got);
+            }
+            Action::WeakRef { m, obj, weak } => {
+                let Reply::Weak(w) = self.call(m, Req::WeakRef(self.obj(obj))) else {
+                    unreachable!("weak_ref replies with the reference")
+                };
+                assert_eq!(self.weaks.len(), weak);
+                // References to one incarnation of an object share a cell;
+                // one made after a resurrection is a new one.
+                let gen = self.model.weaks[weak].gen;
+                for (i, other) in self.weaks.iter().enumerate() {
+                    let rec = &self.model.weaks[i];
+                    if rec.obj == obj {
+                        assert_eq!(
+                            w == *other,
+                            rec.gen == gen,
+                            "op {}: weak references #{i} and #{weak} to #{obj} (incarnations {} \
+                             and {gen})",
+                            self.step,
+                            rec.gen
+                        );
+                    }
+                }
+                self.weaks.push(w);
+            }
+            Action::WeakGet {
+                m,
+                weak,
+                obj,
+                slot,
+                expect,
+            } => {
+                let req = Req::WeakGet {
+                    weak: self.weaks[weak].clone(),
+                    obj: self.obj(obj),
+                    id: obj,
+                    kind: self.model.objects[obj as usize].kind,
+                    slot,
+                    expect,
+                };
+                let Reply::Got(got) = self.call(m, req) else {
+                    unreachable!("a weak get replies with its outcome")
+                };
+                if self.trace {
+                    eprintln!(
+                        "op {}: it yields {}",
+                        self.step,
+                        if got { "it" } else { "nothing" }
+                    );
+                }
+                self.model.weak_got(&action, got);
+            }
+            Action::Wait { m } => self.wait(heap, m),
+            Action::EphemeronPass => {
+                stepper(cycle).ephemeron_pass();
+            }
+            Action::FinalizerStage => {
+                stepper(cycle).finalizer_stage();
+            }
+            Action::EphInsert {
+                m,
+                table,
+                key,
+                value,
+                old,
+            } => {
+                let req = Req::EphInsert {
+                    table: self.tables[table].clone(),
+                    key: self.obj(key),
+                    value: self.obj(value),
+                    old: self.opt(old),
+                };
+                self.call(m, req);
+            }
+            Action::EphGet {
+                m,
+                table,
+                key,
+                value,
+                slot,
+                remove,
+            } => {
+                let req = Req::EphGet {
+                    table: self.tables[table].clone(),
+                    key: self.obj(key),
+                    value: value.map(|v| (self.obj(v), v, self.model.objects[v as usize].kind)),
+                    slot,
+                    remove,
+                };
+                self.call(m, req);
+            }
         }
+    }
+
+    /// Opens the gate and waits for the finalizer thread (on mutator `m`'s
+    /// thread, or on this one), then checks what ran against the model.
+    fn wait(&mut self, heap: &Heap, m: Option<usize>) {
+        self.shared.set_gate(true);
+        match m {
+            Some(m) => {
+                self.call(m, Req::Wait);
+            }
+            None => heap.wait_for_finalizers(),
+        }
+        self.shared.set_gate(false);
+        for event in self.shared.take() {
+            if self.trace {
+                match &event {
+                    Event::Finalized { rec, global, .. } => eprintln!(
+                        "op {}: finalizer #{rec} ran{}",
+                        self.step,
+                        if global.is_some() {
+                            ", added a global"
+                        } else {
+                            ""
+                        }
+                    ),
+                    Event::Cleaned { cleanup, .. } => {
+                        eprintln!("op {}: cleanup #{cleanup} ran", self.step)
+                    }
+                }
+            }
+            match event {
+                Event::Finalized {
+                    rec,
+                    obj,
+                    read,
+                    global,
+                } => {
+                    let id = self.model.fins[rec].obj;
+                    assert_eq!(
+                        obj,
+                        self.obj(id),
+                        "finalizer #{rec} ran with the wrong object"
+                    );
+                    self.model.finalized(rec);
+                    let read = read.unwrap_or_else(|e| {
+                        panic!(
+                            "op {}: finalizer #{rec} of #{id}: reading it: {e}",
+                            self.step
+                        )
+                    });
+                    self.check_finalizer_read(rec, id, &read);
+                    let root = match self.model.fins[rec].resurrect {
+                        Resurrect::No => {
+                            assert!(global.is_none());
+                            None
+                        }
+                        Resurrect::NewGlobal => global.map(Arc::new),
+                        Resurrect::Slot => self.slots.remove(&rec),
+                    };
+                    if self.model.fins[rec].resurrect != Resurrect::No {
+                        let root = root.expect("a resurrecting finalizer's root");
+                        assert_eq!(
+                            root.get(),
+                            Some(obj),
+                            "finalizer #{rec} of #{id} did not resurrect it"
+                        );
+                        self.globals.push(root);
+                    }
+                }
+                Event::Cleaned { cleanup, arg, read } => {
+                    let want = self.model.cleanups[cleanup].arg;
+                    assert_eq!(arg, self.opt(want), "cleanup #{cleanup}: its argument");
+                    self.model.cleaned(cleanup);
+                    let read = read.unwrap_or_else(|e| {
+                        panic!(
+                            "op {}: cleanup #{cleanup}: reading its argument: {e}",
+                            self.step
+                        )
+                    });
+                    if let (Some(id), Some(read)) = (want, read) {
+                        self.check_read(&format!("the argument of cleanup #{cleanup}"), id, &read);
+                    }
+                }
+            }
+        }
+        self.model.end_wait();
+        assert_eq!(
+            self.globals.len(),
+            self.model.globals.len(),
+            "global roots out of step with the model"
+        );
+        // Everything queued has run: the counters are the model's.
+        let s = heap.stats().specials;
+        let count = |states: &mut dyn Iterator<Item = RecState>, want: RecState| {
+            states.filter(|&st| st == want).count() as u64
+        };
+        let fins = |want| count(&mut self.model.fins.iter().map(|f| f.state), want);
+        let cleanups = |want| count(&mut self.model.cleanups.iter().map(|c| c.state), want);
+        let got = (
+            s.finalizers_pending,
+            s.finalizers_run,
+            s.finalizers_queued,
+            s.cleanups_pending,
+            s.cleanups_run,
+            s.cleanups_queued,
+            s.cleanups_cancelled,
+            s.finalizer_panics,
+        );
+        let want = (
+            fins(RecState::Registered),
+            fins(RecState::Ran),
+            fins(RecState::Ran),
+            cleanups(RecState::Registered),
+            cleanups(RecState::Ran),
+            cleanups(RecState::Ran),
+            cleanups(RecState::Removed),
+            0,
+        );
+        assert_eq!(
+            got, want,
+            "op {}: after a wait, the specials counters (finalizers pending, run, queued; \
+             cleanups pending, run, queued, cancelled; panics) differ from the model's",
+            self.step
+        );
+        // The sweep has cleared every weak reference of a dead object.
+        for (i, w) in self.weaks.iter().enumerate() {
+            let rec = &self.model.weaks[i];
+            let o = &self.model.objects[rec.obj as usize];
+            if rec.gen < o.gen || o.weak_dead {
+                assert!(
+                    w.is_cleared(),
+                    "op {}: weak reference #{i} to #{} is not cleared after a wait, but its \
+                     object was found unreachable",
+                    self.step,
+                    rec.obj
+                );
+            }
+        }
+    }
+
+    /// Checks what finalizer `rec` read of its object `id`.
+    fn check_finalizer_read(&self, rec: usize, id: u32, read: &FinRead) {
+        let what = format!("finalizer #{rec}");
+        self.check_read(&format!("{what}: its object"), id, &read.obj);
+        let want = &self.model.objects[id as usize].fields;
+        assert_eq!(
+            read.fields,
+            want.iter().map(|&f| self.opt(f)).collect::<Vec<_>>(),
+            "op {}: {what} read the fields of #{id}: the model has {want:?}",
+            self.step
+        );
+        for (r, f) in read.referents.iter().zip(want.iter().flatten()) {
+            self.check_read(&format!("{what}: a referent of #{id}"), *f, r);
+        }
+    }
+
+    /// Checks a finalizer's or cleanup's read of object `id`.
+    fn check_read(&self, what: &str, id: u32, read: &ObjRead) {
+        let kind = self.model.objects[id as usize].kind;
+        let want: Vec<u64> = kind
+            .canary_words()
+            .into_iter()
+            .map(|w| canary(id, w))
+            .collect();
+        assert!(
+            read.obj == self.obj(id) && read.shape == self.types.of(kind) && read.canaries == want,
+            "op {}: {what}, #{id} ({kind:?} at {:?}), read as {read:?}: freed, reused or \
+             poisoned while it had to be kept (canaries {want:x?})",
+            self.step,
+            self.obj(id)
+        );
     }
 
     /// Finishes the cycle, then checks the model. Stacks the program did not
@@ -1357,15 +2964,16 @@ impl Sched {
         self.check(0);
     }
 
-    /// Checks every object the model reaches, read on mutator `m`'s thread.
+    /// Checks every object alive in the model, read on mutator `m`'s thread,
+    /// and the specials.
     fn check(&mut self, m: usize) {
         let expects = self
             .model
-            .reachable()
+            .alive()
             .into_iter()
             .map(|id| {
                 let o = &self.model.objects[id as usize];
-                Expect {
+                Expected {
                     id,
                     obj: self.obj(id),
                     kind: o.kind,
@@ -1374,6 +2982,42 @@ impl Sched {
             })
             .collect();
         self.call(m, Req::Check(expects));
+        self.check_specials();
+    }
+
+    /// The checks of the specials that need no mutator: no job ran outside
+    /// a wait; weak references to reachable objects are not cleared; each
+    /// ephemeron table's length is within the model's bounds.
+    fn check_specials(&self) {
+        assert!(
+            lock(&self.shared.log).events.is_empty(),
+            "op {}: a finalizer or cleanup ran outside a wait",
+            self.step
+        );
+        let live = self.model.live();
+        for (i, w) in self.weaks.iter().enumerate() {
+            let rec = &self.model.weaks[i];
+            let o = &self.model.objects[rec.obj as usize];
+            if rec.gen == o.gen && live[rec.obj as usize] {
+                assert!(
+                    !w.is_cleared(),
+                    "op {}: weak reference #{i} to the reachable #{} is cleared",
+                    self.step,
+                    rec.obj
+                );
+            }
+        }
+        for (t, table) in self.tables.iter().enumerate() {
+            let (least, most) = self.model.table_bounds(t, &live);
+            let len = table.len();
+            assert!(
+                (least..=most).contains(&len),
+                "op {}: ephemeron table {t} holds {len} entries; the model says {least} to \
+                 {most} ({:?})",
+                self.step,
+                self.model.tables[t]
+            );
+        }
     }
 }
 
@@ -1545,6 +3189,102 @@ impl Builder {
     fn finish(&mut self) {
         self.plain(OpKind::Finish, 0);
     }
+
+    fn set_finalizer(&mut self, m: usize, obj: u32, resurrect: Resurrect) -> usize {
+        let a = self.object(m, Some(obj));
+        let b = match resurrect {
+            Resurrect::No => 0,
+            Resurrect::NewGlobal => 1,
+            Resurrect::Slot => 2,
+        };
+        match self.op(OpKind::Finalizer, m, &[0, a, b]) {
+            Action::SetFinalizer { rec: Some(r), .. } => r,
+            a => panic!("{a:?}: the object has a finalizer already"),
+        }
+    }
+
+    /// A `set_finalizer` that must fail: `obj` has one.
+    fn set_finalizer_refused(&mut self, m: usize, obj: u32) {
+        let a = self.object(m, Some(obj));
+        let action = self.op(OpKind::Finalizer, m, &[0, a, 0]);
+        assert!(matches!(action, Action::SetFinalizer { rec: None, .. }));
+    }
+
+    fn clear_finalizer(&mut self, m: usize, obj: u32) {
+        let a = self.object(m, Some(obj));
+        self.op(OpKind::Finalizer, m, &[1, a, 0]);
+    }
+
+    /// Adds a cleanup; `None` if `arg` is `obj` (refused).
+    fn add_cleanup(&mut self, m: usize, obj: u32, arg: Option<u32>) -> Option<usize> {
+        let (a, b) = (self.object(m, Some(obj)), self.object(m, arg));
+        match self.op(OpKind::Finalizer, m, &[2, a, b]) {
+            Action::AddCleanup { cleanup, .. } => cleanup,
+            a => unreachable!("{a:?}"),
+        }
+    }
+
+    /// Cancels cleanup `cleanup`; `got` is what `cancel` returns.
+    fn cancel(&mut self, cleanup: usize, got: bool) {
+        let action = self.op(OpKind::Finalizer, 0, &[3, cleanup as u8, 0]);
+        self.model.cancelled(&action, got);
+    }
+
+    fn weak_ref(&mut self, m: usize, obj: u32) -> usize {
+        let a = self.object(m, Some(obj));
+        match self.op(OpKind::Weak, m, &[0, a, 0]) {
+            Action::WeakRef { weak, .. } => weak,
+            a => unreachable!("{a:?}"),
+        }
+    }
+
+    /// Reads weak reference `weak`, rooting what it yields in a new slot
+    /// (or using it under `keep_alive`); `got`: whether it yields.
+    fn weak_get(&mut self, m: usize, weak: usize, rooted: bool, got: bool) {
+        let b = if rooted { self.slot(m, None) } else { NULL };
+        let action = self.op(OpKind::Weak, m, &[1, weak as u8, b]);
+        self.model.weak_got(&action, got);
+    }
+
+    /// Waits for finalizers (on mutator `on`'s thread, or the scheduler's);
+    /// `ran`: what runs, in order.
+    fn wait(&mut self, on: Option<usize>, ran: &[Ran]) {
+        self.op(OpKind::Weak, on.unwrap_or(0), &[2, on.is_some() as u8, 0]);
+        for &r in ran {
+            match r {
+                Ran::Fin(r) => self.model.finalized(r),
+                Ran::Cleanup(c) => self.model.cleaned(c),
+            }
+        }
+        self.model.end_wait();
+    }
+
+    fn ephemeron_pass(&mut self) {
+        self.op(OpKind::Weak, 0, &[3, 0, 0]);
+    }
+
+    fn finalizer_stage(&mut self) {
+        self.op(OpKind::Weak, 0, &[3, 1, 0]);
+    }
+
+    fn eph_insert(&mut self, m: usize, table: u8, key: u32, value: u32) {
+        let (a, b) = (self.object(m, Some(key)), self.object(m, Some(value)));
+        self.op(OpKind::Ephemeron, m, &[4 * table, a, b]);
+    }
+
+    /// `get` (`remove`: `remove`) of `key`, rooting the value in a new slot.
+    fn eph_get(&mut self, m: usize, table: u8, key: u32, remove: bool, rooted: bool) {
+        let a = self.object(m, Some(key));
+        let b = if rooted { self.slot(m, None) } else { NULL };
+        self.op(OpKind::Ephemeron, m, &[4 * table + 1 + remove as u8, a, b]);
+    }
+}
+
+/// A job a seed's `wait` expects to run.
+#[derive(Copy, Clone, Debug)]
+enum Ran {
+    Fin(usize),
+    Cleanup(usize),
 }
 
 /// SplitMix64, for the seeds of random bytes.
@@ -1578,6 +3318,25 @@ fn splitmix(state: &mut u64) -> u64 {
 ///   SATB scanned every stack when the cycle began.
 /// - `hybrid-transfer-between-stacks`: a pointer moves from an unscanned
 ///   stack through a shared object onto a scanned stack.
+///
+/// Then finalizers, cleanups, weak references and ephemerons:
+///
+/// - `weak-get-revives-during-mark-*`: a weak reference read while marking
+///   yields the only strong reference, onto a scanned stack;
+/// - `ephemeron-keys-die`: a key-in-value cycle across the two tables keeps
+///   neither; weak references to both are cleared, the entries go;
+/// - `finalizer-resurrects-*`: a finalizer resurrects its object into a new
+///   global; the old weak reference stays cleared, its ephemeron entry is
+///   gone, its cleanup runs when it really dies;
+/// - `finalizer-resurrects-during-mark`: into its global root while a mark
+///   runs, after the globals were scanned, then loaded onto a scanned stack;
+/// - `finalizer-referent-stored-after-stage-*`: a finalizable object gets a
+///   referent after the finalizer stage, then dies in that cycle;
+/// - `ephemeron-chain-during-mark-*`: a chain of entries across both tables
+///   completed while marking, its last link held by no stack at the end;
+/// - `cleanups-*`: with an argument, cancelled, refused, and on an object
+///   with a finalizer;
+/// - `finalizer-chain-and-cycle`, `finalizer-clear-and-steps`.
 ///
 /// The rest use every operation under every mode, and a few are random
 /// bytes.
@@ -1850,6 +3609,281 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
     b.mark(0);
     b.finish();
     add("four-mutators", b);
+
+    // A weak reference read while marking yields the only strong reference
+    // to its object, onto a stack already scanned: in hybrid mode only the
+    // shading `get` does keeps the object (SATB scanned the stack that held
+    // it at the snapshot; incremental update rescans stacks).
+    for (mode, name) in [
+        (Satb, "satb"),
+        (Incremental, "incremental"),
+        (Hybrid, "hybrid"),
+    ] {
+        let mut b = Builder::new(mode, 2, 0);
+        let x = b.node(1);
+        let w = b.weak_ref(1, x);
+        b.begin();
+        b.scan_stack(0);
+        b.pop(1, 1); // `x` leaves the unscanned stack (no barrier on stacks)
+        b.weak_get(0, w, true, true);
+        b.scan_stack(1);
+        b.mark(0);
+        b.finish();
+        b.plain(Check, 1);
+        add(&format!("weak-get-revives-during-mark-{name}"), b);
+    }
+
+    // Ephemerons whose keys die: a key-in-value cycle across the two tables
+    // keeps neither; weak references to both are cleared, the entries go.
+    let mut b = Builder::new(Hybrid, 2, 1);
+    let holder = b.node(0);
+    b.set_global(0, 0, Some(holder));
+    let (k, v) = (b.node(0), b.node(0));
+    b.link(0, holder, 0, k);
+    b.eph_insert(0, 0, k, v);
+    b.eph_insert(0, 1, v, k);
+    let (wk, wv) = (b.weak_ref(0, k), b.weak_ref(0, v));
+    b.pop(0, 3);
+    b.begin();
+    b.scan_stack(0);
+    b.scan_stack(1);
+    b.plain(ScanGlobals, 0);
+    b.mark(0);
+    b.ephemeron_pass();
+    b.mark(0);
+    b.finish();
+    b.weak_get(1, wv, false, true); // kept by `k`'s entry; used under keep_alive
+    b.eph_get(1, 0, k, false, true);
+    b.unlink(0, holder, 0); // `k` stays reachable through the entry of `v`, on m1's stack
+    b.pop(1, 1); // now only the two entries hold them: garbage
+    b.begin();
+    b.finish();
+    b.weak_get(0, wk, true, false);
+    b.weak_get(0, wv, false, false);
+    b.wait(None, &[]);
+    b.plain(Check, 1);
+    add("ephemeron-keys-die", b);
+
+    // A finalizer resurrects its object; the weak reference made before
+    // stays cleared, the ephemeron entry keyed by it is gone, a cleanup
+    // waits until the object really dies.
+    for (mode, name) in [
+        (Satb, "satb"),
+        (Incremental, "incremental"),
+        (Hybrid, "hybrid"),
+    ] {
+        let mut b = Builder::new(mode, 2, 0);
+        let (f, c) = (b.node(0), b.node(0));
+        b.link(0, f, 0, c);
+        b.pop(0, 1); // `c` only through `f`
+        let r = b.set_finalizer(0, f, Resurrect::NewGlobal);
+        let cl = b.add_cleanup(0, f, None).expect("a cleanup");
+        let w_old = b.weak_ref(0, f);
+        b.eph_insert(0, 0, f, c);
+        b.pop(0, 1); // `f` is garbage; `c` is kept for its finalizer
+        b.begin();
+        b.scan_stack(0);
+        b.scan_stack(1);
+        b.finalizer_stage();
+        b.mark(0);
+        b.finish();
+        b.weak_get(1, w_old, true, false);
+        b.wait(None, &[Ran::Fin(r)]);
+        let g = b.model.globals.len() as u8 - 1;
+        b.load_global(0, g, None); // `f` is back, with `c`
+        b.plain(Check, 1);
+        b.weak_get(0, w_old, false, false); // cleared for good
+        let w_new = b.weak_ref(0, f);
+        b.eph_get(0, 0, f, false, true); // the entry went with the first death
+        b.weak_get(1, w_new, true, true);
+        b.pop(0, 2);
+        b.pop(1, 1);
+        b.drop_global(g);
+        b.begin();
+        b.finish();
+        b.wait(Some(1), &[Ran::Cleanup(cl)]);
+        b.cancel(cl, false);
+        add(&format!("finalizer-resurrects-{name}"), b);
+    }
+
+    // A finalizer resurrects its object into its global root while a mark
+    // runs, after the globals were scanned; the object is then loaded onto
+    // a scanned stack. The job was popped (and its object shaded) when the
+    // sweep queued it; the global store's barrier shades it again.
+    let mut b = Builder::new(Hybrid, 2, 0);
+    let (f, arr) = (b.node(0), b.alloc(0, 5, 3));
+    b.link(0, f, 1, arr);
+    b.pop(0, 1);
+    let r = b.set_finalizer(0, f, Resurrect::Slot);
+    b.pop(0, 1);
+    b.begin();
+    b.finish();
+    b.begin(); // its sweep queues the finalizer
+    b.scan_stack(0);
+    b.plain(ScanGlobals, 0);
+    b.wait(Some(1), &[Ran::Fin(r)]);
+    b.load_global(0, 0, None);
+    b.mark(0);
+    b.scan_stack(1);
+    b.finish();
+    b.plain(Check, 1);
+    add("finalizer-resurrects-during-mark", b);
+
+    // A finalizer whose object gets a referent after the finalizer stage,
+    // stored from an unscanned stack: the barrier must keep the referent
+    // for the finalizer (which reads it). SATB keeps both as floating
+    // garbage, and finalizes in the next cycle.
+    for (mode, name) in [
+        (Satb, "satb"),
+        (Incremental, "incremental"),
+        (Hybrid, "hybrid"),
+    ] {
+        let mut b = Builder::new(mode, 2, 0);
+        let (f, x) = (b.node(1), b.node(1));
+        let r = b.set_finalizer(1, f, Resurrect::No);
+        b.begin();
+        b.scan_stack(0);
+        b.finalizer_stage();
+        b.link(1, f, 0, x);
+        b.pop(1, 2);
+        b.scan_stack(1);
+        b.mark(0);
+        b.finish();
+        if mode == Satb {
+            b.wait(None, &[]);
+            b.begin();
+            b.finish();
+        }
+        b.wait(None, &[Ran::Fin(r)]);
+        add(&format!("finalizer-referent-stored-after-stage-{name}"), b);
+    }
+
+    // An ephemeron chain k1 -> k2 -> k3 -> v across both tables, completed
+    // while marking by an entry whose value is held only by a stack that
+    // drops it before its scan: the passes at mark termination keep it.
+    for (mode, name) in [
+        (Satb, "satb"),
+        (Incremental, "incremental"),
+        (Hybrid, "hybrid"),
+    ] {
+        let mut b = Builder::new(mode, 2, 1);
+        let k1 = b.node(0);
+        b.set_global(0, 0, Some(k1));
+        let k2 = b.node(0);
+        b.eph_insert(0, 0, k1, k2);
+        b.pop(0, 2);
+        let (k3, v) = (b.node(1), b.alloc(1, 7, 2));
+        b.eph_insert(1, 1, k3, v);
+        b.pop(1, 1);
+        b.begin();
+        b.plain(ScanGlobals, 0);
+        b.mark(0);
+        b.ephemeron_pass();
+        b.mark(0);
+        b.scan_stack(0);
+        b.eph_get(1, 0, k1, false, true); // `k2` onto m1's stack
+        b.eph_insert(1, 0, k2, k3);
+        b.pop(1, 2);
+        b.scan_stack(1);
+        b.mark(0);
+        b.ephemeron_pass();
+        b.mark(0);
+        b.finish();
+        b.plain(Check, 1);
+        b.set_global(0, 0, None); // the chain dies with its head
+        b.begin();
+        b.finish();
+        b.plain(Check, 0);
+        add(&format!("ephemeron-chain-during-mark-{name}"), b);
+    }
+
+    // Cleanups: one with an argument kept only by the cleanup, one
+    // cancelled, one refused (its argument is its object), one on an object
+    // with a finalizer (it runs when the object really dies).
+    for (mode, name) in [(Satb, "satb"), (Hybrid, "hybrid")] {
+        let mut b = Builder::new(mode, 2, 0);
+        let (o, arg, o2) = (b.node(0), b.alloc(0, 7, 1), b.node(0));
+        let c1 = b.add_cleanup(0, o, Some(arg)).expect("a cleanup");
+        let c2 = b.add_cleanup(0, o, None).expect("a cleanup");
+        assert_eq!(b.add_cleanup(0, o, Some(o)), None);
+        b.cancel(c2, true);
+        let r = b.set_finalizer(0, o2, Resurrect::No);
+        let c3 = b.add_cleanup(0, o2, Some(arg)).expect("a cleanup");
+        b.pop(0, 3);
+        b.begin();
+        b.scan_stack(0);
+        b.scan_stack(1);
+        b.mark(0);
+        b.finish();
+        b.wait(Some(0), &[Ran::Cleanup(c1), Ran::Fin(r)]);
+        b.cancel(c1, false); // too late: it ran
+        b.begin();
+        b.finish();
+        b.wait(None, &[Ran::Cleanup(c3)]);
+        b.cancel(c3, false);
+        b.begin();
+        b.finish();
+        add(&format!("cleanups-{name}"), b);
+    }
+
+    // Finalizers in a chain run one cycle apart; finalizers in a cycle
+    // never run (they keep each other).
+    let mut b = Builder::new(Satb, 2, 0);
+    let (f1, f2, f3, f4) = (b.node(0), b.node(0), b.node(0), b.node(0));
+    b.link(0, f1, 0, f2);
+    b.link(0, f3, 0, f4);
+    b.link(0, f4, 1, f3);
+    let recs: Vec<usize> = [f1, f2, f3, f4]
+        .into_iter()
+        .map(|f| b.set_finalizer(0, f, Resurrect::No))
+        .collect();
+    b.pop(0, 4);
+    b.begin();
+    b.finish();
+    b.wait(None, &[Ran::Fin(recs[0])]);
+    b.begin();
+    b.scan_stack(0);
+    b.finalizer_stage();
+    b.finish();
+    b.wait(None, &[Ran::Fin(recs[1])]);
+    b.begin();
+    b.finish();
+    b.wait(None, &[]);
+    add("finalizer-chain-and-cycle", b);
+
+    // Set, clear, set again; a finalizable key; the object is dropped
+    // while marking (the global's barrier keeps it as floating garbage),
+    // then finalized with the collector steps run by hand, and resurrected.
+    let mut b = Builder::new(Incremental, 3, 1);
+    let (a, x) = (b.node(0), b.node(0));
+    b.link(0, a, 0, x);
+    b.set_global(0, 0, Some(a));
+    b.set_finalizer(0, a, Resurrect::Slot);
+    b.clear_finalizer(0, a);
+    b.clear_finalizer(0, a);
+    let r = b.set_finalizer(0, a, Resurrect::NewGlobal);
+    b.set_finalizer_refused(0, a);
+    b.eph_insert(0, 1, a, x);
+    b.pop(0, 2);
+    b.begin();
+    b.scan_stack(0);
+    b.finalizer_stage();
+    b.ephemeron_pass();
+    b.set_global(1, 0, None);
+    b.mark(0);
+    b.plain(ScanGlobals, 0);
+    b.plain(Flush, 0);
+    b.finish();
+    b.wait(None, &[]);
+    b.begin();
+    b.ephemeron_pass();
+    b.finalizer_stage();
+    b.finish();
+    b.wait(Some(2), &[Ran::Fin(r)]);
+    b.load_global(1, 1, None);
+    b.eph_get(1, 1, a, false, true);
+    b.plain(Check, 2);
+    add("finalizer-clear-and-steps", b);
 
     let mut out2 = out;
     for (i, len) in [120usize, 300, 600, 900, 1400, 2000]
