@@ -228,7 +228,12 @@
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::sync::{Arc, OnceLock, Weak};
+
+// parking_lot, not std: its locks are compiled with this crate, so
+// ThreadSanitizer sees the finalizer thread and the scheduler synchronise
+// through them (std's prebuilt locks are invisible to it).
+use parking_lot::{Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -1718,8 +1723,8 @@ enum Resurrecting {
     Slot(Weak<GlobalRoot>),
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+fn lock<T>(m: &Mutex<T>) -> parking_lot::MutexGuard<'_, T> {
+    m.lock()
 }
 
 impl Shared {
@@ -1742,7 +1747,7 @@ impl Shared {
         m.native(|| {
             let mut open = lock(&self.gate);
             while !*open {
-                open = self.gate_cv.wait(open).unwrap_or_else(|e| e.into_inner());
+                self.gate_cv.wait(&mut open);
             }
         });
     }
