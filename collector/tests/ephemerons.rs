@@ -45,32 +45,6 @@ use tricolor_collector::{
     BarrierMode, Config, EphemeronTable, Heap, Mutator, ObjRef, SpecialError, WeakRef,
 };
 
-const MODES: [BarrierMode; 4] = [
-    BarrierMode::Off,
-    BarrierMode::Satb,
-    BarrierMode::IncrementalUpdate,
-    BarrierMode::Hybrid,
-];
-
-const CONCURRENT: [BarrierMode; 3] = [
-    BarrierMode::Satb,
-    BarrierMode::IncrementalUpdate,
-    BarrierMode::Hybrid,
-];
-
-/// A heap that collects only when asked, with every check on.
-fn heap_for(mode: BarrierMode) -> Heap {
-    Heap::new(Config {
-        barrier: mode,
-        manual_cycles: true,
-        ..checked_config()
-    })
-}
-
-fn node(m: &mut Mutator, t: &Types, id: u64) -> ObjRef {
-    alloc(m, t, Kind::Node, id)
-}
-
 /// Asserts that `obj` carries `canary(id)`.
 ///
 /// # Safety
@@ -130,8 +104,8 @@ fn dropped(heap: &Heap) -> u64 {
 
 #[test]
 fn a_value_is_kept_while_its_key_is_rooted_and_dropped_with_it() {
-    for mode in MODES {
-        let heap = heap_for(mode);
+    for mode in ALL_MODES {
+        let heap = manual_heap(mode);
         let t = Types::register(&heap);
         let table = heap.ephemeron_table();
         let mut m = heap.attach().unwrap();
@@ -190,8 +164,8 @@ fn a_value_is_kept_while_its_key_is_rooted_and_dropped_with_it() {
 
 #[test]
 fn a_value_reachable_elsewhere_survives_its_key() {
-    for mode in MODES {
-        let heap = heap_for(mode);
+    for mode in ALL_MODES {
+        let heap = manual_heap(mode);
         let t = Types::register(&heap);
         let table = heap.ephemeron_table();
         let other = heap.ephemeron_table();
@@ -229,7 +203,7 @@ fn a_value_reachable_elsewhere_survives_its_key() {
 /// entry i in one of two tables, inserted in random order; key 0 rooted.
 /// Then the link out of value `len / 2` is cut.
 fn chain(mode: BarrierMode, len: usize, seed: u64) {
-    let heap = heap_for(mode);
+    let heap = manual_heap(mode);
     let t = Types::register(&heap);
     let tables = [heap.ephemeron_table(), heap.ephemeron_table()];
     let mut rng = Rng(seed);
@@ -332,7 +306,7 @@ fn chain(mode: BarrierMode, len: usize, seed: u64) {
 
 #[test]
 fn chains_across_two_tables_in_any_order_are_kept_and_cut_tails_dropped() {
-    for mode in MODES {
+    for mode in ALL_MODES {
         for (len, seed) in [(1, 1), (2, 2), (5, 3), (17, 4), (64, 5)] {
             chain(mode, len, seed);
         }
@@ -341,9 +315,9 @@ fn chains_across_two_tables_in_any_order_are_kept_and_cut_tails_dropped() {
 
 #[test]
 fn a_value_that_reaches_its_own_key_does_not_keep_it() {
-    for mode in MODES {
+    for mode in ALL_MODES {
         for key_reaches_value in [false, true] {
-            let heap = heap_for(mode);
+            let heap = manual_heap(mode);
             let t = Types::register(&heap);
             let table = heap.ephemeron_table();
             let mut m = heap.attach().unwrap();
@@ -383,9 +357,9 @@ fn a_value_that_reaches_its_own_key_does_not_keep_it() {
 
 #[test]
 fn entries_whose_values_reach_each_others_keys_die_together() {
-    for mode in MODES {
+    for mode in ALL_MODES {
         for same_table in [true, false] {
-            let heap = heap_for(mode);
+            let heap = manual_heap(mode);
             let t = Types::register(&heap);
             let t1 = heap.ephemeron_table();
             let t2 = heap.ephemeron_table();
@@ -453,8 +427,8 @@ struct Seen {
 
 #[test]
 fn a_finalizable_key_loses_its_entry_before_its_finalizer_runs() {
-    for mode in MODES {
-        let heap = heap_for(mode);
+    for mode in ALL_MODES {
+        let heap = manual_heap(mode);
         let t = Types::register(&heap);
         let table = Arc::new(heap.ephemeron_table());
         let mut m = heap.attach().unwrap();
@@ -543,10 +517,10 @@ fn a_finalizable_key_loses_its_entry_before_its_finalizer_runs() {
 /// marks itself, and a pass after it finds nothing left to do.
 #[test]
 fn a_pass_follows_the_finalizer_stage() {
-    for mode in CONCURRENT {
+    for mode in CONCURRENT_MODES {
         for explicit in [false, true] {
             let ctx = format!("{mode}, stage stepped: {explicit}");
-            let heap = heap_for(mode);
+            let heap = manual_heap(mode);
             let t = Types::register(&heap);
             let table = heap.ephemeron_table();
             let mut m = heap.attach().unwrap();
@@ -615,7 +589,7 @@ fn finalizer_cycle_through_an_entry(
     mode: BarrierMode,
     cycles: usize,
 ) -> (Heap, EphemeronTable, Mutator, [WeakRef; 3]) {
-    let heap = heap_for(mode);
+    let heap = manual_heap(mode);
     let t = Types::register(&heap);
     let table = heap.ephemeron_table();
     let mut m = heap.attach().unwrap();
@@ -646,7 +620,7 @@ fn finalizer_cycle_through_an_entry(
 
 #[test]
 fn a_finalizable_key_reaching_itself_through_an_entry_is_kept_whole() {
-    for mode in MODES {
+    for mode in ALL_MODES {
         let (heap, table, m, handles) = finalizer_cycle_through_an_entry(mode, 3);
         let s = heap.stats();
         assert_eq!(s.specials.finalizers_run, 0, "{mode}");
@@ -676,7 +650,7 @@ fn a_finalizable_key_reaching_itself_through_an_entry_is_counted_as_a_cycle() {
     // are reported in `SpecialStats::finalizer_cycles`, one object per
     // group and collection, ephemeron entries included. k reaches itself (k → k2 ⇒ v2 → k) and is never
     // finalized, so each of the three cycles must count it.
-    for mode in MODES {
+    for mode in ALL_MODES {
         let (heap, _table, _m, _handles) = finalizer_cycle_through_an_entry(mode, 3);
         let s = heap.stats().specials;
         assert_eq!(s.finalizers_run, 0, "{mode}");
@@ -689,8 +663,8 @@ fn a_finalizable_key_reaching_itself_through_an_entry_is_counted_as_a_cycle() {
 
 #[test]
 fn a_dropped_table_keeps_nothing() {
-    for mode in MODES {
-        let heap = heap_for(mode);
+    for mode in ALL_MODES {
+        let heap = manual_heap(mode);
         let t = Types::register(&heap);
         let kept = heap.ephemeron_table();
         let table = heap.ephemeron_table();
@@ -726,7 +700,7 @@ fn a_dropped_table_keeps_nothing() {
 
 #[test]
 fn insert_get_and_remove_follow_map_semantics() {
-    let heap = heap_for(BarrierMode::Hybrid);
+    let heap = manual_heap(BarrierMode::Hybrid);
     let t = Types::register(&heap);
     let table = heap.ephemeron_table();
     let mut m = heap.attach().unwrap();
@@ -766,7 +740,7 @@ fn insert_get_and_remove_follow_map_semantics() {
     assert!(table.is_empty());
 
     // A mutator of another heap is refused.
-    let other = heap_for(BarrierMode::Hybrid);
+    let other = manual_heap(BarrierMode::Hybrid);
     let table = Arc::new(table);
     let (table2, k_addr) = (table.clone(), k.addr());
     let foreign = thread::spawn(move || {
@@ -980,7 +954,7 @@ fn four_mutators_share_tables_while_collections_run() {
 /// termination's passes must find it.
 fn insert_under_a_black_key(mode: BarrierMode, explicit_pass: bool) {
     let ctx = format!("{mode}, explicit pass: {explicit_pass}");
-    let heap = heap_for(mode);
+    let heap = manual_heap(mode);
     let t = Types::register(&heap);
     let table = heap.ephemeron_table();
     let mut m = heap.attach().unwrap();
@@ -1043,7 +1017,7 @@ fn insert_under_a_black_key(mode: BarrierMode, explicit_pass: bool) {
 
 #[test]
 fn insert_while_marking_under_a_black_key_keeps_the_value() {
-    for mode in CONCURRENT {
+    for mode in CONCURRENT_MODES {
         for explicit_pass in [true, false] {
             insert_under_a_black_key(mode, explicit_pass);
         }
@@ -1056,9 +1030,9 @@ fn insert_while_marking_under_a_black_key_keeps_the_value() {
 /// under SATB, whose snapshot holds both for this cycle.
 #[test]
 fn insert_while_marking_with_a_white_key() {
-    for mode in CONCURRENT {
+    for mode in CONCURRENT_MODES {
         // Reached later.
-        let heap = heap_for(mode);
+        let heap = manual_heap(mode);
         let t = Types::register(&heap);
         let table = heap.ephemeron_table();
         let mut m = heap.attach().unwrap();
@@ -1098,7 +1072,7 @@ fn insert_while_marking_with_a_white_key() {
         drop(m);
 
         // Dropped before the stack scan.
-        let heap = heap_for(mode);
+        let heap = manual_heap(mode);
         let t = Types::register(&heap);
         let table = heap.ephemeron_table();
         let mut m = heap.attach().unwrap();
@@ -1180,7 +1154,7 @@ fn value_taken_while_marking_at(
     barrier_on: bool,
     v_addr_out: &mut usize,
 ) -> Result<(), String> {
-    let heap = heap_for(mode);
+    let heap = manual_heap(mode);
     let t = Types::register(&heap);
     let mut table = Some(heap.ephemeron_table());
     let mut m = heap.attach().unwrap();
@@ -1266,7 +1240,7 @@ fn expect_lost(r: Result<(), String>, lost: usize, what: &str) {
 
 #[test]
 fn a_value_taken_out_while_marking_is_shaded() {
-    for mode in CONCURRENT {
+    for mode in CONCURRENT_MODES {
         for out in [Out::Remove, Out::Replace, Out::GetThenDropTable] {
             for dest in [Dest::BlackObject, Dest::Root] {
                 let what = format!("{mode} {out:?} {dest:?}");
@@ -1294,7 +1268,7 @@ fn chain_completed_while_marking(
     mode: BarrierMode,
     barrier_on: bool,
 ) -> (Result<(), String>, usize) {
-    let heap = heap_for(mode);
+    let heap = manual_heap(mode);
     let t = Types::register(&heap);
     let (t1, t2) = (heap.ephemeron_table(), heap.ephemeron_table());
     let mut m = heap.attach().unwrap();
@@ -1366,7 +1340,7 @@ fn chain_completed_while_marking(
 
 #[test]
 fn a_chain_completed_while_marking_is_kept() {
-    for mode in CONCURRENT {
+    for mode in CONCURRENT_MODES {
         let (r, _) = chain_completed_while_marking(mode, true);
         r.unwrap_or_else(|e| panic!("{mode}: {e}"));
         if mode != BarrierMode::Satb {

@@ -36,32 +36,21 @@
 //!   through a cycle that ended just after it last found nothing to do).
 
 mod common;
+mod stepper;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::channel;
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use common::{canary, checked_config, Rng};
+use common::{canary, checked_config, manual_heap, Rng, ALL_MODES, CONCURRENT_MODES};
+use stepper::{Collector, Step};
 use tricolor_collector::{
     BarrierMode, CycleStats, GlobalRoot, Heap, Mutator, ObjRef, SpecialError, TypeDescriptor,
     TypeId,
 };
-
-const ALL_MODES: [BarrierMode; 4] = [
-    BarrierMode::Off,
-    BarrierMode::Satb,
-    BarrierMode::IncrementalUpdate,
-    BarrierMode::Hybrid,
-];
-
-const CONCURRENT_MODES: [BarrierMode; 3] = [
-    BarrierMode::Satb,
-    BarrierMode::IncrementalUpdate,
-    BarrierMode::Hybrid,
-];
 
 /// How long a test waits for another thread before it calls it a hang.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -69,15 +58,6 @@ const PATIENCE: Duration = Duration::from_secs(20);
 fn heap(mode: BarrierMode) -> Heap {
     Heap::new(tricolor_collector::Config {
         barrier: mode,
-        ..checked_config()
-    })
-}
-
-/// A heap whose cycles run only when asked for or stepped.
-fn stepped_heap(mode: BarrierMode) -> Heap {
-    Heap::new(tricolor_collector::Config {
-        barrier: mode,
-        manual_cycles: true,
         ..checked_config()
     })
 }
@@ -1622,115 +1602,6 @@ fn four_mutators_finalize_exactly_the_objects_they_drop() {
 
 // ---- stepped interleavings ---------------------------------------------------------------
 
-/// Collector steps the helper thread performs.
-enum Step {
-    Begin,
-    ScanStacks,
-    ScanGlobals,
-    MarkAll,
-    FinalizerStage,
-    Finish,
-}
-
-/// What a step returned.
-enum Done {
-    Nothing,
-    Stage(u64),
-    Finished(Box<CycleStats>),
-}
-
-/// The helper thread that owns the stepper (a stepper must not run on an
-/// attached thread). The mutator waits in native code while it acts, so
-/// every step happens at an exact point of the mutator's program.
-struct Collector {
-    steps: Sender<Step>,
-    done: Receiver<Result<Done, String>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Collector {
-    fn new(heap: &Heap) -> Collector {
-        let (steps, rx) = channel::<Step>();
-        let (tx, done) = channel();
-        let heap = heap.clone();
-        let thread = thread::spawn(move || {
-            let mut cycle = None;
-            for step in rx {
-                let r = catch_unwind(AssertUnwindSafe(|| match step {
-                    Step::Begin => {
-                        cycle = Some(heap.begin_cycle());
-                        Done::Nothing
-                    }
-                    Step::ScanStacks => {
-                        cycle.as_mut().unwrap().scan_stacks();
-                        Done::Nothing
-                    }
-                    Step::ScanGlobals => {
-                        cycle.as_mut().unwrap().scan_globals();
-                        Done::Nothing
-                    }
-                    Step::MarkAll => {
-                        while cycle.as_mut().unwrap().mark(1000) > 0 {}
-                        Done::Nothing
-                    }
-                    Step::FinalizerStage => Done::Stage(cycle.as_mut().unwrap().finalizer_stage()),
-                    Step::Finish => Done::Finished(Box::new(cycle.take().unwrap().finish())),
-                }));
-                let failed = r.is_err();
-                tx.send(r.map_err(|p| {
-                    p.downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_default()
-                }))
-                .unwrap();
-                if failed {
-                    return;
-                }
-            }
-        });
-        Collector {
-            steps,
-            done,
-            thread: Some(thread),
-        }
-    }
-
-    /// Runs `step` while the mutator waits in native code; panics with the
-    /// collector's message if the step failed (a checkmark failure).
-    fn step(&self, m: &mut Mutator, step: Step) -> Done {
-        m.native(|| {
-            self.steps.send(step).unwrap();
-            self.done.recv().unwrap()
-        })
-        .unwrap_or_else(|e| panic!("collector step failed: {e}"))
-    }
-
-    fn stage(&self, m: &mut Mutator) -> u64 {
-        match self.step(m, Step::FinalizerStage) {
-            Done::Stage(n) => n,
-            _ => unreachable!(),
-        }
-    }
-
-    fn finish(&self, m: &mut Mutator) -> CycleStats {
-        match self.step(m, Step::Finish) {
-            Done::Finished(s) => *s,
-            _ => unreachable!(),
-        }
-    }
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        let (tx, _) = channel();
-        drop(std::mem::replace(&mut self.steps, tx));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 /// `set_finalizer` while marking, on an object the mutator then unlinks
 /// from the heap. Before the finalizer stage (`after_stage: false`) the
 /// stage finds the object; after it (`true`), only `set_finalizer`'s own
@@ -1743,7 +1614,7 @@ impl Drop for Collector {
 /// the object is finalized after this one. Either way exactly once.
 fn set_finalizer_while_marking(mode: BarrierMode, after_stage: bool) {
     let what = format!("{mode} after_stage={after_stage}");
-    let heap = stepped_heap(mode);
+    let heap = manual_heap(mode);
     let t = types(&heap);
     // Made before the mutator, so dropped after it: a failing test
     // detaches first, and the stepper can finish its cycle.
@@ -1762,8 +1633,8 @@ fn set_finalizer_while_marking(mode: BarrierMode, after_stage: bool) {
     // SAFETY: `x` reachable from `h`, `y` fresh.
     unsafe { link(&mut m, x, 0, Some(y)) };
 
-    gc_steps.step(&mut m, Step::Begin);
-    gc_steps.step(&mut m, Step::ScanStacks);
+    gc_steps.count(&mut m, Step::Begin);
+    gc_steps.count(&mut m, Step::ScanStacks);
     // Move X from H onto the (scanned) stack.
     let h = m.root(h_slot).unwrap();
     // SAFETY: `h` rooted; `x` reachable from it until the store, and on the
@@ -1775,13 +1646,13 @@ fn set_finalizer_while_marking(mode: BarrierMode, after_stage: bool) {
         slot
     };
     if after_stage {
-        gc_steps.step(&mut m, Step::MarkAll);
+        gc_steps.count(&mut m, Step::MarkAll);
         assert_eq!(gc_steps.stage(&mut m), 0, "{what}: no finalizer yet");
     }
     let x = m.root(x_slot).unwrap();
     m.set_finalizer(x, fin(&log, 1, x)).unwrap();
     m.truncate_roots(x_slot);
-    gc_steps.step(&mut m, Step::MarkAll);
+    gc_steps.count(&mut m, Step::MarkAll);
     assert_eq!(
         gc_steps.stage(&mut m),
         0,
@@ -1829,7 +1700,7 @@ fn set_finalizer_while_marking_after_the_finalizer_stage() {
 #[test]
 fn set_finalizer_after_the_stage_on_an_object_of_an_unscanned_stack() {
     for mode in CONCURRENT_MODES {
-        let heap = stepped_heap(mode);
+        let heap = manual_heap(mode);
         let t = types(&heap);
         // Made before the mutator, so dropped after it: a failing test
         // detaches first, and the stepper can finish its cycle.
@@ -1843,15 +1714,15 @@ fn set_finalizer_after_the_stage_on_an_object_of_an_unscanned_stack() {
         // SAFETY: `x` rooted, `y` fresh.
         unsafe { link(&mut m, x, 0, Some(y)) };
 
-        gc_steps.step(&mut m, Step::Begin);
-        gc_steps.step(&mut m, Step::ScanGlobals);
-        gc_steps.step(&mut m, Step::MarkAll);
+        gc_steps.count(&mut m, Step::Begin);
+        gc_steps.count(&mut m, Step::ScanGlobals);
+        gc_steps.count(&mut m, Step::MarkAll);
         assert_eq!(gc_steps.stage(&mut m), 0, "{mode}");
         let x = m.root(x_slot).unwrap();
         m.set_finalizer(x, fin(&log, 1, x)).unwrap();
         m.set_root(x_slot, None);
-        gc_steps.step(&mut m, Step::ScanStacks);
-        gc_steps.step(&mut m, Step::MarkAll);
+        gc_steps.count(&mut m, Step::ScanStacks);
+        gc_steps.count(&mut m, Step::MarkAll);
         let c = gc_steps.finish(&mut m);
         m.wait_for_finalizers();
         if mode == BarrierMode::Satb {
@@ -1879,7 +1750,7 @@ fn set_finalizer_after_the_stage_on_an_object_of_an_unscanned_stack() {
 #[test]
 fn a_finalizer_thread_pop_while_marking_keeps_the_object() {
     for mode in CONCURRENT_MODES {
-        let heap = stepped_heap(mode);
+        let heap = manual_heap(mode);
         let t = types(&heap);
         // Made before the mutator, so dropped after it: a failing test
         // detaches first, and the stepper can finish its cycle.
@@ -1934,13 +1805,13 @@ fn a_finalizer_thread_pop_while_marking_keeps_the_object() {
         let c = heap.stats().last_cycle.unwrap();
         assert_eq!(c.objects_marked, 3, "{mode}: G, X (queued) and Y");
 
-        gc_steps.step(&mut m, Step::Begin);
-        gc_steps.step(&mut m, Step::ScanStacks); // the finalizer thread's too
+        gc_steps.count(&mut m, Step::Begin);
+        gc_steps.count(&mut m, Step::ScanStacks); // the finalizer thread's too
         gate.send(()).unwrap(); // G returns; the thread pops X, marking
         let who = m.native(|| started_rx.recv_timeout(PATIENCE));
         assert_eq!(who, Ok("X"), "{mode}");
-        gc_steps.step(&mut m, Step::ScanGlobals); // the queue is empty now
-        gc_steps.step(&mut m, Step::MarkAll);
+        gc_steps.count(&mut m, Step::ScanGlobals); // the queue is empty now
+        gc_steps.count(&mut m, Step::MarkAll);
         assert_eq!(gc_steps.stage(&mut m), 0, "{mode}");
         let c = gc_steps.finish(&mut m);
         assert_eq!(
@@ -1964,7 +1835,7 @@ fn a_finalizer_thread_pop_while_marking_keeps_the_object() {
 #[test]
 fn the_stepped_finalizer_stage_counts_a_loop_once_per_cycle() {
     for mode in CONCURRENT_MODES {
-        let heap = stepped_heap(mode);
+        let heap = manual_heap(mode);
         let t = types(&heap);
         // Made before the mutator, so dropped after it: a failing test
         // detaches first, and the stepper can finish its cycle.
@@ -1976,10 +1847,10 @@ fn the_stepped_finalizer_stage_counts_a_loop_once_per_cycle() {
         unsafe { link(&mut m, s, 0, Some(s)) };
         m.set_finalizer(s, fin(&log, 1, s)).unwrap();
         for round in 0..2 {
-            gc_steps.step(&mut m, Step::Begin);
-            gc_steps.step(&mut m, Step::ScanStacks);
-            gc_steps.step(&mut m, Step::ScanGlobals);
-            gc_steps.step(&mut m, Step::MarkAll);
+            gc_steps.count(&mut m, Step::Begin);
+            gc_steps.count(&mut m, Step::ScanStacks);
+            gc_steps.count(&mut m, Step::ScanGlobals);
+            gc_steps.count(&mut m, Step::MarkAll);
             assert_eq!(gc_steps.stage(&mut m), 1, "{mode} round {round}");
             assert_eq!(gc_steps.stage(&mut m), 0, "{mode}: once per cycle");
             let c = gc_steps.finish(&mut m);
@@ -2002,7 +1873,7 @@ fn the_stepped_finalizer_stage_counts_a_loop_once_per_cycle() {
 #[test]
 fn the_finalizer_stage_before_draining_counts_no_cycle() {
     for mode in CONCURRENT_MODES {
-        let heap = stepped_heap(mode);
+        let heap = manual_heap(mode);
         let t = types(&heap);
         // Made before the mutator, so dropped after it: a failing test
         // detaches first, and the stepper can finish its cycle.
@@ -2016,8 +1887,8 @@ fn the_finalizer_stage_before_draining_counts_no_cycle() {
         // SAFETY: `h` rooted, `x` fresh.
         unsafe { link(&mut m, h, 0, Some(x)) };
         m.set_finalizer(x, fin(&log, 1, x)).unwrap();
-        gc_steps.step(&mut m, Step::Begin);
-        gc_steps.step(&mut m, Step::ScanStacks);
+        gc_steps.count(&mut m, Step::Begin);
+        gc_steps.count(&mut m, Step::ScanStacks);
         assert_eq!(
             gc_steps.stage(&mut m),
             0,

@@ -48,26 +48,6 @@ use tricolor_collector::{
     BarrierMode, Config, Heap, Mutator, ObjRef, SpecialError, TypeDescriptor, WeakRef,
 };
 
-const MODES: [BarrierMode; 4] = [
-    BarrierMode::Off,
-    BarrierMode::Satb,
-    BarrierMode::IncrementalUpdate,
-    BarrierMode::Hybrid,
-];
-
-/// A heap that collects only when asked, with every check on.
-fn heap_for(mode: BarrierMode) -> Heap {
-    Heap::new(Config {
-        barrier: mode,
-        manual_cycles: true,
-        ..checked_config()
-    })
-}
-
-fn node(m: &mut Mutator, t: &Types, id: u64) -> ObjRef {
-    alloc(m, t, Kind::Node, id)
-}
-
 /// `w.get(m)`, checking that what it yields still carries `canary(id)`.
 fn get_checked(m: &Mutator, w: &WeakRef, id: u64) -> Option<ObjRef> {
     let got = w.get(m)?;
@@ -113,8 +93,8 @@ fn hash_of(w: &WeakRef) -> u64 {
 
 #[test]
 fn weak_ref_yields_its_object_while_rooted_and_none_once_unreachable() {
-    for mode in MODES {
-        let heap = heap_for(mode);
+    for mode in ALL_MODES {
+        let heap = manual_heap(mode);
         let t = Types::register(&heap);
         let mut m = heap.attach().unwrap();
         let x = node(&mut m, &t, 1);
@@ -159,8 +139,8 @@ fn weak_ref_yields_its_object_while_rooted_and_none_once_unreachable() {
 #[allow(clippy::mutable_key_type)]
 #[test]
 fn handles_to_one_object_are_equal_and_hash_alike() {
-    for mode in MODES {
-        let heap = heap_for(mode);
+    for mode in ALL_MODES {
+        let heap = manual_heap(mode);
         let t = Types::register(&heap);
         let mut m = heap.attach().unwrap();
         let a = node(&mut m, &t, 1);
@@ -247,8 +227,8 @@ fn handles_to_one_object_are_equal_and_hash_alike() {
 #[test]
 fn a_weak_ref_does_not_keep_its_object_alive() {
     const N: u64 = 200;
-    for mode in MODES {
-        let heap = heap_for(mode);
+    for mode in ALL_MODES {
+        let heap = manual_heap(mode);
         let t = Types::register(&heap);
         let mut m = heap.attach().unwrap();
         settle(&mut m);
@@ -299,8 +279,8 @@ struct Seen {
 
 #[test]
 fn weak_ref_is_cleared_before_the_finalizer_runs_and_stays_cleared_after_resurrection() {
-    for mode in MODES {
-        let heap = heap_for(mode);
+    for mode in ALL_MODES {
+        let heap = manual_heap(mode);
         let t = Types::register(&heap);
         let mut m = heap.attach().unwrap();
         settle(&mut m);
@@ -373,7 +353,7 @@ fn weak_ref_is_cleared_before_the_finalizer_runs_and_stays_cleared_after_resurre
 #[test]
 fn get_between_mark_termination_and_the_sweep_reads_the_mark_bits() {
     const LARGE: usize = 40 << 10; // a span of its own
-    for mode in MODES {
+    for mode in ALL_MODES {
         let heap = Heap::new(Config {
             barrier: mode,
             manual_cycles: true,
@@ -569,7 +549,7 @@ fn weak_refs_from_four_mutators_while_collections_run() {
 
 #[test]
 fn weak_ref_refuses_interior_foreign_and_freed_pointers() {
-    let heap = heap_for(BarrierMode::Hybrid);
+    let heap = manual_heap(BarrierMode::Hybrid);
     let t = Types::register(&heap);
     let mut m = heap.attach().unwrap();
 
@@ -608,7 +588,7 @@ fn weak_ref_refuses_interior_foreign_and_freed_pointers() {
     assert!(msg.contains(&format!("{addr:#x}")), "{msg}");
 
     // An object of another heap is not an object of this one.
-    let other = heap_for(BarrierMode::Hybrid);
+    let other = manual_heap(BarrierMode::Hybrid);
     let ot = Types::register(&other);
     let foreign = thread::spawn(move || {
         let mut m2 = other.attach().unwrap();
@@ -697,7 +677,7 @@ fn weak_get_during_mark_at(
     barrier_on: bool,
     x_addr_out: &mut usize,
 ) -> Result<(), String> {
-    let heap = heap_for(mode);
+    let heap = manual_heap(mode);
     let t = Types::register(&heap);
     let mut m = heap.attach().unwrap();
     let gc = Collector::new(&heap);
@@ -796,7 +776,7 @@ fn a_weak_ref_made_while_marking_is_not_a_strong_reference() {
         BarrierMode::IncrementalUpdate,
         BarrierMode::Hybrid,
     ] {
-        let heap = heap_for(mode);
+        let heap = manual_heap(mode);
         let t = Types::register(&heap);
         let mut m = heap.attach().unwrap();
         let gc = Collector::new(&heap);
@@ -832,7 +812,7 @@ fn weak_refs_work_for_every_object_shape() {
     // Weak references to objects of each layout: fixed, array, bytes and
     // traced, small and large; the dead ones are cleared, the live ones
     // yield their object.
-    let heap = heap_for(BarrierMode::Hybrid);
+    let heap = manual_heap(BarrierMode::Hybrid);
     let t = Types::register(&heap);
     let extra = heap
         .register_type(TypeDescriptor::fixed("Leaf", 1, &[]))
@@ -884,14 +864,14 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
 
 #[test]
 fn get_needs_a_running_mutator_of_the_same_heap() {
-    let heap = heap_for(BarrierMode::Hybrid);
+    let heap = manual_heap(BarrierMode::Hybrid);
     let t = Types::register(&heap);
     let mut m = heap.attach().unwrap();
     let x = node(&mut m, &t, 1);
     let slot = m.push_root(Some(x));
     let w = m.weak_ref(x).unwrap();
 
-    let other = heap_for(BarrierMode::Hybrid);
+    let other = manual_heap(BarrierMode::Hybrid);
     let w2 = w.clone();
     let foreign = thread::spawn(move || {
         let m2 = other.attach().unwrap();

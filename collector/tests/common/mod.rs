@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use tricolor_collector::{
-    Config, Edges, Heap, Mutator, ObjRef, ObjectView, Shape, TypeDescriptor, TypeId,
+    BarrierMode, Config, Edges, Heap, Mutator, ObjRef, ObjectView, Shape, TypeDescriptor, TypeId,
 };
 
 /// SplitMix64.
@@ -32,6 +32,31 @@ pub fn checked_config() -> Config {
         mark_workers: 2,
         ..Config::default()
     }
+}
+
+/// Every barrier mode, stop-the-world (`Off`) first.
+pub const ALL_MODES: [BarrierMode; 4] = [
+    BarrierMode::Off,
+    BarrierMode::Satb,
+    BarrierMode::IncrementalUpdate,
+    BarrierMode::Hybrid,
+];
+
+/// The barrier modes that mark concurrently.
+pub const CONCURRENT_MODES: [BarrierMode; 3] = [
+    BarrierMode::Satb,
+    BarrierMode::IncrementalUpdate,
+    BarrierMode::Hybrid,
+];
+
+/// A heap in barrier mode `mode` whose cycles run only when asked for or
+/// stepped, with every check on ([`checked_config`]).
+pub fn manual_heap(mode: BarrierMode) -> Heap {
+    Heap::new(Config {
+        barrier: mode,
+        manual_cycles: true,
+        ..checked_config()
+    })
 }
 
 /// The canary an object with identity `id` carries.
@@ -177,4 +202,9 @@ pub unsafe fn canary_ok(m: &Mutator, kind: Kind, obj: ObjRef, id: u64) -> bool {
             Kind::Tagged => m.load_word(obj, 3) == c,
         }
     }
+}
+
+/// A fresh [`Kind::Node`] with identity `id`.
+pub fn node(m: &mut Mutator, t: &Types, id: u64) -> ObjRef {
+    alloc(m, t, Kind::Node, id)
 }

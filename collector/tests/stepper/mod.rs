@@ -1,7 +1,7 @@
 //! A `CycleStepper` driven from a helper thread, one step at a time, while
 //! the test's mutator waits in native code: every step happens at an exact
-//! point of the mutator's program. Shared by the weak-reference and
-//! ephemeron tests.
+//! point of the mutator's program. Shared by the finalizer, weak-reference
+//! and ephemeron tests.
 #![allow(dead_code)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -138,6 +138,19 @@ impl Collector {
                 .recv()
                 .map_err(|_| "the collector thread stopped".to_string())?
         })
+    }
+
+    /// Runs the finalizer stage; returns the candidates found reaching
+    /// themselves.
+    pub fn stage(&self, m: &mut Mutator) -> u64 {
+        self.count(m, Step::FinalizerStage)
+    }
+
+    /// Finishes the cycle, which must succeed; returns its stats.
+    pub fn finish(&self, m: &mut Mutator) -> CycleStats {
+        self.step(m, Step::Finish)
+            .unwrap_or_else(|e| panic!("Finish failed: {e}"))
+            .stats()
     }
 
     /// Runs `step`, which must succeed; returns its count.
