@@ -25,7 +25,9 @@
 //!
 //! Per run: cycles; STW pauses (each stop-the-world separately) p50, p99
 //! and max, all together and split into STW #1 (sweep termination) and
-//! STW #2 (mark termination), with a histogram; probe lateness p50, p99 and
+//! STW #2 (mark termination), with a histogram, and split again into the
+//! time to stop (`CycleStats::stop_waits`: waiting for the mutators to reach
+//! a safepoint) and the rest (the collector's work); probe lateness p50, p99 and
 //! max; minimum mutator utilisation (MMU) over 1, 10 and 100 ms windows;
 //! mark CPU; allocation rate; peak RSS. The child polls `Heap::stats` every
 //! few milliseconds and keeps each new `CycleStats`, so no pause is lost to
@@ -324,27 +326,33 @@ struct Pause {
     /// Seconds since the heap was made.
     start: f64,
     ns: u64,
+    /// The part of `ns` spent waiting for the mutators to stop.
+    stop_ns: u64,
     which: Which,
 }
 
 fn pauses_of(c: &CycleStats) -> Vec<Pause> {
     let start = c.start.as_secs_f64();
     let ns = |d: Duration| d.as_nanos() as u64;
+    let stop = |i: usize| ns(c.stop_waits.get(i).copied().unwrap_or_default());
     match c.pauses.as_slice() {
         [only] => vec![Pause {
             start,
             ns: ns(*only),
+            stop_ns: stop(0),
             which: Which::Only,
         }],
         [p1, p2] => vec![
             Pause {
                 start,
                 ns: ns(*p1),
+                stop_ns: stop(0),
                 which: Which::Stw1,
             },
             Pause {
                 start: start + (c.sweep_termination + c.mark).as_secs_f64(),
                 ns: ns(*p2),
+                stop_ns: stop(1),
                 which: Which::Stw2,
             },
         ],
@@ -661,6 +669,8 @@ fn child(spec: &RunSpec) {
     let all = summary(ns_of(&|_| true));
     let stw1 = summary(ns_of(&|p| p.which == Which::Stw1));
     let stw2 = summary(ns_of(&|p| p.which == Which::Stw2));
+    let stop = summary(pauses.iter().map(|p| p.stop_ns).collect());
+    let work = summary(pauses.iter().map(|p| p.ns - p.stop_ns).collect());
     let intervals: Vec<(f64, f64)> = pauses
         .iter()
         .map(|p| (p.start, (p.start + p.ns as f64 / 1e9).min(t1)))
@@ -774,6 +784,11 @@ fn child(spec: &RunSpec) {
         total_pause as f64 / 1e6,
         100.0 * total_pause as f64 / 1e9 / elapsed,
     );
+    println!(
+        "- of which time to stop (µs, p50 / p99 / max): {}; the rest, the collector's work: {}",
+        triple(stop),
+        triple(work),
+    );
     let fmt_mmu = |m: Option<f64>| m.map_or("—".to_string(), |u| format!("{:.1}%", 100.0 * u));
     println!(
         "- MMU (STW only): {}",
@@ -824,6 +839,8 @@ fn child(spec: &RunSpec) {
         ("all", all),
         ("stw1", stw1),
         ("stw2", stw2),
+        ("stop", stop),
+        ("work", work),
         ("probe", probe_all),
     ] {
         for (i, q) in ["p50", "p99", "max"].iter().enumerate() {

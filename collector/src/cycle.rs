@@ -185,6 +185,8 @@ pub(crate) struct CycleRun {
     heap_trigger: u64,
     heap_before: u64,
     stw1: Duration,
+    /// Time to stop of STW #1.
+    stop_wait1: Duration,
     mark_began: Instant,
     flush_rounds: u32,
     /// `finalizer_cycles` summed over the heap's life, when the cycle began.
@@ -210,6 +212,7 @@ fn begin_sweep_termination(heap: &HeapInner) -> (CycleStart, safepoint::StoppedW
         start,
         heap_trigger,
         t0,
+        stop_wait: world.stop_wait,
     };
     (begun, world)
 }
@@ -221,6 +224,8 @@ struct CycleStart {
     heap_trigger: u64,
     /// When the world began to stop.
     t0: Instant,
+    /// How long stopping it took (`StoppedWorld::stop_wait`).
+    stop_wait: Duration,
 }
 
 /// Where every cycle ends (essay steps 4b–5), world stopped: the pacer's
@@ -284,6 +289,7 @@ pub(crate) fn sweep_termination(heap: &HeapInner) -> CycleRun {
         heap_trigger: begun.heap_trigger,
         heap_before,
         stw1,
+        stop_wait1: begun.stop_wait,
         mark_began: Instant::now(),
         flush_rounds: 0,
         fin_cycles_before: heap.specials.finalizer_cycles.load(Ordering::Relaxed),
@@ -339,6 +345,7 @@ pub(crate) fn mark_termination(heap: &HeapInner, run: CycleRun) -> CycleStats {
     let t0 = Instant::now();
     // Step 4b: the world stopped, the barrier off for mutators.
     let mut world = safepoint::stop_the_world(heap);
+    let stop_wait2 = world.stop_wait;
     transition(heap, Phase::Mark, Phase::MarkTermination);
     // A global write runs its barrier under the globals lock, from any
     // thread (stopping the world does not stop unattached ones): taking the
@@ -408,6 +415,7 @@ pub(crate) fn mark_termination(heap: &HeapInner, run: CycleRun) -> CycleStats {
         assist_bytes: ms.assist_bytes.load(Ordering::Relaxed),
         pause: run.stw1 + stw2,
         pauses: vec![run.stw1, stw2],
+        stop_waits: vec![run.stop_wait1, stop_wait2],
         heap_trigger: run.heap_trigger,
         heap_before: run.heap_before,
         heap_marked: marked_bytes,
@@ -452,6 +460,7 @@ pub(crate) fn run_stw_cycle(heap: &HeapInner) {
         start,
         heap_trigger,
         t0,
+        stop_wait,
     } = begun;
     for (_, data) in world.mutators.iter_mut() {
         data.cache.release_all();
@@ -511,6 +520,7 @@ pub(crate) fn run_stw_cycle(heap: &HeapInner) {
         mark_cpu: marked.cpu,
         pause: t3 - t0,
         pauses: vec![t3 - t0],
+        stop_waits: vec![stop_wait],
         heap_trigger,
         heap_before,
         heap_marked: marked.live_bytes,

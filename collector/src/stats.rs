@@ -7,7 +7,7 @@
 //! `GODEBUG=gctrace=1`:
 //!
 //! ```text
-//! gc 12 @3.456s hybrid: 0.031+84.2+0.044 ms clock, 61.0 ms mark cpu (12.5 MiB assist), 120->130->64 MiB, 128 MiB goal, 1 workers, 1200000 objects marked (35 at termination, 2 flush rounds), pause 0.031+0.044 ms
+//! gc 12 @3.456s hybrid: 0.031+84.2+0.044 ms clock, 61.0 ms mark cpu (12.5 MiB assist), 120->130->64 MiB, 128 MiB goal, 1 workers, 1200000 objects marked (35 at termination, 2 flush rounds), pause 0.031+0.044 ms (stop 0.006+0.009)
 //! ```
 //!
 //! | field | meaning |
@@ -23,6 +23,7 @@
 //! | `N workers` | mark workers (background workers for a concurrent mark) |
 //! | `objects marked` | objects found live; in parentheses, how many were marked during mark termination, and how many flush rounds the termination protocol took |
 //! | `pause` | each stop-the-world pause of the cycle (two for a concurrent mark, one for `off`) |
+//! | `(stop ...)` | the part of each pause spent waiting for the mutators to stop (time to safepoint) |
 //! | `fin R/Q run (P panicked, C in cycles)` | only once the heap has used finalizers, cleanups, weak references or ephemerons: finalizers run / queued and panicked so far, and finalizable objects this cycle found to reach themselves (one per group of finalizable objects in a cycle: they leak) |
 //! | `cleanups R/Q run` | cleanups run / queued so far |
 //! | `weak W cleared` | weak cells cleared so far |
@@ -105,6 +106,9 @@ impl PauseHistogram {
 /// assert_eq!(cycle.number, 1);
 /// assert_eq!(cycle.pauses.len(), 2, "sweep termination and mark termination");
 /// assert_eq!(cycle.pause, cycle.pauses[0] + cycle.pauses[1]);
+/// // Each pause's time to stop is part of it.
+/// assert_eq!(cycle.stop_waits.len(), 2);
+/// assert!(cycle.stop_waits.iter().zip(&cycle.pauses).all(|(s, p)| s <= p));
 /// assert_eq!(cycle.objects_marked, 0, "nothing was allocated");
 /// ```
 #[derive(Clone, Debug, Default)]
@@ -133,6 +137,12 @@ pub struct CycleStats {
     /// Each stop-the-world pause of the cycle, in order: STW #1 and STW #2
     /// for a concurrent mark, one pause with the barrier off.
     pub pauses: Vec<Duration>,
+    /// For each pause of [`pauses`](Self::pauses), in the same order, its
+    /// *time to stop*: from asking every mutator to stop until the last
+    /// one had (a running mutator stops at its next safepoint poll; on a
+    /// busy machine, once the OS runs it again). Included in the pause;
+    /// the rest of the pause is the collector's work.
+    pub stop_waits: Vec<Duration>,
     /// Objects marked during mark termination (found in the last buffer
     /// flush or, in incremental-update mode, the stack rescan).
     pub termination_objects: u64,
@@ -219,13 +229,16 @@ impl CycleStats {
                 self.ephemerons_dropped,
             )
         };
-        let pauses: Vec<String> = self
-            .pauses
-            .iter()
-            .map(|&p| format!("{:.3}", ms(p)))
-            .collect();
+        let joined = |ds: &[Duration]| {
+            if ds.is_empty() {
+                "0".to_string()
+            } else {
+                let v: Vec<String> = ds.iter().map(|&d| format!("{:.3}", ms(d))).collect();
+                v.join("+")
+            }
+        };
         format!(
-            "gc {} @{:.3}s {}: {:.3}+{:.3}+{:.3} ms clock, {:.1} ms mark cpu{}, {}->{}->{} MiB, {} MiB goal, {} workers, {} objects marked{}, pause {} ms{}",
+            "gc {} @{:.3}s {}: {:.3}+{:.3}+{:.3} ms clock, {:.1} ms mark cpu{}, {}->{}->{} MiB, {} MiB goal, {} workers, {} objects marked{}, pause {} ms (stop {}){}",
             self.number,
             self.start.as_secs_f64(),
             self.barrier,
@@ -241,7 +254,8 @@ impl CycleStats {
             self.workers,
             self.objects_marked,
             termination,
-            if pauses.is_empty() { "0".to_string() } else { pauses.join("+") },
+            joined(&self.pauses),
+            joined(&self.stop_waits),
             specials,
         )
     }
@@ -280,6 +294,11 @@ pub struct GcStats {
     pub recent_pauses: Vec<Duration>,
     /// All pauses (each stop-the-world separately), bucketed.
     pub pause_histogram: PauseHistogram,
+    /// The time to stop of each of [`recent_pauses`](Self::recent_pauses),
+    /// in the same order ([`CycleStats::stop_waits`]).
+    pub recent_stop_waits: Vec<Duration>,
+    /// Longest time to stop.
+    pub stop_wait_max: Duration,
     /// Totals over all cycles of each phase's wall time.
     pub sweep_termination_total: Duration,
     /// Total mark wall time.
@@ -312,6 +331,9 @@ pub(crate) struct StatsState {
     pause_total: Duration,
     pause_max: Duration,
     recent: std::collections::VecDeque<Duration>,
+    /// Time to stop of each of `recent`.
+    recent_stop: std::collections::VecDeque<Duration>,
+    stop_wait_max: Duration,
     histogram: PauseHistogram,
     sweep_term_total: Duration,
     mark_total: Duration,
@@ -323,13 +345,17 @@ pub(crate) struct StatsState {
 impl StatsState {
     pub(crate) fn record(&mut self, c: CycleStats) {
         self.cycles = c.number;
-        for &p in &c.pauses {
+        for (i, &p) in c.pauses.iter().enumerate() {
+            let stop = c.stop_waits.get(i).copied().unwrap_or_default();
             self.pause_total += p;
             self.pause_max = self.pause_max.max(p);
+            self.stop_wait_max = self.stop_wait_max.max(stop);
             if self.recent.len() == RECENT_PAUSES {
                 self.recent.pop_front();
+                self.recent_stop.pop_front();
             }
             self.recent.push_back(p);
+            self.recent_stop.push_back(stop);
             self.histogram.record(p);
         }
         self.sweep_term_total += c.sweep_termination;
@@ -349,6 +375,8 @@ pub(crate) fn snapshot(heap: &HeapInner) -> GcStats {
         pause_max: s.pause_max,
         recent_pauses: s.recent.iter().copied().collect(),
         pause_histogram: s.histogram.clone(),
+        recent_stop_waits: s.recent_stop.iter().copied().collect(),
+        stop_wait_max: s.stop_wait_max,
         sweep_termination_total: s.sweep_term_total,
         mark_total: s.mark_total,
         mark_termination_total: s.mark_term_total,
