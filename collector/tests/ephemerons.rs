@@ -84,20 +84,6 @@ unsafe fn link(m: &mut Mutator, obj: ObjRef, field: usize, to: Option<ObjRef>) {
     unsafe { m.store(obj, field, to) }
 }
 
-/// A cycle and its whole sweep.
-fn settle(m: &mut Mutator) {
-    m.collect();
-    m.wait_for_finalizers();
-}
-
-fn freed(heap: &Heap) -> u64 {
-    heap.stats().heap.freed_objects_total
-}
-
-fn marked(heap: &Heap) -> u64 {
-    heap.stats().last_cycle.expect("a cycle ran").objects_marked
-}
-
 fn dropped(heap: &Heap) -> u64 {
     heap.stats().specials.ephemerons_dropped
 }

@@ -70,21 +70,6 @@ fn rooted_checked(m: &Mutator, slot: usize, id: u64) -> ObjRef {
     obj
 }
 
-/// A cycle and its whole sweep (which clears the weak references of the
-/// objects it found dead and runs their finalizers).
-fn settle(m: &mut Mutator) {
-    m.collect();
-    m.wait_for_finalizers();
-}
-
-fn freed(heap: &Heap) -> u64 {
-    heap.stats().heap.freed_objects_total
-}
-
-fn marked(heap: &Heap) -> u64 {
-    heap.stats().last_cycle.expect("a cycle ran").objects_marked
-}
-
 fn hash_of(w: &WeakRef) -> u64 {
     let mut h = DefaultHasher::new();
     w.hash(&mut h);

@@ -208,3 +208,21 @@ pub unsafe fn canary_ok(m: &Mutator, kind: Kind, obj: ObjRef, id: u64) -> bool {
 pub fn node(m: &mut Mutator, t: &Types, id: u64) -> ObjRef {
     alloc(m, t, Kind::Node, id)
 }
+
+/// A cycle and its whole sweep: collects, then waits for the finalizers
+/// and cleanups the sweep queued (and so for the weak references and
+/// ephemeron entries of the objects it found dead to be cleared).
+pub fn settle(m: &mut Mutator) {
+    m.collect();
+    m.wait_for_finalizers();
+}
+
+/// Objects freed by every sweep so far.
+pub fn freed(heap: &Heap) -> u64 {
+    heap.stats().heap.freed_objects_total
+}
+
+/// Objects the last cycle marked.
+pub fn marked(heap: &Heap) -> u64 {
+    heap.stats().last_cycle.expect("a cycle ran").objects_marked
+}
