@@ -11,9 +11,11 @@
 //! and the pacer blocks a mutator that reaches the hard limit.
 //!
 //! A worker's loop: take the global roots job if it is still pending; then
-//! pop from its own deque, or steal from the injector and the other workers,
-//! and scan; with nothing to do, count itself idle and sleep until work is
-//! pushed (or 1 ms passes). Counters are added to the shared totals, and scan
+//! take from its private stack (through its prefetch ring), else pop from
+//! its own deque, else steal from the injector and the other workers, and
+//! scan; every few objects, refill its deque from the stack if it ran empty
+//! (the `gcwork` module docs); with nothing to do, count itself idle and
+//! sleep until work is pushed (or 1 ms passes). Counters are added to the shared totals, and scan
 //! work credited to `bg_credit`, every few objects and whenever it goes idle,
 //! so that an idle worker holds no uncounted work (`MarkState::quiescent`).
 
@@ -23,7 +25,7 @@ use std::time::Duration;
 
 use crossbeam_deque::Worker;
 
-use crate::gcwork::{self, Tally};
+use crate::gcwork::{self, Prefetched, Tally};
 use crate::heap::HeapInner;
 use crate::mark::thread_cpu_time;
 
@@ -78,7 +80,7 @@ fn worker(heap: Arc<HeapInner>, me: usize, local: Worker<usize>) {
     // message for the collector thread, which fails the cycle with it, and
     // stay idle (the heap runs no more cycles).
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        work(&heap, me, &local);
+        work(&heap, me, &local, &mut Vec::with_capacity(1024));
     }));
     if let Err(p) = result {
         let msg = p
@@ -91,7 +93,9 @@ fn worker(heap: Arc<HeapInner>, me: usize, local: Worker<usize>) {
     }
 }
 
-fn work(heap: &HeapInner, me: usize, local: &Worker<usize>) {
+/// The worker's loop. `local` is its deque (others steal from it);
+/// `stack` its private stack (gcwork module docs).
+fn work(heap: &HeapInner, me: usize, local: &Worker<usize>, stack: &mut Vec<usize>) {
     let ms = &heap.mark_state;
     let mut tally = Tally::default();
     // Counted idle from the start (see `spawn`).
@@ -118,15 +122,32 @@ fn work(heap: &HeapInner, me: usize, local: &Worker<usize>) {
         if ms.take_roots_job() {
             crate::roots::scan_globals(heap);
         }
-        while let Some(obj) = gcwork::take(heap, local, Some(me)) {
-            gcwork::scan(heap, obj, local, &mut tally);
+        let mut ring = Prefetched::new();
+        // The private stack first, then the deque (what `share` put there
+        // and no one stole), then a steal into the deque.
+        let refill = || {
+            local
+                .pop()
+                .or_else(|| gcwork::steal_into(&ms.injector, ms.stealers(), Some(me), local))
+        };
+        while let Some(obj) = ring.take(stack, refill) {
+            gcwork::scan(heap, obj, stack, &mut tally);
             scanned += 1;
+            if scanned % gcwork::BALANCE_EVERY as u32 == 0 && gcwork::share(stack, local) {
+                ms.wake();
+            }
             if scanned % PUBLISH_EVERY == 0 {
                 publish(heap, &mut tally);
                 if !ms.active.load(Ordering::Relaxed) {
                     break;
                 }
             }
+        }
+        // Only a break (marking switched off) leaves objects in the ring
+        // or the stack.
+        ring.spill(&ms.injector);
+        for v in stack.drain(..) {
+            ms.injector.push(v);
         }
         publish(heap, &mut tally);
         let cpu = thread_cpu_time().saturating_sub(cpu0);

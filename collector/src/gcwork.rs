@@ -1,16 +1,30 @@
 //! The grey set of a concurrent mark, and the one scanning loop every
 //! marker runs (Go's `mgcwork.go` and `gcDrain`).
 //!
-//! Grey objects live in three kinds of place:
+//! Grey objects live in these places:
 //!
 //! - the **injector**, a shared queue anyone may push to and steal from: root
 //!   scans (globals, stacks by handshake), barrier-buffer flushes, and the
 //!   leftovers of a mark assist go here;
 //! - each **background worker's deque** (crossbeam-deque, LIFO for the owner),
 //!   which other markers steal from through the worker's stealer;
-//! - the private deque of a **mark assist** or of the collector thread while it
-//!   drains; an assist pushes whatever it did not finish back to the injector
-//!   before it returns, and counts itself in `assists_active` meanwhile.
+//! - each marker's **private stack** (a `Vec`) and **prefetch ring**
+//!   (`Prefetched`), which only their owner sees: a scan pushes what it
+//!   shades onto the stack, and the marker takes its next object from there
+//!   through the ring. A background worker refills its deque from the
+//!   bottom of its stack whenever the deque runs empty (`share`), so
+//!   others have something to steal while it holds more than one object;
+//! - the private stack of a **mark assist** or of the collector thread while
+//!   it drains, which offers half its stack to the injector when that runs
+//!   dry (`balance`); an assist pushes whatever it did not finish back to
+//!   the injector before it returns, and counts itself in `private_drains`
+//!   meanwhile.
+//!
+//! The stack exists for speed: popping a crossbeam deque as its owner costs
+//! a sequentially consistent fence (the Chase-Lev protocol needs it against
+//! thieves), and with the locked test-and-set of each mark bit that made
+//! two serialising instructions per object scanned. A `Vec` pop costs
+//! nothing of the kind; the deque is touched once per batch shared.
 //!
 //! Besides these, grey values can sit in the mutators' **barrier buffers**
 //! (recorded, not yet shaded). The termination protocol in [`crate::cycle`]
@@ -162,7 +176,7 @@ impl MarkState {
         f64::from_bits(self.assist_ratio.load(Ordering::Relaxed))
     }
 
-    fn stealers(&self) -> &[Stealer<usize>] {
+    pub(crate) fn stealers(&self) -> &[Stealer<usize>] {
         self.stealers.get().map_or(&[], Vec::as_slice)
     }
 
@@ -236,13 +250,14 @@ impl MarkState {
 }
 
 /// Shades `value`, found at `src`: marks it and, if it won the mark bit and
-/// may hold pointers, pushes it onto `out` (a local deque) or the injector.
+/// may hold pointers, pushes it onto `out` (a marker's private stack) or the
+/// injector.
 #[inline]
 pub(crate) fn shade(
     heap: &HeapInner,
     value: usize,
     src: Source<'_>,
-    out: Option<&Worker<usize>>,
+    out: Option<&mut Vec<usize>>,
     tally: &mut Tally,
 ) {
     if let Some(o) = resolve(heap, value, src) {
@@ -272,16 +287,16 @@ pub(crate) fn shade_all(heap: &HeapInner, values: &[usize], src: Source<'_>) {
     heap.mark_state.wake();
 }
 
-/// Scans grey object `obj`: shades every referent onto `local`. Returns the
+/// Scans grey object `obj`: shades every referent onto `stack`. Returns the
 /// bytes scanned (header included).
 #[inline]
-pub(crate) fn scan(heap: &HeapInner, obj: usize, local: &Worker<usize>, tally: &mut Tally) -> u64 {
+pub(crate) fn scan(heap: &HeapInner, obj: usize, stack: &mut Vec<usize>, tally: &mut Tally) -> u64 {
     let words = for_each_referent(heap, obj, |v, desc, field| {
         shade(
             heap,
             v,
             Source::Field { obj, desc, field },
-            Some(local),
+            Some(&mut *stack),
             tally,
         );
     });
@@ -290,36 +305,126 @@ pub(crate) fn scan(heap: &HeapInner, obj: usize, local: &Worker<usize>, tally: &
     bytes
 }
 
-/// Takes one grey object for `local`'s owner: from `local`, else a batch
-/// from the injector, else from a background worker's deque (not `skip`).
-pub(crate) fn take(heap: &HeapInner, local: &Worker<usize>, skip: Option<usize>) -> Option<usize> {
-    if let Some(v) = local.pop() {
-        return Some(v);
-    }
-    let ms = &heap.mark_state;
-    steal_into(&ms.injector, ms.stealers(), skip, local)
+/// Grey objects a marker holds between its stack and its scanner.
+const PREFETCH: usize = 8;
+
+/// A marker's small FIFO of grey objects already taken from its stack but
+/// not yet scanned, each prefetched into the cache when it entered (the
+/// prefetch-on-grey buffer of Cher, Hosking and Vijaykumar, 2004).
+///
+/// The first load of a grey object (its header) may miss the cache, and the
+/// locked test-and-set on a referent's mark bit that follows waits for it.
+/// Taking objects through this ring issues the prefetch of an object
+/// `PREFETCH` scans before its header is read, so the misses of several
+/// objects can overlap. It changes only the order of scanning (FIFO within
+/// a window of `PREFETCH`, LIFO beyond), which no marker depends on.
+///
+/// Objects in the ring are grey objects only this marker can see, like its
+/// private stack; every user keeps the ring inside the span in which it
+/// counts as busy (a background worker not idle, a private drain counted
+/// in `private_drains`) and hands the ring back to a shared queue
+/// ([`Prefetched::spill`]) or empties it before leaving that span, so the
+/// termination check (essay step 4) sees them as it sees the deques.
+pub(crate) struct Prefetched {
+    /// The objects, oldest at `head`; `len` of them from `head`, wrapping.
+    buf: [usize; PREFETCH],
+    head: usize,
+    len: usize,
 }
 
-/// Objects a private drain scans between offers of work to others.
-const BALANCE_EVERY: usize = 16;
+impl Prefetched {
+    pub(crate) fn new() -> Prefetched {
+        Prefetched {
+            buf: [0; PREFETCH],
+            head: 0,
+            len: 0,
+        }
+    }
 
-/// Go's `gcWork.balance`: a private deque cannot be stolen from, so when
-/// the injector runs dry while this drain holds several grey objects, half
-/// of them move to the injector for other assists and workers.
-fn balance(ms: &MarkState, local: &Worker<usize>) {
-    let n = local.len();
+    /// The next grey object to scan: the ring is first topped up from
+    /// `stack` (prefetching each object that enters), then its oldest object
+    /// leaves. With the ring and `stack` both empty, `refill` is asked for
+    /// one (the owner's deque, a steal); what it returns is scanned without
+    /// a prefetch.
+    #[inline]
+    pub(crate) fn take(
+        &mut self,
+        stack: &mut Vec<usize>,
+        refill: impl FnOnce() -> Option<usize>,
+    ) -> Option<usize> {
+        while self.len < PREFETCH {
+            let Some(v) = stack.pop() else { break };
+            prefetch(v);
+            self.buf[(self.head + self.len) % PREFETCH] = v;
+            self.len += 1;
+        }
+        if self.len == 0 {
+            return refill();
+        }
+        let v = self.buf[self.head];
+        self.head = (self.head + 1) % PREFETCH;
+        self.len -= 1;
+        Some(v)
+    }
+
+    /// Moves every held object to `out` (a shared queue); returns whether
+    /// there were any.
+    pub(crate) fn spill(&mut self, out: &Injector<usize>) -> bool {
+        let any = self.len > 0;
+        while self.len > 0 {
+            out.push(self.buf[self.head]);
+            self.head = (self.head + 1) % PREFETCH;
+            self.len -= 1;
+        }
+        any
+    }
+}
+
+/// Asks the CPU to bring the cache line at `addr` in, for reading soon.
+#[inline(always)]
+fn prefetch(addr: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it never faults and has no effect the
+    // program can observe, whatever the address (Intel SDM, PREFETCHh).
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(addr as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
+}
+
+/// Objects a marker scans between offers of work to others.
+pub(crate) const BALANCE_EVERY: usize = 16;
+
+/// Go's `gcWork.balance`, for a private drain: its stack cannot be stolen
+/// from, so when the injector runs dry while it holds several grey objects,
+/// the older half (the bottom of the stack: the roots of the largest
+/// subgraphs left) moves to the injector for other assists and workers.
+fn balance(ms: &MarkState, stack: &mut Vec<usize>) {
+    let n = stack.len();
     if n > 1 && ms.injector.is_empty() {
-        // The deque is LIFO: popping gives the newest; hand those out and
-        // keep the older ones (closer to the roots of what this drain is
-        // working through) for ourselves — either half is correct.
-        for _ in 0..n / 2 {
-            match local.pop() {
-                Some(v) => ms.injector.push(v),
-                None => break,
-            }
+        for v in stack.drain(..n / 2) {
+            ms.injector.push(v);
         }
         ms.wake();
     }
+}
+
+/// For a marker whose deque others steal from: when that deque has run
+/// empty while the private stack holds several grey objects, the older half
+/// of the stack moves to the deque. Returns whether it moved any (the
+/// caller wakes sleeping markers). Cheap when there is nothing to do: one
+/// load of the deque's two indices.
+pub(crate) fn share(stack: &mut Vec<usize>, deque: &Worker<usize>) -> bool {
+    let n = stack.len();
+    if n > 1 && deque.is_empty() {
+        for v in stack.drain(..n / 2) {
+            deque.push(v);
+        }
+        return true;
+    }
+    false
 }
 
 /// Steals a batch for `local` from `injector`, else from one of
@@ -380,21 +485,28 @@ fn drain_private_limited(
     // the drain must count as running until its work is visible again
     // (the termination model in tests/loom_termination.rs fails otherwise).
     let _drain = PrivateDrain::enter(ms);
+    // Receives stolen batches; nobody steals from it.
     let local = Worker::new_lifo();
+    let mut stack = Vec::new();
+    let mut ring = Prefetched::new();
     let mut done = 0u64;
     let mut count = 0usize;
     while done < budget && count < objects {
-        let Some(obj) = take(heap, &local, None) else {
+        let Some(obj) = ring.take(&mut stack, || {
+            local
+                .pop()
+                .or_else(|| steal_into(&ms.injector, ms.stealers(), None, &local))
+        }) else {
             break;
         };
-        done += scan(heap, obj, &local, tally);
+        done += scan(heap, obj, &mut stack, tally);
         count += 1;
         if count % BALANCE_EVERY == 0 {
-            balance(ms, &local);
+            balance(ms, &mut stack);
         }
     }
-    let mut pushed = false;
-    while let Some(v) = local.pop() {
+    let mut pushed = ring.spill(&ms.injector);
+    for v in stack.drain(..).chain(std::iter::from_fn(|| local.pop())) {
         ms.injector.push(v);
         pushed = true;
     }
@@ -449,28 +561,34 @@ pub(crate) fn mark_closure_alone(
     marked: &mut Vec<usize>,
 ) -> Tally {
     let _drain = PrivateDrain::enter(&heap.mark_state);
-    let local = Worker::new_lifo();
+    let mut local = Vec::new();
     let mut tally = Tally::default();
-    let mut shade_recording = |v: usize, src: Source<'_>, tally: &mut Tally| {
-        if let Some(o) = resolve(heap, v, src) {
-            if o.mark() {
-                tally.marked_bytes += o.size() as u64;
-                tally.marked_objects += 1;
-                marked.push(o.base());
-                if !o.span().is_noscan() {
-                    local.push(o.base());
+    let mut shade_recording =
+        |v: usize, src: Source<'_>, tally: &mut Tally, local: &mut Vec<usize>| {
+            if let Some(o) = resolve(heap, v, src) {
+                if o.mark() {
+                    tally.marked_bytes += o.size() as u64;
+                    tally.marked_objects += 1;
+                    marked.push(o.base());
+                    if !o.span().is_noscan() {
+                        local.push(o.base());
+                    }
                 }
             }
-        }
-    };
+        };
     for &v in values {
         if v != 0 {
-            shade_recording(v, src, &mut tally);
+            shade_recording(v, src, &mut tally, &mut local);
         }
     }
     while let Some(obj) = local.pop() {
         let words = for_each_referent(heap, obj, |v, desc, field| {
-            shade_recording(v, Source::Field { obj, desc, field }, &mut tally);
+            shade_recording(
+                v,
+                Source::Field { obj, desc, field },
+                &mut tally,
+                &mut local,
+            );
         });
         tally.scanned_bytes += (words as u64 + 1) * 8;
     }

@@ -3,9 +3,11 @@
 //! pause). Also the object scanning and pointer resolution every marker
 //! shares (`for_each_referent`, `resolve`).
 //!
-//! Grey objects are marked objects not yet scanned; they wait in per-worker
-//! LIFO deques (crossbeam-deque), and idle workers steal from the others and
-//! from a shared injector that holds the roots. A worker scans an object by
+//! Grey objects are marked objects not yet scanned; they wait in each
+//! worker's private stack, prefetch ring and LIFO deque (crossbeam-deque; the
+//! worker refills it from the bottom of its stack whenever it runs empty,
+//! see the gcwork module), and idle workers steal from the others' deques
+//! and from a shared injector that holds the roots. A worker scans an object by
 //! loading each pointer field its descriptor names (relaxed atomic loads),
 //! setting the referent's mark bit (an atomic test-and-set on the span's mark
 //! bitmap), and pushing the referent if it won the bit and the referent may
@@ -14,9 +16,10 @@
 //!
 //! Termination: a worker with nothing to pop or steal counts itself idle; it
 //! leaves when all workers are idle at once. Only a busy worker creates grey
-//! objects, and it pushes them onto its own deque, which it empties before it
-//! can go idle; so "all idle" means every deque is empty and nothing can
-//! refill one: the grey set is empty (essay step 4's condition).
+//! objects, and it pushes them onto its own stack, which it empties (with
+//! its ring and deque) before it can go idle; so "all idle" means every
+//! stack and deque is empty and nothing can refill one: the grey set is
+//! empty (essay step 4's condition).
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -25,6 +28,7 @@ use std::time::Duration;
 use crossbeam_deque::{Injector, Stealer, Worker};
 
 use crate::descriptor::{Edges, Pointers, TypeDescriptor};
+use crate::gcwork::Prefetched;
 use crate::heap::HeapInner;
 use crate::mutator::RootKind;
 use crate::object::{self, ObjRef, ObjectView};
@@ -260,12 +264,22 @@ impl Ctx<'_> {
     fn drain(&self, me: usize, local: Worker<usize>) -> MarkOutcome {
         let cpu0 = thread_cpu_time();
         let mut out = MarkOutcome::default();
+        // Held only while this worker is busy: `take` returns `None` only
+        // once the ring, the stack and the deque are empty.
+        let mut ring = Prefetched::new();
+        let mut stack = Vec::with_capacity(1024);
+        let mut scanned = 0usize;
         loop {
             if self.abort.load(Ordering::Relaxed) {
                 return out;
             }
-            if let Some(obj) = local.pop().or_else(|| self.steal(me, &local)) {
-                self.scan(obj, &local, &mut out);
+            let refill = || local.pop().or_else(|| self.steal(me, &local));
+            if let Some(obj) = ring.take(&mut stack, refill) {
+                self.scan(obj, &mut stack, &mut out);
+                scanned += 1;
+                if scanned % crate::gcwork::BALANCE_EVERY == 0 {
+                    crate::gcwork::share(&mut stack, &local);
+                }
                 continue;
             }
             self.idle.fetch_add(1, Ordering::SeqCst);
@@ -292,7 +306,7 @@ impl Ctx<'_> {
     }
 
     #[inline]
-    fn scan(&self, obj: usize, local: &Worker<usize>, out: &mut MarkOutcome) {
+    fn scan(&self, obj: usize, stack: &mut Vec<usize>, out: &mut MarkOutcome) {
         let heap = self.heap;
         for_each_referent(heap, obj, |v, desc, field| {
             if let Some(o) = resolve(heap, v, Source::Field { obj, desc, field }) {
@@ -300,7 +314,7 @@ impl Ctx<'_> {
                     out.live_bytes += o.size() as u64;
                     out.live_objects += 1;
                     if !o.span().is_noscan() {
-                        local.push(o.base());
+                        stack.push(o.base());
                     }
                 }
             }
