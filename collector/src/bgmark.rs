@@ -11,13 +11,12 @@
 //! and the pacer blocks a mutator that reaches the hard limit.
 //!
 //! A worker's loop: take the global roots job if it is still pending; then
-//! take from its private stack (through its prefetch ring), else pop from
-//! its own deque, else steal from the injector and the other workers, and
-//! scan; every few objects, refill its deque from the stack if it ran empty
-//! (the `gcwork` module docs); with nothing to do, count itself idle and
-//! sleep until work is pushed (or 1 ms passes). Counters are added to the shared totals, and scan
-//! work credited to `bg_credit`, every few objects and whenever it goes idle,
-//! so that an idle worker holds no uncounted work (`MarkState::quiescent`).
+//! pop from its own deque (through its prefetch ring), or steal from the
+//! injector and the other workers, and scan; with nothing to do, count
+//! itself idle and sleep until work is pushed (or 1 ms passes). Counters are
+//! added to the shared totals, and scan work credited to `bg_credit`, every
+//! few objects and whenever it goes idle, so that an idle worker holds no
+//! uncounted work (`MarkState::quiescent`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -80,7 +79,7 @@ fn worker(heap: Arc<HeapInner>, me: usize, local: Worker<usize>) {
     // message for the collector thread, which fails the cycle with it, and
     // stay idle (the heap runs no more cycles).
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        work(&heap, me, &local, &mut Vec::with_capacity(1024));
+        work(&heap, me, &local);
     }));
     if let Err(p) = result {
         let msg = p
@@ -93,9 +92,8 @@ fn worker(heap: Arc<HeapInner>, me: usize, local: Worker<usize>) {
     }
 }
 
-/// The worker's loop. `local` is its deque (others steal from it);
-/// `stack` its private stack (gcwork module docs).
-fn work(heap: &HeapInner, me: usize, local: &Worker<usize>, stack: &mut Vec<usize>) {
+/// The worker's loop. `local` is its deque (others steal from it).
+fn work(heap: &HeapInner, me: usize, local: &Worker<usize>) {
     let ms = &heap.mark_state;
     let mut tally = Tally::default();
     // Counted idle from the start (see `spawn`).
@@ -122,20 +120,13 @@ fn work(heap: &HeapInner, me: usize, local: &Worker<usize>, stack: &mut Vec<usiz
         if ms.take_roots_job() {
             crate::roots::scan_globals(heap);
         }
+        // Everything but the ring stays in the stealable deque (gcwork
+        // module docs: a descheduled worker must not hide grey objects).
         let mut ring = Prefetched::new();
-        // The private stack first, then the deque (what `share` put there
-        // and no one stole), then a steal into the deque.
-        let refill = || {
-            local
-                .pop()
-                .or_else(|| gcwork::steal_into(&ms.injector, ms.stealers(), Some(me), local))
-        };
-        while let Some(obj) = ring.take(stack, refill) {
-            gcwork::scan(heap, obj, stack, &mut tally);
+        let steal = || gcwork::steal_into(&ms.injector, ms.stealers(), Some(me), local);
+        while let Some(obj) = ring.take_from(local, steal) {
+            gcwork::scan(heap, obj, &mut &*local, &mut tally);
             scanned += 1;
-            if scanned % gcwork::BALANCE_EVERY as u32 == 0 && gcwork::share(stack, local) {
-                ms.wake();
-            }
             if scanned % PUBLISH_EVERY == 0 {
                 publish(heap, &mut tally);
                 if !ms.active.load(Ordering::Relaxed) {
@@ -143,12 +134,8 @@ fn work(heap: &HeapInner, me: usize, local: &Worker<usize>, stack: &mut Vec<usiz
                 }
             }
         }
-        // Only a break (marking switched off) leaves objects in the ring
-        // or the stack.
+        // Only a break (marking switched off) leaves objects in the ring.
         ring.spill(&ms.injector);
-        for v in stack.drain(..) {
-            ms.injector.push(v);
-        }
         publish(heap, &mut tally);
         let cpu = thread_cpu_time().saturating_sub(cpu0);
         ms.cpu_ns

@@ -18,10 +18,10 @@
 //!
 //! # Termination (step 4), and why it cannot miss a grey object
 //!
-//! Grey objects can be in: the injector, a background worker's deque,
-//! private stack or prefetch ring, the private stack and ring of an assist
-//! or drain, or a mutator's barrier buffer (as a recorded value). A worker
-//! goes idle only with its deque, stack and ring empty; a private drain
+//! Grey objects can be in: the injector, a background worker's deque or
+//! prefetch ring, the private stack and ring of an assist or drain, or a
+//! mutator's barrier buffer (as a recorded value). A worker goes idle only
+//! with its deque and ring empty; a private drain
 //! pushes its stack and ring to the injector before it stops counting as
 //! running. The concurrent part loops: wait until
 //! [`MarkState::quiescent`](crate::gcwork) holds (every worker idle with an

@@ -7,24 +7,37 @@
 //!   scans (globals, stacks by handshake), barrier-buffer flushes, and the
 //!   leftovers of a mark assist go here;
 //! - each **background worker's deque** (crossbeam-deque, LIFO for the owner),
-//!   which other markers steal from through the worker's stealer;
-//! - each marker's **private stack** (a `Vec`) and **prefetch ring**
-//!   (`Prefetched`), which only their owner sees: a scan pushes what it
-//!   shades onto the stack, and the marker takes its next object from there
-//!   through the ring. A background worker refills its deque from the
-//!   bottom of its stack whenever the deque runs empty (`share`), so
-//!   others have something to steal while it holds more than one object;
-//! - the private stack of a **mark assist** or of the collector thread while
-//!   it drains, which offers half its stack to the injector when that runs
-//!   dry (`balance`); an assist pushes whatever it did not finish back to
-//!   the injector before it returns, and counts itself in `private_drains`
-//!   meanwhile.
+//!   which other markers steal from through the worker's stealer: a worker's
+//!   scans push onto it;
+//! - each marker's **prefetch ring** (`Prefetched`): up to eight objects
+//!   taken from its deque or stack but not yet scanned, each prefetched into
+//!   the cache as it entered;
+//! - the **private stack** (a `Vec`) of a **mark assist** or of the
+//!   collector thread while it drains, and of each stop-the-world mark
+//!   worker. A private drain offers half its stack to the injector when that
+//!   runs dry, and the excess over `PRIVATE_MAX` always (`balance`); an
+//!   assist pushes whatever it did not finish back to the injector before it
+//!   returns, and counts itself in `private_drains` meanwhile.
 //!
-//! The stack exists for speed: popping a crossbeam deque as its owner costs
-//! a sequentially consistent fence (the Chase-Lev protocol needs it against
-//! thieves), and with the locked test-and-set of each mark bit that made
-//! two serialising instructions per object scanned. A `Vec` pop costs
-//! nothing of the kind; the deque is touched once per batch shared.
+//! Why a background worker keeps its grey objects in its deque, while
+//! every other marker works from a private stack: popping a crossbeam deque
+//! as its owner costs a sequentially consistent fence (the Chase-Lev
+//! protocol needs it against thieves), which together with the locked
+//! test-and-set of each mark bit makes two serialising instructions per
+//! object; a `Vec` pop costs neither. But background workers run at idle
+//! priority, and the operating system may deschedule one for as long as
+//! the mutators keep every core busy. Grey objects only it can see would
+//! wait for it, and near the end of a mark the whole cycle with them, while
+//! the mutators (which assist only when they find work) allocate black and
+//! the next goal grows with them. (A private stack bounded by count is no
+//! cure: one object near the root of a tree holds half the tree.) So a
+//! worker's grey objects stay stealable, and it fills its ring only while
+//! its deque holds plenty for others (`Prefetched::take_from`); near the end
+//! of a mark it holds one object at a time, as a worker without a ring
+//! would. Measured on the pause benchmark (hybrid, 256 MiB live): with an
+//! unconditional ring the marked heap, and so peak RSS, grew by a third.
+//! Assists and the collector thread run at normal priority and drain to a
+//! budget; the stop-the-world mark has every worker running.
 //!
 //! Besides these, grey values can sit in the mutators' **barrier buffers**
 //! (recorded, not yet shaded). The termination protocol in [`crate::cycle`]
@@ -249,15 +262,42 @@ impl MarkState {
     }
 }
 
+/// Where a marker puts the grey objects it shades: its private stack, its
+/// deque (a background worker), or the injector.
+pub(crate) trait Grey {
+    /// Adds grey object `obj`.
+    fn push_grey(&mut self, obj: usize);
+}
+
+impl Grey for Vec<usize> {
+    #[inline]
+    fn push_grey(&mut self, obj: usize) {
+        self.push(obj);
+    }
+}
+
+impl Grey for &Worker<usize> {
+    #[inline]
+    fn push_grey(&mut self, obj: usize) {
+        self.push(obj);
+    }
+}
+
+impl Grey for &Injector<usize> {
+    #[inline]
+    fn push_grey(&mut self, obj: usize) {
+        self.push(obj);
+    }
+}
+
 /// Shades `value`, found at `src`: marks it and, if it won the mark bit and
-/// may hold pointers, pushes it onto `out` (a marker's private stack) or the
-/// injector.
+/// may hold pointers, pushes it onto `out`.
 #[inline]
 pub(crate) fn shade(
     heap: &HeapInner,
     value: usize,
     src: Source<'_>,
-    out: Option<&mut Vec<usize>>,
+    out: &mut impl Grey,
     tally: &mut Tally,
 ) {
     if let Some(o) = resolve(heap, value, src) {
@@ -265,10 +305,7 @@ pub(crate) fn shade(
             tally.marked_bytes += o.size() as u64;
             tally.marked_objects += 1;
             if !o.span().is_noscan() {
-                match out {
-                    Some(w) => w.push(o.base()),
-                    None => heap.mark_state.injector.push(o.base()),
-                }
+                out.push_grey(o.base());
             }
         }
     }
@@ -280,25 +317,19 @@ pub(crate) fn shade_all(heap: &HeapInner, values: &[usize], src: Source<'_>) {
     let mut tally = Tally::default();
     for &v in values {
         if v != 0 {
-            shade(heap, v, src, None, &mut tally);
+            shade(heap, v, src, &mut &heap.mark_state.injector, &mut tally);
         }
     }
     heap.mark_state.add(&mut tally);
     heap.mark_state.wake();
 }
 
-/// Scans grey object `obj`: shades every referent onto `stack`. Returns the
+/// Scans grey object `obj`: shades every referent onto `out`. Returns the
 /// bytes scanned (header included).
 #[inline]
-pub(crate) fn scan(heap: &HeapInner, obj: usize, stack: &mut Vec<usize>, tally: &mut Tally) -> u64 {
+pub(crate) fn scan(heap: &HeapInner, obj: usize, out: &mut impl Grey, tally: &mut Tally) -> u64 {
     let words = for_each_referent(heap, obj, |v, desc, field| {
-        shade(
-            heap,
-            v,
-            Source::Field { obj, desc, field },
-            Some(&mut *stack),
-            tally,
-        );
+        shade(heap, v, Source::Field { obj, desc, field }, out, tally);
     });
     let bytes = (words as u64 + 1) * 8;
     tally.scanned_bytes += bytes;
@@ -308,8 +339,8 @@ pub(crate) fn scan(heap: &HeapInner, obj: usize, stack: &mut Vec<usize>, tally: 
 /// Grey objects a marker holds between its stack and its scanner.
 const PREFETCH: usize = 8;
 
-/// A marker's small FIFO of grey objects already taken from its stack but
-/// not yet scanned, each prefetched into the cache when it entered (the
+/// A marker's small FIFO of grey objects already taken from its stack or
+/// deque but not yet scanned, each prefetched into the cache when it entered (the
 /// prefetch-on-grey buffer of Cher, Hosking and Vijaykumar, 2004).
 ///
 /// The first load of a grey object (its header) may miss the cache, and the
@@ -344,22 +375,48 @@ impl Prefetched {
     /// The next grey object to scan: the ring is first topped up from
     /// `stack` (prefetching each object that enters), then its oldest object
     /// leaves. With the ring and `stack` both empty, `refill` is asked for
-    /// one (the owner's deque, a steal); what it returns is scanned without
-    /// a prefetch.
+    /// one (a steal); what it returns is scanned without a prefetch.
     #[inline]
     pub(crate) fn take(
         &mut self,
         stack: &mut Vec<usize>,
         refill: impl FnOnce() -> Option<usize>,
     ) -> Option<usize> {
+        self.fill(|| stack.pop());
+        self.next().or_else(refill)
+    }
+
+    /// [`take`](Self::take) for a background worker, whose grey objects
+    /// must stay stealable: the ring is topped up from `deque` only while
+    /// the deque holds more than `2 * PREFETCH` objects; below that the
+    /// worker pops and scans one object at a time, so near the end of a
+    /// mark nothing waits in its ring (module docs).
+    #[inline]
+    pub(crate) fn take_from(
+        &mut self,
+        deque: &Worker<usize>,
+        refill: impl FnOnce() -> Option<usize>,
+    ) -> Option<usize> {
+        if deque.len() > 2 * PREFETCH {
+            self.fill(|| deque.pop());
+        }
+        self.next().or_else(|| deque.pop()).or_else(refill)
+    }
+
+    #[inline]
+    fn fill(&mut self, mut pop: impl FnMut() -> Option<usize>) {
         while self.len < PREFETCH {
-            let Some(v) = stack.pop() else { break };
+            let Some(v) = pop() else { break };
             prefetch(v);
             self.buf[(self.head + self.len) % PREFETCH] = v;
             self.len += 1;
         }
+    }
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
         if self.len == 0 {
-            return refill();
+            return None;
         }
         let v = self.buf[self.head];
         self.head = (self.head + 1) % PREFETCH;
@@ -397,35 +454,31 @@ fn prefetch(addr: usize) {
 /// Objects a marker scans between offers of work to others.
 pub(crate) const BALANCE_EVERY: usize = 16;
 
-/// Go's `gcWork.balance`, for a private drain: its stack cannot be stolen
-/// from, so when the injector runs dry while it holds several grey objects,
-/// the older half (the bottom of the stack: the roots of the largest
-/// subgraphs left) moves to the injector for other assists and workers.
-fn balance(ms: &MarkState, stack: &mut Vec<usize>) {
+/// Go's `gcWork.balance`, for a private drain, called after each scan
+/// (`count` of them so far): its stack cannot be stolen from, so some of it
+/// moves to the injector for other assists and workers when the stack
+/// holds more than [`PRIVATE_MAX`] objects (all but the newest
+/// `PRIVATE_MAX / 2`), or, every [`BALANCE_EVERY`] scans, when the injector
+/// has run dry while the stack holds several (the older half: the roots of
+/// the largest subgraphs left).
+fn balance(ms: &MarkState, stack: &mut Vec<usize>, count: usize) {
     let n = stack.len();
-    if n > 1 && ms.injector.is_empty() {
-        for v in stack.drain(..n / 2) {
-            ms.injector.push(v);
-        }
-        ms.wake();
+    let keep = if n > PRIVATE_MAX {
+        PRIVATE_MAX / 2
+    } else if n > 1 && count % BALANCE_EVERY == 0 && ms.injector.is_empty() {
+        n - n / 2
+    } else {
+        return;
+    };
+    for v in stack.drain(..n - keep) {
+        ms.injector.push(v);
     }
+    ms.wake();
 }
 
-/// For a marker whose deque others steal from: when that deque has run
-/// empty while the private stack holds several grey objects, the older half
-/// of the stack moves to the deque. Returns whether it moved any (the
-/// caller wakes sleeping markers). Cheap when there is nothing to do: one
-/// load of the deque's two indices.
-pub(crate) fn share(stack: &mut Vec<usize>, deque: &Worker<usize>) -> bool {
-    let n = stack.len();
-    if n > 1 && deque.is_empty() {
-        for v in stack.drain(..n / 2) {
-            deque.push(v);
-        }
-        return true;
-    }
-    false
-}
+/// Grey objects a private drain keeps in its stack; beyond this,
+/// `balance` offers the excess to others.
+pub(crate) const PRIVATE_MAX: usize = 256;
 
 /// Steals a batch for `local` from `injector`, else from one of
 /// `stealers` (not `skip`), and pops one object; retries while a steal
@@ -501,9 +554,7 @@ fn drain_private_limited(
         };
         done += scan(heap, obj, &mut stack, tally);
         count += 1;
-        if count % BALANCE_EVERY == 0 {
-            balance(ms, &mut stack);
-        }
+        balance(ms, &mut stack, count);
     }
     let mut pushed = ring.spill(&ms.injector);
     for v in stack.drain(..).chain(std::iter::from_fn(|| local.pop())) {

@@ -4,15 +4,16 @@
 //! shares (`for_each_referent`, `resolve`).
 //!
 //! Grey objects are marked objects not yet scanned; they wait in each
-//! worker's private stack, prefetch ring and LIFO deque (crossbeam-deque; the
-//! worker refills it from the bottom of its stack whenever it runs empty,
-//! see the gcwork module), and idle workers steal from the others' deques
-//! and from a shared injector that holds the roots. A worker scans an object by
-//! loading each pointer field its descriptor names (relaxed atomic loads),
-//! setting the referent's mark bit (an atomic test-and-set on the span's mark
-//! bitmap), and pushing the referent if it won the bit and the referent may
-//! hold pointers (objects in noscan spans are marked, never scanned). Each
-//! object is therefore scanned once, by the worker that marked it.
+//! worker's private stack, prefetch ring and LIFO deque (crossbeam-deque;
+//! every few scans the worker refills it from the bottom of its stack if it
+//! ran empty, see the gcwork module), and idle workers steal from the
+//! others' deques and from a shared injector that holds the roots. A worker
+//! scans an object by loading each pointer field its descriptor names
+//! (relaxed atomic loads), setting the referent's mark bit (an atomic
+//! test-and-set on the span's mark bitmap), and pushing the referent if it
+//! won the bit and the referent may hold pointers (objects in noscan spans
+//! are marked, never scanned). Each object is therefore scanned once, by the
+//! worker that marked it.
 //!
 //! Termination: a worker with nothing to pop or steal counts itself idle; it
 //! leaves when all workers are idle at once. Only a busy worker creates grey
@@ -277,8 +278,14 @@ impl Ctx<'_> {
             if let Some(obj) = ring.take(&mut stack, refill) {
                 self.scan(obj, &mut stack, &mut out);
                 scanned += 1;
-                if scanned % crate::gcwork::BALANCE_EVERY == 0 {
-                    crate::gcwork::share(&mut stack, &local);
+                if scanned % crate::gcwork::BALANCE_EVERY == 0 && local.is_empty() {
+                    // Others steal only from the deque: refill it with the
+                    // older half of the stack (every worker is running, so
+                    // the rest is not stranded; gcwork module docs).
+                    let n = stack.len();
+                    for v in stack.drain(..n / 2) {
+                        local.push(v);
+                    }
                 }
                 continue;
             }

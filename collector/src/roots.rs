@@ -63,14 +63,26 @@ pub(crate) fn scan_globals(heap: &HeapInner) {
     let mut tally = gcwork::Tally::default();
     for (i, &v) in g.slots.iter().enumerate() {
         if v != 0 {
-            gcwork::shade(heap, v, Source::Root(RootKind::Global(i)), None, &mut tally);
+            gcwork::shade(
+                heap,
+                v,
+                Source::Root(RootKind::Global(i)),
+                &mut &heap.mark_state.injector,
+                &mut tally,
+            );
         }
     }
     drop(g);
     // The finalizer queue and cleanup arguments are roots too; a pop from
     // the queue while marking shades what it pops (specials §2, §5).
     crate::specials::for_each_root(heap, |v, k| {
-        gcwork::shade(heap, v, Source::Root(k), None, &mut tally);
+        gcwork::shade(
+            heap,
+            v,
+            Source::Root(k),
+            &mut &heap.mark_state.injector,
+            &mut tally,
+        );
     });
     heap.mark_state.add(&mut tally);
     heap.mark_state.wake();
@@ -83,7 +95,13 @@ pub(crate) fn scan_globals(heap: &HeapInner) {
 pub(crate) fn scan_stack(heap: &HeapInner, id: u64, data: &mut MutatorData) {
     let mut tally = gcwork::Tally::default();
     for_each_stack_root(id, data, |v, k| {
-        gcwork::shade(heap, v, Source::Root(k), None, &mut tally);
+        gcwork::shade(
+            heap,
+            v,
+            Source::Root(k),
+            &mut &heap.mark_state.injector,
+            &mut tally,
+        );
     });
     data.stack_scanned = true;
     heap.mark_state.add(&mut tally);
