@@ -645,3 +645,117 @@ pub(crate) fn mark_closure_alone(
     }
     tally
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Prefetched, PREFETCH};
+    use crossbeam_deque::{Injector, Steal, Worker};
+    use proptest::prelude::*;
+
+    /// One step of a marker's use of its ring: `Some(n)` pushes `n` new
+    /// objects (a scan), `None` takes one.
+    fn ops() -> impl Strategy<Value = Vec<Option<usize>>> {
+        proptest::collection::vec(proptest::option::of(0usize..40), 0..200)
+    }
+
+    /// Drains an injector into a vector.
+    fn drain(inj: &Injector<usize>) -> Vec<usize> {
+        let mut out = Vec::new();
+        loop {
+            match inj.steal() {
+                Steal::Success(v) => out.push(v),
+                Steal::Empty => return out,
+                Steal::Retry => {}
+            }
+        }
+    }
+
+    proptest! {
+        /// Whatever the order of pushes and takes, every grey object comes
+        /// out of the ring exactly once (taken, or spilled at the end), the
+        /// ring never holds more than `PREFETCH`, and `take` returns `None`
+        /// only when the ring and the stack are both empty.
+        #[test]
+        fn ring_over_a_stack_loses_and_duplicates_nothing(ops in ops()) {
+            let mut ring = Prefetched::new();
+            let mut stack = Vec::new();
+            let mut next = 1usize;
+            let mut seen = Vec::new();
+            for op in ops {
+                match op {
+                    Some(n) => {
+                        for _ in 0..n {
+                            stack.push(next);
+                            next += 1;
+                        }
+                    }
+                    None => match ring.take(&mut stack, || None) {
+                        Some(v) => seen.push(v),
+                        None => prop_assert!(stack.is_empty() && ring.len == 0),
+                    },
+                }
+                prop_assert!(ring.len <= PREFETCH);
+            }
+            let inj = Injector::new();
+            ring.spill(&inj);
+            seen.extend(drain(&inj));
+            seen.extend(stack);
+            seen.sort_unstable();
+            prop_assert_eq!(seen, (1..next).collect::<Vec<_>>());
+        }
+
+        /// The same for a background worker's ring over its deque, which
+        /// fills only while the deque holds more than `2 * PREFETCH`.
+        #[test]
+        fn ring_over_a_deque_loses_and_duplicates_nothing(ops in ops()) {
+            let mut ring = Prefetched::new();
+            let deque = Worker::new_lifo();
+            let mut next = 1usize;
+            let mut seen = Vec::new();
+            for op in ops {
+                match op {
+                    Some(n) => {
+                        for _ in 0..n {
+                            deque.push(next);
+                            next += 1;
+                        }
+                    }
+                    None => {
+                        let shallow = deque.len() <= 2 * PREFETCH;
+                        let held = ring.len;
+                        match ring.take_from(&deque, || None) {
+                            Some(v) => seen.push(v),
+                            None => prop_assert!(deque.is_empty() && ring.len == 0),
+                        }
+                        // A shallow deque adds nothing to the ring.
+                        if shallow {
+                            prop_assert!(ring.len <= held);
+                        }
+                    }
+                }
+                prop_assert!(ring.len <= PREFETCH);
+            }
+            let inj = Injector::new();
+            ring.spill(&inj);
+            seen.extend(drain(&inj));
+            while let Some(v) = deque.pop() {
+                seen.push(v);
+            }
+            seen.sort_unstable();
+            prop_assert_eq!(seen, (1..next).collect::<Vec<_>>());
+        }
+    }
+
+    /// The ring hands objects out oldest first: a window of FIFO order over
+    /// the stack's LIFO order.
+    #[test]
+    fn ring_is_fifo_within_its_window() {
+        let mut ring = Prefetched::new();
+        let mut stack: Vec<usize> = (1..=3).collect();
+        // Filled from the top of the stack: 3, 2, 1; handed out in that order.
+        let got: Vec<_> = std::iter::from_fn(|| ring.take(&mut stack, || None)).collect();
+        assert_eq!(got, [3, 2, 1]);
+        // With the ring and stack empty, the refill is asked.
+        assert_eq!(ring.take(&mut stack, || Some(42)), Some(42));
+    }
+}
