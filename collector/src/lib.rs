@@ -78,8 +78,12 @@
 //!      for a mutator in native code ([`roots`]). In SATB and hybrid modes a
 //!      scanned stack is black and is never scanned again.
 //!    - 3b. Marking. Background workers ([`bgmark`], about a quarter of the
-//!      cores, at idle OS priority) drain the grey set with work stealing;
-//!      mutators that allocate pay with mark assists ([`assist`]); the
+//!      cores, at idle OS priority) drain the grey set with work stealing,
+//!      keeping their grey objects where others can steal them, since the
+//!      OS may deschedule them for long ([`gcwork`]); mutators that
+//!      allocate pay with mark assists ([`assist`]), which drain from a
+//!      private stack; every marker prefetches the objects it is about to
+//!      scan; the
 //!      barrier records into per-mutator buffers that flush into the grey
 //!      set when full. Scanning is precise: only words the type descriptor
 //!      names are pointers.
