@@ -428,10 +428,8 @@ impl Prefetched {
     /// there were any.
     pub(crate) fn spill(&mut self, out: &Injector<usize>) -> bool {
         let any = self.len > 0;
-        while self.len > 0 {
-            out.push(self.buf[self.head]);
-            self.head = (self.head + 1) % PREFETCH;
-            self.len -= 1;
+        while let Some(v) = self.next() {
+            out.push(v);
         }
         any
     }
@@ -658,16 +656,25 @@ mod tests {
         proptest::collection::vec(proptest::option::of(0usize..40), 0..200)
     }
 
-    /// Drains an injector into a vector.
-    fn drain(inj: &Injector<usize>) -> Vec<usize> {
-        let mut out = Vec::new();
+    /// Everything `seen` so far, what `ring` still holds (spilled) and
+    /// `rest`, sorted.
+    fn all_of(
+        mut seen: Vec<usize>,
+        ring: &mut Prefetched,
+        rest: impl IntoIterator<Item = usize>,
+    ) -> Vec<usize> {
+        let inj = Injector::new();
+        ring.spill(&inj);
         loop {
             match inj.steal() {
-                Steal::Success(v) => out.push(v),
-                Steal::Empty => return out,
+                Steal::Success(v) => seen.push(v),
+                Steal::Empty => break,
                 Steal::Retry => {}
             }
         }
+        seen.extend(rest);
+        seen.sort_unstable();
+        seen
     }
 
     proptest! {
@@ -696,12 +703,7 @@ mod tests {
                 }
                 prop_assert!(ring.len <= PREFETCH);
             }
-            let inj = Injector::new();
-            ring.spill(&inj);
-            seen.extend(drain(&inj));
-            seen.extend(stack);
-            seen.sort_unstable();
-            prop_assert_eq!(seen, (1..next).collect::<Vec<_>>());
+            prop_assert_eq!(all_of(seen, &mut ring, stack), (1..next).collect::<Vec<_>>());
         }
 
         /// The same for a background worker's ring over its deque, which
@@ -735,14 +737,8 @@ mod tests {
                 }
                 prop_assert!(ring.len <= PREFETCH);
             }
-            let inj = Injector::new();
-            ring.spill(&inj);
-            seen.extend(drain(&inj));
-            while let Some(v) = deque.pop() {
-                seen.push(v);
-            }
-            seen.sort_unstable();
-            prop_assert_eq!(seen, (1..next).collect::<Vec<_>>());
+            let rest = std::iter::from_fn(|| deque.pop());
+            prop_assert_eq!(all_of(seen, &mut ring, rest), (1..next).collect::<Vec<_>>());
         }
     }
 
