@@ -691,10 +691,8 @@ mod tests {
             for op in ops {
                 match op {
                     Some(n) => {
-                        for _ in 0..n {
-                            stack.push(next);
-                            next += 1;
-                        }
+                        stack.extend(next..next + n);
+                        next += n;
                     }
                     None => match ring.take(&mut stack, || None) {
                         Some(v) => seen.push(v),
@@ -717,10 +715,8 @@ mod tests {
             for op in ops {
                 match op {
                     Some(n) => {
-                        for _ in 0..n {
-                            deque.push(next);
-                            next += 1;
-                        }
+                        (next..next + n).for_each(|v| deque.push(v));
+                        next += n;
                     }
                     None => {
                         let shallow = deque.len() <= 2 * PREFETCH;
