@@ -154,6 +154,27 @@ pub(crate) fn size_to_class_unchecked(size: usize) -> u8 {
     }
 }
 
+/// The bytes an allocation of `size` bytes occupies in the heap: its size
+/// class's slot size for small objects, whole pages for large ones (0 for
+/// `size == 0`). This is the unit every byte count of the heap uses (the
+/// sweeper frees slots, the marker marks slots), so a client that accounts
+/// for its own allocation should count this rather than `size`.
+///
+/// ```
+/// use tricolor_allocator::{slot_size, PAGE_SIZE};
+///
+/// assert_eq!(slot_size(24), 24); // a size class of its own
+/// assert_eq!(slot_size(40), 48); // rounded up to the next class
+/// assert_eq!(slot_size(40_000), 40_000usize.div_ceil(PAGE_SIZE) * PAGE_SIZE);
+/// ```
+#[inline]
+pub fn slot_size(size: usize) -> usize {
+    match SizeClass::for_size(size) {
+        Some(class) => class.size(),
+        None => size.div_ceil(PAGE_SIZE) * PAGE_SIZE,
+    }
+}
+
 /// Whether the objects of a span may contain pointers.
 ///
 /// Objects that hold no pointers live in *noscan* spans, which the marker

@@ -713,6 +713,7 @@ fn child(spec: &RunSpec) {
 
     let mark_cpu: Duration = run_cycles.iter().map(|c| c.mark_cpu).sum();
     let assist: u64 = run_cycles.iter().map(|c| c.assist_bytes).sum();
+    let assist_wait: Duration = run_cycles.iter().map(|c| c.assist_wait).sum();
     let mark_wall: Duration = run_cycles.iter().map(|c| c.mark).sum();
     let allocated = shared.allocated.load(Ordering::Relaxed);
     let alloc_rate = allocated as f64 / elapsed / (1u64 << 20) as f64;
@@ -766,13 +767,14 @@ fn child(spec: &RunSpec) {
         steal,
     );
     println!(
-        "- cycles: {} started in the run ({} missed by polling), mark {:.2} s wall ({:.0}% of the run), mark CPU {:.2} s, assists {} MiB",
+        "- cycles: {} started in the run ({} missed by polling), mark {:.2} s wall ({:.0}% of the run), mark CPU {:.2} s, assists {} MiB, mutators parked in assists {:.1} ms",
         run_cycles.len(),
         missed,
         mark_wall.as_secs_f64(),
         100.0 * mark_wall.as_secs_f64() / elapsed,
         mark_cpu.as_secs_f64(),
         assist >> 20,
+        assist_wait.as_secs_f64() * 1e3,
     );
     let total_pause: u64 = pauses.iter().map(|p| p.ns).sum();
     println!(

@@ -14,15 +14,41 @@
 //!
 //! So marking keeps pace with allocation even when the background workers get
 //! no CPU (they run at idle priority): the more a mutator allocates, the more
-//! it marks, and a mutator that does not allocate is not slowed at all. If an
-//! assist finds no grey object (the others hold it privately, or the mark is
-//! close to its end), the debt is carried to the next chunk, up to
-//! `MAX_CARRIED_DEBT` (Go parks the goroutine instead); the pacer's hard
-//! limit remains the backstop.
+//! it marks, and a mutator that does not allocate is not slowed at all.
+//!
+//! # Parking
+//!
+//! An assist can find no grey object while the mark is not over: a
+//! background worker holds the last of it (the object it is scanning, its
+//! prefetch ring) and the OS is not running it, or the real scan work was
+//! smaller than expected and the mark waits for termination. The debt is
+//! then carried to the next chunk. Once it exceeds `PARK_DEBT` (1 MiB of
+//! scan work) the mutator *parks* (Go's `gcParkAssist`): it enters native
+//! state, so it holds up no handshake or stop-the-world, and waits until
+//! background credit or grey objects show up or the mark ends, then tries
+//! again. Without this, a mutator that owes work it cannot do keeps
+//! allocating black until the mark ends, and the idle-priority worker that
+//! could end it gets no CPU while the mutators hold every core: on the
+//! churn demo (four mutators on two cores) the heap grew 50–150 MiB past
+//! the runway in some cycles, which in turn raised the next goal (the
+//! marked heap counts black allocation), so the goal swung between 570
+//! and 880 MiB. Parking hands the CPU to the worker instead; each park
+//! waits at most `PARK_POLL` (1 ms) before it looks again. The time parked
+//! is reported per cycle ([`CycleStats::assist_wait`], "waited" in the
+//! gctrace line).
+//!
+//! [`CycleStats::assist_wait`]: crate::CycleStats::assist_wait
+//!
+//! Assists park only in cycles the collector thread drives, which end
+//! without help from any mutator; a cycle stepped by a
+//! [`CycleStepper`](crate::CycleStepper) ends when its stepper says so, and
+//! the stepper may be waiting on the mutator that would park. There the
+//! debt is only carried, and the pacer's hard limit is the backstop.
 //!
 //! [`Mutator::alloc`]: crate::Mutator::alloc
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use crate::gcwork::{self, Tally};
 use crate::heap::HeapInner;
@@ -42,12 +68,31 @@ pub(crate) fn ratio(expected: u64, runway: u64) -> f64 {
     (expected as f64 / runway.max(MIN_RUNWAY) as f64).min(MAX_RATIO)
 }
 
-/// Called by a running mutator that reported `bytes` allocated during a mark.
-pub(crate) fn assist(heap: &HeapInner, data: &mut MutatorData, bytes: u64) {
+/// Debt, in scan bytes, above which an assist that found no grey object
+/// parks (module docs): two full assists' worth, so a mutator runs at most a
+/// few 64 KiB chunks ahead of the marking it owes.
+pub(crate) const PARK_DEBT: i64 = 2 * MAX_ASSIST as i64;
+
+/// The longest one park waits before the mutator looks for work again.
+pub(crate) const PARK_POLL: Duration = Duration::from_millis(1);
+
+/// What an assist left to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Owed {
+    /// Nothing, or a debt small enough to carry to the next chunk.
+    Carried,
+    /// A debt over [`PARK_DEBT`] with no grey object to be found: the
+    /// mutator should park ([`park_allowed`] permitting).
+    Stuck,
+}
+
+/// Called by a running mutator that reported `bytes` allocated during a mark
+/// (0: a parked mutator trying again).
+pub(crate) fn assist(heap: &HeapInner, data: &mut MutatorData, bytes: u64) -> Owed {
     let ms = &heap.mark_state;
     data.assist_debt += (bytes as f64 * ms.assist_ratio()) as i64;
     if data.assist_debt <= 0 {
-        return;
+        return Owed::Carried;
     }
     // Take the background workers' credit first.
     let mut avail = ms.bg_credit.load(Ordering::Relaxed);
@@ -64,7 +109,7 @@ pub(crate) fn assist(heap: &HeapInner, data: &mut MutatorData, bytes: u64) {
         }
     }
     if data.assist_debt <= 0 {
-        return;
+        return Owed::Carried;
     }
     let cpu0 = thread_cpu_time();
     let budget = (data.assist_debt as u64).clamp(MIN_ASSIST, MAX_ASSIST);
@@ -78,6 +123,18 @@ pub(crate) fn assist(heap: &HeapInner, data: &mut MutatorData, bytes: u64) {
     // Whatever is still owed (no grey object could be found, or the debt is
     // larger than one assist may do) stays for the next chunk.
     data.assist_debt -= done as i64;
+    if done < budget && data.assist_debt > PARK_DEBT {
+        Owed::Stuck
+    } else {
+        Owed::Carried
+    }
+}
+
+/// Whether a mutator whose assist is [`Owed::Stuck`] may park now: the
+/// collector thread drives this cycle and marking is still on.
+pub(crate) fn park_allowed(heap: &HeapInner) -> bool {
+    let ms = &heap.mark_state;
+    ms.assists_may_park() && ms.active.load(Ordering::Acquire)
 }
 
 /// The most scan work one assist does, in bytes, so that no single

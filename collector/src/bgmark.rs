@@ -115,6 +115,11 @@ fn work(heap: &HeapInner, me: usize, local: &Worker<usize>) {
         // work and give it back in between; bumping it here is harmless.)
         ms.epoch.fetch_add(1, Ordering::SeqCst);
         ms.idle_workers.fetch_sub(1, Ordering::SeqCst);
+        while heap.workers_stalled_for_testing.load(Ordering::SeqCst)
+            && !heap.shutting_down.load(Ordering::Acquire)
+        {
+            std::thread::sleep(Duration::from_micros(200));
+        }
         let cpu0 = thread_cpu_time();
         let mut scanned = 0u32;
         if ms.take_roots_job() {
@@ -155,4 +160,6 @@ fn publish(heap: &HeapInner, tally: &mut Tally) {
     ms.bg_credit
         .fetch_add(tally.scanned_bytes as i64, Ordering::Relaxed);
     ms.add(tally);
+    // Credit may pay a parked assist's debt.
+    ms.wake_assists();
 }

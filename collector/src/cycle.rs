@@ -110,7 +110,7 @@ pub(crate) fn run_cycle(heap: &HeapInner) {
         run_stw_cycle(heap);
         return;
     }
-    let mut run = sweep_termination(heap);
+    let mut run = sweep_termination(heap, true);
     // Step 3a (stacks; a worker takes the globals) and 3b run meanwhile.
     scan_stacks(heap);
     // Step 4a: flush rounds until a flush shades nothing new.
@@ -203,8 +203,7 @@ pub(crate) struct CycleRun {
 fn begin_sweep_termination(heap: &HeapInner) -> (CycleStart, safepoint::StoppedWorld<'_>) {
     let number = heap.cycles.lock().started;
     let start = heap.started_at.elapsed();
-    let heap_trigger = heap.live_after_mark.load(Ordering::Relaxed)
-        + heap.allocated_since_mark.load(Ordering::Relaxed);
+    let heap_trigger = heap.paced_heap();
     while heap.page.sweep_one().is_some() {}
     let t0 = Instant::now();
     let world = safepoint::stop_the_world(heap);
@@ -245,7 +244,9 @@ fn end_mark_termination(heap: &HeapInner, marked_bytes: u64) -> crate::pacer::Cy
 
 /// Step 2, sweep termination (STW #1): finish the last sweep, set up the
 /// mark, turn on the barrier and allocate-black, and (SATB) scan every stack.
-pub(crate) fn sweep_termination(heap: &HeapInner) -> CycleRun {
+/// `collector_driven`: the collector thread runs this cycle to its end (not
+/// a [`CycleStepper`]), so mark assists may park ([`crate::assist`]).
+pub(crate) fn sweep_termination(heap: &HeapInner, collector_driven: bool) -> CycleRun {
     // 2a: finish the sweep, the world stopped.
     let (begun, mut world) = begin_sweep_termination(heap);
     // 2b: every cache hands its spans back, so the spans' allocation state
@@ -263,13 +264,16 @@ pub(crate) fn sweep_termination(heap: &HeapInner) -> CycleRun {
             m.id
         );
     }
-    let heap_before = heap.page.stats().live_bytes();
+    // The runway is measured in the pacer's terms, as the goal is.
+    let heap_before = heap.paced_heap();
     let (goal, expected) = {
         let p = heap.pacer.lock();
         (p.goal(), p.live_after_last_mark())
     };
-    heap.mark_state
-        .reset(assist::ratio(expected, goal.saturating_sub(heap_before)));
+    heap.mark_state.reset(
+        assist::ratio(expected, goal.saturating_sub(heap_before)),
+        collector_driven && heap.config.mark_assists,
+    );
     heap.specials.begin_mark();
     // 2c (SATB): the snapshot's roots. SATB's deletion barrier does not
     // cover stacks that are not yet scanned (barriers §5, §7), so every
@@ -387,6 +391,9 @@ pub(crate) fn mark_termination(heap: &HeapInner, run: CycleRun) -> CycleStats {
     }
     let ms = &heap.mark_state;
     ms.active.store(false, Ordering::Release);
+    // Parked assists wait for this (they leave native state once the world
+    // restarts).
+    ms.wake_assists();
     let (marked_bytes, marked_objects) = ms.totals();
     for (_, data) in world.mutators.iter_mut() {
         data.cache.set_allocate_black(false);
@@ -416,6 +423,7 @@ pub(crate) fn mark_termination(heap: &HeapInner, run: CycleRun) -> CycleStats {
         mark_termination: stw2,
         mark_cpu: Duration::from_nanos(ms.cpu_ns.load(Ordering::Relaxed)),
         assist_bytes: ms.assist_bytes.load(Ordering::Relaxed),
+        assist_wait: Duration::from_nanos(ms.assist_wait_ns.load(Ordering::Relaxed)),
         pause: run.stw1 + stw2,
         pauses: vec![run.stw1, stw2],
         stop_waits: vec![run.stop_wait1, stop_wait2],
@@ -468,7 +476,7 @@ pub(crate) fn run_stw_cycle(heap: &HeapInner) {
     for (_, data) in world.mutators.iter_mut() {
         data.cache.release_all();
     }
-    let heap_before = heap.page.stats().live_bytes();
+    let heap_before = heap.paced_heap();
     let t1 = Instant::now();
 
     // Step 3: mark, with the world still stopped.
@@ -612,7 +620,7 @@ impl<'h> CycleStepper<'h> {
             c.started += 1;
             c.requested = c.requested.max(c.started);
         }
-        let run = sweep_termination(heap);
+        let run = sweep_termination(heap, false);
         CycleStepper {
             heap,
             run: Some(run),

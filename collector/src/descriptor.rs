@@ -221,8 +221,9 @@ pub struct TypeDescriptor {
     pub(crate) shape: Shape,
     pub(crate) pointers: Pointers,
     /// For a fixed-size type small enough for a size class: its span class
-    /// and object size in bytes, computed once at registration so that
-    /// allocation skips the size → class lookup.
+    /// and slot size in bytes (the class's size, which is what the heap's
+    /// byte counts use), computed once at registration so that allocation
+    /// skips the size → class lookup.
     pub(crate) small_fixed: Option<(tricolor_allocator::SpanClass, u32)>,
 }
 
@@ -522,7 +523,7 @@ impl TypeDescriptor {
                     } else {
                         ObjectKind::NoScan
                     };
-                    (SpanClass::new(class, kind), bytes as u32)
+                    (SpanClass::new(class, kind), class.size() as u32)
                 })
             }
             _ => None,
@@ -664,10 +665,11 @@ mod tests {
         use tricolor_allocator::{ObjectKind, SizeClass, SpanClass};
         let mut node = TypeDescriptor::fixed("Node", 4, &[0, 1]);
         node.prepare();
+        // Header and four words: 40 bytes, in the 48-byte class.
         let class = SizeClass::for_size(40).unwrap();
         assert_eq!(
             node.small_fixed,
-            Some((SpanClass::new(class, ObjectKind::Scan), 40))
+            Some((SpanClass::new(class, ObjectKind::Scan), 48))
         );
         let mut blob = TypeDescriptor::fixed("Blob", 2, &[]);
         blob.prepare();

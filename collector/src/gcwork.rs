@@ -123,6 +123,21 @@ pub(crate) struct MarkState {
     sleepers: AtomicUsize,
     sleep_lock: Mutex<()>,
     sleep_cv: Condvar,
+    /// Whether a mark assist that owes work and finds none may park
+    /// (`assist` module docs): only when the collector thread drives the
+    /// cycle, which ends it without help from any mutator. A stepped cycle
+    /// ends when its stepper says so, and the stepper may be waiting on the
+    /// very mutator that would park. Set at sweep termination (world
+    /// stopped).
+    assists_may_park: AtomicBool,
+    /// Mutators parked in an assist right now; `wake_assists` notifies only
+    /// if non-zero.
+    parked_assists: AtomicUsize,
+    park_lock: Mutex<()>,
+    park_cv: Condvar,
+    /// Time mutators spent parked in assists this cycle, in ns, summed over
+    /// mutators. Added to by mutators; reset at sweep termination.
+    pub(crate) assist_wait_ns: AtomicU64,
 }
 
 impl MarkState {
@@ -147,11 +162,18 @@ impl MarkState {
             sleepers: AtomicUsize::new(0),
             sleep_lock: Mutex::new(()),
             sleep_cv: Condvar::new(),
+            assists_may_park: AtomicBool::new(false),
+            parked_assists: AtomicUsize::new(0),
+            park_lock: Mutex::new(()),
+            park_cv: Condvar::new(),
+            assist_wait_ns: AtomicU64::new(0),
         }
     }
 
     /// Resets the counters for a new cycle. World stopped, no marker active.
-    pub(crate) fn reset(&self, assist_ratio: f64) {
+    /// `assists_may_park`: the collector thread drives this cycle (see the
+    /// field).
+    pub(crate) fn reset(&self, assist_ratio: f64, assists_may_park: bool) {
         debug_assert!(
             self.injector.is_empty(),
             "grey objects left from the last cycle"
@@ -162,8 +184,11 @@ impl MarkState {
         self.bg_credit.store(0, Ordering::Relaxed);
         self.cpu_ns.store(0, Ordering::Relaxed);
         self.assist_bytes.store(0, Ordering::Relaxed);
+        self.assist_wait_ns.store(0, Ordering::Relaxed);
         self.assist_ratio
             .store(assist_ratio.to_bits(), Ordering::Relaxed);
+        self.assists_may_park
+            .store(assists_may_park, Ordering::Relaxed);
     }
 
     /// Adds a marker's local tally to the totals.
@@ -234,13 +259,15 @@ impl MarkState {
             .is_ok()
     }
 
-    /// Wakes sleeping background workers after grey objects were pushed.
+    /// Wakes sleeping background workers and parked assists after grey
+    /// objects were pushed.
     pub(crate) fn wake(&self) {
         fence(Ordering::SeqCst);
         if self.sleepers.load(Ordering::SeqCst) != 0 {
             let _g = self.sleep_lock.lock();
             self.sleep_cv.notify_all();
         }
+        self.wake_assists();
     }
 
     /// Puts a background worker to sleep until work is pushed, marking is
@@ -255,10 +282,52 @@ impl MarkState {
         self.sleepers.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Wakes every sleeping worker (marking switched on or off, shutdown).
+    /// Wakes every sleeping worker and parked assist (marking switched on
+    /// or off, shutdown).
     pub(crate) fn wake_all(&self) {
-        let _g = self.sleep_lock.lock();
-        self.sleep_cv.notify_all();
+        {
+            let _g = self.sleep_lock.lock();
+            self.sleep_cv.notify_all();
+        }
+        let _g = self.park_lock.lock();
+        self.park_cv.notify_all();
+    }
+
+    /// Whether an assist that owes work and finds none may park this cycle.
+    pub(crate) fn assists_may_park(&self) -> bool {
+        self.assists_may_park.load(Ordering::Relaxed)
+    }
+
+    /// Parks a mutator (in native state) that owes assist work and found no
+    /// grey object, until background credit or grey objects show up, marking
+    /// stops, or `timeout` passes (a backstop: every one of those events
+    /// wakes it, see `wake_assists`).
+    ///
+    /// No lost wake-up: the parker counts itself in `parked_assists` and
+    /// then (after a SeqCst fence) checks the conditions under `park_lock`;
+    /// a waker makes a condition true, fences, and then reads the count and
+    /// takes the lock to notify. One of the two sees the other's write.
+    pub(crate) fn park_assist(&self, timeout: Duration) {
+        let mut g = self.park_lock.lock();
+        self.parked_assists.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if self.active.load(Ordering::SeqCst)
+            && self.bg_credit.load(Ordering::SeqCst) <= 0
+            && !self.work_visible()
+        {
+            self.park_cv.wait_for(&mut g, timeout);
+        }
+        self.parked_assists.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Wakes parked assists, if any: background credit was published, grey
+    /// objects were pushed, or marking stopped.
+    pub(crate) fn wake_assists(&self) {
+        fence(Ordering::SeqCst);
+        if self.parked_assists.load(Ordering::SeqCst) != 0 {
+            let _g = self.park_lock.lock();
+            self.park_cv.notify_all();
+        }
     }
 }
 

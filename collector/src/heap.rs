@@ -127,10 +127,12 @@ pub(crate) struct HeapInner {
     /// The collector's phase ([`Phase`]); read by the barrier entry point.
     pub(crate) phase: AtomicU8,
     pub(crate) pacer: Mutex<Pacer>,
-    /// Bytes allocated since the last mark finished, flushed from mutators
-    /// in chunks.
+    /// Bytes (slot sizes) allocated since the last mark finished, flushed
+    /// from mutators in chunks. Added to by mutators; reset at mark
+    /// termination (world stopped).
     pub(crate) allocated_since_mark: AtomicU64,
-    /// Live bytes found by the last mark.
+    /// Live bytes (slot sizes, allocated-black bytes included) found by the
+    /// last mark. Written at mark termination (world stopped).
     pub(crate) live_after_mark: AtomicU64,
     pub(crate) cycles: Mutex<CycleControl>,
     pub(crate) cycle_cv: Condvar,
@@ -145,6 +147,11 @@ pub(crate) struct HeapInner {
     /// Test-only: the write barrier records nothing (to show that tests of
     /// lost-object interleavings fail without it). Never set in production.
     pub(crate) barrier_disabled_for_testing: AtomicBool,
+    /// Test-only: a background worker that wakes for work counts itself busy
+    /// and then waits, taking nothing, while this is set: what a worker the
+    /// OS does not run looks like to the rest of the mark. Never set in
+    /// production.
+    pub(crate) workers_stalled_for_testing: AtomicBool,
     /// Held for the whole of a cycle by whoever runs it (the collector
     /// thread, or a [`CycleStepper`](crate::CycleStepper)).
     pub(crate) cycle_lock: Mutex<()>,
@@ -198,6 +205,15 @@ impl HeapInner {
     /// Adds a background thread to be joined when the heap shuts down.
     pub(crate) fn add_thread(&self, t: JoinHandle<()>) {
         self.threads.lock().push(t);
+    }
+
+    /// The heap as the pacer sees it: live after the last mark plus what
+    /// mutators have reported allocating since (each may hold up to
+    /// `ALLOC_REPORT_BYTES` unreported). In slot bytes, like every count the
+    /// pacer uses.
+    pub(crate) fn paced_heap(&self) -> u64 {
+        self.live_after_mark.load(Ordering::Relaxed)
+            + self.allocated_since_mark.load(Ordering::Relaxed)
     }
 
     /// Asks for a cycle to start after this call; returns its number.
@@ -316,6 +332,7 @@ impl Heap {
             mode,
             mark_state: crate::gcwork::MarkState::new(bg_workers),
             barrier_disabled_for_testing: AtomicBool::new(false),
+            workers_stalled_for_testing: AtomicBool::new(false),
             cycle_lock: Mutex::new(()),
             users: AtomicUsize::new(1),
             threads: Mutex::new(Vec::new()),
@@ -596,6 +613,18 @@ impl Heap {
         self.inner
             .barrier_disabled_for_testing
             .store(disabled, Ordering::Relaxed);
+    }
+
+    /// Test-only: while `stalled`, a background mark worker that wakes for
+    /// work counts itself busy and waits without taking any, as a worker
+    /// the OS does not run would; the mark cannot end until it is released.
+    /// Never use it otherwise.
+    #[doc(hidden)]
+    pub fn stall_mark_workers_for_testing(&self, stalled: bool) {
+        self.inner
+            .workers_stalled_for_testing
+            .store(stalled, Ordering::SeqCst);
+        self.inner.mark_state.wake_all();
     }
 
     /// Counters and timings (Go's `MemStats`, for this heap).

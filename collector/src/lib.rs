@@ -82,11 +82,13 @@
 //!      keeping their grey objects where others can steal them, since the
 //!      OS may deschedule them for long ([`gcwork`]); mutators that
 //!      allocate pay with mark assists ([`assist`]), which drain from a
-//!      private stack; every marker prefetches the objects it is about to
-//!      scan; the
-//!      barrier records into per-mutator buffers that flush into the grey
-//!      set when full. Scanning is precise: only words the type descriptor
-//!      names are pointers.
+//!      private stack, and park (in native state, until credit, grey
+//!      objects or the mark's end) when they owe work and find none, so
+//!      that allocation cannot outrun the runway while a descheduled
+//!      worker holds the mark's end up; every marker prefetches the objects
+//!      it is about to scan; the barrier records into per-mutator buffers
+//!      that flush into the grey set when full. Scanning is precise: only
+//!      words the type descriptor names are pointers.
 //!
 //! 4. **Mark termination.**
 //!

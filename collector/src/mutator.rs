@@ -26,12 +26,14 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use parking_lot::lock_api::ArcMutexGuard;
 use parking_lot::{Mutex, RawMutex};
 use tricolor_allocator::{AllocError, Cache, ObjectKind};
 use tricolor_barriers::Barrier;
 
+use crate::assist::Owed;
 use crate::barrier;
 use crate::descriptor::{Pointers, TypeId};
 use crate::heap::HeapInner;
@@ -744,10 +746,10 @@ impl Mutator {
         // An id of this heap always resolves: ids come only from
         // `register_type`, and registered slots are never cleared.
         let desc = heap.types.get(ty).ok_or(GcAllocError::ForeignType(ty))?;
-        if let (Some((spc, bytes)), 0) = (desc.small_fixed, len) {
+        if let (Some((spc, slot)), 0) = (desc.small_fixed, len) {
             // The common case: a small fixed-size object, span class known.
             let ptr = self.data().cache.alloc_class(spc)?;
-            return Ok(self.finish_alloc(ptr, ty, 0, bytes as usize));
+            return Ok(self.finish_alloc(ptr, ty, 0, slot as usize));
         }
         let words = desc
             .payload_words(len)
@@ -781,24 +783,26 @@ impl Mutator {
             ObjectKind::NoScan
         };
         let ptr = self.data().cache.alloc(bytes, kind)?;
-        Ok(self.finish_alloc(ptr, ty, len, bytes))
+        Ok(self.finish_alloc(ptr, ty, len, tricolor_allocator::slot_size(bytes)))
     }
 
-    /// Writes the header of a fresh slot and accounts for its bytes.
+    /// Writes the header of a fresh slot and accounts for its `slot` bytes
+    /// (the slot's size, as the marker and the sweeper count it, so that the
+    /// pacer's heap and the allocator's agree).
     #[inline]
     fn finish_alloc(
         &mut self,
         ptr: std::ptr::NonNull<u8>,
         ty: TypeId,
         len: usize,
-        bytes: usize,
+        slot: usize,
     ) -> ObjRef {
         let obj = ObjRef::from_addr(ptr.as_ptr() as usize).expect("non-null");
         // SAFETY: the cache just handed us this slot; nobody else has it.
         unsafe { object::init_header(obj, object::header(ty, len as u32)) };
         // Reported at the next allocation, before it carves out its object
         // (see `alloc`): nothing between here and the caller may free `obj`.
-        self.allocated_unreported += bytes as u64;
+        self.allocated_unreported += slot as u64;
         obj
     }
 
@@ -818,7 +822,9 @@ impl Mutator {
                     Some(g) => &mut **g,
                     None => native_misuse(),
                 };
-                crate::assist::assist(&self.heap, data, n);
+                if crate::assist::assist(&self.heap, data, n) == Owed::Stuck {
+                    self.park_in_assist();
+                }
             }
         }
         let since = self
@@ -845,6 +851,36 @@ impl Mutator {
                 self.enter_native();
                 self.heap.wait_for_cycle(n);
                 self.leave_native();
+            }
+        }
+    }
+
+    /// Parks while this mutator owes assist work it cannot find (`assist`
+    /// module docs, "Parking"), in native state so that handshakes and
+    /// stop-the-worlds go ahead without it. Called from
+    /// `report_allocation`, where a safepoint is allowed.
+    #[cold]
+    #[inline(never)]
+    fn park_in_assist(&mut self) {
+        while crate::assist::park_allowed(&self.heap) {
+            let t0 = Instant::now();
+            self.enter_native();
+            let ms = &self.heap.mark_state;
+            ms.park_assist(crate::assist::PARK_POLL);
+            ms.assist_wait_ns
+                .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            self.leave_native();
+            // The mark may have ended (and another begun, with the debt
+            // reset) while this mutator was parked.
+            if !barrier::marking(&self.heap) {
+                return;
+            }
+            let data = match &mut self.data {
+                Some(g) => &mut **g,
+                None => native_misuse(),
+            };
+            if crate::assist::assist(&self.heap, data, 0) != Owed::Stuck {
+                return;
             }
         }
     }

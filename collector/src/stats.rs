@@ -7,7 +7,7 @@
 //! `GODEBUG=gctrace=1`:
 //!
 //! ```text
-//! gc 12 @3.456s hybrid: 0.031+84.2+0.044 ms clock, 61.0 ms mark cpu (12.5 MiB assist), 120->130->64 MiB, 128 MiB goal, 1 workers, 1200000 objects marked (35 at termination, 2 flush rounds), pause 0.031+0.044 ms (stop 0.006+0.009)
+//! gc 12 @3.456s hybrid: 0.031+84.2+0.044 ms clock, 61.0 ms mark cpu (12.5 MiB assist, 0.4 ms waited), 120->130->64 MiB, 128 MiB goal, 1 workers, 1200000 objects marked (35 at termination, 2 flush rounds), pause 0.031+0.044 ms (stop 0.006+0.009)
 //! ```
 //!
 //! | field | meaning |
@@ -17,8 +17,8 @@
 //! | `hybrid` | the barrier mode (`off`: the whole mark stopped the world) |
 //! | `a+b+c ms clock` | wall time of sweep termination (STW #1), mark (concurrent unless `off`), and mark termination (STW #2) |
 //! | `x ms mark cpu` | CPU time of background workers and assists (`off`: of the mark workers) |
-//! | `(N MiB assist)` | scan work done by mark assists |
-//! | `A->B->C MiB` | heap when the cycle was triggered (live after the last mark plus allocation since), heap when marking began, and live heap marked (allocated-black bytes included) |
+//! | `(N MiB assist, W ms waited)` | scan work done by mark assists, and the time mutators spent parked in assists (owing work and finding none), summed over mutators |
+//! | `A->B->C MiB` | heap when the cycle was triggered and when marking began (both live after the last mark plus allocation since, as the pacer counts it), and live heap marked (allocated-black bytes included); all in slot bytes |
 //! | `G MiB goal` | the goal the pacer set for the next cycle |
 //! | `N workers` | mark workers (background workers for a concurrent mark) |
 //! | `objects marked` | objects found live; in parentheses, how many were marked during mark termination, and how many flush rounds the termination protocol took |
@@ -132,6 +132,11 @@ pub struct CycleStats {
     pub mark_cpu: Duration,
     /// Bytes of scan work done by mark assists.
     pub assist_bytes: u64,
+    /// Time mutators spent parked in mark assists, summed over mutators: an
+    /// assist that owes work and finds no grey object waits for the
+    /// background workers' credit, more grey objects, or the mark's end
+    /// ([`crate::assist`]). Zero when the background workers keep up.
+    pub assist_wait: Duration,
     /// Total stop-the-world time of the cycle.
     pub pause: Duration,
     /// Each stop-the-world pause of the cycle, in order: STW #1 and STW #2
@@ -149,9 +154,10 @@ pub struct CycleStats {
     /// Rounds of the termination protocol (barrier-buffer flushes by
     /// handshake before mark termination).
     pub flush_rounds: u32,
-    /// Heap estimate when the cycle was triggered.
+    /// The pacer's heap when the cycle was triggered: live after the last
+    /// mark plus allocation reported since, in slot bytes.
     pub heap_trigger: u64,
-    /// Bytes in use (allocated, not yet swept away) when marking began.
+    /// The same count when marking began (after sweep termination).
     pub heap_before: u64,
     /// Live bytes marked.
     pub heap_marked: u64,
@@ -199,8 +205,9 @@ impl CycleStats {
         let concurrent = self.barrier != BarrierMode::Off;
         let assist = if concurrent {
             format!(
-                " ({:.1} MiB assist)",
-                self.assist_bytes as f64 / (1u64 << 20) as f64
+                " ({:.1} MiB assist, {:.1} ms waited)",
+                self.assist_bytes as f64 / (1u64 << 20) as f64,
+                ms(self.assist_wait)
             )
         } else {
             String::new()
