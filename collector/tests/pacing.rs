@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -47,6 +49,8 @@ fn allocation_is_counted_in_slot_bytes() {
 /// Without parking the mutator allocates black until the hard limit
 /// (1.1 × goal) and then waits for the cycle: no assist wait is recorded
 /// and the black bytes exceed the runway by about a tenth of the goal.
+/// The workers are released once the mutator has stopped making progress
+/// for 300 ms either way, so the parked time is at least that with parking.
 #[test]
 fn assists_park_while_the_mark_cannot_end() {
     let heap = Heap::new(Config {
@@ -72,10 +76,26 @@ fn assists_park_while_the_mark_cannot_end() {
     let cycles = settled.cycles;
 
     heap.stall_mark_workers_for_testing(true);
+    // Thousands of objects the mutator has allocated so far.
+    let progress = Arc::new(AtomicU64::new(0));
+    // Releases the workers once the mutator has made no progress for
+    // 300 ms (parked, or without parking blocked at the hard limit), so the
+    // test does not depend on how fast this build marks.
     let release = {
         let heap = heap.clone();
+        let progress = progress.clone();
         thread::spawn(move || {
-            thread::sleep(Duration::from_millis(500));
+            let t0 = Instant::now();
+            let mut last = (progress.load(Ordering::SeqCst), Instant::now());
+            while last.1.elapsed() < Duration::from_millis(300)
+                && t0.elapsed() < Duration::from_secs(30)
+            {
+                thread::sleep(Duration::from_millis(10));
+                let now = progress.load(Ordering::SeqCst);
+                if now != last.0 {
+                    last = (now, Instant::now());
+                }
+            }
             heap.stall_mark_workers_for_testing(false);
         })
     };
@@ -85,8 +105,9 @@ fn assists_park_while_the_mark_cannot_end() {
         for _ in 0..1000 {
             m.alloc(node, 0).unwrap();
         }
+        progress.fetch_add(1, Ordering::SeqCst);
         assert!(
-            t0.elapsed() < Duration::from_secs(20),
+            t0.elapsed() < Duration::from_secs(60),
             "the stalled cycle never finished"
         );
     }
