@@ -37,8 +37,6 @@
 //! is reported per cycle ([`CycleStats::assist_wait`], "waited" in the
 //! gctrace line).
 //!
-//! [`CycleStats::assist_wait`]: crate::CycleStats::assist_wait
-//!
 //! Assists park only in cycles the collector thread drives, which end
 //! without help from any mutator; a cycle stepped by a
 //! [`CycleStepper`](crate::CycleStepper) ends when its stepper says so, and
@@ -46,6 +44,7 @@
 //! debt is only carried, and the pacer's hard limit is the backstop.
 //!
 //! [`Mutator::alloc`]: crate::Mutator::alloc
+//! [`CycleStats::assist_wait`]: crate::CycleStats::assist_wait
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
