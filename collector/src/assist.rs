@@ -16,21 +16,6 @@
 //! no CPU (they run at idle priority): the more a mutator allocates, the more
 //! it marks, and a mutator that does not allocate is not slowed at all.
 //!
-//! # The expected scan work
-//!
-//! The live heap the last mark found counts what the mutators allocated
-//! black during it, which needed no scan, so it overstates the scan work
-//! the next mark will do by the black share. It is kept on purpose. With
-//! the goal counting black allocation too (as Go's does), the heap settles
-//! where the marked heap is `scanned + black`, and black allocation is what
-//! the mutators manage to allocate before the mark ends. An overstated
-//! expectation makes the assists finish the mark a little before the goal,
-//! which keeps both smaller. We measured the exact expectation (the bytes
-//! the last mark scanned): on the churn demo the marked heap went from 321
-//! to 369 MiB and peak RSS from 650 to 786 MiB, and the mark still ended at
-//! the goal, as designed. The real fix is a goal that does not count black
-//! allocation; see docs/PERFORMANCE.md.
-//!
 //! # Parking
 //!
 //! An assist can find no grey object while the mark is not over: a
@@ -130,9 +115,10 @@ pub(crate) fn assist(heap: &HeapInner, data: &mut MutatorData, bytes: u64) -> Ow
     let mut tally = Tally::default();
     let done = gcwork::drain_private(heap, budget, &mut tally);
     ms.assist_bytes.fetch_add(done, Ordering::Relaxed);
-    let cpu = thread_cpu_time().saturating_sub(cpu0).as_nanos() as u64;
-    ms.cpu_ns.fetch_add(cpu, Ordering::Relaxed);
-    ms.assist_cpu_ns.fetch_add(cpu, Ordering::Relaxed);
+    ms.cpu_ns.fetch_add(
+        thread_cpu_time().saturating_sub(cpu0).as_nanos() as u64,
+        Ordering::Relaxed,
+    );
     // Whatever is still owed (no grey object could be found, or the debt is
     // larger than one assist may do) stays for the next chunk.
     data.assist_debt -= done as i64;

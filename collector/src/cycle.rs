@@ -48,7 +48,6 @@ use crate::gcwork::{self, Tally};
 use crate::heap::HeapInner;
 use crate::phase::{transition, Phase};
 use crate::stats::CycleStats;
-use crate::trigger::MarkReport;
 use crate::{assist, barrier, ephemeron, mark, roots, safepoint, specials, verify};
 
 /// The cycle driver thread: runs a cycle whenever one is requested (step 1's
@@ -188,10 +187,6 @@ pub(crate) struct CycleRun {
     start: Duration,
     heap_trigger: u64,
     heap_before: u64,
-    /// The collector thread drives this cycle to its end (not a
-    /// `CycleStepper`): its mark's length is the mark's own, so it may
-    /// teach the trigger controller.
-    collector_driven: bool,
     stw1: Duration,
     /// Time to stop of STW #1.
     stop_wait1: Duration,
@@ -238,20 +233,8 @@ struct CycleStart {
 /// Where every cycle ends (essay steps 4b–5), world stopped: the pacer's
 /// next goal from `marked_bytes`, the allocator's sweep generation advanced
 /// (every span now needs sweeping), phase back to `Off`.
-/// `report`: how the concurrent mark went, for the trigger controller
-/// (`None` for marks that do not count: stop-the-world and stepped ones).
-fn end_mark_termination(
-    heap: &HeapInner,
-    marked_bytes: u64,
-    report: Option<MarkReport>,
-) -> crate::pacer::CycleGoal {
-    let goal = {
-        let mut pacer = heap.pacer.lock();
-        if let Some(r) = &report {
-            pacer.observe_mark(r);
-        }
-        pacer.end_cycle(marked_bytes)
-    };
+fn end_mark_termination(heap: &HeapInner, marked_bytes: u64) -> crate::pacer::CycleGoal {
+    let goal = heap.pacer.lock().end_cycle(marked_bytes);
     heap.live_after_mark.store(marked_bytes, Ordering::Relaxed);
     heap.allocated_since_mark.store(0, Ordering::Relaxed);
     heap.page.start_sweep_cycle();
@@ -283,8 +266,6 @@ pub(crate) fn sweep_termination(heap: &HeapInner, collector_driven: bool) -> Cyc
     }
     // The runway is measured in the pacer's terms, as the goal is.
     let heap_before = heap.paced_heap();
-    // The scan work expected is the last marked heap, allocated-black
-    // bytes included (`assist` module docs, "The expected scan work").
     let (goal, expected) = {
         let p = heap.pacer.lock();
         (p.goal(), p.live_after_last_mark())
@@ -314,7 +295,6 @@ pub(crate) fn sweep_termination(heap: &HeapInner, collector_driven: bool) -> Cyc
         start: begun.start,
         heap_trigger: begun.heap_trigger,
         heap_before,
-        collector_driven,
         stw1,
         stop_wait1: begun.stop_wait,
         mark_began: Instant::now(),
@@ -430,18 +410,7 @@ pub(crate) fn mark_termination(heap: &HeapInner, run: CycleRun) -> CycleStats {
     }
     // Entries of dead keys go before anything is freed (ephemeron §2).
     let ephemerons_dropped = ephemeron::drop_dead_entries(heap);
-    // The trigger controller learns from marks the collector drove
-    // (`crate::trigger`, "Which marks count"; the pacer skips marks that
-    // began below the trigger).
-    let report = run.collector_driven.then(|| MarkReport {
-        heap_at_start: run.heap_before,
-        heap_at_end: heap.paced_heap(),
-        assist_ns: ms.assist_cpu_ns.load(Ordering::Relaxed)
-            + ms.assist_wait_ns.load(Ordering::Relaxed),
-        mark_wall_ns: mark_wall.as_nanos() as u64,
-        cpus: heap.cpus,
-    });
-    let goal = end_mark_termination(heap, marked_bytes, report);
+    let goal = end_mark_termination(heap, marked_bytes);
     let stw2 = t0.elapsed();
     world.start();
 
@@ -465,7 +434,6 @@ pub(crate) fn mark_termination(heap: &HeapInner, run: CycleRun) -> CycleStats {
         termination_objects: marked_objects - objects_before,
         flush_rounds: run.flush_rounds,
         goal: goal.goal,
-        trigger: goal.trigger,
         workers: ms.workers,
         finalizer_cycles: heap.specials.finalizer_cycles.load(Ordering::Relaxed)
             - run.fin_cycles_before,
@@ -549,7 +517,7 @@ pub(crate) fn run_stw_cycle(heap: &HeapInner) {
         verify::verify_heap(heap);
     }
     let ephemerons_dropped = ephemeron::drop_dead_entries(heap);
-    let goal = end_mark_termination(heap, marked.live_bytes, None);
+    let goal = end_mark_termination(heap, marked.live_bytes);
     let t3 = Instant::now();
     world.start();
 
@@ -569,7 +537,6 @@ pub(crate) fn run_stw_cycle(heap: &HeapInner) {
         heap_marked: marked.live_bytes,
         objects_marked: marked.live_objects,
         goal: goal.goal,
-        trigger: goal.trigger,
         workers,
         finalizer_cycles: heap.specials.finalizer_cycles.load(Ordering::Relaxed)
             - fin_cycles_before,

@@ -114,9 +114,6 @@ pub(crate) struct MarkState {
     pub(crate) cpu_ns: AtomicU64,
     /// Scan work done by assists this cycle, in bytes.
     pub(crate) assist_bytes: AtomicU64,
-    /// CPU time of assists this cycle, in ns (also counted in `cpu_ns`).
-    /// Added to by mutators; reset at sweep termination.
-    pub(crate) assist_cpu_ns: AtomicU64,
     /// The message of a marker thread that panicked (a bad pointer found
     /// in a debug build); the collector thread fails the cycle with it.
     pub(crate) failure: Mutex<Option<String>>,
@@ -160,7 +157,6 @@ impl MarkState {
             active: AtomicBool::new(false),
             cpu_ns: AtomicU64::new(0),
             assist_bytes: AtomicU64::new(0),
-            assist_cpu_ns: AtomicU64::new(0),
             roots_pending: AtomicBool::new(false),
             failure: Mutex::new(None),
             sleepers: AtomicUsize::new(0),
@@ -188,7 +184,6 @@ impl MarkState {
         self.bg_credit.store(0, Ordering::Relaxed);
         self.cpu_ns.store(0, Ordering::Relaxed);
         self.assist_bytes.store(0, Ordering::Relaxed);
-        self.assist_cpu_ns.store(0, Ordering::Relaxed);
         self.assist_wait_ns.store(0, Ordering::Relaxed);
         self.assist_ratio
             .store(assist_ratio.to_bits(), Ordering::Relaxed);

@@ -139,10 +139,6 @@ pub(crate) struct HeapInner {
     pub(crate) sweep_cv: Condvar,
     pub(crate) stats: Mutex<StatsState>,
     pub(crate) started_at: Instant,
-    /// CPUs available to the process when the heap was made: the trigger
-    /// controller's measure of the CPU a mark could use
-    /// ([`crate::trigger`]). Immutable.
-    pub(crate) cpus: u32,
     /// The barrier mode (fixed for the heap's life). `Off` marks with the
     /// world stopped.
     pub(crate) mode: tricolor_barriers::BarrierMode,
@@ -333,7 +329,6 @@ impl Heap {
             sweep_cv: Condvar::new(),
             stats: Mutex::new(StatsState::default()),
             started_at: Instant::now(),
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
             mode,
             mark_state: crate::gcwork::MarkState::new(bg_workers),
             barrier_disabled_for_testing: AtomicBool::new(false),

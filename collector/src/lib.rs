@@ -46,12 +46,8 @@
 //!
 //! 1. **Trigger.** The pacer ([`pacer`]) sets a heap goal after every cycle
 //!    from the live heap and GOGC (and an optional memory limit), and a
-//!    trigger part-way there so that a concurrent mark can finish before
-//!    the goal. The trigger starts at 70% of the runway and then moves
-//!    after every paced mark (the trigger controller, [`trigger`]): earlier
-//!    when the mutators had to assist, later when the mark ended with runway
-//!    to spare, so that the background workers alone finish by the goal.
-//!    Mutators report allocation
+//!    trigger part-way there (70% of the runway by default) so that a
+//!    concurrent mark can finish before the goal. Mutators report allocation
 //!    in chunks; when the heap estimate reaches the trigger, a cycle is
 //!    requested, and a mutator past the hard limit waits for it. `collect()`
 //!    and gc-stress request cycles directly. Cycles run on the heap's
@@ -168,7 +164,6 @@ pub mod safepoint;
 pub mod specials;
 mod stats;
 pub mod sweep;
-pub mod trigger;
 pub mod verify;
 
 pub use config::{Config, ConfigError};

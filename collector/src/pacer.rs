@@ -81,17 +81,6 @@
 //! least one `step` above `live`, so a tiny runway does not trigger a cycle
 //! on every allocation. When the goal is [`NEVER`], so is the trigger.
 //!
-//! With [`PacerConfig::adaptive_trigger`] (on in
-//! [`PacerConfig::concurrent`], and so in the collector's default config),
-//! `trigger_ratio` is only where the first cycle starts: after each paced
-//! concurrent mark, the collector reports how it went
-//! ([`Pacer::observe_mark`]) and the trigger controller moves the ratio
-//! within `[0.7, 0.95]` (Go's bounds), earlier when the mutators had to assist, later when
-//! the mark finished with runway to spare ([`crate::trigger`]). The formulas
-//! above then use the learned ratio
-//! ([`CycleGoal::compute_with_trigger_ratio`]); the invariants below hold
-//! for any ratio.
-//!
 //! # The hard limit and [`Decision`]
 //!
 //! ```text
@@ -225,15 +214,8 @@ pub struct PacerConfig {
     /// The smallest proportional goal, in bytes. Default: 4 MiB.
     pub min_heap: u64,
     /// The fraction of the runway (`goal - live`) after which the next cycle
-    /// is triggered, in `[0, 1]`. Default: 1.0 (start at the goal). With
-    /// [`adaptive_trigger`](Self::adaptive_trigger), the ratio the first
-    /// cycle starts from.
+    /// is triggered, in `[0, 1]`. Default: 1.0 (start at the goal).
     pub trigger_ratio: f64,
-    /// Move the trigger after every paced concurrent mark, so that the
-    /// background workers can finish the next mark by the goal without
-    /// the mutators' help ([`crate::trigger`]). Default: `false`;
-    /// [`PacerConfig::concurrent`] turns it on.
-    pub adaptive_trigger: bool,
     /// The heap size, as a multiple of the goal (at least 1), at which
     /// allocating mutators must block until the cycle finishes. Default: 1.1.
     pub hard_ratio: f64,
@@ -248,17 +230,14 @@ impl PacerConfig {
             memory_limit: None,
             min_heap: DEFAULT_MIN_HEAP,
             trigger_ratio: DEFAULT_TRIGGER_RATIO,
-            adaptive_trigger: false,
             hard_ratio: DEFAULT_HARD_RATIO,
         }
     }
 
     /// The defaults, with the trigger at [`CONCURRENT_TRIGGER_RATIO`] of the
-    /// runway to begin with, and then [adaptive](Self::adaptive_trigger).
+    /// runway.
     pub const fn concurrent() -> Self {
-        Self::new()
-            .with_trigger_ratio(CONCURRENT_TRIGGER_RATIO)
-            .with_adaptive_trigger(true)
+        Self::new().with_trigger_ratio(CONCURRENT_TRIGGER_RATIO)
     }
 
     /// Returns this config with [`gogc`](Self::gogc) replaced.
@@ -289,16 +268,6 @@ impl PacerConfig {
     pub const fn with_trigger_ratio(self, trigger_ratio: f64) -> Self {
         Self {
             trigger_ratio,
-            ..self
-        }
-    }
-
-    /// Returns this config with
-    /// [`adaptive_trigger`](Self::adaptive_trigger) replaced.
-    #[must_use]
-    pub const fn with_adaptive_trigger(self, adaptive_trigger: bool) -> Self {
-        Self {
-            adaptive_trigger,
             ..self
         }
     }
@@ -425,22 +394,6 @@ impl CycleGoal {
     /// that found `live_bytes` live, by the formulas in the
     /// [module documentation](self).
     pub fn compute(config: &PacerConfig, live_bytes: u64) -> Self {
-        Self::compute_with_trigger_ratio(config, live_bytes, config.effective_trigger_ratio())
-    }
-
-    /// [`compute`](Self::compute), with `trigger_ratio` (clamped to
-    /// `[0, 1]`; NaN counts as 1) in place of the config's: the trigger the
-    /// [adaptive](PacerConfig::adaptive_trigger) pacer has learned.
-    pub fn compute_with_trigger_ratio(
-        config: &PacerConfig,
-        live_bytes: u64,
-        trigger_ratio: f64,
-    ) -> Self {
-        let trigger_ratio = if trigger_ratio.is_nan() {
-            DEFAULT_TRIGGER_RATIO
-        } else {
-            trigger_ratio.clamp(0.0, 1.0)
-        };
         let live = live_bytes;
         let proportional = config.gogc.map(|gogc| {
             let growth = u128::from(live) * u128::from(gogc) / 100;
@@ -468,7 +421,8 @@ impl CycleGoal {
         // Every finite goal is at least `live + MIN_TRIGGER_STEP`, so the
         // runway is never shorter than one step; `min` only guards the clamp.
         let runway = goal - live;
-        let offset = scale(runway, trigger_ratio).clamp(runway.min(MIN_TRIGGER_STEP), runway);
+        let offset = scale(runway, config.effective_trigger_ratio())
+            .clamp(runway.min(MIN_TRIGGER_STEP), runway);
         let hard_limit = scale(goal, config.effective_hard_ratio());
         Self {
             goal,
@@ -558,9 +512,6 @@ pub struct Pacer {
     config: PacerConfig,
     live_after_last_mark: u64,
     current: CycleGoal,
-    /// The trigger ratio in use: the config's, or the one the trigger
-    /// controller learned ([`crate::trigger`]) when the config is adaptive.
-    trigger_ratio: f64,
 }
 
 impl Pacer {
@@ -571,7 +522,6 @@ impl Pacer {
     pub fn new(config: PacerConfig) -> Self {
         let current = CycleGoal::compute(&config, 0);
         Self {
-            trigger_ratio: config.effective_trigger_ratio(),
             config,
             live_after_last_mark: 0,
             current,
@@ -582,80 +532,15 @@ impl Pacer {
     /// plans the next cycle.
     pub fn end_cycle(&mut self, live_bytes: u64) -> CycleGoal {
         self.live_after_last_mark = live_bytes;
-        self.current =
-            CycleGoal::compute_with_trigger_ratio(&self.config, live_bytes, self.trigger_ratio);
+        self.current = CycleGoal::compute(&self.config, live_bytes);
         self.current
-    }
-
-    /// Feeds the trigger controller ([`crate::trigger`]) what the mark
-    /// that is ending looked like; call before [`end_cycle`](Self::end_cycle),
-    /// while the plan the mark ran under is still current. Does nothing
-    /// unless the config is [adaptive](PacerConfig::adaptive_trigger).
-    /// Returns the trigger ratio the next cycle will use.
-    ///
-    /// ```
-    /// use tricolor_collector::pacer::{Pacer, PacerConfig, MIB};
-    /// use tricolor_collector::trigger::MarkReport;
-    ///
-    /// let mut pacer = Pacer::new(PacerConfig::concurrent());
-    /// pacer.end_cycle(100 * MIB); // goal 200 MiB, trigger at 170 MiB
-    /// assert_eq!(pacer.trigger(), 170 * MIB);
-    /// // The mark began at the trigger, needed no assists, and ended at
-    /// // 180 MiB: start the next one later.
-    /// let calm = MarkReport {
-    ///     heap_at_start: 170 * MIB,
-    ///     heap_at_end: 180 * MIB,
-    ///     mark_wall_ns: 100_000_000,
-    ///     cpus: 2,
-    ///     ..MarkReport::default()
-    /// };
-    /// pacer.observe_mark(&calm);
-    /// pacer.end_cycle(100 * MIB);
-    /// assert_eq!(pacer.trigger(), 180 * MIB);
-    /// // That mark ended at the goal, and the mutators spent a quarter of
-    /// // the CPU assisting: earlier again.
-    /// pacer.observe_mark(&MarkReport {
-    ///     heap_at_start: 180 * MIB,
-    ///     heap_at_end: 200 * MIB,
-    ///     assist_ns: 50_000_000,
-    ///     ..calm
-    /// });
-    /// pacer.end_cycle(100 * MIB);
-    /// assert!(pacer.trigger() < 180 * MIB);
-    /// ```
-    pub fn observe_mark(&mut self, report: &crate::trigger::MarkReport) -> f64 {
-        if self.config.adaptive_trigger {
-            let plan = crate::trigger::MarkPlan {
-                live: self.live_after_last_mark,
-                trigger: self.current.trigger,
-                goal: self.current.goal,
-            };
-            self.trigger_ratio = crate::trigger::next_ratio(self.trigger_ratio, report, &plan);
-        }
-        self.trigger_ratio
-    }
-
-    /// The trigger ratio the next cycle is planned with: the config's, or
-    /// the learned one if the config is
-    /// [adaptive](PacerConfig::adaptive_trigger).
-    pub fn trigger_ratio(&self) -> f64 {
-        self.trigger_ratio
     }
 
     /// Replaces the configuration and re-plans from the live heap of the
     /// last cycle, as when GOGC or the memory limit is changed at run time.
-    /// A learned trigger ratio is kept if both configs are adaptive;
-    /// otherwise the new config's ratio applies.
     pub fn set_config(&mut self, config: PacerConfig) -> CycleGoal {
-        if !(config.adaptive_trigger && self.config.adaptive_trigger) {
-            self.trigger_ratio = config.effective_trigger_ratio();
-        }
         self.config = config;
-        self.current = CycleGoal::compute_with_trigger_ratio(
-            &self.config,
-            self.live_after_last_mark,
-            self.trigger_ratio,
-        );
+        self.current = CycleGoal::compute(&self.config, self.live_after_last_mark);
         self.current
     }
 
@@ -1353,7 +1238,6 @@ mod tests {
                     memory_limit,
                     min_heap,
                     trigger_ratio,
-                    adaptive_trigger: false,
                     hard_ratio,
                 },
             )

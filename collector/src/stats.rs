@@ -7,7 +7,7 @@
 //! `GODEBUG=gctrace=1`:
 //!
 //! ```text
-//! gc 12 @3.456s hybrid: 0.031+84.2+0.044 ms clock, 61.0 ms mark cpu (12.5 MiB assist, 0.4 ms waited), 120->130->64 MiB, 128 MiB goal, 110 MiB trigger, 1 workers, 1200000 objects marked (35 at termination, 2 flush rounds), pause 0.031+0.044 ms (stop 0.006+0.009)
+//! gc 12 @3.456s hybrid: 0.031+84.2+0.044 ms clock, 61.0 ms mark cpu (12.5 MiB assist, 0.4 ms waited), 120->130->64 MiB, 128 MiB goal, 1 workers, 1200000 objects marked (35 at termination, 2 flush rounds), pause 0.031+0.044 ms (stop 0.006+0.009)
 //! ```
 //!
 //! | field | meaning |
@@ -20,7 +20,6 @@
 //! | `(N MiB assist, W ms waited)` | scan work done by mark assists, and the time mutators spent parked in assists (owing work and finding none), summed over mutators |
 //! | `A->B->C MiB` | heap when the cycle was triggered and when marking began (both live after the last mark plus allocation since, as the pacer counts it), and live heap marked (allocated-black bytes included); all in slot bytes |
 //! | `G MiB goal` | the goal the pacer set for the next cycle |
-//! | `T MiB trigger` | the heap size at which the next cycle will start (the default pacer moves it after every paced mark: [`crate::trigger`]) |
 //! | `N workers` | mark workers (background workers for a concurrent mark) |
 //! | `objects marked` | objects found live; in parentheses, how many were marked during mark termination, and how many flush rounds the termination protocol took |
 //! | `pause` | each stop-the-world pause of the cycle (two for a concurrent mark, one for `off`) |
@@ -166,10 +165,6 @@ pub struct CycleStats {
     pub objects_marked: u64,
     /// Goal for the next cycle.
     pub goal: u64,
-    /// Trigger for the next cycle: the heap size at which it starts (with
-    /// the default, adaptive pacer, placed by the trigger controller from
-    /// how this cycle's mark went: [`crate::trigger`]).
-    pub trigger: u64,
     /// Mark workers used.
     pub workers: usize,
     /// Finalizable objects this cycle found to reach themselves: one per
@@ -250,7 +245,7 @@ impl CycleStats {
             }
         };
         format!(
-            "gc {} @{:.3}s {}: {:.3}+{:.3}+{:.3} ms clock, {:.1} ms mark cpu{}, {}->{}->{} MiB, {} MiB goal, {} MiB trigger, {} workers, {} objects marked{}, pause {} ms (stop {}){}",
+            "gc {} @{:.3}s {}: {:.3}+{:.3}+{:.3} ms clock, {:.1} ms mark cpu{}, {}->{}->{} MiB, {} MiB goal, {} workers, {} objects marked{}, pause {} ms (stop {}){}",
             self.number,
             self.start.as_secs_f64(),
             self.barrier,
@@ -263,7 +258,6 @@ impl CycleStats {
             mib(self.heap_before),
             mib(self.heap_marked),
             if self.goal == u64::MAX { "inf".to_string() } else { mib(self.goal).to_string() },
-            if self.trigger == u64::MAX { "inf".to_string() } else { mib(self.trigger).to_string() },
             self.workers,
             self.objects_marked,
             termination,
@@ -430,7 +424,6 @@ mod tests {
             heap_before: 10 << 20,
             heap_marked: 4 << 20,
             goal: 8 << 20,
-            trigger: 7 << 20,
             workers: 2,
             objects_marked: 77,
             ..CycleStats::default()
@@ -441,7 +434,7 @@ mod tests {
             "{l}"
         );
         assert!(
-            l.contains("10->10->4 MiB, 8 MiB goal, 7 MiB trigger, 2 workers, 77 objects marked"),
+            l.contains("10->10->4 MiB, 8 MiB goal, 2 workers, 77 objects marked"),
             "{l}"
         );
     }
