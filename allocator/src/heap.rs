@@ -336,6 +336,7 @@ impl PageHeap {
         self.index.lookup(a) == self.index.lookup(b)
     }
 
+    #[inline]
     fn arena_of(&self, addr: usize) -> Option<&Arena> {
         // SAFETY: arenas live until the heap is dropped, and the returned
         // reference borrows `self`.
@@ -406,6 +407,7 @@ impl PageHeap {
     /// # Panics
     /// With a message naming the address if it is not inside an object of this
     /// heap (a foreign pointer), in debug builds; release builds return `None`.
+    #[inline]
     pub fn expect_object(&self, addr: usize) -> Option<ObjectRef<'_>> {
         let found = self.find_object(addr);
         if cfg!(debug_assertions) && found.is_none() {
@@ -735,23 +737,40 @@ pub struct ObjectRef<'h> {
     index: usize,
 }
 
+impl Span {
+    /// The object slot of this span containing `addr`, or `None` if `addr`
+    /// lies outside the span or in its unusable tail: the second half of
+    /// [`PageHeap::find_object`], for a caller that already knows the span
+    /// (a marker that remembers the span of its last lookup). Meaningful
+    /// only while the span is in use.
+    #[inline]
+    pub fn find_object(&self, addr: usize) -> Option<ObjectRef<'_>> {
+        let index = self.object_index(addr)?;
+        Some(ObjectRef { span: self, index })
+    }
+}
+
 impl<'h> ObjectRef<'h> {
     /// The span holding the object.
+    #[inline]
     pub fn span(&self) -> &'h Span {
         self.span
     }
 
     /// The object's index in its span.
+    #[inline]
     pub fn index(&self) -> usize {
         self.index
     }
 
     /// The object's first byte.
+    #[inline]
     pub fn base(&self) -> usize {
         self.span.object_addr(self.index)
     }
 
     /// The slot size in bytes.
+    #[inline]
     pub fn size(&self) -> usize {
         self.span.elem_size()
     }
@@ -763,6 +782,7 @@ impl<'h> ObjectRef<'h> {
     }
 
     /// Whether the mark bit is set.
+    #[inline]
     pub fn is_marked(&self) -> bool {
         self.span.mark_bits().get(self.index)
     }

@@ -263,6 +263,7 @@ impl Span {
     }
 
     /// Length in bytes.
+    #[inline]
     pub fn bytes(&self) -> usize {
         self.npages() * PAGE_SIZE
     }
@@ -292,11 +293,13 @@ impl Span {
     }
 
     /// Whether the span holds a single large object.
+    #[inline]
     pub fn is_large(&self) -> bool {
         self.span_class().size_class() == SizeClass::LARGE
     }
 
     /// Lifecycle state.
+    #[inline]
     pub fn state(&self) -> SpanState {
         match self.state.load(Acquire) {
             0 => SpanState::Free,
@@ -305,22 +308,26 @@ impl Span {
     }
 
     /// The span's sweep generation (see the module docs' table).
+    #[inline]
     pub fn sweepgen(&self) -> u32 {
         self.sweepgen.load(Acquire)
     }
 
     /// Number of allocated objects as of the last hand-off of the span. Exact
     /// when no cache holds the span.
+    #[inline]
     pub fn alloc_count(&self) -> usize {
         self.alloc_count.load(Relaxed)
     }
 
     /// The mark bits of the current cycle.
+    #[inline]
     pub fn mark_bits(&self) -> &GcBits {
         &self.mark_bits
     }
 
     /// The alloc bits: objects that survived the last sweep.
+    #[inline]
     pub fn alloc_bits(&self) -> &GcBits {
         &self.alloc_bits
     }

@@ -10,7 +10,11 @@
 //!
 //! ```text
 //! cargo bench -p tricolor-benches --bench gc_pause -- [--max-mib 1024] [--cycles 5]
+//!     [--sizes 64,128,256,512,1024] [--workers 1,2,4] [--throughput-mib 256]
 //! ```
+//!
+//! `--sizes` picks the rows of the first table (an empty list skips it),
+//! `--workers` the rows of the second, and `--throughput-mib` its live heap.
 //!
 //! Prints markdown tables (the format of docs/PERFORMANCE.md).
 
@@ -117,6 +121,19 @@ fn ms(d: Duration) -> String {
 fn main() {
     let mut max_mib = 1024;
     let mut cycles = 5;
+    let mut sizes = vec![64, 128, 256, 512, 1024];
+    let mut worker_counts = vec![1, 2, 4];
+    let mut throughput_mib = 256;
+    let list = |v: Option<String>, flag: &str| -> Vec<usize> {
+        let v = v.unwrap_or_else(|| panic!("{flag} takes a comma-separated list"));
+        v.split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse()
+                    .unwrap_or_else(|_| panic!("{flag}: bad number {s:?}"))
+            })
+            .collect()
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -132,17 +149,26 @@ fn main() {
                     .and_then(|v| v.parse().ok())
                     .expect("--cycles N")
             }
+            "--sizes" => sizes = list(args.next(), "--sizes"),
+            "--workers" => worker_counts = list(args.next(), "--workers"),
+            "--throughput-mib" => {
+                throughput_mib = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--throughput-mib N")
+            }
             "--bench" => {}
             _ => {}
         }
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
 
-    println!("## Full-collection pause against live heap ({cores} mark workers)\n");
-    println!("| live heap | objects marked | pause median (ms) | pause max (ms) | mark median (ms) | mark throughput (MiB/s) | sweep termination median (ms) |");
-    println!("|---|---|---|---|---|---|---|");
-    let mut sizes = vec![64, 128, 256, 512, 1024];
     sizes.retain(|&s| s <= max_mib);
+    if !sizes.is_empty() {
+        println!("## Full-collection pause against live heap ({cores} mark workers)\n");
+        println!("| live heap | objects marked | pause median (ms) | pause max (ms) | mark median (ms) | mark throughput (MiB/s) | sweep termination median (ms) |");
+        println!("|---|---|---|---|---|---|---|");
+    }
     for &mib in &sizes {
         let r = run(mib, cores, cycles);
         let pause = median(r.cycles.iter().map(|c| c.pause).collect());
@@ -163,23 +189,27 @@ fn main() {
         eprintln!("(built {} MiB in {:.1} s)", mib, r.build.as_secs_f64());
     }
 
-    let mib = 256.min(max_mib);
+    if worker_counts.is_empty() {
+        return;
+    }
+    let mib = throughput_mib.min(max_mib);
     println!("\n## Mark throughput against mark workers ({mib} MiB live, {cores} cores)\n");
-    println!("| workers | mark median (ms) | mark throughput (MiB/s) | mark CPU median (ms) | speed-up |");
-    println!("|---|---|---|---|---|");
+    println!("| workers | mark median (ms) | mark throughput (MiB/s) | mark CPU median (ms) | ns per object | speed-up |");
+    println!("|---|---|---|---|---|---|");
     let mut base = None;
-    for workers in [1, 2, 4] {
+    for workers in worker_counts {
         let r = run(mib, workers, cycles);
         let mark = median(r.cycles.iter().map(|c| c.mark).collect());
         let cpu = median(r.cycles.iter().map(|c| c.mark_cpu).collect());
         let marked = r.cycles[0].heap_marked;
         let b = *base.get_or_insert(mark);
         println!(
-            "| {} | {} | {:.0} | {} | {:.2}x |",
+            "| {} | {} | {:.0} | {} | {:.1} | {:.2}x |",
             r.workers,
             ms(mark),
             marked as f64 / 1048576.0 / mark.as_secs_f64(),
             ms(cpu),
+            cpu.as_nanos() as f64 / r.cycles[0].objects_marked.max(1) as f64,
             b.as_secs_f64() / mark.as_secs_f64(),
         );
     }

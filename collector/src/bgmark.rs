@@ -11,8 +11,10 @@
 //! and the pacer blocks a mutator that reaches the hard limit.
 //!
 //! A worker's loop: take the global roots job if it is still pending; then
-//! pop from its own deque (through its prefetch ring), or steal from the
-//! injector and the other workers, and scan; with nothing to do, count
+//! take grey objects from its private stack (through its prefetch ring),
+//! else pop its own deque, else steal from the injector and the other
+//! workers, and scan, offering part of the stack to its deque when that
+//! runs dry (`gcwork::offer`); with nothing to do, count
 //! itself idle and sleep until work is pushed (or 1 ms passes). Counters are
 //! added to the shared totals, and scan work credited to `bg_credit`, every
 //! few objects and whenever it goes idle, so that an idle worker holds no
@@ -125,13 +127,17 @@ fn work(heap: &HeapInner, me: usize, local: &Worker<usize>) {
         if ms.take_roots_job() {
             crate::roots::scan_globals(heap);
         }
-        // Everything but the ring stays in the stealable deque (gcwork
-        // module docs: a descheduled worker must not hide grey objects).
         let mut ring = Prefetched::new();
+        let mut lk = crate::mark::Lookup::new(heap);
+        let mut stack: Vec<usize> = Vec::with_capacity(gcwork::PRIVATE_MAX * 2);
         let steal = || gcwork::steal_into(&ms.injector, ms.stealers(), Some(me), local);
-        while let Some(obj) = ring.take_from(local, steal) {
-            gcwork::scan(heap, obj, &mut &*local, &mut tally);
+        // Grey objects go to a private stack, seen by others only when
+        // `offer` moves them to the deque; the worker counts as busy until
+        // both are empty (`gcwork` module docs).
+        while let Some(obj) = ring.take(&mut stack, || local.pop().or_else(steal)) {
+            gcwork::scan(&mut lk, obj, &mut stack, &mut tally);
             scanned += 1;
+            gcwork::offer(&mut stack, local, scanned as usize);
             if scanned % PUBLISH_EVERY == 0 {
                 publish(heap, &mut tally);
                 if !ms.active.load(Ordering::Relaxed) {
@@ -139,7 +145,11 @@ fn work(heap: &HeapInner, me: usize, local: &Worker<usize>) {
                 }
             }
         }
-        // Only a break (marking switched off) leaves objects in the ring.
+        // Only when the mark ended early (`active` cleared): everything held
+        // privately goes back where the termination check sees it.
+        for v in stack.drain(..) {
+            ms.injector.push(v);
+        }
         ring.spill(&ms.injector);
         publish(heap, &mut tally);
         let cpu = thread_cpu_time().saturating_sub(cpu0);

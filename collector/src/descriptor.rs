@@ -50,6 +50,11 @@ pub struct TypeId {
     pub(crate) index: u32,
     /// A tag of the registering heap: an id is only valid with its own heap.
     pub(crate) heap: u32,
+    /// The descriptor's `small_fixed` span class, copied at registration so
+    /// that allocating a small fixed-size object reads no descriptor. An id
+    /// is made only by its heap (`TypeTable::register`, `id_of`), from the
+    /// descriptor, so the copy always agrees with it.
+    pub(crate) small: Option<tricolor_allocator::SpanClass>,
 }
 
 impl TypeId {

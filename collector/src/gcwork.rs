@@ -7,37 +7,42 @@
 //!   scans (globals, stacks by handshake), barrier-buffer flushes, and the
 //!   leftovers of a mark assist go here;
 //! - each **background worker's deque** (crossbeam-deque, LIFO for the owner),
-//!   which other markers steal from through the worker's stealer: a worker's
-//!   scans push onto it;
+//!   which other markers steal from through the worker's stealer: a worker
+//!   moves grey objects there from its private stack for others to take;
 //! - each marker's **prefetch ring** (`Prefetched`): up to eight objects
-//!   taken from its deque or stack but not yet scanned, each prefetched into
-//!   the cache as it entered;
-//! - the **private stack** (a `Vec`) of a **mark assist** or of the
-//!   collector thread while it drains, and of each stop-the-world mark
-//!   worker. A private drain offers half its stack to the injector when that
-//!   runs dry, and the excess over `PRIVATE_MAX` always (`balance`); an
-//!   assist pushes whatever it did not finish back to the injector before it
-//!   returns, and counts itself in `private_drains` meanwhile.
+//!   taken from its stack but not yet scanned, each prefetched into the
+//!   cache as it entered;
+//! - each marker's **private stack** (a `Vec`): a background worker's, a
+//!   **mark assist**'s or the collector thread's while it drains, and each
+//!   stop-the-world mark worker's. Scans push what they shade there. A
+//!   marker offers part of its stack to others when their source runs dry
+//!   (every `BALANCE_EVERY` scans, the older half, the roots of the largest
+//!   subgraphs left) and the excess over `PRIVATE_MAX` always: a background
+//!   worker to its deque (`offer`), a private drain to the injector
+//!   (`balance`). An assist pushes whatever it did not finish back to the
+//!   injector before it returns, and counts itself in `private_drains`
+//!   meanwhile; a background worker is counted busy (not in
+//!   `idle_workers`) for as long as its stack or ring holds anything.
 //!
-//! Why a background worker keeps its grey objects in its deque, while
-//! every other marker works from a private stack: popping a crossbeam deque
-//! as its owner costs a sequentially consistent fence (the Chase-Lev
-//! protocol needs it against thieves), which together with the locked
-//! test-and-set of each mark bit makes two serialising instructions per
-//! object; a `Vec` pop costs neither. But background workers run at idle
-//! priority, and the operating system may deschedule one for as long as
-//! the mutators keep every core busy. Grey objects only it can see would
-//! wait for it, and near the end of a mark the whole cycle with them, while
-//! the mutators (which assist only when they find work) allocate black and
-//! the next goal grows with them. (A private stack bounded by count is no
-//! cure: one object near the root of a tree holds half the tree.) So a
-//! worker's grey objects stay stealable, and it fills its ring only while
-//! its deque holds plenty for others (`Prefetched::take_from`); near the end
-//! of a mark it holds one object at a time, as a worker without a ring
-//! would. Measured on the pause benchmark (hybrid, 256 MiB live): with an
-//! unconditional ring the marked heap, and so peak RSS, grew by a third.
-//! Assists and the collector thread run at normal priority and drain to a
-//! budget; the stop-the-world mark has every worker running.
+//! Why private stacks: popping a crossbeam deque as its owner costs a
+//! sequentially consistent fence (the Chase-Lev protocol needs it against
+//! thieves), which together with the locked test-and-set of each mark bit
+//! makes two serialising instructions per object; a `Vec` pop costs
+//! neither.
+//!
+//! What private stacks risk, and why background workers may have one now:
+//! background workers run at idle priority, and the operating system may
+//! deschedule one for as long as the mutators keep every core busy. Grey
+//! objects only it can see wait for it, and the end of the mark with them.
+//! While mutators went on allocating black meanwhile (an assist that found
+//! no work returned and let its mutator run on), that raised the next goal,
+//! and on the pause benchmark (hybrid, 256 MiB live) it raised peak RSS by
+//! a third, so workers once kept every grey object in their deque. Since
+//! assists park when they owe work and find none (`assist` module docs,
+//! "Parking"), a mutator cannot run ahead of a mark stuck behind a
+//! descheduled worker: it parks, which frees a core for the worker. The
+//! same benchmark then shows no growth with worker stacks (PERFORMANCE.md,
+//! "Background workers with private stacks").
 //!
 //! Besides these, grey values can sit in the mutators' **barrier buffers**
 //! (recorded, not yet shaded). The termination protocol in [`crate::cycle`]
@@ -62,7 +67,7 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use parking_lot::{Condvar, Mutex};
 
 use crate::heap::HeapInner;
-use crate::mark::{for_each_referent, resolve, Source};
+use crate::mark::{for_each_referent, referents, resolve, Lookup, Source};
 
 /// Marked bytes and objects, and scan work, counted locally by one marker.
 #[derive(Debug, Default, Clone, Copy)]
@@ -394,11 +399,20 @@ pub(crate) fn shade_all(heap: &HeapInner, values: &[usize], src: Source<'_>) {
 }
 
 /// Scans grey object `obj`: shades every referent onto `out`. Returns the
-/// bytes scanned (header included).
+/// bytes scanned (header included). `lk` is the calling marker's memo.
 #[inline]
-pub(crate) fn scan(heap: &HeapInner, obj: usize, out: &mut impl Grey, tally: &mut Tally) -> u64 {
-    let words = for_each_referent(heap, obj, |v, desc, field| {
-        shade(heap, v, Source::Field { obj, desc, field }, out, tally);
+pub(crate) fn scan(lk: &mut Lookup<'_>, obj: usize, out: &mut impl Grey, tally: &mut Tally) -> u64 {
+    let (desc, len) = lk.header_of(obj);
+    let words = referents(obj, desc, len, |v, desc, field| {
+        if let Some(o) = lk.resolve(v, Source::Field { obj, desc, field }) {
+            if o.mark() {
+                tally.marked_bytes += o.size() as u64;
+                tally.marked_objects += 1;
+                if !o.span().is_noscan() {
+                    out.push_grey(o.base());
+                }
+            }
+        }
     });
     let bytes = (words as u64 + 1) * 8;
     tally.scanned_bytes += bytes;
@@ -453,23 +467,6 @@ impl Prefetched {
     ) -> Option<usize> {
         self.fill(|| stack.pop());
         self.next().or_else(refill)
-    }
-
-    /// [`take`](Self::take) for a background worker, whose grey objects
-    /// must stay stealable: the ring is topped up from `deque` only while
-    /// the deque holds more than `2 * PREFETCH` objects; below that the
-    /// worker pops and scans one object at a time, so near the end of a
-    /// mark nothing waits in its ring (module docs).
-    #[inline]
-    pub(crate) fn take_from(
-        &mut self,
-        deque: &Worker<usize>,
-        refill: impl FnOnce() -> Option<usize>,
-    ) -> Option<usize> {
-        if deque.len() > 2 * PREFETCH {
-            self.fill(|| deque.pop());
-        }
-        self.next().or_else(|| deque.pop()).or_else(refill)
     }
 
     #[inline]
@@ -543,6 +540,26 @@ fn balance(ms: &MarkState, stack: &mut Vec<usize>, count: usize) {
     ms.wake();
 }
 
+/// [`balance`] for a background worker, called after each scan (`count`
+/// of them so far): moves grey objects from its private stack to its
+/// deque, where others can steal them: all but the newest
+/// `PRIVATE_MAX / 2` when the stack holds more than [`PRIVATE_MAX`], and
+/// every [`BALANCE_EVERY`] scans the older half when the deque has run dry.
+#[inline]
+pub(crate) fn offer(stack: &mut Vec<usize>, deque: &Worker<usize>, count: usize) {
+    let n = stack.len();
+    let keep = if n > PRIVATE_MAX {
+        PRIVATE_MAX / 2
+    } else if n > 1 && count % BALANCE_EVERY == 0 && deque.is_empty() {
+        n - n / 2
+    } else {
+        return;
+    };
+    for v in stack.drain(..n - keep) {
+        deque.push(v);
+    }
+}
+
 /// Grey objects a private drain keeps in its stack; beyond this,
 /// `balance` offers the excess to others.
 pub(crate) const PRIVATE_MAX: usize = 256;
@@ -609,6 +626,7 @@ fn drain_private_limited(
     let local = Worker::new_lifo();
     let mut stack = Vec::new();
     let mut ring = Prefetched::new();
+    let mut lk = Lookup::new(heap);
     let mut done = 0u64;
     let mut count = 0usize;
     while done < budget && count < objects {
@@ -619,7 +637,7 @@ fn drain_private_limited(
         }) else {
             break;
         };
-        done += scan(heap, obj, &mut stack, tally);
+        done += scan(&mut lk, obj, &mut stack, tally);
         count += 1;
         balance(ms, &mut stack, count);
     }
@@ -715,7 +733,7 @@ pub(crate) fn mark_closure_alone(
 
 #[cfg(test)]
 mod tests {
-    use super::{Prefetched, PREFETCH};
+    use super::{offer, Prefetched, BALANCE_EVERY, PREFETCH, PRIVATE_MAX};
     use crossbeam_deque::{Injector, Steal, Worker};
     use proptest::prelude::*;
 
@@ -773,36 +791,47 @@ mod tests {
             prop_assert_eq!(all_of(seen, &mut ring, stack), (1..next).collect::<Vec<_>>());
         }
 
-        /// The same for a background worker's ring over its deque, which
-        /// fills only while the deque holds more than `2 * PREFETCH`.
+        /// A background worker's loop in miniature: the ring over its
+        /// private stack, refilled from its deque, with `offer` after each
+        /// take. Every object comes out exactly once; the stack never
+        /// exceeds `PRIVATE_MAX` after an offer; and an offer on a dry deque
+        /// at a balancing step leaves the deque holding something whenever
+        /// the stack held two objects or more.
         #[test]
-        fn ring_over_a_deque_loses_and_duplicates_nothing(ops in ops()) {
+        fn worker_stack_ring_and_deque_lose_and_duplicate_nothing(
+            ops in proptest::collection::vec(proptest::option::of(0usize..400), 0..300)
+        ) {
             let mut ring = Prefetched::new();
+            let mut stack = Vec::new();
             let deque = Worker::new_lifo();
             let mut next = 1usize;
             let mut seen = Vec::new();
+            let mut count = 0usize;
             for op in ops {
                 match op {
                     Some(n) => {
-                        (next..next + n).for_each(|v| deque.push(v));
+                        stack.extend(next..next + n);
                         next += n;
                     }
                     None => {
-                        let shallow = deque.len() <= 2 * PREFETCH;
-                        let held = ring.len;
-                        match ring.take_from(&deque, || None) {
+                        match ring.take(&mut stack, || deque.pop()) {
                             Some(v) => seen.push(v),
-                            None => prop_assert!(deque.is_empty() && ring.len == 0),
+                            None => prop_assert!(
+                                stack.is_empty() && deque.is_empty() && ring.len == 0
+                            ),
                         }
-                        // A shallow deque adds nothing to the ring.
-                        if shallow {
-                            prop_assert!(ring.len <= held);
+                        count += 1;
+                        let dry = deque.is_empty() && stack.len() > 1 && count % BALANCE_EVERY == 0;
+                        offer(&mut stack, &deque, count);
+                        prop_assert!(stack.len() <= PRIVATE_MAX);
+                        if dry {
+                            prop_assert!(!deque.is_empty());
                         }
                     }
                 }
                 prop_assert!(ring.len <= PREFETCH);
             }
-            let rest = std::iter::from_fn(|| deque.pop());
+            let rest: Vec<usize> = stack.drain(..).chain(std::iter::from_fn(|| deque.pop())).collect();
             prop_assert_eq!(all_of(seen, &mut ring, rest), (1..next).collect::<Vec<_>>());
         }
     }

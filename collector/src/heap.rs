@@ -51,6 +51,7 @@ impl TypeTable {
     fn register(&self, mut desc: TypeDescriptor) -> Result<TypeId, DescriptorError> {
         desc.validate()?;
         desc.prepare();
+        let small_fixed = desc.small_fixed;
         let mut count = self.count.lock();
         let id = *count;
         if id >= TYPE_CHUNK * TYPE_CHUNKS {
@@ -65,7 +66,14 @@ impl TypeTable {
         Ok(TypeId {
             index: id as u32,
             heap: self.tag,
+            small: small_fixed.map(|(spc, _)| spc),
         })
+    }
+
+    /// Whether `id` was handed out by this table (by this heap).
+    #[inline]
+    pub(crate) fn owns(&self, id: TypeId) -> bool {
+        id.heap == self.tag
     }
 
     /// The descriptor for `id`, if `id` was registered with this heap.
@@ -89,6 +97,10 @@ impl TypeTable {
         TypeId {
             index,
             heap: self.tag,
+            small: self
+                .by_index(index)
+                .and_then(|d| d.small_fixed)
+                .map(|(spc, _)| spc),
         }
     }
 }

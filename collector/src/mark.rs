@@ -99,7 +99,16 @@ pub(crate) fn resolve<'h>(
     value: usize,
     src: Source<'_>,
 ) -> Option<tricolor_allocator::ObjectRef<'h>> {
-    let found = heap.page.find_object(value);
+    check_resolved(heap.page.find_object(value), value, src)
+}
+
+/// The debug-build checks of [`resolve`] on what a lookup of `value` found.
+#[inline]
+fn check_resolved<'h>(
+    found: Option<tricolor_allocator::ObjectRef<'h>>,
+    value: usize,
+    src: Source<'_>,
+) -> Option<tricolor_allocator::ObjectRef<'h>> {
     if cfg!(debug_assertions) {
         let Some(o) = found else {
             panic!("tricolor: {src} holds {value:#x}, which is not a pointer into this heap");
@@ -122,6 +131,100 @@ pub(crate) fn resolve<'h>(
     found
 }
 
+/// One marker's memo of its last lookups: the span of the last object it
+/// resolved and the descriptor of the last object it scanned. Neighbouring
+/// objects of a graph often share a span (they were allocated together),
+/// and a heap's objects are mostly of few types, so a memo hit skips the
+/// arena index and page table walk (four dependent loads) or the type
+/// table's two.
+///
+/// A memo lives for one drain, inside one mark phase (essay steps 2-4), and
+/// that is what makes it sound: a span found in use stays in use, with the
+/// same address range, until a sweep frees it, and no sweep runs while
+/// marking; a registered descriptor never changes.
+pub(crate) struct Lookup<'h> {
+    heap: &'h HeapInner,
+    /// The span of the last object resolved (`None` before the first), and
+    /// its first byte and length in bytes (0: matches no address).
+    span: Option<&'h tricolor_allocator::Span>,
+    span_base: usize,
+    span_bytes: usize,
+    /// The type index of the last object scanned and its descriptor.
+    ty: u32,
+    desc: Option<&'h TypeDescriptor>,
+}
+
+impl<'h> Lookup<'h> {
+    /// An empty memo for a drain of `heap`.
+    pub(crate) fn new(heap: &'h HeapInner) -> Lookup<'h> {
+        Lookup {
+            heap,
+            span: None,
+            span_base: 0,
+            span_bytes: 0,
+            ty: u32::MAX,
+            desc: None,
+        }
+    }
+
+    /// [`resolve`], through the span memo.
+    #[inline]
+    pub(crate) fn resolve(
+        &mut self,
+        value: usize,
+        src: Source<'_>,
+    ) -> Option<tricolor_allocator::ObjectRef<'h>> {
+        let found = match self.span {
+            Some(span) if value.wrapping_sub(self.span_base) < self.span_bytes => {
+                span.find_object(value)
+            }
+            _ => {
+                let found = self.heap.page.find_object(value);
+                if let Some(o) = found {
+                    let span = o.span();
+                    self.span = Some(span);
+                    self.span_base = span.base();
+                    self.span_bytes = span.bytes();
+                }
+                found
+            }
+        };
+        check_resolved(found, value, src)
+    }
+
+    /// The descriptor and length of object `obj`, from its header, through
+    /// the type memo. `obj` must be an allocated object of this heap: one
+    /// that a marker shaded from a validated pointer during this mark.
+    #[inline]
+    pub(crate) fn header_of(&mut self, obj: usize) -> (&'h TypeDescriptor, usize) {
+        let header = load_header_of(obj);
+        let (ty, len) = object::decode_header(header);
+        if let (true, Some(desc)) = (ty == self.ty, self.desc) {
+            return (desc, len);
+        }
+        let desc = self
+            .heap
+            .types
+            .by_index(ty)
+            .unwrap_or_else(|| bad_header(obj, header));
+        self.ty = ty;
+        self.desc = Some(desc);
+        (desc, len)
+    }
+}
+
+/// The header of an object a marker reached.
+#[inline]
+fn load_header_of(obj: usize) -> u64 {
+    let o = ObjRef::from_addr(obj).expect("non-null object");
+    // `obj` was marked from a validated pointer; only the sweep frees
+    // objects, and no sweep runs while marking or verifying (essay steps
+    // 2-4); its header was published before the pointer we found (object
+    // module docs).
+    // SAFETY: so `obj` is an allocated object of this heap for this call.
+    unsafe { object::load_header(o) }
+}
+
 /// Reports an unreadable header: the object was freed and poisoned, or
 /// memory was corrupted. Always fatal: scanning it would follow garbage.
 #[cold]
@@ -141,25 +244,34 @@ pub(crate) fn bad_header(obj: usize, header: u64) -> ! {
 pub(crate) fn for_each_referent(
     heap: &HeapInner,
     obj: usize,
-    mut f: impl FnMut(usize, &TypeDescriptor, Option<usize>),
+    f: impl FnMut(usize, &TypeDescriptor, Option<usize>),
 ) -> usize {
-    let o = ObjRef::from_addr(obj).expect("non-null object");
-    // `obj` was marked from a validated pointer; only the sweep frees
-    // objects, and no sweep runs while marking or verifying (essay steps
-    // 2-4); its header was published before the pointer we found (object
-    // module docs).
-    // SAFETY: so `obj` is an allocated object of this heap for this call.
-    let header = unsafe { object::load_header(o) };
+    let header = load_header_of(obj);
     let (ty, len) = object::decode_header(header);
     let desc = heap
         .types
         .by_index(ty)
         .unwrap_or_else(|| bad_header(obj, header));
+    referents(obj, desc, len, f)
+}
+
+/// [`for_each_referent`] for an object whose descriptor and length are
+/// known (read from its header by the caller).
+#[inline]
+pub(crate) fn referents(
+    obj: usize,
+    desc: &TypeDescriptor,
+    len: usize,
+    mut f: impl FnMut(usize, &TypeDescriptor, Option<usize>),
+) -> usize {
+    let o = ObjRef::from_addr(obj).expect("non-null object");
     let words = desc.payload_words(len).unwrap_or(0);
     match &desc.pointers {
         Pointers::None => {}
         Pointers::Bitmap(_) => desc.for_each_pointer_word(len, |i| {
-            // SAFETY: the descriptor says word `i` is inside this object.
+            // SAFETY: `obj` is an allocated object of this heap (the
+            // callers' contract, as in `load_header_of`), and the
+            // descriptor says word `i` is inside it.
             let v = unsafe { object::load_field(o, i) } as usize;
             if v != 0 {
                 f(v, desc, Some(i));
@@ -269,6 +381,7 @@ impl Ctx<'_> {
         // once the ring, the stack and the deque are empty.
         let mut ring = Prefetched::new();
         let mut stack = Vec::with_capacity(1024);
+        let mut lk = Lookup::new(self.heap);
         let mut scanned = 0usize;
         loop {
             if self.abort.load(Ordering::Relaxed) {
@@ -276,7 +389,7 @@ impl Ctx<'_> {
             }
             let refill = || local.pop().or_else(|| self.steal(me, &local));
             if let Some(obj) = ring.take(&mut stack, refill) {
-                self.scan(obj, &mut stack, &mut out);
+                Self::scan(&mut lk, obj, &mut stack, &mut out);
                 scanned += 1;
                 if scanned % crate::gcwork::BALANCE_EVERY == 0 && local.is_empty() {
                     // Others steal only from the deque: refill it with the
@@ -313,10 +426,10 @@ impl Ctx<'_> {
     }
 
     #[inline]
-    fn scan(&self, obj: usize, stack: &mut Vec<usize>, out: &mut MarkOutcome) {
-        let heap = self.heap;
-        for_each_referent(heap, obj, |v, desc, field| {
-            if let Some(o) = resolve(heap, v, Source::Field { obj, desc, field }) {
+    fn scan(lk: &mut Lookup<'_>, obj: usize, stack: &mut Vec<usize>, out: &mut MarkOutcome) {
+        let (desc, len) = lk.header_of(obj);
+        referents(obj, desc, len, |v, desc, field| {
+            if let Some(o) = lk.resolve(v, Source::Field { obj, desc, field }) {
                 if o.mark() {
                     out.live_bytes += o.size() as u64;
                     out.live_objects += 1;

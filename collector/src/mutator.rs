@@ -743,14 +743,16 @@ impl Mutator {
             self.report_allocation();
         }
         let heap = &*self.heap;
+        if let (Some(spc), 0, true) = (ty.small, len, heap.types.owns(ty)) {
+            // The common case: a small fixed-size object of this heap, its
+            // span class carried in the id (no descriptor read). The slot's
+            // size is the class's size, as `small_fixed` records it.
+            let ptr = self.data().cache.alloc_class(spc)?;
+            return Ok(self.finish_alloc(ptr, ty, 0, spc.size_class().size()));
+        }
         // An id of this heap always resolves: ids come only from
         // `register_type`, and registered slots are never cleared.
         let desc = heap.types.get(ty).ok_or(GcAllocError::ForeignType(ty))?;
-        if let (Some((spc, slot)), 0) = (desc.small_fixed, len) {
-            // The common case: a small fixed-size object, span class known.
-            let ptr = self.data().cache.alloc_class(spc)?;
-            return Ok(self.finish_alloc(ptr, ty, 0, slot as usize));
-        }
         let words = desc
             .payload_words(len)
             .ok_or_else(|| GcAllocError::BadLength {
