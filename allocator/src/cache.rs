@@ -115,10 +115,23 @@ impl Cache {
         }
     }
 
-    /// Allocates one object of span class `spc` (a small class), zeroed.
-    /// This is the fast path: one count-trailing-zeros on the cached bits.
+    /// Allocates one object of span class `spc` (a small class), zeroed:
+    /// [`try_alloc_class`](Self::try_alloc_class), else the slow path (the
+    /// next 64-slot window of the span, or a new span from the central).
     #[inline]
     pub fn alloc_class(&mut self, spc: SpanClass) -> Result<NonNull<u8>, AllocError> {
+        match self.try_alloc_class(spc) {
+            Some(p) => Ok(p),
+            None => self.alloc_slow(spc),
+        }
+    }
+
+    /// The fast path of [`alloc_class`](Self::alloc_class): one
+    /// count-trailing-zeros on the cached bits, or `None` when the cached
+    /// window has no free slot (the caller then takes the slow path). Small
+    /// enough to inline into an embedder's allocation sequence.
+    #[inline(always)]
+    pub fn try_alloc_class(&mut self, spc: SpanClass) -> Option<NonNull<u8>> {
         debug_assert!(spc.size_class() != SizeClass::LARGE);
         let slot = &mut self.slots[spc.index()];
         let bit = slot.alloc_cache.trailing_zeros() as usize;
@@ -141,12 +154,13 @@ impl Cache {
             }
             // SAFETY: `addr` is a heap address, never zero (arenas are mapped
             // by the OS above the null page).
-            return Ok(unsafe { NonNull::new_unchecked(addr as *mut u8) });
+            return Some(unsafe { NonNull::new_unchecked(addr as *mut u8) });
         }
-        self.alloc_slow(spc)
+        None
     }
 
     #[cold]
+    #[inline(never)]
     fn alloc_slow(&mut self, spc: SpanClass) -> Result<NonNull<u8>, AllocError> {
         loop {
             let slot = &mut self.slots[spc.index()];

@@ -734,7 +734,40 @@ impl Mutator {
     /// [`GcAllocError::BadLength`] if `len` does not suit the type, and
     /// [`GcAllocError::Alloc`] if the allocator refuses (the object size
     /// limit, the heap limit, or the system is out of memory).
+    #[inline]
     pub fn alloc(&mut self, ty: TypeId, len: usize) -> Result<ObjRef, GcAllocError> {
+        match self.try_alloc_fast(ty, len) {
+            Some(obj) => Ok(obj),
+            None => self.alloc_general(ty, len),
+        }
+    }
+
+    /// The inlined part of [`alloc`](Self::alloc): a small fixed-size
+    /// object of this heap from the cache's current window, when no
+    /// safepoint request and no allocation report is due. `None` sends the
+    /// caller to [`alloc_general`](Self::alloc_general), which handles every
+    /// case (including these, and errors) in full.
+    #[inline(always)]
+    fn try_alloc_fast(&mut self, ty: TypeId, len: usize) -> Option<ObjRef> {
+        if self.shared.poll.load(Ordering::Acquire) != 0
+            || self.allocated_unreported >= ALLOC_REPORT_BYTES
+            || len != 0
+        {
+            return None;
+        }
+        let spc = ty.small?;
+        if !self.heap.types.owns(ty) {
+            return None;
+        }
+        // In native state (no data) the general path reports the misuse.
+        let ptr = self.data.as_mut()?.cache.try_alloc_class(spc)?;
+        Some(self.finish_alloc(ptr, ty, 0, spc.size_class().size()))
+    }
+
+    /// Everything [`alloc`](Self::alloc) does: the safepoint poll, the
+    /// allocation report (assists, pacing), every shape and size, errors.
+    #[inline(never)]
+    fn alloc_general(&mut self, ty: TypeId, len: usize) -> Result<ObjRef, GcAllocError> {
         self.safepoint();
         // Report earlier allocation (which may assist, or wait for a cycle
         // at the hard limit) before carving out the new object: after it,
