@@ -40,7 +40,9 @@
 //! | `Gc::sleep`, `Gc::wake`  | `MarkState::sleep` (without its 1 ms timeout), `wake`,      |
 //! |                          | `wake_all`                                                  |
 //! | `worker`                 | `bgmark::work`: sleep until work is visible; epoch, then    |
-//! |                          | idle−1; take and scan until nothing; idle+1                 |
+//! |                          | idle−1; take (private stack, own deque, injector) and scan  |
+//! |                          | onto the stack, offering its older half to the deque when   |
+//! |                          | that is empty (`gcwork::offer`), until nothing; idle+1      |
 //! | `Gc::drain_private`      | `gcwork::drain_private`: drains+1, epoch; take (own, then   |
 //! |                          | injector, then steal) and scan up to a budget; leftovers    |
 //! |                          | to the injector, wake; drains−1 (`Leave::drop`)             |
@@ -162,6 +164,10 @@ enum Flaw {
     /// A private drain bumps the epoch before it counts itself in
     /// `private_drains` (the real one counts itself first).
     EpochBeforeCount,
+    /// A background worker counts itself idle when its deque is empty
+    /// while its private stack still holds objects, and hands those to the
+    /// deque only afterwards (the real one goes idle with both empty).
+    IdleWithStack,
 }
 
 /// Where `shade` puts an object it turned grey.
@@ -486,7 +492,7 @@ impl Gc {
 fn worker(gc: &Gc) {
     let mut tally = 0;
     // Counted idle from the start (`bgmark::spawn`).
-    loop {
+    'work: loop {
         if !gc.active.load(Ordering::Acquire) {
             return;
         }
@@ -507,10 +513,38 @@ fn worker(gc: &Gc) {
             gc.epoch.fetch_add(1, Ordering::SeqCst);
             gc.idle_workers.fetch_sub(1, Ordering::SeqCst);
         }
-        while let Some(obj) = gc.take_worker() {
-            gc.scan(obj, &mut Out::Worker, &mut tally);
+        // The private stack (`bgmark::work`): scans push onto it, and
+        // `offer` moves its older half to the deque whenever that is empty
+        // (the real one checks every 16 scans; here every scan, so that
+        // thieves see as much as the model can show them).
+        let mut stack = VecDeque::new();
+        loop {
+            let Some(obj) = stack.pop_back().or_else(|| gc.take_worker()) else {
+                break;
+            };
+            gc.scan(obj, &mut Out::Private(&mut stack), &mut tally);
+            let mut deque = gc.deque.lock().unwrap();
+            if stack.len() > 1 && deque.is_empty() {
+                let older = stack.len() / 2;
+                deque.extend(stack.drain(..older));
+            }
+            drop(deque);
+            if gc.flaw == Flaw::IdleWithStack
+                && !stack.is_empty()
+                && gc.deque.lock().unwrap().is_empty()
+            {
+                // Broken: counted idle while the stack still holds objects,
+                // which it hands over only afterwards.
+                gc.add(&mut tally);
+                gc.idle_workers.fetch_add(1, Ordering::SeqCst);
+                let mut deque = gc.deque.lock().unwrap();
+                deque.extend(stack.drain(..));
+                drop(deque);
+                gc.wake();
+                continue 'work;
+            }
         }
-        // `publish`, then busy -> idle, with an empty deque.
+        // `publish`, then busy -> idle, with an empty stack and deque.
         gc.add(&mut tally);
         gc.idle_workers.fetch_add(1, Ordering::SeqCst);
     }
@@ -612,6 +646,14 @@ fn flawed_drain_leaving_before_its_push_is_missed() {
 fn flawed_drain_bumping_the_epoch_before_it_counts_itself_is_missed() {
     check("drain bumps epoch before count", 4, || {
         quiescence_model(Flaw::EpochBeforeCount)
+    });
+}
+
+#[test]
+#[should_panic(expected = "invariant violated")]
+fn flawed_worker_going_idle_with_its_stack_is_missed() {
+    check("worker idle with its stack", QUIESCENCE_PREEMPTIONS, || {
+        quiescence_model(Flaw::IdleWithStack)
     });
 }
 
