@@ -33,7 +33,8 @@
 //! with a paired check: tricolor and mimalloc batches interleaved round by
 //! round, with the median of the per-round ratios (see [`paired`]).
 //!
-//! Run: `cargo bench -p tricolor-benches --bench alloc`.
+//! Run: `cargo bench -p tricolor-benches --bench alloc` (add
+//! `-- --paired-only` for the paired check alone).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeSet;
@@ -638,6 +639,13 @@ fn main() {
     // The paired check runs after a plain `cargo bench` (no filter, no
     // `--test`, `--list` or `--profile-time`).
     let plain_run = std::env::args().skip(1).all(|a| a == "--bench");
+    // `--paired-only`: the paired check alone, without the criterion groups
+    // (a quick before/after comparison of two builds).
+    if std::env::args().any(|a| a == "--paired-only") {
+        paired(Mode::Fast, Duration::from_millis(1000));
+        paired(Mode::Churn, Duration::from_millis(1000));
+        return;
+    }
     // Criterion's file times have one-second granularity on some systems;
     // step back a little so files written in the first second still count.
     let since = SystemTime::now() - Duration::from_secs(2);
