@@ -377,6 +377,8 @@ impl Ctx<'_> {
     fn drain(&self, me: usize, local: Worker<usize>) -> MarkOutcome {
         let cpu0 = thread_cpu_time();
         let mut out = MarkOutcome::default();
+        // What this worker shaded; moved into `out` when it returns.
+        let mut tally = crate::gcwork::Tally::default();
         // Held only while this worker is busy: `take` returns `None` only
         // once the ring, the stack and the deque are empty.
         let mut ring = Prefetched::new();
@@ -389,7 +391,7 @@ impl Ctx<'_> {
             }
             let refill = || local.pop().or_else(|| self.steal(me, &local));
             if let Some(obj) = ring.take(&mut stack, refill) {
-                Self::scan(&mut lk, obj, &mut stack, &mut out);
+                crate::gcwork::scan(&mut lk, obj, &mut stack, &mut tally);
                 scanned += 1;
                 if scanned % crate::gcwork::BALANCE_EVERY == 0 && local.is_empty() {
                     // Others steal only from the deque: refill it with the
@@ -409,6 +411,8 @@ impl Ctx<'_> {
                     || self.abort.load(Ordering::Relaxed)
                 {
                     out.cpu = thread_cpu_time().saturating_sub(cpu0);
+                    out.live_bytes += tally.marked_bytes;
+                    out.live_objects += tally.marked_objects;
                     return out;
                 }
                 if self.work_visible() {
@@ -423,22 +427,6 @@ impl Ctx<'_> {
                 }
             }
         }
-    }
-
-    #[inline]
-    fn scan(lk: &mut Lookup<'_>, obj: usize, stack: &mut Vec<usize>, out: &mut MarkOutcome) {
-        let (desc, len) = lk.header_of(obj);
-        referents(obj, desc, len, |v, desc, field| {
-            if let Some(o) = lk.resolve(v, Source::Field { obj, desc, field }) {
-                if o.mark() {
-                    out.live_bytes += o.size() as u64;
-                    out.live_objects += 1;
-                    if !o.span().is_noscan() {
-                        stack.push(o.base());
-                    }
-                }
-            }
-        });
     }
 }
 
