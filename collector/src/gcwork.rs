@@ -336,21 +336,14 @@ impl MarkState {
     }
 }
 
-/// Where a marker puts the grey objects it shades: its private stack, its
-/// deque (a background worker), or the injector.
+/// Where a marker puts the grey objects it shades: its private stack, or
+/// the injector (root scans and barrier flushes).
 pub(crate) trait Grey {
     /// Adds grey object `obj`.
     fn push_grey(&mut self, obj: usize);
 }
 
 impl Grey for Vec<usize> {
-    #[inline]
-    fn push_grey(&mut self, obj: usize) {
-        self.push(obj);
-    }
-}
-
-impl Grey for &Worker<usize> {
     #[inline]
     fn push_grey(&mut self, obj: usize) {
         self.push(obj);
