@@ -1284,6 +1284,7 @@ impl Mutator {
     /// assert_eq!(m.root_count(), 1);
     /// # Ok::<(), tricolor_collector::AttachError>(())
     /// ```
+    #[inline]
     pub fn root_count(&self) -> usize {
         self.data_ref().roots.len()
     }
@@ -1305,6 +1306,7 @@ impl Mutator {
     /// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn truncate_roots(&mut self, len: usize) {
         self.data().roots.truncate(len);
     }
@@ -1357,14 +1359,20 @@ impl Mutator {
         let mark = self.root_count();
         struct Pop<'a>(&'a mut Mutator, usize);
         impl Drop for Pop<'_> {
+            #[inline]
             fn drop(&mut self) {
                 match &mut self.0.data {
                     Some(g) => g.roots.truncate(self.1),
-                    // Left in native state: take the state lock just long
-                    // enough to pop the frame (waiting out a stopped world).
-                    None => self.0.shared.data.lock_arc().roots.truncate(self.1),
+                    None => pop_native(self.0, self.1),
                 }
             }
+        }
+        /// Left in native state: takes the state lock just long enough to
+        /// pop the frame (waiting out a stopped world).
+        #[cold]
+        #[inline(never)]
+        fn pop_native(m: &Mutator, len: usize) {
+            m.shared.data.lock_arc().roots.truncate(len);
         }
         let pop = Pop(self, mark);
         f(pop.0)
