@@ -38,7 +38,7 @@ pub use tricolor_allocator as allocator;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub mod raw {
-    pub use tricolor_collector::pacer::PacerConfig;
+    pub use tricolor_collector::policy::PacerConfig;
     pub use tricolor_collector::{
         AttachError, BarrierMode, CleanupHandle, Config, ConfigError, CycleStats, DecodeFn,
         DescriptorError, Edges, EphemeronTable, GcAllocError, GcStats, GlobalRoot, Heap, Mutator,

@@ -109,6 +109,34 @@ impl Barrier {
         stack_scanned: bool,
         sink: &mut S,
     ) {
+        self.record(old, new, stack_scanned, sink);
+    }
+
+    /// The barrier of one pointer store for a caller that has already found
+    /// the heap marking: records the values the mode asks for
+    /// ([`decide`](crate::decide())), flushing into `sink` if the buffer
+    /// fills. Inlined, so that a caller whose own slow path is already out
+    /// of line pays no second call ([`on_store`](Self::on_store) is this
+    /// behind the `marking` test). The same rule about safepoints holds
+    /// (§10.3).
+    ///
+    /// ```
+    /// use tricolor_barriers::{Barrier, BarrierMode};
+    ///
+    /// let mut b = Barrier::with_capacity(BarrierMode::Satb, 8);
+    /// let mut shaded = Vec::new();
+    /// // Marking is on (the caller checked): SATB records the old value.
+    /// b.record(0x10, 0x20, true, &mut |batch: &[usize]| shaded.extend_from_slice(batch));
+    /// assert_eq!(b.buffer().entries(), [0x10]);
+    /// ```
+    #[inline]
+    pub fn record<S: Sink + ?Sized>(
+        &mut self,
+        old: usize,
+        new: usize,
+        stack_scanned: bool,
+        sink: &mut S,
+    ) {
         let shades = decide(self.mode, old, new, stack_scanned);
         self.buffer.record_all(shades, sink);
     }

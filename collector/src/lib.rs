@@ -145,36 +145,42 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-pub mod assist;
-pub mod barrier;
-pub mod bgmark;
-mod config;
-pub mod cycle;
+// The object model, at the bottom: what an object is and how its type is
+// named.
 mod descriptor;
-pub mod ephemeron;
-pub mod gcwork;
-mod heap;
-pub mod mark;
-mod mutator;
 mod object;
-pub mod pacer;
+mod types;
+// Policy: configuration and the pacer (step 1), pure functions.
+pub mod policy;
+// The state a heap's threads share, each part's own type, composed in
+// `heap::inner`.
 pub mod phase;
-pub mod roots;
-pub mod safepoint;
-pub mod specials;
 mod stats;
+// Step by step: mutators and their safepoints, barrier and assists; the
+// mark (steps 2–4); the specials (finalizers, weak references,
+// ephemerons) the mark and the sweep act on; the sweep (step 5);
+// verification; the cycle that runs the steps in order; the heap on top.
+pub mod cycle;
+pub mod heap;
+pub mod mark;
+pub mod mutator;
+pub mod specials;
 pub mod sweep;
 pub mod verify;
 
-pub use config::{Config, ConfigError};
 pub use cycle::CycleStepper;
 pub use descriptor::{
     DecodeFn, DescriptorError, Edges, Pointers, Shape, TraceFn, TypeDescriptor, TypeId,
 };
-pub use ephemeron::EphemeronTable;
-pub use heap::{GlobalRoot, Heap};
-pub use mutator::{AttachError, GcAllocError, Mutator, RootKind, RootScanner, RootVisitor};
+pub use heap::inner::Heap;
+pub use heap::GlobalRoot;
+pub use mark::source::RootKind;
+pub use mutator::state::{RootScanner, RootVisitor};
+pub use mutator::{AttachError, GcAllocError, Mutator};
 pub use object::{ObjRef, ObjectView};
-pub use specials::{CleanupHandle, SpecialError, SpecialStats, WeakRef};
+pub use policy::{Config, ConfigError};
+pub use specials::api::{CleanupHandle, WeakRef};
+pub use specials::ephemeron::EphemeronTable;
+pub use specials::records::{SpecialError, SpecialStats};
 pub use stats::{CycleStats, GcStats, PauseHistogram};
 pub use tricolor_barriers::BarrierMode;

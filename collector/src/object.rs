@@ -9,7 +9,7 @@
 //! ^ ObjRef points here
 //! ```
 //!
-//! The header holds the [`TypeId`] in its low 32 bits and the length (array
+//! The header holds the [`TypeId`](crate::TypeId)'s index in its low 32 bits and the length (array
 //! elements, or bytes for a byte array; 0 for fixed types) in its high 32 bits.
 //!
 //! Every access to object memory goes through this module and is an atomic
@@ -26,8 +26,6 @@
 use std::fmt;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use crate::descriptor::TypeId;
 
 /// A reference to a heap object: the address of its header word.
 ///
@@ -120,10 +118,11 @@ impl fmt::Debug for ObjRef {
     }
 }
 
-/// Encodes a header word.
+/// Encodes a header word: the type's index in its heap's type table
+/// (`TypeId::index`) and the length.
 #[inline]
-pub(crate) fn header(ty: TypeId, len: u32) -> u64 {
-    (len as u64) << 32 | ty.index as u64
+pub(crate) fn header(type_index: u32, len: u32) -> u64 {
+    (len as u64) << 32 | type_index as u64
 }
 
 /// Decodes a header word into (type index, length).

@@ -11,12 +11,11 @@
 //! never write it; it changes only with the world stopped.
 //!
 //! `Off` covers concurrent sweeping too, as Go's `_GCoff` does: sweeping
-//! needs no barrier. Every change goes through `transition`, which checks
-//! the table in debug builds.
+//! needs no barrier. A heap keeps its phase in a [`PhaseWord`]; every change
+//! goes through [`PhaseWord::transition`], which checks the table in debug
+//! builds.
 
-use std::sync::atomic::Ordering;
-
-use crate::heap::HeapInner;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// A phase of the collection cycle.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -54,19 +53,41 @@ impl Phase {
     }
 }
 
-/// Moves the heap from phase `from` to `to`.
-pub(crate) fn transition(heap: &HeapInner, from: Phase, to: Phase) {
-    debug_assert!(
-        from.may_become(to),
-        "illegal phase change {from:?} -> {to:?}"
-    );
-    let prev = heap.phase.swap(to as u8, Ordering::AcqRel);
-    debug_assert_eq!(
-        Phase::from_u8(prev),
-        from,
-        "phase change {from:?} -> {to:?} found the heap in {:?}",
-        Phase::from_u8(prev)
-    );
+/// A heap's phase, as one atomic byte.
+///
+/// Written only by the thread that runs the cycle, with the world stopped
+/// (`transition`); read by every mutator's barrier fast path (`marking`)
+/// with a relaxed load. Restarting the world orders a change before every
+/// later store of every mutator (barriers §10.2).
+pub(crate) struct PhaseWord(AtomicU8);
+
+impl PhaseWord {
+    /// `Off`: no cycle.
+    pub(crate) fn new() -> PhaseWord {
+        PhaseWord(AtomicU8::new(Phase::Off as u8))
+    }
+
+    /// Whether stores must take the barrier's slow path: the heap is in
+    /// `Mark`. One relaxed load.
+    #[inline(always)]
+    pub(crate) fn marking(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == Phase::Mark as u8
+    }
+
+    /// Moves the heap from phase `from` to `to` (a row of the table).
+    pub(crate) fn transition(&self, from: Phase, to: Phase) {
+        debug_assert!(
+            from.may_become(to),
+            "illegal phase change {from:?} -> {to:?}"
+        );
+        let prev = self.0.swap(to as u8, Ordering::AcqRel);
+        debug_assert_eq!(
+            Phase::from_u8(prev),
+            from,
+            "phase change {from:?} -> {to:?} found the heap in {:?}",
+            Phase::from_u8(prev)
+        );
+    }
 }
 
 #[cfg(test)]

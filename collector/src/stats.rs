@@ -33,8 +33,6 @@ use std::time::Duration;
 
 use tricolor_barriers::BarrierMode;
 
-use crate::heap::HeapInner;
-
 /// Pauses kept for [`GcStats::recent_pauses`].
 const RECENT_PAUSES: usize = 256;
 
@@ -172,14 +170,14 @@ pub struct CycleStats {
     /// [`SpecialStats::finalizer_cycles`] and [`Mutator::set_finalizer`]).
     ///
     /// [`Mutator::set_finalizer`]: crate::Mutator::set_finalizer
-    /// [`SpecialStats::finalizer_cycles`]: crate::SpecialStats::finalizer_cycles
+    /// [`SpecialStats::finalizer_cycles`]: crate::specials::records::SpecialStats::finalizer_cycles
     pub finalizer_cycles: u64,
     /// Ephemeron entries this cycle removed because their key died.
     pub ephemerons_dropped: u64,
     /// The heap's finalizer, cleanup, weak and ephemeron counters at the
     /// end of this cycle's mark termination (summed over the heap's life;
     /// finalizers and cleanups are queued by the sweep, after it).
-    pub specials: crate::SpecialStats,
+    pub specials: crate::specials::records::SpecialStats,
 }
 
 impl CycleStats {
@@ -221,7 +219,9 @@ impl CycleStats {
             String::new()
         };
         let sp = &self.specials;
-        let specials = if *sp == crate::SpecialStats::default() && self.finalizer_cycles == 0 {
+        let specials = if *sp == crate::specials::records::SpecialStats::default()
+            && self.finalizer_cycles == 0
+        {
             String::new()
         } else {
             format!(
@@ -328,25 +328,25 @@ pub struct GcStats {
     /// The allocator's counters (reserved, committed, in use, per class...).
     pub heap: tricolor_allocator::HeapStats,
     /// Finalizers, cleanups, weak references and ephemerons.
-    pub specials: crate::SpecialStats,
+    pub specials: crate::specials::records::SpecialStats,
 }
 
 /// Running totals, under the heap's stats lock.
 #[derive(Default)]
 pub(crate) struct StatsState {
     pub(crate) cycles: u64,
-    pause_total: Duration,
-    pause_max: Duration,
-    recent: std::collections::VecDeque<Duration>,
+    pub(crate) pause_total: Duration,
+    pub(crate) pause_max: Duration,
+    pub(crate) recent: std::collections::VecDeque<Duration>,
     /// Time to stop of each of `recent`.
-    recent_stop: std::collections::VecDeque<Duration>,
-    stop_wait_max: Duration,
-    histogram: PauseHistogram,
-    sweep_term_total: Duration,
-    mark_total: Duration,
-    mark_term_total: Duration,
-    mark_cpu_total: Duration,
-    last: Option<CycleStats>,
+    pub(crate) recent_stop: std::collections::VecDeque<Duration>,
+    pub(crate) stop_wait_max: Duration,
+    pub(crate) histogram: PauseHistogram,
+    pub(crate) sweep_term_total: Duration,
+    pub(crate) mark_total: Duration,
+    pub(crate) mark_term_total: Duration,
+    pub(crate) mark_cpu_total: Duration,
+    pub(crate) last: Option<CycleStats>,
 }
 
 impl StatsState {
@@ -373,28 +373,18 @@ impl StatsState {
     }
 }
 
-pub(crate) fn snapshot(heap: &HeapInner) -> GcStats {
-    use std::sync::atomic::Ordering::Relaxed;
-    let s = heap.stats.lock();
-    GcStats {
-        cycles: s.cycles,
-        pause_total: s.pause_total,
-        pause_max: s.pause_max,
-        recent_pauses: s.recent.iter().copied().collect(),
-        pause_histogram: s.histogram.clone(),
-        recent_stop_waits: s.recent_stop.iter().copied().collect(),
-        stop_wait_max: s.stop_wait_max,
-        sweep_termination_total: s.sweep_term_total,
-        mark_total: s.mark_total,
-        mark_termination_total: s.mark_term_total,
-        mark_cpu_total: s.mark_cpu_total,
-        last_cycle: s.last.clone(),
-        live_bytes: heap.live_after_mark.load(Relaxed),
-        goal: heap.pacer.lock().goal(),
-        allocated_since_mark: heap.allocated_since_mark.load(Relaxed),
-        heap: heap.page.stats(),
-        specials: heap.specials.stats(),
+/// CPU time consumed by the calling thread.
+pub(crate) fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through the valid pointer.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
     }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::heap::HeapInner;
+use crate::heap::inner::HeapInner;
 
 /// The background sweeper's loop: sweep while there is work, sleep until the
 /// next cycle otherwise.

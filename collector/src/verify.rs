@@ -18,9 +18,9 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use crate::heap::HeapInner;
-use crate::mark::{bad_header, for_each_referent, resolve, Source};
-use crate::mutator::RootKind;
+use crate::heap::inner::HeapInner;
+use crate::mark::scan::{bad_header, for_each_referent, resolve};
+use crate::mark::source::{RootKind, Source};
 use crate::object::{self, ObjRef};
 
 #[derive(Copy, Clone)]

@@ -7,14 +7,14 @@
 //! (`SCHED_IDLE` on Linux): they use CPU time no mutator wants, so marking
 //! does not make other threads of the process late. Progress is still
 //! guaranteed when the mutators keep every core busy, because allocating
-//! mutators pay for their allocation with mark assists ([`crate::assist`]),
+//! mutators pay for their allocation with mark assists (`mutator::assist`),
 //! and the pacer blocks a mutator that reaches the hard limit.
 //!
 //! A worker's loop: take the global roots job if it is still pending; then
 //! take grey objects from its private stack (through its prefetch ring),
 //! else pop its own deque, else steal from the injector and the other
 //! workers, and scan, offering part of the stack to its deque when that
-//! runs dry (`gcwork::offer`); with nothing to do, count
+//! runs dry (`mark::queue::offer`); with nothing to do, count
 //! itself idle and sleep until work is pushed (or 1 ms passes). Counters are
 //! added to the shared totals, and scan work credited to `bg_credit`, every
 //! few objects and whenever it goes idle, so that an idle worker holds no
@@ -26,12 +26,11 @@ use std::time::Duration;
 
 use crossbeam_deque::Worker;
 
-use crate::gcwork::{self, Prefetched, Tally};
-use crate::heap::HeapInner;
-use crate::mark::thread_cpu_time;
-
-/// Objects a worker scans between publishing its counters.
-const PUBLISH_EVERY: u32 = 256;
+use crate::heap::inner::HeapInner;
+use crate::mark::drain::drain_worker;
+use crate::mark::queue::{steal_into, Tally};
+use crate::mark::roots::scan_globals;
+use crate::stats::thread_cpu_time;
 
 /// Makes the calling thread idle-priority, if the platform allows. Returns
 /// whether it worked.
@@ -123,34 +122,19 @@ fn work(heap: &HeapInner, me: usize, local: &Worker<usize>) {
             std::thread::sleep(Duration::from_micros(200));
         }
         let cpu0 = thread_cpu_time();
-        let mut scanned = 0u32;
         if ms.take_roots_job() {
-            crate::roots::scan_globals(heap);
+            scan_globals(heap);
         }
-        let mut ring = Prefetched::new();
-        let mut lk = crate::mark::Lookup::new(heap);
-        let mut stack: Vec<usize> = Vec::with_capacity(gcwork::PRIVATE_MAX * 2);
-        let steal = || gcwork::steal_into(&ms.injector, ms.stealers(), Some(me), local);
+        let steal = || steal_into(&ms.injector, ms.stealers(), Some(me), local);
         // Grey objects go to a private stack, seen by others only when
         // `offer` moves them to the deque; the worker counts as busy until
-        // both are empty (`gcwork` module docs).
-        while let Some(obj) = ring.take(&mut stack, || local.pop().or_else(steal)) {
-            gcwork::scan(&mut lk, obj, &mut stack, &mut tally);
-            scanned += 1;
-            gcwork::offer(&mut stack, local, scanned as usize);
-            if scanned % PUBLISH_EVERY == 0 {
-                publish(heap, &mut tally);
-                if !ms.active.load(Ordering::Relaxed) {
-                    break;
-                }
-            }
-        }
-        // Only when the mark ended early (`active` cleared): everything held
-        // privately goes back where the termination check sees it.
-        for v in stack.drain(..) {
-            ms.injector.push(v);
-        }
-        ring.spill(&ms.injector);
+        // both are empty (`mark::queue` module docs). It stops early only
+        // when the mark ended (`active` cleared), and then its stack and
+        // ring have gone back to the injector.
+        drain_worker(heap, local, steal, &mut tally, |tally| {
+            publish(heap, tally);
+            ms.active.load(Ordering::Relaxed)
+        });
         publish(heap, &mut tally);
         let cpu = thread_cpu_time().saturating_sub(cpu0);
         ms.cpu_ns

@@ -19,9 +19,16 @@
 //! world by taking every mutator's lock, and acts for a native mutator by
 //! taking its lock. So "the collector may touch a mutator's roots" and "the
 //! mutator is not running" are the same fact, enforced by the lock, and the
-//! roots need no other synchronisation. The protocol is in [`crate::safepoint`].
+//! roots need no other synchronisation. The protocol is in `mutator::safepoint`.
+//!
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | the public [`Mutator`]: attaching, safepoints, native state, allocation, fields, roots |
+//! | `state.rs` | what the collector sees of a mutator, and who may touch it when |
+//! | `safepoint.rs` | stopping the world and handshakes |
+//! | `barrier.rs` | the write barrier's slow path, collector side |
+//! | `assist.rs` | mark assists: allocation paid for with marking work |
 
-use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
@@ -33,23 +40,21 @@ use parking_lot::{Mutex, RawMutex};
 use tricolor_allocator::{AllocError, Cache, ObjectKind};
 use tricolor_barriers::Barrier;
 
-use crate::assist::Owed;
-use crate::barrier;
 use crate::descriptor::{Pointers, TypeId};
-use crate::heap::HeapInner;
+use crate::heap::inner::{Heap, HeapInner};
 use crate::object::{self, ObjRef};
-use crate::pacer::Decision;
-use crate::safepoint;
+use crate::policy::Decision;
 
-thread_local! {
-    /// Heaps this thread is attached to (by heap identity).
-    static ATTACHED: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
-}
+use assist::Owed;
+use state::{
+    attached_here, note_attached, note_detached, MutatorData, MutatorShared, RootScanner, HS_IDLE,
+    POLL_STRESS,
+};
 
-/// Whether the calling thread has a mutator of heap `id`.
-pub(crate) fn attached_here(id: usize) -> bool {
-    ATTACHED.with(|a| a.borrow().contains(&id))
-}
+pub mod assist;
+pub mod barrier;
+pub mod safepoint;
+pub mod state;
 
 /// Bytes a mutator allocates between reports to the pacer.
 const ALLOC_REPORT_BYTES: u64 = 64 << 10;
@@ -154,160 +159,6 @@ impl From<AllocError> for GcAllocError {
     fn from(e: AllocError) -> Self {
         GcAllocError::Alloc(e)
     }
-}
-
-/// Reports roots to the collector from a [`Mutator::set_root_scanner`] callback.
-///
-/// Handed to the callback by the collector; see
-/// [`set_root_scanner`](Mutator::set_root_scanner) for a whole example.
-pub struct RootVisitor<'a> {
-    pub(crate) sink: &'a mut dyn FnMut(usize, RootKind),
-    pub(crate) mutator: u64,
-}
-
-/// Where a root came from; named in checkmark and verifier messages.
-///
-/// ```
-/// use tricolor_collector::RootKind;
-///
-/// assert_eq!(RootKind::Global(0).to_string(), "global root #0");
-/// assert_eq!(
-///     RootKind::ShadowStack(1, 4).to_string(),
-///     "shadow-stack slot 4 of mutator 1"
-/// );
-/// ```
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum RootKind {
-    /// A global root, by slot index.
-    Global(usize),
-    /// A slot of a mutator's shadow stack: (mutator id, slot).
-    ShadowStack(u64, usize),
-    /// Reported by a mutator's root scanner: (mutator id, report number).
-    Scanner(u64, usize),
-    /// A referent of the unreachable finalizable object at this address,
-    /// kept for its finalizer (specials §2).
-    Finalizer(usize),
-    /// An object queued for its finalizer, or a queued cleanup's argument.
-    FinalizerQueue,
-    /// The argument of a registered cleanup.
-    CleanupArg,
-    /// An object returned by a weak reference while marking.
-    Weak,
-    /// The value of an ephemeron entry whose key is reachable.
-    Ephemeron,
-}
-
-impl fmt::Display for RootKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RootKind::Global(i) => write!(f, "global root #{i}"),
-            RootKind::ShadowStack(m, i) => write!(f, "shadow-stack slot {i} of mutator {m}"),
-            RootKind::Scanner(m, i) => write!(f, "root #{i} reported by mutator {m}'s scanner"),
-            RootKind::Finalizer(o) => {
-                write!(f, "a referent of the finalizable object at {o:#x}")
-            }
-            RootKind::FinalizerQueue => write!(f, "the finalizer queue"),
-            RootKind::CleanupArg => write!(f, "the argument of a cleanup"),
-            RootKind::Weak => write!(f, "a weak reference read while marking"),
-            RootKind::Ephemeron => write!(f, "an ephemeron entry with a reachable key"),
-        }
-    }
-}
-
-impl RootVisitor<'_> {
-    /// Reports one root; `None` is ignored.
-    ///
-    /// ```
-    /// use std::sync::{Arc, Mutex};
-    /// use tricolor_collector::{Config, Heap, ObjRef, RootVisitor, TypeDescriptor};
-    ///
-    /// /// An interpreter's register file: `None` is an empty register.
-    /// type Registers = Arc<Mutex<[Option<ObjRef>; 4]>>;
-    ///
-    /// let heap = Heap::new(Config::default());
-    /// # let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
-    /// let mut m = heap.attach()?;
-    /// let regs = Registers::default();
-    /// let r = regs.clone();
-    /// m.set_root_scanner(Some(Box::new(move |v: &mut RootVisitor<'_>| {
-    ///     r.lock().unwrap().iter().for_each(|&reg| v.visit(reg));
-    /// })));
-    /// let obj = m.alloc(node, 0)?;
-    /// regs.lock().unwrap()[2] = Some(obj); // rooted before the next allocation
-    /// m.collect();
-    /// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 1);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn visit(&mut self, obj: Option<ObjRef>) {
-        if let Some(o) = obj {
-            (self.sink)(o.addr(), RootKind::Scanner(self.mutator, 0));
-        }
-    }
-}
-
-/// A root-scanner callback: reports the VM's own roots of one mutator. It
-/// runs on the collector's thread while the mutator is stopped or in native
-/// code, hence `Send`.
-///
-/// It must not wait for the mutator it belongs to (that mutator is stopped
-/// while it runs): share the VM's stack with it behind a lock that the
-/// mutator never holds across an allocation, a safepoint or a collection.
-///
-/// ```
-/// use std::sync::{Arc, Mutex};
-/// use tricolor_collector::{ObjRef, RootScanner, RootVisitor};
-///
-/// let stack: Arc<Mutex<Vec<ObjRef>>> = Arc::default();
-/// let s = Arc::clone(&stack);
-/// let scanner: RootScanner = Box::new(move |v: &mut RootVisitor<'_>| {
-///     for &obj in s.lock().unwrap().iter() {
-///         v.visit(Some(obj));
-///     }
-/// });
-/// # drop(scanner);
-/// ```
-pub type RootScanner = Box<dyn FnMut(&mut RootVisitor<'_>) + Send>;
-
-/// The part of a mutator the collector may touch when the mutator is not
-/// running. Guarded by the mutator's own lock.
-pub(crate) struct MutatorData {
-    pub(crate) cache: Cache,
-    /// The shadow stack: object addresses (0 = empty slot).
-    pub(crate) roots: Vec<usize>,
-    pub(crate) scanner: Option<RootScanner>,
-    /// This mutator's write barrier: the heap's mode and its record buffer.
-    /// Recorded into by the mutator's stores; flushed by handshakes and at
-    /// mark termination.
-    pub(crate) barrier: Barrier,
-    /// This mutator's stack has been scanned in the current mark (black in
-    /// SATB and hybrid modes). Cleared at sweep termination, set by
-    /// `roots::scan_stack`; read by the hybrid barrier. A mutator that
-    /// attaches during a mark starts with an empty, hence scanned, stack.
-    pub(crate) stack_scanned: bool,
-    /// Mark-assist debt in bytes of scan work (negative: credit). Reset at
-    /// sweep termination ([`crate::assist`]).
-    pub(crate) assist_debt: i64,
-}
-
-/// Safepoint request bits in [`MutatorShared::poll`].
-pub(crate) const POLL_STOP: u32 = 1;
-pub(crate) const POLL_HANDSHAKE: u32 = 2;
-/// Set for the mutator's whole life under gc-stress, so that every poll
-/// takes the slow path and counts towards the next stress collection, while
-/// the fast path stays one load and a branch.
-pub(crate) const POLL_STRESS: u32 = 4;
-
-/// The part of a mutator other threads see.
-pub(crate) struct MutatorShared {
-    pub(crate) id: u64,
-    /// Requests for the mutator's next safepoint (`POLL_*` bits).
-    pub(crate) poll: AtomicU32,
-    pub(crate) data: Arc<Mutex<MutatorData>>,
-    /// Set when the mutator has detached; the collector skips it.
-    pub(crate) detached: AtomicBool,
-    /// Handshake state (see `safepoint`).
-    pub(crate) handshake: AtomicU8,
-    pub(crate) handshake_fn: Mutex<Option<safepoint::HandshakeFn>>,
 }
 
 /// A thread attached to a heap. Not `Send`: it belongs to the thread that
@@ -419,7 +270,7 @@ impl Mutator {
             // only with the world stopped, so it is stable here: a mutator
             // that joins a running mark allocates black from the start.
             let _world = heap.world.lock();
-            guard.cache.set_allocate_black(barrier::marking(&heap));
+            guard.cache.set_allocate_black(heap.phase.marking());
             let mut reg = heap.registry.lock();
             shared = Arc::new(MutatorShared {
                 id: heap.next_mutator_id.fetch_add(1, Ordering::Relaxed),
@@ -430,7 +281,7 @@ impl Mutator {
                 }),
                 data,
                 detached: AtomicBool::new(false),
-                handshake: AtomicU8::new(safepoint::HS_IDLE),
+                handshake: AtomicU8::new(HS_IDLE),
                 handshake_fn: Mutex::new(None),
             });
             reg.push(shared.clone());
@@ -438,7 +289,7 @@ impl Mutator {
         if counts_as_user {
             heap.add_user();
         }
-        ATTACHED.with(|a| a.borrow_mut().push(id));
+        note_attached(id);
         let stress = heap.config.gc_stress.map_or(0, |n| n.get());
         Ok(Mutator {
             heap,
@@ -834,7 +685,7 @@ impl Mutator {
     ) -> ObjRef {
         let obj = ObjRef::from_addr(ptr.as_ptr() as usize).expect("non-null");
         // SAFETY: the cache just handed us this slot; nobody else has it.
-        unsafe { object::init_header(obj, object::header(ty, len as u32)) };
+        unsafe { object::init_header(obj, object::header(ty.index, len as u32)) };
         // Reported at the next allocation, before it carves out its object
         // (see `alloc`): nothing between here and the caller may free `obj`.
         self.allocated_unreported += slot as u64;
@@ -845,7 +696,7 @@ impl Mutator {
     /// for one if the heap is far over its goal.
     fn report_allocation(&mut self) {
         let n = std::mem::take(&mut self.allocated_unreported);
-        if barrier::marking(&self.heap) {
+        if self.heap.phase.marking() {
             // Allocated black during a mark: counted as marked, and paid for
             // with marking work (`assist`).
             self.heap
@@ -857,7 +708,7 @@ impl Mutator {
                     Some(g) => &mut **g,
                     None => native_misuse(),
                 };
-                if crate::assist::assist(&self.heap, data, n) == Owed::Stuck {
+                if assist::assist(&self.heap, data, n) == Owed::Stuck {
                     self.park_in_assist();
                 }
             }
@@ -897,24 +748,24 @@ impl Mutator {
     #[cold]
     #[inline(never)]
     fn park_in_assist(&mut self) {
-        while crate::assist::park_allowed(&self.heap) {
+        while assist::park_allowed(&self.heap) {
             let t0 = Instant::now();
             self.enter_native();
             let ms = &self.heap.mark_state;
-            ms.park_assist(crate::assist::PARK_POLL);
+            ms.park_assist(assist::PARK_POLL);
             ms.assist_wait_ns
                 .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
             self.leave_native();
             // The mark may have ended (and another begun, with the debt
             // reset) while this mutator was parked.
-            if !barrier::marking(&self.heap) {
+            if !self.heap.phase.marking() {
                 return;
             }
             let data = match &mut self.data {
                 Some(g) => &mut **g,
                 None => native_misuse(),
             };
-            if crate::assist::assist(&self.heap, data, 0) != Owed::Stuck {
+            if assist::assist(&self.heap, data, 0) != Owed::Stuck {
                 return;
             }
         }
@@ -1005,7 +856,7 @@ impl Mutator {
         // The phase cannot change between the store and this check: it
         // changes only with the world stopped, and there is no safepoint in
         // between (barriers §10).
-        if barrier::marking(&self.heap) {
+        if self.heap.phase.marking() {
             self.barrier_slow(old as usize, new);
         }
     }
@@ -1021,7 +872,7 @@ impl Mutator {
             Some(g) => &mut **g,
             None => native_misuse(),
         };
-        barrier::on_store_marking(heap, data, id, old, new);
+        barrier::record_store(heap, data, id, old, new);
     }
 
     /// Loads non-pointer word `field` of `obj`.
@@ -1088,7 +939,7 @@ impl Mutator {
         if cfg!(debug_assertions) {
             self.check_field(obj, field, false);
         }
-        if !barrier::marking(&self.heap) {
+        if !self.heap.phase.marking() {
             // SAFETY: as for `load`.
             unsafe { object::store_field(obj, field, value) };
             return;
@@ -1426,9 +1277,9 @@ impl Mutator {
     /// assert!(report(&m) >= 1);
     /// # Ok::<(), tricolor_collector::AttachError>(())
     /// ```
-    pub fn heap(&self) -> crate::Heap {
+    pub fn heap(&self) -> Heap {
         self.heap.add_user();
-        crate::Heap {
+        Heap {
             inner: self.heap.clone(),
         }
     }
@@ -1469,13 +1320,7 @@ impl Drop for Mutator {
             .lock()
             .retain(|m| !Arc::ptr_eq(m, &self.shared));
         drop(guard);
-        let id = self.heap.id();
-        ATTACHED.with(|a| {
-            let mut a = a.borrow_mut();
-            if let Some(i) = a.iter().position(|&h| h == id) {
-                a.swap_remove(i);
-            }
-        });
+        note_detached(self.heap.id());
         if self.counts_as_user {
             self.heap.remove_user();
         }

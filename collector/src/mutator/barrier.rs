@@ -6,19 +6,22 @@
 //! The algorithms and their proofs are in `tricolor-barriers` (its crate
 //! docs, §1–§11); this module only plugs them in:
 //!
-//! - **Fast path** (`marking`): one relaxed load of the heap's phase and a
+//! - **Fast path** (inlined into `Mutator::store`): one relaxed load of the
+//!   heap's phase ([`PhaseWord::marking`](crate::phase::PhaseWord)) and a
 //!   branch. The phase changes only with the world stopped, and restarting
 //!   the world (releasing the mutators' locks) orders the change before any
-//!   later store of every mutator (barriers §10.1).
-//! - **Slow path** (`on_store_marking`): the mutator's own
-//!   [`Barrier`](tricolor_barriers::Barrier) decides what to record for the
-//!   heap's [`BarrierMode`] and whether this mutator's stack is scanned
-//!   (hybrid), and records into the mutator's buffer. A full buffer, a
-//!   flush handshake and mark termination hand the records to `HeapSink`,
-//!   which shades them into the grey set ([`crate::gcwork`]). No safepoint
-//!   lies between the store and the record (barriers §10.4), so a handshake
-//!   sees both or neither.
-//! - **Globals** (`on_global_store`): a global slot can be written by any
+//!   later store of every mutator (barriers §10.2).
+//! - **Slow path**: one cold, out-of-line call, `Mutator::barrier_slow`,
+//!   into which [`record_store`] and the mutator's own
+//!   [`Barrier::record`](tricolor_barriers::Barrier::record) are inlined:
+//!   the barrier decides what to record for the heap's [`BarrierMode`] and
+//!   whether this mutator's stack is scanned (hybrid), and records into the
+//!   mutator's buffer. A full buffer, a flush handshake and mark
+//!   termination hand the records to [`HeapSink`], which shades them into
+//!   the grey set (`mark::scan::shade_all`). No safepoint lies between the
+//!   store and the record (barriers §10.3), so a handshake sees both or
+//!   neither.
+//! - **Globals** ([`on_global_store`]): a global slot can be written by any
 //!   thread, attached or not, and belongs to no stack; while marking, both
 //!   values are shaded at once (deletion and insertion barrier together),
 //!   which is sound under every mode, whenever the workers scan the globals.
@@ -30,17 +33,10 @@ use std::sync::atomic::Ordering;
 
 use tricolor_barriers::{BarrierMode, Sink};
 
-use crate::gcwork;
-use crate::heap::HeapInner;
-use crate::mark::Source;
-use crate::mutator::{MutatorData, RootKind};
-use crate::phase::Phase;
-
-/// Whether stores must take the barrier's slow path: the heap is marking.
-#[inline(always)]
-pub(crate) fn marking(heap: &HeapInner) -> bool {
-    heap.phase.load(Ordering::Relaxed) == Phase::Mark as u8
-}
+use crate::heap::inner::HeapInner;
+use crate::mark::scan::shade_all;
+use crate::mark::source::{RootKind, Source};
+use crate::mutator::state::MutatorData;
 
 /// The sink of a mutator's barrier buffer: shades each recorded value.
 pub(crate) struct HeapSink<'a> {
@@ -50,15 +46,16 @@ pub(crate) struct HeapSink<'a> {
 
 impl Sink for HeapSink<'_> {
     fn shade(&mut self, batch: &[usize]) {
-        gcwork::shade_all(self.heap, batch, Source::Barrier(self.mutator));
+        shade_all(self.heap, batch, Source::Barrier(self.mutator));
     }
 }
 
 /// The slow path of a mutator's pointer store while marking: `new` was
-/// stored over `old` (addresses, 0 for null) by mutator `id`.
-#[cold]
-#[inline(never)]
-pub(crate) fn on_store_marking(
+/// stored over `old` (addresses, 0 for null) by mutator `id`. Inlined into
+/// the one cold call (`Mutator::barrier_slow`), so that a store while
+/// marking costs one call, plus the flush when the buffer fills.
+#[inline(always)]
+pub(crate) fn record_store(
     heap: &HeapInner,
     data: &mut MutatorData,
     id: u64,
@@ -66,10 +63,7 @@ pub(crate) fn on_store_marking(
     new: usize,
 ) {
     if heap.mode == BarrierMode::Off {
-        unreachable!(
-            "mutator {id} stored {new:#x} over {old:#x} while marking, but with the barrier \
-             off marking stops the world"
-        );
+        off_but_marking(id, old, new);
     }
     if heap.barrier_disabled_for_testing.load(Ordering::Relaxed) {
         return;
@@ -79,12 +73,19 @@ pub(crate) fn on_store_marking(
         stack_scanned,
         ..
     } = data;
-    barrier.on_store(
-        true,
+    barrier.record(
         old,
         new,
         *stack_scanned,
         &mut HeapSink { heap, mutator: id },
+    );
+}
+
+#[cold]
+fn off_but_marking(id: u64, old: usize, new: usize) -> ! {
+    unreachable!(
+        "mutator {id} stored {new:#x} over {old:#x} while marking, but with the barrier \
+         off marking stops the world"
     );
 }
 
@@ -93,8 +94,8 @@ pub(crate) fn on_store_marking(
 /// shading are one step for the workers that scan the globals.
 #[inline]
 pub(crate) fn on_global_store(heap: &HeapInner, index: usize, old: usize, new: usize) {
-    if marking(heap) && !heap.barrier_disabled_for_testing.load(Ordering::Relaxed) {
-        gcwork::shade_all(heap, &[old, new], Source::Root(RootKind::Global(index)));
+    if heap.phase.marking() && !heap.barrier_disabled_for_testing.load(Ordering::Relaxed) {
+        shade_all(heap, &[old, new], Source::Root(RootKind::Global(index)));
     }
 }
 

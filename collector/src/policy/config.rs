@@ -5,7 +5,7 @@ use std::num::NonZeroU32;
 
 use tricolor_barriers::BarrierMode;
 
-use crate::pacer::{parse_bytes, parse_gogc, PacerConfig};
+use crate::policy::pacer::{parse_bytes, parse_gogc, PacerConfig};
 
 /// How a heap behaves. `Config::default()` is production behaviour;
 /// [`Config::from_env`] applies the `TRICOLOR_*` environment variables on top.

@@ -5,296 +5,36 @@
 //! background threads: the cycle driver, which runs collections when asked
 //! (by the pacer, by `collect`, by gc-stress), and the background sweeper.
 //! Nothing here is global: a process may run many heaps side by side.
+//!
+//! This is the top of the collector: the public methods of [`Heap`] and
+//! [`GlobalRoot`], which start a heap's threads (`cycle`, `mark::workers`,
+//! `sweep`) and reach everything below. The state the threads share is in
+//! `heap/inner.rs`, near the bottom.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 use tricolor_allocator::PageHeap;
 
-use crate::config::Config;
+use crate::cycle::CycleStepper;
 use crate::descriptor::{DescriptorError, TypeDescriptor, TypeId};
-use crate::mutator::{AttachError, Mutator, MutatorShared};
+use crate::mark::queue::MarkState;
+use crate::mutator::barrier::on_global_store;
+use crate::mutator::state::attached_here;
+use crate::mutator::{AttachError, Mutator};
 use crate::object::ObjRef;
-use crate::pacer::Pacer;
-use crate::phase::Phase;
+use crate::phase::PhaseWord;
+use crate::policy::{Config, Pacer};
+use crate::specials::records::Specials;
+use crate::specials::sweep::SpecialsHook;
 use crate::stats::{GcStats, StatsState};
+use crate::types::TypeTable;
 
-const TYPE_CHUNK: usize = 1024;
-const TYPE_CHUNKS: usize = 64;
+use inner::{CycleControl, Globals, Heap, HeapInner};
 
-/// The registered descriptors. Append-only, read without a lock by markers:
-/// each slot is set once.
-pub(crate) struct TypeTable {
-    chunks: [OnceLock<Box<[OnceLock<TypeDescriptor>]>>; TYPE_CHUNKS],
-    count: Mutex<usize>,
-    /// This heap's tag in every `TypeId` it hands out (random per heap).
-    tag: u32,
-}
-
-impl TypeTable {
-    fn new() -> TypeTable {
-        use std::hash::{BuildHasher, Hasher};
-        // std's RandomState is seeded randomly and differs per instance.
-        let tag = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish() as u32;
-        TypeTable {
-            chunks: std::array::from_fn(|_| OnceLock::new()),
-            count: Mutex::new(0),
-            tag,
-        }
-    }
-
-    fn register(&self, mut desc: TypeDescriptor) -> Result<TypeId, DescriptorError> {
-        desc.validate()?;
-        desc.prepare();
-        let small_fixed = desc.small_fixed;
-        let mut count = self.count.lock();
-        let id = *count;
-        if id >= TYPE_CHUNK * TYPE_CHUNKS {
-            return Err(DescriptorError::TooManyTypes);
-        }
-        let chunk = self.chunks[id / TYPE_CHUNK]
-            .get_or_init(|| (0..TYPE_CHUNK).map(|_| OnceLock::new()).collect());
-        chunk[id % TYPE_CHUNK]
-            .set(desc)
-            .unwrap_or_else(|_| unreachable!("type slots are set once, under the count lock"));
-        *count += 1;
-        Ok(TypeId {
-            index: id as u32,
-            heap: self.tag,
-            small: small_fixed.map(|(spc, _)| spc),
-        })
-    }
-
-    /// Whether `id` was handed out by this table (by this heap).
-    #[inline]
-    pub(crate) fn owns(&self, id: TypeId) -> bool {
-        id.heap == self.tag
-    }
-
-    /// The descriptor for `id`, if `id` was registered with this heap.
-    #[inline]
-    pub(crate) fn get(&self, id: TypeId) -> Option<&TypeDescriptor> {
-        if id.heap != self.tag {
-            return None;
-        }
-        self.by_index(id.index)
-    }
-
-    /// The descriptor at `index` (from an object header), if registered.
-    #[inline]
-    pub(crate) fn by_index(&self, index: u32) -> Option<&TypeDescriptor> {
-        let i = index as usize;
-        self.chunks.get(i / TYPE_CHUNK)?.get()?[i % TYPE_CHUNK].get()
-    }
-
-    /// The `TypeId` for a header's type index.
-    pub(crate) fn id_of(&self, index: u32) -> TypeId {
-        TypeId {
-            index,
-            heap: self.tag,
-            small: self
-                .by_index(index)
-                .and_then(|d| d.small_fixed)
-                .map(|(spc, _)| spc),
-        }
-    }
-}
-
-/// Cycle requests between mutators and the cycle driver.
-#[derive(Default)]
-pub(crate) struct CycleControl {
-    /// Cycles asked for (a cycle number: "at least this many cycles").
-    pub(crate) requested: u64,
-    /// Cycles completed.
-    pub(crate) completed: u64,
-    /// Cycles started.
-    pub(crate) started: u64,
-    /// Set when the last user handle goes away.
-    pub(crate) shutdown: bool,
-    /// Set when a cycle panicked (a checkmark or verifier failure): the
-    /// message. The heap runs no more cycles; waiters panic with it.
-    pub(crate) failed: Option<String>,
-}
-
-/// Everything a heap is; shared by [`Heap`] handles, mutators and the
-/// background threads.
-pub(crate) struct HeapInner {
-    pub(crate) config: Config,
-    pub(crate) page: Arc<PageHeap>,
-    pub(crate) types: TypeTable,
-    /// Global roots: slot values (object addresses, 0 when empty), and a
-    /// free list of slot indices. Read by the collector with the world stopped.
-    pub(crate) globals: Mutex<Globals>,
-    /// Attached mutators. Changed under `world` (see `safepoint`).
-    pub(crate) registry: Mutex<Vec<Arc<MutatorShared>>>,
-    /// Held for the whole of a stop-the-world; attaching takes it briefly, so
-    /// no mutator attaches while the world is stopped. Parked mutators wait
-    /// on it.
-    pub(crate) world: Mutex<()>,
-    /// The collector's phase ([`Phase`]); read by the barrier entry point.
-    pub(crate) phase: AtomicU8,
-    pub(crate) pacer: Mutex<Pacer>,
-    /// Bytes (slot sizes) allocated since the last mark finished, flushed
-    /// from mutators in chunks. Added to by mutators; reset at mark
-    /// termination (world stopped).
-    pub(crate) allocated_since_mark: AtomicU64,
-    /// Live bytes (slot sizes, allocated-black bytes included) found by the
-    /// last mark. Written at mark termination (world stopped).
-    pub(crate) live_after_mark: AtomicU64,
-    pub(crate) cycles: Mutex<CycleControl>,
-    pub(crate) cycle_cv: Condvar,
-    pub(crate) sweep_cv: Condvar,
-    pub(crate) stats: Mutex<StatsState>,
-    pub(crate) started_at: Instant,
-    /// The barrier mode (fixed for the heap's life). `Off` marks with the
-    /// world stopped.
-    pub(crate) mode: tricolor_barriers::BarrierMode,
-    /// The grey set and counters of the current concurrent mark.
-    pub(crate) mark_state: crate::gcwork::MarkState,
-    /// Test-only: the write barrier records nothing (to show that tests of
-    /// lost-object interleavings fail without it). Never set in production.
-    pub(crate) barrier_disabled_for_testing: AtomicBool,
-    /// Test-only: a background worker that wakes for work counts itself busy
-    /// and then waits, taking nothing, while this is set: what a worker the
-    /// OS does not run looks like to the rest of the mark. Never set in
-    /// production.
-    pub(crate) workers_stalled_for_testing: AtomicBool,
-    /// Held for the whole of a cycle by whoever runs it (the collector
-    /// thread, or a [`CycleStepper`](crate::CycleStepper)).
-    pub(crate) cycle_lock: Mutex<()>,
-    /// `Heap` handles plus attached mutators; the threads stop at zero.
-    users: AtomicUsize,
-    threads: Mutex<Vec<JoinHandle<()>>>,
-    pub(crate) shutting_down: AtomicBool,
-    pub(crate) next_mutator_id: AtomicU64,
-    /// Serialises handshakes (see `safepoint::handshake`).
-    pub(crate) handshake_lock: Mutex<()>,
-    /// Finalizers, cleanups, weak references and ephemeron tables
-    /// ([`crate::specials`], [`crate::ephemeron`]).
-    pub(crate) specials: Arc<crate::specials::Specials>,
-}
-
-#[derive(Default)]
-pub(crate) struct Globals {
-    pub(crate) slots: Vec<usize>,
-    pub(crate) free: Vec<usize>,
-}
-
-impl HeapInner {
-    /// Identity of this heap for "is this thread attached to it" checks.
-    pub(crate) fn id(&self) -> usize {
-        self as *const HeapInner as usize
-    }
-
-    pub(crate) fn add_user(&self) {
-        self.users.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Drops a user; the last one stops the background threads.
-    pub(crate) fn remove_user(self: &Arc<Self>) {
-        if self.users.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.shutting_down.store(true, Ordering::Release);
-            self.cycles.lock().shutdown = true;
-            self.cycle_cv.notify_all();
-            self.sweep_cv.notify_all();
-            self.mark_state.wake_all();
-            self.specials.wake_for_shutdown();
-            let threads = std::mem::take(&mut *self.threads.lock());
-            let me = std::thread::current().id();
-            for t in threads {
-                if t.thread().id() != me {
-                    let _ = t.join();
-                }
-            }
-        }
-    }
-
-    /// Adds a background thread to be joined when the heap shuts down.
-    pub(crate) fn add_thread(&self, t: JoinHandle<()>) {
-        self.threads.lock().push(t);
-    }
-
-    /// The heap as the pacer sees it: live after the last mark plus what
-    /// mutators have reported allocating since (each may hold up to
-    /// `ALLOC_REPORT_BYTES` unreported). In slot bytes, like every count the
-    /// pacer uses.
-    pub(crate) fn paced_heap(&self) -> u64 {
-        self.live_after_mark.load(Ordering::Relaxed)
-            + self.allocated_since_mark.load(Ordering::Relaxed)
-    }
-
-    /// Asks for a cycle to start after this call; returns its number.
-    pub(crate) fn request_cycle(&self) -> u64 {
-        let mut c = self.cycles.lock();
-        let target = c.started + 1;
-        if c.requested < target {
-            c.requested = target;
-            self.cycle_cv.notify_all();
-        }
-        target
-    }
-
-    /// Asks for a cycle unless one is already asked for or running.
-    pub(crate) fn nudge_cycle(&self) {
-        let mut c = self.cycles.lock();
-        if c.requested <= c.completed && c.started == c.completed {
-            c.requested = c.completed + 1;
-            self.cycle_cv.notify_all();
-        }
-    }
-
-    /// Waits until `cycles` cycles have completed (or the heap shuts down).
-    /// The caller must not be a running mutator (it would stop the world
-    /// from finishing): mutators wait in native state.
-    pub(crate) fn wait_for_cycle(&self, cycles: u64) {
-        let mut c = self.cycles.lock();
-        while c.completed < cycles && !c.shutdown && c.failed.is_none() {
-            self.cycle_cv.wait(&mut c);
-        }
-        if let Some(msg) = &c.failed {
-            panic!("tricolor: a collection failed: {msg}");
-        }
-    }
-}
-
-/// A garbage-collected heap. Cheap to clone (a handle); the heap lives until
-/// the last handle and the last mutator are gone.
-///
-/// ```
-/// use tricolor_collector::{Config, Heap, TypeDescriptor};
-///
-/// let heap = Heap::new(Config::default());
-/// let node = heap.register_type(TypeDescriptor::fixed("Node", 2, &[0]))?;
-/// let mut m = heap.attach()?;
-/// let a = m.alloc(node, 0)?;
-/// let root = m.push_root(Some(a));
-/// m.collect();
-/// assert_eq!(m.root(root), Some(a), "a rooted object survives");
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub struct Heap {
-    pub(crate) inner: Arc<HeapInner>,
-}
-
-impl Clone for Heap {
-    fn clone(&self) -> Self {
-        self.inner.add_user();
-        Heap {
-            inner: self.inner.clone(),
-        }
-    }
-}
-
-impl Drop for Heap {
-    fn drop(&mut self) {
-        self.inner.remove_user();
-    }
-}
+pub mod inner;
 
 impl Heap {
     /// Makes a heap with its own allocator, threads and statistics.
@@ -324,8 +64,8 @@ impl Heap {
         } else {
             config.effective_mark_workers(mode)
         };
-        let inner = Arc::new_cyclic(|me| HeapInner {
-            specials: Arc::new(crate::specials::Specials::new(me.clone())),
+        let inner = Arc::new(HeapInner {
+            specials: Arc::new(Specials::new()),
             pacer: Mutex::new(Pacer::new(config.pacer.clone())),
             config,
             page,
@@ -333,7 +73,7 @@ impl Heap {
             globals: Mutex::new(Globals::default()),
             registry: Mutex::new(Vec::new()),
             world: Mutex::new(()),
-            phase: AtomicU8::new(Phase::Off as u8),
+            phase: PhaseWord::new(),
             allocated_since_mark: AtomicU64::new(0),
             live_after_mark: AtomicU64::new(0),
             cycles: Mutex::new(CycleControl::default()),
@@ -342,7 +82,7 @@ impl Heap {
             stats: Mutex::new(StatsState::default()),
             started_at: Instant::now(),
             mode,
-            mark_state: crate::gcwork::MarkState::new(bg_workers),
+            mark_state: MarkState::new(bg_workers),
             barrier_disabled_for_testing: AtomicBool::new(false),
             workers_stalled_for_testing: AtomicBool::new(false),
             cycle_lock: Mutex::new(()),
@@ -352,11 +92,10 @@ impl Heap {
             next_mutator_id: AtomicU64::new(1),
             handshake_lock: Mutex::new(()),
         });
-        inner
-            .page
-            .set_sweep_hook(Box::new(crate::specials::SpecialsHook(
-                inner.specials.clone(),
-            )));
+        inner.page.set_sweep_hook(Box::new(SpecialsHook {
+            specials: inner.specials.clone(),
+            heap: Arc::downgrade(&inner),
+        }));
         let mut threads = Vec::new();
         {
             let inner = inner.clone();
@@ -367,7 +106,7 @@ impl Heap {
                     .expect("spawning the collector thread"),
             );
         }
-        threads.extend(crate::bgmark::spawn(&inner));
+        threads.extend(crate::mark::workers::spawn(&inner));
         if inner.config.background_sweeper {
             let inner = inner.clone();
             threads.push(
@@ -516,7 +255,7 @@ impl Heap {
                 g.slots.len() - 1
             }
         };
-        crate::barrier::on_global_store(&self.inner, index, 0, v);
+        on_global_store(&self.inner, index, 0, v);
         drop(g);
         self.inner.add_user();
         GlobalRoot {
@@ -554,7 +293,7 @@ impl Heap {
     /// world stop around it.
     pub fn collect(&self) {
         assert!(
-            !crate::mutator::attached_here(self.inner.id()),
+            !attached_here(self.inner.id()),
             "Heap::collect called from a thread attached to this heap; use Mutator::collect"
         );
         let n = self.inner.request_cycle();
@@ -597,10 +336,13 @@ impl Heap {
     /// [`GcStats::allocated_since_mark`]: crate::GcStats::allocated_since_mark
     pub fn flush_allocation_stats(&self) {
         assert!(
-            !crate::mutator::attached_here(self.inner.id()),
+            !attached_here(self.inner.id()),
             "Heap::flush_allocation_stats called from a thread attached to this heap"
         );
-        crate::safepoint::handshake(&self.inner, Arc::new(|_, _, data| data.cache.flush_stats()));
+        crate::mutator::safepoint::handshake(
+            &self.inner,
+            Arc::new(|_, data| data.cache.flush_stats()),
+        );
     }
 
     /// Begins a collection cycle to be stepped by the caller: runs sweep
@@ -612,8 +354,8 @@ impl Heap {
     /// attached to this heap, or if an earlier collection failed.
     ///
     /// [`CycleStepper`]: crate::CycleStepper
-    pub fn begin_cycle(&self) -> crate::CycleStepper<'_> {
-        crate::CycleStepper::begin(&self.inner)
+    pub fn begin_cycle(&self) -> CycleStepper<'_> {
+        CycleStepper::begin(&self.inner)
     }
 
     /// Test-only: makes every write barrier of this heap record nothing, so
@@ -659,7 +401,26 @@ impl Heap {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn stats(&self) -> GcStats {
-        crate::stats::snapshot(&self.inner)
+        let s = self.inner.stats.lock();
+        GcStats {
+            cycles: s.cycles,
+            pause_total: s.pause_total,
+            pause_max: s.pause_max,
+            recent_pauses: s.recent.iter().copied().collect(),
+            pause_histogram: s.histogram.clone(),
+            recent_stop_waits: s.recent_stop.iter().copied().collect(),
+            stop_wait_max: s.stop_wait_max,
+            sweep_termination_total: s.sweep_term_total,
+            mark_total: s.mark_total,
+            mark_termination_total: s.mark_term_total,
+            mark_cpu_total: s.mark_cpu_total,
+            last_cycle: s.last.clone(),
+            live_bytes: self.inner.live_after_mark.load(Ordering::Relaxed),
+            goal: self.inner.pacer.lock().goal(),
+            allocated_since_mark: self.inner.allocated_since_mark.load(Ordering::Relaxed),
+            heap: self.inner.page.stats(),
+            specials: self.inner.specials.stats(),
+        }
     }
 }
 
@@ -735,7 +496,7 @@ impl GlobalRoot {
         let old = std::mem::replace(&mut g.slots[self.index], new);
         // A global is written by any thread and belongs to no stack: while
         // marking, both values are shaded (`barrier` module docs).
-        crate::barrier::on_global_store(&self.heap, self.index, old, new);
+        on_global_store(&self.heap, self.index, old, new);
     }
 
     /// The slot's index (named in verifier and checkmark messages).
@@ -759,7 +520,7 @@ impl Drop for GlobalRoot {
         {
             let mut g = self.heap.globals.lock();
             let old = std::mem::replace(&mut g.slots[self.index], 0);
-            crate::barrier::on_global_store(&self.heap, self.index, old, 0);
+            on_global_store(&self.heap, self.index, old, 0);
             g.free.push(self.index);
         }
         self.heap.remove_user();

@@ -9,16 +9,16 @@
 //!   root is gathered at once with the world stopped (`gather`).
 //! - In a concurrent mark the global roots are scanned by a background worker
 //!   (or the collector thread) while mutators run (`scan_globals`); their
-//!   writes are protected by the globals barrier (`barrier` module docs).
+//!   writes are protected by the globals barrier (`mutator::barrier` module docs).
 //! - A mutator's stack is scanned by the mutator itself at its next safepoint,
 //!   or by the collector while it holds the state of a parked or native
 //!   mutator (`scan_stack`); see `cycle` for when, per barrier mode.
 
-use crate::gcwork;
-use crate::heap::HeapInner;
-use crate::mark::Source;
-use crate::mutator::{MutatorData, RootKind, RootVisitor};
-use crate::safepoint::StoppedWorld;
+use crate::heap::inner::HeapInner;
+use crate::mark::scan::shade_roots;
+use crate::mark::source::{RootKind, Source};
+use crate::mutator::safepoint::StoppedWorld;
+use crate::mutator::state::{MutatorData, RootVisitor};
 
 /// Calls `f` with every non-empty root of one mutator's stack.
 fn for_each_stack_root(id: u64, data: &mut MutatorData, mut f: impl FnMut(usize, RootKind)) {
@@ -40,7 +40,9 @@ fn for_each_stack_root(id: u64, data: &mut MutatorData, mut f: impl FnMut(usize,
     }
 }
 
-/// Every root value with where it came from. Empty slots are left out.
+/// Every root value with where it came from, gathered with the world
+/// stopped (checkmark, and the stop-the-world mark). Empty slots are left
+/// out.
 pub(crate) fn gather(heap: &HeapInner, world: &mut StoppedWorld<'_>) -> Vec<(usize, RootKind)> {
     let mut roots = Vec::new();
     for (i, &v) in heap.globals.lock().slots.iter().enumerate() {
@@ -51,41 +53,27 @@ pub(crate) fn gather(heap: &HeapInner, world: &mut StoppedWorld<'_>) -> Vec<(usi
     for (m, data) in world.mutators.iter_mut() {
         for_each_stack_root(m.id, data, |v, k| roots.push((v, k)));
     }
-    crate::specials::for_each_root(heap, |v, k| roots.push((v, k)));
+    heap.specials.for_each_root(|v, k| roots.push((v, k)));
     roots
 }
 
-/// Shades every global root into the grey set. Holds the globals lock
-/// throughout, so a concurrent write either happened before (and its value
-/// is scanned here) or after (and its barrier shades both values).
+/// Shades every global root into the grey set, and the roots the specials
+/// hold (the finalizer queue and cleanup arguments; a pop from the queue
+/// while marking shades what it pops, specials §2, §5). Holds the globals
+/// lock throughout, so a concurrent write either happened before (and its
+/// value is scanned here) or after (and its barrier shades both values).
 pub(crate) fn scan_globals(heap: &HeapInner) {
-    let g = heap.globals.lock();
-    let mut tally = gcwork::Tally::default();
-    for (i, &v) in g.slots.iter().enumerate() {
-        if v != 0 {
-            gcwork::shade(
-                heap,
-                v,
-                Source::Root(RootKind::Global(i)),
-                &mut &heap.mark_state.injector,
-                &mut tally,
-            );
+    let mut roots = Vec::new();
+    {
+        let g = heap.globals.lock();
+        for (i, &v) in g.slots.iter().enumerate() {
+            roots.push((v, Source::Root(RootKind::Global(i))));
         }
+        shade_roots(heap, roots.drain(..));
     }
-    drop(g);
-    // The finalizer queue and cleanup arguments are roots too; a pop from
-    // the queue while marking shades what it pops (specials §2, §5).
-    crate::specials::for_each_root(heap, |v, k| {
-        gcwork::shade(
-            heap,
-            v,
-            Source::Root(k),
-            &mut &heap.mark_state.injector,
-            &mut tally,
-        );
-    });
-    heap.mark_state.add(&mut tally);
-    heap.mark_state.wake();
+    heap.specials
+        .for_each_root(|v, k| roots.push((v, Source::Root(k))));
+    shade_roots(heap, roots);
 }
 
 /// Shades every root of one mutator's stack into the grey set and records
@@ -93,17 +81,8 @@ pub(crate) fn scan_globals(heap: &HeapInner) {
 /// the mutator's state held: by the mutator at a safepoint, or by the
 /// collector for a parked or native mutator.
 pub(crate) fn scan_stack(heap: &HeapInner, id: u64, data: &mut MutatorData) {
-    let mut tally = gcwork::Tally::default();
-    for_each_stack_root(id, data, |v, k| {
-        gcwork::shade(
-            heap,
-            v,
-            Source::Root(k),
-            &mut &heap.mark_state.injector,
-            &mut tally,
-        );
-    });
+    let mut roots = Vec::new();
+    for_each_stack_root(id, data, |v, k| roots.push((v, Source::Root(k))));
+    shade_roots(heap, roots);
     data.stack_scanned = true;
-    heap.mark_state.add(&mut tally);
-    heap.mark_state.wake();
 }

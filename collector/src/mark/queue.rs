@@ -1,5 +1,6 @@
-//! The grey set of a concurrent mark, and the one scanning loop every
-//! marker runs (Go's `mgcwork.go` and `gcDrain`).
+//! The grey set: where grey objects wait, and how markers hand them to one
+//! another (Go's `mgcwork.go`). The loop that takes them and scans them is
+//! `mark::drain`; shading and scanning one object is `mark::scan`.
 //!
 //! Grey objects live in these places:
 //!
@@ -48,10 +49,9 @@
 //! (recorded, not yet shaded). The termination protocol in [`crate::cycle`]
 //! (essay step 4) accounts for every one of these places.
 //!
-//! **Shading** (`shade`) is the only way an object turns grey: resolve the
-//! value to an object (checked in debug builds), win its mark bit with an
-//! atomic test-and-set, and if it may hold pointers push it. Whoever wins the
-//! bit pushes; so each object is scanned at most once per cycle.
+//! **Shading** (`mark::scan::shade`) is the only way an object turns grey;
+//! whoever wins an object's mark bit pushes it, so each object is scanned
+//! at most once per cycle.
 //!
 //! **Counters.** Bytes and objects marked are summed locally by each marker
 //! and added to the shared totals in batches; they are exact once the mark has
@@ -66,9 +66,6 @@ use std::time::Duration;
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use parking_lot::{Condvar, Mutex};
 
-use crate::heap::HeapInner;
-use crate::mark::{for_each_referent, referents, resolve, Lookup, Source};
-
 /// Marked bytes and objects, and scan work, counted locally by one marker.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Tally {
@@ -78,6 +75,14 @@ pub(crate) struct Tally {
     pub(crate) marked_objects: u64,
     /// Bytes of objects this marker scanned.
     pub(crate) scanned_bytes: u64,
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, t: Tally) {
+        self.marked_bytes += t.marked_bytes;
+        self.marked_objects += t.marked_objects;
+        self.scanned_bytes += t.scanned_bytes;
+    }
 }
 
 /// The shared state of the current concurrent mark. One per heap, reused by
@@ -357,61 +362,6 @@ impl Grey for &Injector<usize> {
     }
 }
 
-/// Shades `value`, found at `src`: marks it and, if it won the mark bit and
-/// may hold pointers, pushes it onto `out`.
-#[inline]
-pub(crate) fn shade(
-    heap: &HeapInner,
-    value: usize,
-    src: Source<'_>,
-    out: &mut impl Grey,
-    tally: &mut Tally,
-) {
-    if let Some(o) = resolve(heap, value, src) {
-        if o.mark() {
-            tally.marked_bytes += o.size() as u64;
-            tally.marked_objects += 1;
-            if !o.span().is_noscan() {
-                out.push_grey(o.base());
-            }
-        }
-    }
-}
-
-/// Shades a batch of values into the injector and wakes the workers; the
-/// sink of barrier-buffer flushes and of root scans.
-pub(crate) fn shade_all(heap: &HeapInner, values: &[usize], src: Source<'_>) {
-    let mut tally = Tally::default();
-    for &v in values {
-        if v != 0 {
-            shade(heap, v, src, &mut &heap.mark_state.injector, &mut tally);
-        }
-    }
-    heap.mark_state.add(&mut tally);
-    heap.mark_state.wake();
-}
-
-/// Scans grey object `obj`: shades every referent onto `out`. Returns the
-/// bytes scanned (header included). `lk` is the calling marker's memo.
-#[inline]
-pub(crate) fn scan(lk: &mut Lookup<'_>, obj: usize, out: &mut impl Grey, tally: &mut Tally) -> u64 {
-    let (desc, len) = lk.header_of(obj);
-    let words = referents(obj, desc, len, |v, desc, field| {
-        if let Some(o) = lk.resolve(v, Source::Field { obj, desc, field }) {
-            if o.mark() {
-                tally.marked_bytes += o.size() as u64;
-                tally.marked_objects += 1;
-                if !o.span().is_noscan() {
-                    out.push_grey(o.base());
-                }
-            }
-        }
-    });
-    let bytes = (words as u64 + 1) * 8;
-    tally.scanned_bytes += bytes;
-    bytes
-}
-
 /// Grey objects a marker holds between its stack and its scanner.
 const PREFETCH: usize = 8;
 
@@ -518,7 +468,7 @@ pub(crate) const BALANCE_EVERY: usize = 16;
 /// `PRIVATE_MAX / 2`), or, every [`BALANCE_EVERY`] scans, when the injector
 /// has run dry while the stack holds several (the older half: the roots of
 /// the largest subgraphs left).
-fn balance(ms: &MarkState, stack: &mut Vec<usize>, count: usize) {
+pub(crate) fn balance(ms: &MarkState, stack: &mut Vec<usize>, count: usize) {
     let n = stack.len();
     let keep = if n > PRIVATE_MAX {
         PRIVATE_MAX / 2
@@ -588,140 +538,6 @@ pub(crate) fn steal_into(
             return None;
         }
     }
-}
-
-/// Drains grey objects on the calling thread with a private deque until
-/// `budget` bytes are scanned or no grey object can be found; whatever is
-/// left in the private deque goes back to the injector. Returns the bytes
-/// scanned. Used by mark assists and by the collector thread.
-pub(crate) fn drain_private(heap: &HeapInner, budget: u64, tally: &mut Tally) -> u64 {
-    drain_private_limited(heap, budget, usize::MAX, tally).0
-}
-
-/// [`drain_private`] limited to `objects` objects; returns the objects
-/// scanned.
-pub(crate) fn drain_private_objects(heap: &HeapInner, objects: usize, tally: &mut Tally) -> usize {
-    drain_private_limited(heap, u64::MAX, objects, tally).1
-}
-
-fn drain_private_limited(
-    heap: &HeapInner,
-    budget: u64,
-    objects: usize,
-    tally: &mut Tally,
-) -> (u64, usize) {
-    let ms = &heap.mark_state;
-    // Dropped at the end of the function, after the leftovers are pushed:
-    // the drain must count as running until its work is visible again
-    // (the termination model in tests/loom_termination.rs fails otherwise).
-    let _drain = PrivateDrain::enter(ms);
-    // Receives stolen batches; nobody steals from it.
-    let local = Worker::new_lifo();
-    let mut stack = Vec::new();
-    let mut ring = Prefetched::new();
-    let mut lk = Lookup::new(heap);
-    let mut done = 0u64;
-    let mut count = 0usize;
-    while done < budget && count < objects {
-        let Some(obj) = ring.take(&mut stack, || {
-            local
-                .pop()
-                .or_else(|| steal_into(&ms.injector, ms.stealers(), None, &local))
-        }) else {
-            break;
-        };
-        done += scan(&mut lk, obj, &mut stack, tally);
-        count += 1;
-        balance(ms, &mut stack, count);
-    }
-    let mut pushed = ring.spill(&ms.injector);
-    for v in stack.drain(..).chain(std::iter::from_fn(|| local.pop())) {
-        ms.injector.push(v);
-        pushed = true;
-    }
-    ms.add(tally);
-    if pushed {
-        ms.wake();
-    }
-    (done, count)
-}
-
-/// A private drain in progress, counted in `private_drains` so that the
-/// termination check waits for it (a private deque is invisible to
-/// others). Leaving on a panic (a bad pointer found in debug builds) fails
-/// the cycle: the grey objects in the deque are lost.
-struct PrivateDrain<'a>(&'a MarkState);
-
-impl<'a> PrivateDrain<'a> {
-    fn enter(ms: &'a MarkState) -> PrivateDrain<'a> {
-        ms.private_drains.fetch_add(1, Ordering::SeqCst);
-        ms.epoch.fetch_add(1, Ordering::SeqCst);
-        PrivateDrain(ms)
-    }
-}
-
-impl Drop for PrivateDrain<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0
-                .failure
-                .lock()
-                .get_or_insert_with(|| "a marker panicked while draining".into());
-        }
-        self.0.private_drains.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Marks, on the calling thread alone, everything reachable from `values`
-/// through white objects: they are shaded into a private deque that no one
-/// steals from, and only that deque is drained (no work is taken from or
-/// offered to others). On return every such object is marked; objects that
-/// were already grey elsewhere are left to their markers, so what lies
-/// beyond them may not be marked yet. Every object this call marked is
-/// appended to `marked` (noscan ones included). The finalizer stage
-/// (specials §2) uses it to learn what one finalizable object reaches,
-/// directly or through ephemeron entries, without waking the background
-/// workers for each. Returns what it marked and scanned; the caller adds it
-/// to the cycle's totals ([`MarkState::add`] when marking concurrently).
-pub(crate) fn mark_closure_alone(
-    heap: &HeapInner,
-    values: &[usize],
-    src: Source<'_>,
-    marked: &mut Vec<usize>,
-) -> Tally {
-    let _drain = PrivateDrain::enter(&heap.mark_state);
-    let mut local = Vec::new();
-    let mut tally = Tally::default();
-    let mut shade_recording =
-        |v: usize, src: Source<'_>, tally: &mut Tally, local: &mut Vec<usize>| {
-            if let Some(o) = resolve(heap, v, src) {
-                if o.mark() {
-                    tally.marked_bytes += o.size() as u64;
-                    tally.marked_objects += 1;
-                    marked.push(o.base());
-                    if !o.span().is_noscan() {
-                        local.push(o.base());
-                    }
-                }
-            }
-        };
-    for &v in values {
-        if v != 0 {
-            shade_recording(v, src, &mut tally, &mut local);
-        }
-    }
-    while let Some(obj) = local.pop() {
-        let words = for_each_referent(heap, obj, |v, desc, field| {
-            shade_recording(
-                v,
-                Source::Field { obj, desc, field },
-                &mut tally,
-                &mut local,
-            );
-        });
-        tally.scanned_bytes += (words as u64 + 1) * 8;
-    }
-    tally
 }
 
 #[cfg(test)]

@@ -49,10 +49,11 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::gcwork::{self, Tally};
-use crate::heap::HeapInner;
-use crate::mark::thread_cpu_time;
-use crate::mutator::MutatorData;
+use crate::heap::inner::HeapInner;
+use crate::mark::drain::drain_private;
+use crate::mark::queue::Tally;
+use crate::mutator::state::MutatorData;
+use crate::stats::thread_cpu_time;
 
 /// The least scan work, in bytes, an assist does once it scans at all.
 pub(crate) const MIN_ASSIST: u64 = 64 << 10;
@@ -113,7 +114,7 @@ pub(crate) fn assist(heap: &HeapInner, data: &mut MutatorData, bytes: u64) -> Ow
     let cpu0 = thread_cpu_time();
     let budget = (data.assist_debt as u64).clamp(MIN_ASSIST, MAX_ASSIST);
     let mut tally = Tally::default();
-    let done = gcwork::drain_private(heap, budget, &mut tally);
+    let done = drain_private(heap, budget, &mut tally);
     ms.assist_bytes.fetch_add(done, Ordering::Relaxed);
     ms.cpu_ns.fetch_add(
         thread_cpu_time().saturating_sub(cpu0).as_nanos() as u64,

@@ -28,7 +28,7 @@
 //! so it runs exactly once per mutator. The collector returns when every
 //! mutator's state is *done*. No mutator waits for another.
 //!
-//! The loom model in `tests/loom_safepoint.rs` checks both protocols on a
+//! The loom model in `collector/tests/loom_safepoint.rs` checks both protocols on a
 //! reduced model.
 
 use std::sync::atomic::Ordering;
@@ -38,18 +38,11 @@ use std::time::Duration;
 use parking_lot::lock_api::ArcMutexGuard;
 use parking_lot::{MutexGuard, RawMutex};
 
-use crate::heap::HeapInner;
-use crate::mutator::{MutatorData, MutatorShared, POLL_HANDSHAKE, POLL_STOP};
-
-/// A closure run on each mutator's state by a handshake, with the heap and
-/// the mutator's id.
-pub(crate) type HandshakeFn = Arc<dyn Fn(&HeapInner, u64, &mut MutatorData) + Send + Sync>;
-
-/// Handshake states of one mutator.
-pub(crate) const HS_IDLE: u8 = 0;
-pub(crate) const HS_POSTED: u8 = 1;
-pub(crate) const HS_CLAIMED: u8 = 2;
-pub(crate) const HS_DONE: u8 = 3;
+use crate::heap::inner::HeapInner;
+use crate::mutator::state::{
+    HandshakeFn, MutatorData, MutatorShared, HS_CLAIMED, HS_DONE, HS_IDLE, HS_POSTED,
+    POLL_HANDSHAKE, POLL_STOP,
+};
 
 /// Called by a running mutator whose poll word is non-zero.
 pub(crate) fn at_safepoint(
@@ -59,7 +52,7 @@ pub(crate) fn at_safepoint(
 ) {
     let poll = me.poll.load(Ordering::Acquire);
     if poll & POLL_HANDSHAKE != 0 {
-        run_handshake(heap, me, guard);
+        run_handshake(me, guard);
     }
     if poll & POLL_STOP != 0 {
         // Park: give our state to the collector and wait for the world to
@@ -71,7 +64,7 @@ pub(crate) fn at_safepoint(
 }
 
 /// Runs a posted handshake on `data` if this caller wins the claim.
-fn run_handshake(heap: &HeapInner, me: &MutatorShared, data: &mut MutatorData) {
+fn run_handshake(me: &MutatorShared, data: &mut MutatorData) {
     if me
         .handshake
         .compare_exchange(HS_POSTED, HS_CLAIMED, Ordering::AcqRel, Ordering::Acquire)
@@ -79,7 +72,7 @@ fn run_handshake(heap: &HeapInner, me: &MutatorShared, data: &mut MutatorData) {
     {
         let f = me.handshake_fn.lock().clone();
         if let Some(f) = f {
-            f(heap, me.id, data);
+            f(me.id, data);
         }
         me.poll.fetch_and(!POLL_HANDSHAKE, Ordering::AcqRel);
         me.handshake.store(HS_DONE, Ordering::Release);
@@ -178,7 +171,7 @@ pub(crate) fn handshake_some(
             if state == HS_POSTED {
                 if let Some(mut guard) = m.data.try_lock_arc() {
                     if !m.detached.load(Ordering::Acquire) {
-                        run_handshake(heap, m, &mut guard);
+                        run_handshake(m, &mut guard);
                     }
                     continue;
                 }

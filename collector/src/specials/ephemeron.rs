@@ -53,63 +53,19 @@
 //! it is rightly lost otherwise. This holds in every barrier mode, because
 //! the passes at mark termination see the tables as they finally are.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
-use crate::heap::HeapInner;
-use crate::mark::Source;
-use crate::mutator::{Mutator, RootKind};
+use crate::heap::inner::{Heap, HeapInner};
+use crate::mark::scan::shade_all;
+use crate::mark::source::{RootKind, Source};
+use crate::mutator::Mutator;
 use crate::object::ObjRef;
-use crate::specials::{check_live, SpecialError};
-use crate::{barrier, gcwork};
-
-/// One table: its entries and its unsettled list (module docs §2).
-pub(crate) struct TableInner {
-    id: u64,
-    entries: Mutex<Entries>,
-}
-
-/// The entries of a table, with what the current mark still has to look
-/// at. Protected by the table's lock; read by mutators and markers.
-#[derive(Default)]
-struct Entries {
-    /// Key address → value address.
-    map: HashMap<usize, usize>,
-    /// The mark (`Specials::mark_epoch`) that `unsettled` belongs to.
-    epoch: u64,
-    /// Keys whose entry is not settled in mark `epoch`: every key of `map`
-    /// that was unmarked when last looked at, and every key inserted since
-    /// (duplicates and removed keys allowed). Invariant: a key of `map`
-    /// that is unmarked in mark `epoch` is in this list.
-    unsettled: Vec<usize>,
-}
-
-impl Entries {
-    /// Sets a value, keeping the unsettled invariant (a replaced value of
-    /// a settled key must be looked at again). Outside a mark nothing is
-    /// recorded: the next mark starts its list from every key.
-    /// `marking` is whether a mark is in progress, which cannot change
-    /// during the call (the caller is a running mutator).
-    fn insert(&mut self, key: usize, value: usize, marking: bool) -> Option<usize> {
-        if marking {
-            self.unsettled.push(key);
-        }
-        self.map.insert(key, value)
-    }
-
-    /// Starts mark `epoch`'s unsettled list if it is not started: every
-    /// key. O(entries), once per table per mark.
-    fn begin(&mut self, epoch: u64) {
-        if self.epoch != epoch {
-            self.epoch = epoch;
-            self.unsettled.clear();
-            self.unsettled.extend(self.map.keys().copied());
-        }
-    }
-}
+use crate::specials::api::check_live;
+use crate::specials::records::SpecialError;
+use crate::specials::tables::TableInner;
 
 /// A table of ephemerons: entries whose value is kept alive only while the
 /// entry's key is reachable from outside the entry.
@@ -170,7 +126,7 @@ impl std::fmt::Debug for EphemeronTable {
     }
 }
 
-impl crate::Heap {
+impl Heap {
     /// Makes an empty ephemeron table for this heap.
     ///
     /// See [`EphemeronTable`] for the contract and an example.
@@ -205,8 +161,8 @@ impl EphemeronTable {
 
     /// Shades a value taken out of the table while marking (module docs §3).
     fn taken(heap: &HeapInner, value: usize) {
-        if barrier::marking(heap) && !heap.barrier_disabled_for_testing.load(Ordering::Relaxed) {
-            gcwork::shade_all(heap, &[value], Source::Root(RootKind::Ephemeron));
+        if heap.phase.marking() && !heap.barrier_disabled_for_testing.load(Ordering::Relaxed) {
+            shade_all(heap, &[value], Source::Root(RootKind::Ephemeron));
         }
     }
 
@@ -227,7 +183,7 @@ impl EphemeronTable {
         let heap = self.check_heap(m);
         check_live(heap, key, "EphemeronTable::insert (key)")?;
         check_live(heap, value, "EphemeronTable::insert (value)")?;
-        let marking = barrier::marking(heap);
+        let marking = heap.phase.marking();
         let old = self
             .inner
             .entries
@@ -270,121 +226,5 @@ impl EphemeronTable {
     /// Whether the table has no entries.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-fn live_tables(heap: &HeapInner) -> Vec<Arc<TableInner>> {
-    heap.specials
-        .tables
-        .lock()
-        .iter()
-        .filter_map(Weak::upgrade)
-        .collect()
-}
-
-fn is_marked(heap: &HeapInner, addr: usize) -> bool {
-    heap.page.find_object(addr).is_some_and(|o| o.is_marked())
-}
-
-/// One pass (module docs §1): the values of entries with a marked key and an
-/// unmarked value. Looks only at the unsettled entries of each table, and
-/// settles those whose key is marked.
-pub(crate) fn pass(heap: &HeapInner) -> Vec<usize> {
-    let epoch = heap.specials.mark_epoch.load(Ordering::Acquire);
-    let mut out = Vec::new();
-    for t in live_tables(heap) {
-        let mut guard = t.entries.lock();
-        let e = &mut *guard;
-        e.begin(epoch);
-        let map = &e.map;
-        e.unsettled.retain(|k| {
-            let Some(&v) = map.get(k) else {
-                return false; // removed
-            };
-            if !is_marked(heap, *k) {
-                return true;
-            }
-            // Settled: the caller shades `v`, and marks are not undone
-            // within a mark.
-            if !is_marked(heap, v) {
-                out.push(v);
-            }
-            false
-        });
-    }
-    out
-}
-
-/// The unmarked values of the entries whose key is one of `keys` (objects
-/// just marked by the finalizer stage, specials §2): what those keys keep
-/// alive through the tables. The entries stay in the unsettled lists; the
-/// next [`pass`] settles them.
-pub(crate) fn values_of_keys(heap: &HeapInner, keys: &[usize]) -> Vec<usize> {
-    let mut out = Vec::new();
-    if keys.is_empty() {
-        return out;
-    }
-    for t in live_tables(heap) {
-        let e = t.entries.lock();
-        if e.map.is_empty() {
-            continue;
-        }
-        for k in keys {
-            if let Some(&v) = e.map.get(k) {
-                if !is_marked(heap, v) {
-                    out.push(v);
-                }
-            }
-        }
-    }
-    out
-}
-
-/// One pass of a concurrent mark: shades what [`pass`] finds; returns how
-/// many values it shaded.
-pub(crate) fn pass_and_shade(heap: &HeapInner) -> usize {
-    let values = pass(heap);
-    if !values.is_empty() {
-        gcwork::shade_all(heap, &values, Source::Root(RootKind::Ephemeron));
-    }
-    values.len()
-}
-
-/// Removes the entries whose key is unmarked (module docs §2); world
-/// stopped, after the fixpoint. Only unsettled keys can be unmarked, so
-/// only they are looked at. Returns how many entries were removed.
-pub(crate) fn drop_dead_entries(heap: &HeapInner) -> u64 {
-    let epoch = heap.specials.mark_epoch.load(Ordering::Acquire);
-    let mut dropped = 0;
-    for t in live_tables(heap) {
-        let mut guard = t.entries.lock();
-        let e = &mut *guard;
-        e.begin(epoch); // a table made after the last pass
-        for k in e.unsettled.drain(..) {
-            if !is_marked(heap, k) && e.map.remove(&k).is_some() {
-                dropped += 1;
-            }
-        }
-        debug_assert!(
-            e.map.keys().all(|&k| is_marked(heap, k)),
-            "ephemeron table {}: an entry with an unmarked key was not in the unsettled list",
-            t.id
-        );
-    }
-    heap.specials
-        .ephemerons_dropped
-        .fetch_add(dropped, Ordering::Relaxed);
-    dropped
-}
-
-/// Checkmark roots for module docs §1: the value of every entry whose key
-/// is marked must survive, so checkmark re-traces from them too.
-pub(crate) fn checkmark_roots(heap: &HeapInner, roots: &mut Vec<(usize, RootKind)>) {
-    for t in live_tables(heap) {
-        for (&k, &v) in t.entries.lock().map.iter() {
-            if is_marked(heap, k) {
-                roots.push((v, RootKind::Ephemeron));
-            }
-        }
     }
 }

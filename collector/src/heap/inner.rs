@@ -1,0 +1,219 @@
+//! The state one heap's threads share ([`HeapInner`]), and the handle type
+//! [`Heap`] that owns a share of it.
+//!
+//! This module sits below every part of the collector that acts on a heap
+//! (safepoints, marking, sweeping, the cycle): they take `&HeapInner` and
+//! read the parts they need. It only composes the parts' own state types
+//! (the type table, the phase word, the mark queues, the specials, the
+//! pacer, the statistics, the mutator registry), each defined in its part's
+//! module; the public methods of [`Heap`] are in `heap/mod.rs`, at the top.
+//!
+//! Each field says who writes it and when; "world stopped" means inside a
+//! stop-the-world (`mutator::safepoint`).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex};
+use tricolor_allocator::PageHeap;
+
+use crate::mark::queue::MarkState;
+use crate::mutator::state::MutatorShared;
+use crate::phase::PhaseWord;
+use crate::policy::{Config, Pacer};
+use crate::specials::records::Specials;
+use crate::stats::StatsState;
+use crate::types::TypeTable;
+
+/// Cycle requests between mutators and the cycle driver.
+#[derive(Default)]
+pub(crate) struct CycleControl {
+    /// Cycles asked for (a cycle number: "at least this many cycles").
+    pub(crate) requested: u64,
+    /// Cycles completed.
+    pub(crate) completed: u64,
+    /// Cycles started.
+    pub(crate) started: u64,
+    /// Set when the last user handle goes away.
+    pub(crate) shutdown: bool,
+    /// Set when a cycle panicked (a checkmark or verifier failure): the
+    /// message. The heap runs no more cycles; waiters panic with it.
+    pub(crate) failed: Option<String>,
+}
+
+/// Everything a heap is; shared by [`Heap`] handles, mutators and the
+/// background threads.
+pub(crate) struct HeapInner {
+    pub(crate) config: Config,
+    pub(crate) page: Arc<PageHeap>,
+    pub(crate) types: TypeTable,
+    /// Global roots: slot values (object addresses, 0 when empty), and a
+    /// free list of slot indices. Read by the collector with the world stopped.
+    pub(crate) globals: Mutex<Globals>,
+    /// Attached mutators. Changed under `world` (see `safepoint`).
+    pub(crate) registry: Mutex<Vec<Arc<MutatorShared>>>,
+    /// Held for the whole of a stop-the-world; attaching takes it briefly, so
+    /// no mutator attaches while the world is stopped. Parked mutators wait
+    /// on it.
+    pub(crate) world: Mutex<()>,
+    /// The collector's phase ([`Phase`]); read by the barrier entry point.
+    pub(crate) phase: PhaseWord,
+    pub(crate) pacer: Mutex<Pacer>,
+    /// Bytes (slot sizes) allocated since the last mark finished, flushed
+    /// from mutators in chunks. Added to by mutators; reset at mark
+    /// termination (world stopped).
+    pub(crate) allocated_since_mark: AtomicU64,
+    /// Live bytes (slot sizes, allocated-black bytes included) found by the
+    /// last mark. Written at mark termination (world stopped).
+    pub(crate) live_after_mark: AtomicU64,
+    pub(crate) cycles: Mutex<CycleControl>,
+    pub(crate) cycle_cv: Condvar,
+    pub(crate) sweep_cv: Condvar,
+    pub(crate) stats: Mutex<StatsState>,
+    pub(crate) started_at: Instant,
+    /// The barrier mode (fixed for the heap's life). `Off` marks with the
+    /// world stopped.
+    pub(crate) mode: tricolor_barriers::BarrierMode,
+    /// The grey set and counters of the current concurrent mark.
+    pub(crate) mark_state: MarkState,
+    /// Test-only: the write barrier records nothing (to show that tests of
+    /// lost-object interleavings fail without it). Never set in production.
+    pub(crate) barrier_disabled_for_testing: AtomicBool,
+    /// Test-only: a background worker that wakes for work counts itself busy
+    /// and then waits, taking nothing, while this is set: what a worker the
+    /// OS does not run looks like to the rest of the mark. Never set in
+    /// production.
+    pub(crate) workers_stalled_for_testing: AtomicBool,
+    /// Held for the whole of a cycle by whoever runs it (the collector
+    /// thread, or a [`CycleStepper`](crate::CycleStepper)).
+    pub(crate) cycle_lock: Mutex<()>,
+    /// `Heap` handles plus attached mutators; the threads stop at zero.
+    pub(crate) users: AtomicUsize,
+    pub(crate) threads: Mutex<Vec<JoinHandle<()>>>,
+    pub(crate) shutting_down: AtomicBool,
+    pub(crate) next_mutator_id: AtomicU64,
+    /// Serialises handshakes (see `safepoint::handshake`).
+    pub(crate) handshake_lock: Mutex<()>,
+    /// Finalizers, cleanups, weak references and ephemeron tables
+    /// (`specials` module docs).
+    pub(crate) specials: Arc<Specials>,
+}
+
+#[derive(Default)]
+pub(crate) struct Globals {
+    pub(crate) slots: Vec<usize>,
+    pub(crate) free: Vec<usize>,
+}
+
+impl HeapInner {
+    /// Identity of this heap for "is this thread attached to it" checks.
+    pub(crate) fn id(&self) -> usize {
+        self as *const HeapInner as usize
+    }
+
+    pub(crate) fn add_user(&self) {
+        self.users.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Drops a user; the last one stops the background threads.
+    pub(crate) fn remove_user(self: &Arc<Self>) {
+        if self.users.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shutting_down.store(true, Ordering::Release);
+            self.cycles.lock().shutdown = true;
+            self.cycle_cv.notify_all();
+            self.sweep_cv.notify_all();
+            self.mark_state.wake_all();
+            self.specials.wake_for_shutdown();
+            let threads = std::mem::take(&mut *self.threads.lock());
+            let me = std::thread::current().id();
+            for t in threads {
+                if t.thread().id() != me {
+                    let _ = t.join();
+                }
+            }
+        }
+    }
+
+    /// Adds a background thread to be joined when the heap shuts down.
+    pub(crate) fn add_thread(&self, t: JoinHandle<()>) {
+        self.threads.lock().push(t);
+    }
+
+    /// The heap as the pacer sees it: live after the last mark plus what
+    /// mutators have reported allocating since (each may hold up to
+    /// `ALLOC_REPORT_BYTES` unreported). In slot bytes, like every count the
+    /// pacer uses.
+    pub(crate) fn paced_heap(&self) -> u64 {
+        self.live_after_mark.load(Ordering::Relaxed)
+            + self.allocated_since_mark.load(Ordering::Relaxed)
+    }
+
+    /// Asks for a cycle to start after this call; returns its number.
+    pub(crate) fn request_cycle(&self) -> u64 {
+        let mut c = self.cycles.lock();
+        let target = c.started + 1;
+        if c.requested < target {
+            c.requested = target;
+            self.cycle_cv.notify_all();
+        }
+        target
+    }
+
+    /// Asks for a cycle unless one is already asked for or running.
+    pub(crate) fn nudge_cycle(&self) {
+        let mut c = self.cycles.lock();
+        if c.requested <= c.completed && c.started == c.completed {
+            c.requested = c.completed + 1;
+            self.cycle_cv.notify_all();
+        }
+    }
+
+    /// Waits until `cycles` cycles have completed (or the heap shuts down).
+    /// The caller must not be a running mutator (it would stop the world
+    /// from finishing): mutators wait in native state.
+    pub(crate) fn wait_for_cycle(&self, cycles: u64) {
+        let mut c = self.cycles.lock();
+        while c.completed < cycles && !c.shutdown && c.failed.is_none() {
+            self.cycle_cv.wait(&mut c);
+        }
+        if let Some(msg) = &c.failed {
+            panic!("tricolor: a collection failed: {msg}");
+        }
+    }
+}
+
+/// A garbage-collected heap. Cheap to clone (a handle); the heap lives until
+/// the last handle and the last mutator are gone.
+///
+/// ```
+/// use tricolor_collector::{Config, Heap, TypeDescriptor};
+///
+/// let heap = Heap::new(Config::default());
+/// let node = heap.register_type(TypeDescriptor::fixed("Node", 2, &[0]))?;
+/// let mut m = heap.attach()?;
+/// let a = m.alloc(node, 0)?;
+/// let root = m.push_root(Some(a));
+/// m.collect();
+/// assert_eq!(m.root(root), Some(a), "a rooted object survives");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Heap {
+    pub(crate) inner: Arc<HeapInner>,
+}
+
+impl Clone for Heap {
+    fn clone(&self) -> Self {
+        self.inner.add_user();
+        Heap {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl Drop for Heap {
+    fn drop(&mut self) {
+        self.inner.remove_user();
+    }
+}

@@ -1,0 +1,299 @@
+//! One object at a time: resolving a value to an object, shading it, and
+//! scanning a grey object's fields. Every marker uses these (background
+//! workers, assists, the collector thread, the stop-the-world workers, root
+//! scans, barrier flushes), so there is one shading loop in the collector.
+//!
+//! A marker scans an object by loading each pointer field its descriptor
+//! names (relaxed atomic loads), setting the referent's mark bit (an atomic
+//! test-and-set on the span's mark bitmap), and pushing the referent if it
+//! won the bit and the referent may hold pointers (objects in noscan spans
+//! are marked, never scanned). Each object is therefore scanned once, by
+//! the marker that marked it.
+//!
+//! **Shading** (`shade`) is the only way an object turns grey: resolve the
+//! value to an object (checked in debug builds), win its mark bit, and if it
+//! may hold pointers push it onto the marker's grey sink (`Grey`).
+
+use crate::descriptor::{Edges, Pointers, TypeDescriptor};
+use crate::heap::inner::HeapInner;
+use crate::mark::queue::{Grey, Tally};
+use crate::mark::source::Source;
+use crate::object::{self, ObjRef, ObjectView};
+
+/// Checks that `value`, found at `src`, is the start of an allocated object
+/// of this heap; returns the object. A value that is not an object panics
+/// with a message naming `src` in debug builds and is ignored in release
+/// builds (marking a non-object could only do harm).
+#[inline]
+pub(crate) fn resolve<'h>(
+    heap: &'h HeapInner,
+    value: usize,
+    src: Source<'_>,
+) -> Option<tricolor_allocator::ObjectRef<'h>> {
+    check_resolved(heap.page.find_object(value), value, src)
+}
+
+/// The debug-build checks of [`resolve`] on what a lookup of `value` found.
+#[inline]
+fn check_resolved<'h>(
+    found: Option<tricolor_allocator::ObjectRef<'h>>,
+    value: usize,
+    src: Source<'_>,
+) -> Option<tricolor_allocator::ObjectRef<'h>> {
+    if cfg!(debug_assertions) {
+        let Some(o) = found else {
+            panic!("tricolor: {src} holds {value:#x}, which is not a pointer into this heap");
+        };
+        if o.base() != value {
+            panic!(
+                "tricolor: {src} holds {value:#x}, an interior pointer into the object at {:#x}; \
+                 pointer fields must hold the start of an object",
+                o.base()
+            );
+        }
+        // An object allocated during a concurrent mark may sit in a span a
+        // mutator's cache holds, whose allocation state the span does not
+        // show yet; such an object is allocated black, so its mark bit is
+        // set (and visible: see the object module's ordering rules).
+        if !o.span().is_allocated(o.index()) && !o.is_marked() {
+            panic!("tricolor: {src} holds {value:#x}, a freed object (dangling pointer)");
+        }
+    }
+    found
+}
+
+/// Whether `addr` is an object of this heap with its mark bit set.
+pub(crate) fn is_marked(heap: &HeapInner, addr: usize) -> bool {
+    heap.page.find_object(addr).is_some_and(|o| o.is_marked())
+}
+
+/// One marker's memo of its last lookups: the span of the last object it
+/// resolved and the descriptor of the last object it scanned. Neighbouring
+/// objects of a graph often share a span (they were allocated together),
+/// and a heap's objects are mostly of few types, so a memo hit skips the
+/// arena index and page table walk (four dependent loads) or the type
+/// table's two.
+///
+/// A memo lives for one drain, inside one mark phase (essay steps 2-4), and
+/// that is what makes it sound: a span found in use stays in use, with the
+/// same address range, until a sweep frees it, and no sweep runs while
+/// marking; a registered descriptor never changes.
+pub(crate) struct Lookup<'h> {
+    heap: &'h HeapInner,
+    /// The span of the last object resolved (`None` before the first), and
+    /// its first byte and length in bytes (0: matches no address).
+    span: Option<&'h tricolor_allocator::Span>,
+    span_base: usize,
+    span_bytes: usize,
+    /// The type index of the last object scanned and its descriptor.
+    ty: u32,
+    desc: Option<&'h TypeDescriptor>,
+}
+
+impl<'h> Lookup<'h> {
+    /// An empty memo for a drain of `heap`.
+    pub(crate) fn new(heap: &'h HeapInner) -> Lookup<'h> {
+        Lookup {
+            heap,
+            span: None,
+            span_base: 0,
+            span_bytes: 0,
+            ty: u32::MAX,
+            desc: None,
+        }
+    }
+
+    /// [`resolve`], through the span memo.
+    #[inline]
+    pub(crate) fn resolve(
+        &mut self,
+        value: usize,
+        src: Source<'_>,
+    ) -> Option<tricolor_allocator::ObjectRef<'h>> {
+        let found = match self.span {
+            Some(span) if value.wrapping_sub(self.span_base) < self.span_bytes => {
+                span.find_object(value)
+            }
+            _ => {
+                let found = self.heap.page.find_object(value);
+                if let Some(o) = found {
+                    let span = o.span();
+                    self.span = Some(span);
+                    self.span_base = span.base();
+                    self.span_bytes = span.bytes();
+                }
+                found
+            }
+        };
+        check_resolved(found, value, src)
+    }
+
+    /// The descriptor and length of object `obj`, from its header, through
+    /// the type memo. `obj` must be an allocated object of this heap: one
+    /// that a marker shaded from a validated pointer during this mark.
+    #[inline]
+    pub(crate) fn header_of(&mut self, obj: usize) -> (&'h TypeDescriptor, usize) {
+        let header = load_header_of(obj);
+        let (ty, len) = object::decode_header(header);
+        if let (true, Some(desc)) = (ty == self.ty, self.desc) {
+            return (desc, len);
+        }
+        let desc = self
+            .heap
+            .types
+            .by_index(ty)
+            .unwrap_or_else(|| bad_header(obj, header));
+        self.ty = ty;
+        self.desc = Some(desc);
+        (desc, len)
+    }
+}
+
+/// The header of an object a marker reached.
+#[inline]
+fn load_header_of(obj: usize) -> u64 {
+    let o = ObjRef::from_addr(obj).expect("non-null object");
+    // `obj` was marked from a validated pointer; only the sweep frees
+    // objects, and no sweep runs while marking or verifying (essay steps
+    // 2-4); its header was published before the pointer we found (object
+    // module docs).
+    // SAFETY: so `obj` is an allocated object of this heap for this call.
+    unsafe { object::load_header(o) }
+}
+
+/// Reports an unreadable header: the object was freed and poisoned, or
+/// memory was corrupted. Always fatal: scanning it would follow garbage.
+#[cold]
+pub(crate) fn bad_header(obj: usize, header: u64) -> ! {
+    if header as u32 == tricolor_allocator::POISON_WORD as u32 {
+        panic!(
+            "tricolor: reached the freed (poisoned) object at {obj:#x}: a pointer to it \
+             survived its collection"
+        );
+    }
+    panic!("tricolor: object at {obj:#x} has an invalid header {header:#x} (unknown type)");
+}
+
+/// Calls `f(referent, field)` for every non-null pointer in `obj`; returns
+/// the object's payload size in words.
+#[inline]
+pub(crate) fn for_each_referent(
+    heap: &HeapInner,
+    obj: usize,
+    f: impl FnMut(usize, &TypeDescriptor, Option<usize>),
+) -> usize {
+    let header = load_header_of(obj);
+    let (ty, len) = object::decode_header(header);
+    let desc = heap
+        .types
+        .by_index(ty)
+        .unwrap_or_else(|| bad_header(obj, header));
+    referents(obj, desc, len, f)
+}
+
+/// [`for_each_referent`] for an object whose descriptor and length are
+/// known (read from its header by the caller).
+#[inline]
+pub(crate) fn referents(
+    obj: usize,
+    desc: &TypeDescriptor,
+    len: usize,
+    mut f: impl FnMut(usize, &TypeDescriptor, Option<usize>),
+) -> usize {
+    let o = ObjRef::from_addr(obj).expect("non-null object");
+    let words = desc.payload_words(len).unwrap_or(0);
+    match &desc.pointers {
+        Pointers::None => {}
+        Pointers::Bitmap(_) => desc.for_each_pointer_word(len, |i| {
+            // SAFETY: `obj` is an allocated object of this heap (the
+            // callers' contract, as in `load_header_of`), and the
+            // descriptor says word `i` is inside it.
+            let v = unsafe { object::load_field(o, i) } as usize;
+            if v != 0 {
+                f(v, desc, Some(i));
+            }
+        }),
+        Pointers::Traced { trace, .. } => {
+            // SAFETY: as above; `words` is the object's payload size.
+            let view = unsafe { ObjectView::new(o, words, len) };
+            let mut sink = |v: usize| f(v, desc, None);
+            trace(view, &mut Edges { sink: &mut sink });
+        }
+    }
+    words
+}
+
+/// Shades `value`, found at `src`: marks it and, if it won the mark bit and
+/// may hold pointers, pushes it onto `out`.
+#[inline]
+pub(crate) fn shade(
+    heap: &HeapInner,
+    value: usize,
+    src: Source<'_>,
+    out: &mut impl Grey,
+    tally: &mut Tally,
+) {
+    if let Some(o) = resolve(heap, value, src) {
+        grey(o, out, tally);
+    }
+}
+
+/// The second half of shading, for a value already resolved to object `o`:
+/// wins its mark bit, and if this call won it, counts it and pushes it onto
+/// `out` unless it is in a noscan span. Returns whether this call won.
+#[inline(always)]
+pub(crate) fn grey(
+    o: tricolor_allocator::ObjectRef<'_>,
+    out: &mut impl Grey,
+    tally: &mut Tally,
+) -> bool {
+    let won = o.mark();
+    if won {
+        tally.marked_bytes += o.size() as u64;
+        tally.marked_objects += 1;
+        if !o.span().is_noscan() {
+            out.push_grey(o.base());
+        }
+    }
+    won
+}
+
+/// Shades a batch of values into the injector and wakes the markers; the
+/// sink of barrier-buffer flushes, ephemeron passes and the weak-reference
+/// and finalizer-queue reads while marking.
+pub(crate) fn shade_all(heap: &HeapInner, values: &[usize], src: Source<'_>) {
+    shade_roots(heap, values.iter().map(|&v| (v, src)));
+}
+
+/// Shades root values, each with where it was found, into the injector
+/// and wakes the markers: every root scan, and the roots of a
+/// stop-the-world mark. Zero values are skipped.
+pub(crate) fn shade_roots<'a>(
+    heap: &HeapInner,
+    values: impl IntoIterator<Item = (usize, Source<'a>)>,
+) {
+    let ms = &heap.mark_state;
+    let mut tally = Tally::default();
+    for (v, src) in values {
+        if v != 0 {
+            shade(heap, v, src, &mut &ms.injector, &mut tally);
+        }
+    }
+    ms.add(&mut tally);
+    ms.wake();
+}
+
+/// Scans grey object `obj`: shades every referent onto `out`. Returns the
+/// bytes scanned (header included). `lk` is the calling marker's memo.
+#[inline]
+pub(crate) fn scan(lk: &mut Lookup<'_>, obj: usize, out: &mut impl Grey, tally: &mut Tally) -> u64 {
+    let (desc, len) = lk.header_of(obj);
+    let words = referents(obj, desc, len, |v, desc, field| {
+        if let Some(o) = lk.resolve(v, Source::Field { obj, desc, field }) {
+            grey(o, out, tally);
+        }
+    });
+    let bytes = (words as u64 + 1) * 8;
+    tally.scanned_bytes += bytes;
+    bytes
+}

@@ -1,0 +1,94 @@
+//! The type registry: every [`TypeDescriptor`] a heap was given, by index.
+//!
+//! An object's header names its type by index (`object` module docs); markers
+//! read the table without a lock, so it is append-only and each slot is set
+//! once. A heap holds up to `TYPE_CHUNK × TYPE_CHUNKS` types.
+
+use std::sync::OnceLock;
+
+use parking_lot::Mutex;
+
+use crate::descriptor::{DescriptorError, TypeDescriptor, TypeId};
+
+pub(crate) const TYPE_CHUNK: usize = 1024;
+pub(crate) const TYPE_CHUNKS: usize = 64;
+
+/// The registered descriptors. Append-only, read without a lock by markers:
+/// each slot is set once.
+pub(crate) struct TypeTable {
+    chunks: [OnceLock<Box<[OnceLock<TypeDescriptor>]>>; TYPE_CHUNKS],
+    count: Mutex<usize>,
+    /// This heap's tag in every `TypeId` it hands out (random per heap).
+    tag: u32,
+}
+
+impl TypeTable {
+    pub(crate) fn new() -> TypeTable {
+        use std::hash::{BuildHasher, Hasher};
+        // std's RandomState is seeded randomly and differs per instance.
+        let tag = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish() as u32;
+        TypeTable {
+            chunks: std::array::from_fn(|_| OnceLock::new()),
+            count: Mutex::new(0),
+            tag,
+        }
+    }
+
+    pub(crate) fn register(&self, mut desc: TypeDescriptor) -> Result<TypeId, DescriptorError> {
+        desc.validate()?;
+        desc.prepare();
+        let small_fixed = desc.small_fixed;
+        let mut count = self.count.lock();
+        let id = *count;
+        if id >= TYPE_CHUNK * TYPE_CHUNKS {
+            return Err(DescriptorError::TooManyTypes);
+        }
+        let chunk = self.chunks[id / TYPE_CHUNK]
+            .get_or_init(|| (0..TYPE_CHUNK).map(|_| OnceLock::new()).collect());
+        chunk[id % TYPE_CHUNK]
+            .set(desc)
+            .unwrap_or_else(|_| unreachable!("type slots are set once, under the count lock"));
+        *count += 1;
+        Ok(TypeId {
+            index: id as u32,
+            heap: self.tag,
+            small: small_fixed.map(|(spc, _)| spc),
+        })
+    }
+
+    /// Whether `id` was handed out by this table (by this heap).
+    #[inline]
+    pub(crate) fn owns(&self, id: TypeId) -> bool {
+        id.heap == self.tag
+    }
+
+    /// The descriptor for `id`, if `id` was registered with this heap.
+    #[inline]
+    pub(crate) fn get(&self, id: TypeId) -> Option<&TypeDescriptor> {
+        if id.heap != self.tag {
+            return None;
+        }
+        self.by_index(id.index)
+    }
+
+    /// The descriptor at `index` (from an object header), if registered.
+    #[inline]
+    pub(crate) fn by_index(&self, index: u32) -> Option<&TypeDescriptor> {
+        let i = index as usize;
+        self.chunks.get(i / TYPE_CHUNK)?.get()?[i % TYPE_CHUNK].get()
+    }
+
+    /// The `TypeId` for a header's type index.
+    pub(crate) fn id_of(&self, index: u32) -> TypeId {
+        TypeId {
+            index,
+            heap: self.tag,
+            small: self
+                .by_index(index)
+                .and_then(|d| d.small_fixed)
+                .map(|(spc, _)| spc),
+        }
+    }
+}
