@@ -2,12 +2,12 @@
 //! through the fuzz target's logic under all three concurrent barrier modes,
 //! so `cargo test` checks every seed and every crash ever minimised into the
 //! corpus without cargo-fuzz or a nightly toolchain. The programs and the
-//! properties checked are described in `fuzz/src/mutator_program.rs`.
+//! properties checked are described in `fuzz/src/mutator_program/mod.rs`.
 //!
 //! `MUTATOR_PROGRAM_MODE=satb|incremental|hybrid` restricts the replay to one
 //! mode; `MUTATOR_PROGRAM_TRACE=1` prints every operation.
 
-#[path = "../../fuzz/src/mutator_program.rs"]
+#[path = "../../fuzz/src/mutator_program/mod.rs"]
 mod mutator_program;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

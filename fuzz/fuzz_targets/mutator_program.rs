@@ -4,7 +4,7 @@
 //! steps (stack scans, marking, flushes, ephemeron passes, the finalizer
 //! stage, mark termination, waiting for finalizers) in an exact
 //! interleaving; the logic and the input format are in
-//! `fuzz/src/mutator_program.rs`, which `cargo test` also runs on the corpus.
+//! `fuzz/src/mutator_program/`, which `cargo test` also runs on the corpus.
 //! `MUTATOR_PROGRAM_MODE=satb|incremental|hybrid` runs every input under one
 //! barrier mode instead of the one its first byte names.
 #![no_main]
@@ -13,7 +13,7 @@ use libfuzzer_sys::fuzz_target;
 
 // The seed builder and `run_all_modes` serve the corpus test only.
 #[allow(dead_code)]
-#[path = "../src/mutator_program.rs"]
+#[path = "../src/mutator_program/mod.rs"]
 mod mutator_program;
 
 fuzz_target!(|data: &[u8]| mutator_program::run(data));
