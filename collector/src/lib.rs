@@ -44,7 +44,7 @@
 //!
 //! ## One cycle, step by step
 //!
-//! 1. **Trigger.** The pacer ([`pacer`]) sets a heap goal after every cycle
+//! 1. **Trigger.** The pacer ([`policy::pacer`]) sets a heap goal after every cycle
 //!    from the live heap and GOGC (and an optional memory limit), and a
 //!    trigger part-way there (70% of the runway by default) so that a
 //!    concurrent mark can finish before the goal. Mutators report allocation
@@ -53,7 +53,7 @@
 //!    and gc-stress request cycles directly. Cycles run on the heap's
 //!    collector thread ([`cycle`]).
 //!
-//! 2. **Sweep termination** (stop-the-world #1, [`safepoint`]). The collector
+//! 2. **Sweep termination** (stop-the-world #1, [`mutator::safepoint`]). The collector
 //!    thread first sweeps whatever the last cycle left, with the world
 //!    running. Then it stops every mutator at a safepoint (or in native code).
 //!
@@ -61,7 +61,7 @@
 //!      normally left), so no span holds stale mark bits.
 //!    - 2b. Every cache hands its spans back and turns allocate-black on;
 //!      every stack is marked unscanned; the assist ratio is set
-//!      ([`assist`]).
+//!      ([`mutator::assist`]).
 //!    - 2c. SATB only: every stack is scanned now, the snapshot's roots
 //!      (barriers §5 and §7: a deletion barrier does not cover a stack
 //!      scanned after the mutator's first store).
@@ -69,19 +69,19 @@
 //!      a mutator can see it. The world restarts. This pause does no work
 //!      proportional to the heap.
 //!
-//! 3. **Mark** (concurrent, phase `Mark`, [`gcwork`]).
+//! 3. **Mark** (concurrent, phase `Mark`, [`mark::drain`]).
 //!
 //!    - 3a. Roots. A background worker scans the global roots (their writes
 //!      shade both values while marking, so when they are scanned does not
 //!      matter). Each mutator's stack is scanned by handshake at the
 //!      mutator's next safepoint, by the mutator itself, or by the collector
-//!      for a mutator in native code ([`roots`]). In SATB and hybrid modes a
+//!      for a mutator in native code ([`mark::roots`]). In SATB and hybrid modes a
 //!      scanned stack is black and is never scanned again.
-//!    - 3b. Marking. Background workers ([`bgmark`], about a quarter of the
+//!    - 3b. Marking. Background workers ([`mark::workers`], about a quarter of the
 //!      cores, at idle OS priority) drain the grey set with work stealing,
 //!      keeping their grey objects where others can steal them, since the
-//!      OS may deschedule them for long ([`gcwork`]); mutators that
-//!      allocate pay with mark assists ([`assist`]), which drain from a
+//!      OS may deschedule them for long ([`mark::queue`], [`mark::drain`]); mutators that
+//!      allocate pay with mark assists ([`mutator::assist`]), which drain from a
 //!      private stack, and park (in native state, until credit, grey
 //!      objects or the mark's end) when they owe work and find none, so
 //!      that allocation cannot outrun the runway while a descheduled
@@ -98,7 +98,7 @@
 //!      module docs give the protocol and why it cannot miss a buffer).
 //!    - 4a'. Also with the world running, when a flush found nothing new:
 //!      one ephemeron pass (an entry whose key is marked shades its value;
-//!      [`ephemeron`] §1–§2) and, once per cycle, the finalizer stage (the
+//!      [`specials::ephemeron`] §1–§2) and, once per cycle, the finalizer stage (the
 //!      referents of each unmarked finalizable object are marked, not the
 //!      object; [`specials`] §2). Either can grey objects, so marking and
 //!      4a resume until both find nothing.
@@ -128,7 +128,7 @@
 //!    its own (§5).
 //!
 //! With [`BarrierMode::Off`] steps 2–4 run inside one stop-the-world, with
-//! parallel mark workers ([`mark`]).
+//! parallel mark workers ([`mark::stw`]).
 //!
 //! The phase transitions are a table in [`phase`], checked where they change.
 //!
@@ -142,6 +142,23 @@
 //! [`Mutator::add_cleanup`], [`Mutator::weak_ref`]); weak-keyed tables are
 //! [`EphemeronTable`]. The `Mutator` docs explain running vs native
 //! state and how the collector acts for native threads.
+//!
+//! ## Layout: one cycle, bottom to top
+//!
+//! The modules form layers, and `use` arrows point only down (no import
+//! circle; `.ci/run` checks it):
+//!
+//! | layer | modules | what |
+//! |---|---|---|
+//! | object model | `object`, `descriptor`, `types` | an object's header and fields, type descriptors, the type table |
+//! | policy | [`policy`] (`config`, `pacer`) | configuration and environment parsing; the pacer (step 1), pure |
+//! | shared state | [`phase`], `stats`, [`mutator::state`], [`mark::source`], [`mark::queue`], [`specials::records`], [`specials::tables`], [`heap::inner`] | each part's own state type; `heap::inner::HeapInner` composes them, and everything above takes `&HeapInner` |
+//! | safepoints | [`mutator::safepoint`] | stopping the world, handshakes |
+//! | the mark (steps 2–4) | [`mark::scan`], [`mark::drain`], [`mark::roots`], [`mark::workers`], [`mark::stw`], [`mark::ephemeron`], [`mark::finalizers`]; [`mutator::barrier`], [`mutator::assist`] | one scanner and one drain loop, used by every marker: background workers, assists, the collector thread, the stop-the-world workers |
+//! | the sweep (step 5) | [`sweep`], [`specials::sweep`], [`specials::finalizer_thread`] | the background sweeper, the specials' sweep hook, the finalizer thread |
+//! | verification | [`verify`] | checkmark and the heap verifier |
+//! | the cycle | [`cycle`] | the steps in order, written once for both kinds of cycle; [`CycleStepper`] |
+//! | the API | [`mutator`] (`Mutator`), [`heap`] (`Heap`, `GlobalRoot`), [`specials::api`], [`specials::ephemeron`] | what a VM calls |
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 

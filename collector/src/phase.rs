@@ -11,8 +11,8 @@
 //! never write it; it changes only with the world stopped.
 //!
 //! `Off` covers concurrent sweeping too, as Go's `_GCoff` does: sweeping
-//! needs no barrier. A heap keeps its phase in a [`PhaseWord`]; every change
-//! goes through [`PhaseWord::transition`], which checks the table in debug
+//! needs no barrier. A heap keeps its phase in a `PhaseWord`; every change
+//! goes through `PhaseWord::transition`, which checks the table in debug
 //! builds.
 
 use std::sync::atomic::{AtomicU8, Ordering};

@@ -133,7 +133,7 @@ pub struct CycleStats {
     /// Time mutators spent parked in mark assists, summed over mutators: an
     /// assist that owes work and finds no grey object waits for the
     /// background workers' credit, more grey objects, or the mark's end
-    /// ([`crate::assist`]). Zero when the background workers keep up.
+    /// ([`crate::mutator::assist`]). Zero when the background workers keep up.
     pub assist_wait: Duration,
     /// Total stop-the-world time of the cycle.
     pub pause: Duration,

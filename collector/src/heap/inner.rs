@@ -1,4 +1,4 @@
-//! The state one heap's threads share ([`HeapInner`]), and the handle type
+//! The state one heap's threads share (`HeapInner`), and the handle type
 //! [`Heap`] that owns a share of it.
 //!
 //! This module sits below every part of the collector that acts on a heap

@@ -2,17 +2,17 @@
 //! (Go's `gcDrain`), one per kind of marker, all over the one scanner
 //! (`mark::scan::scan`) and the queues of `mark::queue`.
 //!
-//! - [`drain_worker`]: a marker whose deque others steal from, that works
+//! - `drain_worker`: a marker whose deque others steal from, that works
 //!   until no grey object can be found: a background worker
 //!   (`mark::workers`) and each worker of a stop-the-world mark
 //!   (`mark::stw`). Its private stack and prefetch ring are offered to its
 //!   deque as the others run dry.
-//! - [`drain_private`]: a marker nobody can steal from, that works to a
+//! - `drain_private`: a marker nobody can steal from, that works to a
 //!   budget: a mark assist, the collector thread while it waits for the
 //!   mark's end, a stepped cycle's `mark`. It counts itself in
 //!   `private_drains` while it holds grey objects, and hands whatever it
 //!   did not finish back to the injector.
-//! - [`mark_closure_alone`]: the finalizer stage's trace of what one
+//! - `mark_closure_alone`: the finalizer stage's trace of what one
 //!   finalizable object reaches, on the calling thread alone.
 
 use std::sync::atomic::Ordering;

@@ -1,7 +1,7 @@
 //! The stop-the-world mark, used with the barrier off (`BarrierMode::Off`):
 //! essay steps 2–4 in one pause. The cycle shades the roots into the
 //! injector (`mark::scan::shade_roots`), as a concurrent mark's root scans
-//! do, and [`drain_stopped_world`] drains with `workers` threads, each
+//! do, and `drain_stopped_world` drains with `workers` threads, each
 //! running the same loop as a background worker (`mark::drain::drain_worker`):
 //! private stack, prefetch ring, a deque the others steal from, the shared
 //! injector. Counts go to the heap's mark state as in a concurrent mark, so

@@ -7,21 +7,21 @@
 //! docs, §1–§11); this module only plugs them in:
 //!
 //! - **Fast path** (inlined into `Mutator::store`): one relaxed load of the
-//!   heap's phase ([`PhaseWord::marking`](crate::phase::PhaseWord)) and a
+//!   heap's phase (`PhaseWord::marking`) and a
 //!   branch. The phase changes only with the world stopped, and restarting
 //!   the world (releasing the mutators' locks) orders the change before any
 //!   later store of every mutator (barriers §10.2).
 //! - **Slow path**: one cold, out-of-line call, `Mutator::barrier_slow`,
-//!   into which [`record_store`] and the mutator's own
+//!   into which `record_store` and the mutator's own
 //!   [`Barrier::record`](tricolor_barriers::Barrier::record) are inlined:
 //!   the barrier decides what to record for the heap's [`BarrierMode`] and
 //!   whether this mutator's stack is scanned (hybrid), and records into the
 //!   mutator's buffer. A full buffer, a flush handshake and mark
-//!   termination hand the records to [`HeapSink`], which shades them into
+//!   termination hand the records to `HeapSink`, which shades them into
 //!   the grey set (`mark::scan::shade_all`). No safepoint lies between the
 //!   store and the record (barriers §10.3), so a handshake sees both or
 //!   neither.
-//! - **Globals** ([`on_global_store`]): a global slot can be written by any
+//! - **Globals** (`on_global_store`): a global slot can be written by any
 //!   thread, attached or not, and belongs to no stack; while marking, both
 //!   values are shaded at once (deletion and insertion barrier together),
 //!   which is sound under every mode, whenever the workers scan the globals.

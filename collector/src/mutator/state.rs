@@ -1,7 +1,7 @@
 //! A mutator's state, as the collector sees it: what the collector may
-//! touch while the mutator is not running ([`MutatorData`], behind the
+//! touch while the mutator is not running (`MutatorData`, behind the
 //! mutator's own lock), what other threads may read at any time
-//! ([`MutatorShared`]: the poll word and the handshake slot), and the
+//! (`MutatorShared`: the poll word and the handshake slot), and the
 //! thread's record of which heaps it is attached to.
 //!
 //! The public [`Mutator`](crate::Mutator) (in `mutator/mod.rs`) owns one of

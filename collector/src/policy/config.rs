@@ -5,7 +5,7 @@ use std::num::NonZeroU32;
 
 use tricolor_barriers::BarrierMode;
 
-use crate::policy::pacer::{parse_bytes, parse_gogc, PacerConfig};
+use crate::policy::pacer::PacerConfig;
 
 /// How a heap behaves. `Config::default()` is production behaviour;
 /// [`Config::from_env`] applies the `TRICOLOR_*` environment variables on top.
@@ -51,7 +51,7 @@ pub struct Config {
     /// on. Env: `TRICOLOR_MARK_IDLE=0` turns it off.
     pub idle_priority_workers: bool,
     /// Mutators that allocate during a concurrent mark do marking work in
-    /// proportion ([`crate::assist`]). Default: on.
+    /// proportion ([`crate::mutator::assist`]). Default: on.
     pub mark_assists: bool,
     /// Cycles run only when requested (`collect`) or stepped with
     /// [`Heap::begin_cycle`](crate::Heap::begin_cycle); the pacer never
@@ -207,18 +207,12 @@ impl Config {
                 message: format!("expected a whole number, got {v:?}"),
             })
         }
-        if let Some(v) = get("TRICOLOR_GOGC") {
-            self.pacer.gogc = parse_gogc(&v).map_err(|e| ConfigError {
-                variable: "TRICOLOR_GOGC",
-                message: e.to_string(),
-            })?;
-        }
-        if let Some(v) = get("TRICOLOR_MEMORY_LIMIT") {
-            self.pacer.memory_limit = Some(parse_bytes(&v).map_err(|e| ConfigError {
-                variable: "TRICOLOR_MEMORY_LIMIT",
-                message: e.to_string(),
-            })?);
-        }
+        // The pacer's variables have one parser, the pacer's own (an empty
+        // value leaves the field alone; `off` turns GOGC or the limit off).
+        self.pacer = PacerConfig::from_env_with(self.pacer, &get).map_err(|e| ConfigError {
+            variable: e.variable(),
+            message: e.to_string(),
+        })?;
         if let Some(v) = get("TRICOLOR_BARRIER") {
             self.barrier = v
                 .parse()
@@ -316,5 +310,42 @@ mod tests {
             .with_env(env(&[("TRICOLOR_GOGC", "lots")]))
             .unwrap_err();
         assert_eq!(e.variable, "TRICOLOR_GOGC");
+    }
+
+    /// The pacer's variables mean the same through `Config::with_env` as
+    /// through `PacerConfig::from_env_with`: they once had two parsers,
+    /// which disagreed on `off` for the limit and on empty values.
+    #[test]
+    fn one_parser_for_the_pacer_variables() {
+        let cases: &[&[(&str, &str)]] = &[
+            &[("TRICOLOR_MEMORY_LIMIT", "off")],
+            &[("TRICOLOR_MEMORY_LIMIT", "512MiB")],
+            &[("TRICOLOR_MEMORY_LIMIT", "")],
+            &[("TRICOLOR_GOGC", "")],
+            &[("TRICOLOR_GOGC", " 50 ")],
+            &[("TRICOLOR_GOGC", "OFF"), ("TRICOLOR_MEMORY_LIMIT", "1GB")],
+            &[("TRICOLOR_GOGC", "-5")],
+            &[("TRICOLOR_MEMORY_LIMIT", "12 parsecs")],
+        ];
+        for &vars in cases {
+            let base = Config::default();
+            let via_config = base.clone().with_env(env(vars));
+            let via_pacer = PacerConfig::from_env_with(base.pacer.clone(), env(vars));
+            match (via_config, via_pacer) {
+                (Ok(c), Ok(p)) => assert_eq!(c.pacer, p, "{vars:?}"),
+                (Err(c), Err(p)) => {
+                    assert_eq!(c.variable, p.variable(), "{vars:?}");
+                    assert_eq!(c.message, p.to_string(), "{vars:?}");
+                }
+                (c, p) => panic!("{vars:?}: Config says {c:?}, PacerConfig says {p:?}"),
+            }
+        }
+        let c = Config::default()
+            .with_env(env(&[
+                ("TRICOLOR_MEMORY_LIMIT", "off"),
+                ("TRICOLOR_GOGC", ""),
+            ]))
+            .unwrap();
+        assert_eq!((c.pacer.memory_limit, c.pacer.gogc), (None, Some(100)));
     }
 }

@@ -122,7 +122,7 @@ impl Mutator {
     /// - **Cycles leak.** Objects in a cycle of finalizable objects (A
     ///   reaches B reaches A, or A reaches itself) are never collected and
     ///   their finalizers never run: each keeps the other alive. Such
-    ///   cycles are reported in [`SpecialStats::finalizer_cycles`] and the
+    ///   cycles are reported in [`SpecialStats::finalizer_cycles`](crate::SpecialStats::finalizer_cycles) and the
     ///   gctrace line: each collection counts one object of every group of
     ///   finalizable objects that reach one another (ephemeron entries
     ///   included) unless another unreachable finalizable object reaches
@@ -134,11 +134,11 @@ impl Mutator {
     ///   mutator: `f` may allocate, load and store through the `&mut
     ///   Mutator` it gets. Finalizers run one at a time; a slow one delays
     ///   the rest. A panicking finalizer is caught, counted
-    ///   ([`SpecialStats::finalizer_panics`]) and reported on standard
+    ///   ([`SpecialStats::finalizer_panics`](crate::SpecialStats::finalizer_panics)) and reported on standard
     ///   error, and later finalizers still run.
     /// - **Capture nothing from the heap** in `f`: an `ObjRef` a closure
     ///   captures is not a root. Reach the heap through `obj`. Nor a
-    ///   [`Heap`](crate::Heap): the heap owns its pending finalizers, so a
+    ///   [`Heap`]: the heap owns its pending finalizers, so a
     ///   finalizer holding the heap keeps it from ever being dropped
     ///   (use the `&mut Mutator` the finalizer gets).
     /// - **Do not wait for finalizers in one**: calling

@@ -6,7 +6,7 @@
 //!
 //! # §1 Records
 //!
-//! Each record is a [`Special`] on the span of its object: `(object index,
+//! Each record is a [`Special`](tricolor_allocator::Special) on the span of its object: `(object index,
 //! kind, data)`, kept sorted, where `data` indexes one of three tables here
 //! (finalizer closures, cleanup closures and arguments, weak cells). Kinds
 //! sort weak < finalizer < cleanup, so per object the weak record comes
@@ -58,7 +58,7 @@
 //! # §3 Sweep: acting on dead objects
 //!
 //! The sweep of a span hands the records of its unmarked objects to
-//! `SpecialsHook` before freeing anything (the allocator's [`SweepHook`]),
+//! `SpecialsHook` before freeing anything (the allocator's [`SweepHook`](tricolor_allocator::SweepHook)),
 //! with the span's specials lock held. Per object, in this order:
 //!
 //! 1. weak records: the cell is cleared (it now yields nothing, forever);
@@ -75,7 +75,7 @@
 //! # §4 Weak references after mark termination
 //!
 //! Between mark termination and the sweep of its span, a dead object's weak
-//! cell still holds its address. [`WeakRef::get`] therefore checks the span:
+//! cell still holds its address. [`WeakRef::get`](crate::WeakRef::get) therefore checks the span:
 //! swept (or cached) means the cell is final; unswept means the mark bit
 //! decides. It reads the mark bit holding the span's specials lock, which
 //! the sweep must take before it clears mark bits, so the bit is intact.
@@ -98,7 +98,7 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `records.rs` | §1: the records, their tables, the finalizer queue ([`records::Specials`]) |
+//! | `records.rs` | §1: the records, their tables, the finalizer queue (`records::Specials`) |
 //! | `tables.rs` | the entries of ephemeron tables (`ephemeron` §1) |
 //! | `sweep.rs` | §3: the allocator's sweep hook |
 //! | `finalizer_thread.rs` | §5: the thread that runs finalizers and cleanups |

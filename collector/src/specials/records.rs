@@ -1,5 +1,5 @@
 //! Specials §1: the records, their tables and the finalizer queue, for one
-//! heap ([`Specials`]). The algorithm is the `specials` module's essay; the
+//! heap (`Specials`). The algorithm is the `specials` module's essay; the
 //! code that acts on these records is in `specials::sweep` (§3),
 //! `mark::finalizers` (§2), `specials::finalizer_thread` (§5) and
 //! `specials::api`.
@@ -71,7 +71,7 @@ pub enum SpecialError {
         what: &'static str,
     },
     /// The object was freed by an earlier collection (a dangling reference),
-    /// as far as the allocator can tell (see [`Mutator::set_finalizer`]'s
+    /// as far as the allocator can tell (see [`Mutator::set_finalizer`](crate::Mutator::set_finalizer)'s
     /// errors).
     FreedObject {
         /// What was passed.
