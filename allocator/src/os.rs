@@ -38,7 +38,7 @@
 //!   mapped, read-write.
 //!
 //! Time is no reason either way. All `memmap2` would save is the commit step,
-//! about 0.45 µs of `mprotect` per 1 MiB chunk, under 0.2 % of the cost of
+//! about 0.5 µs of `mprotect` per 1 MiB chunk, under 0.2 % of the cost of
 //! first touching that chunk; releasing is the same `madvise` on both paths and
 //! costs the same. The ignored test at the end of this file times one arena's
 //! life both ways; the figures are in `docs/PERFORMANCE.md`, "Arena mappings:
