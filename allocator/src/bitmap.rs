@@ -6,12 +6,30 @@
 //!
 //! The words are atomics because mark bits are set by many marker threads at
 //! once and must report whether *this* thread set the bit (test-and-set), which
-//! is a `fetch_or` returning the old word. (`bitvec` offers atomic storage but no
-//! test-and-set that reports the previous bit, which is the one operation the
-//! marker needs, so the few lines here stand on their own.) All accesses are
-//! `Relaxed`: ordering between a marker and the objects it marks comes from the
-//! grey queues, and between sweeper and allocator from span ownership hand-off
-//! (a lock), never from the bits themselves.
+//! is a `fetch_or` returning the old word.
+//!
+//! ## Why not `bitvec`
+//!
+//! The allocator uses `bitvec` for its plain bit arrays (the page heap's dirty
+//! bits), but not here: `bitvec` (1.1) has no test-and-set on shared atomic
+//! storage. `BitSlice<AtomicU64>::set_aliased(&self, i, true)` does a
+//! `fetch_or` underneath but returns `()`, dropping the old bit.
+//! `BitSlice::replace`, which returns the previous bit, takes `&mut self`,
+//! which marker threads sharing a span cannot have. `BitRef::replace` needs a
+//! mutable proxy (`&mut` again), and a proxy returns the bit it read when it
+//! was made and writes back when dropped: two steps, not one atomic one. The
+//! raw `BitPtr::replace` needs a `BitPtr<Mut>`, which a shared slice yields
+//! only through the `unsafe` `BitPtr::to_mut`, whose precondition (the pointer
+//! came from a `*mut`) does not hold. The plain load that skips the locked
+//! read-modify-write when the bit is already set (`test_and_set`) and the
+//! whole-word reads of the sweep and the allocation cache (`word`) would be
+//! written around it anyway, so the few lines here stand on their own.
+//!
+//! ## Ordering
+//!
+//! All accesses are `Relaxed`: ordering between a marker and the objects it
+//! marks comes from the grey queues, and between sweeper and allocator from
+//! span ownership hand-off (a lock), never from the bits themselves.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 

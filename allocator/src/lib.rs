@@ -39,7 +39,29 @@
 //! 6. **The page heap** ([`PageHeap`]). Free page runs, coalesced, found by
 //!    best fit in O(log n) through two ordered maps; large objects; the sweep
 //!    generation and the sweep entry points; the scavenger, which returns free
-//!    pages to the OS with `madvise(MADV_DONTNEED)`; statistics.
+//!    pages to the OS with `madvise(MADV_DONTNEED)`, found through one dirty
+//!    bit per page; statistics.
+//!
+//! ## Dependencies, and what is written by hand
+//!
+//! - **`libc`** for the four memory calls (reserve, commit, release, unmap),
+//!   not `memmap2`: it cannot map `PROT_NONE`, change the protection of part of
+//!   a mapping, or give back the alignment slack of a reservation. The `os`
+//!   module gives the reasons in full, and a timing comparison.
+//! - **`bitvec`** for plain (non-atomic) bit arrays: the page heap's dirty bits,
+//!   which are touched only under the heap lock.
+//! - **Hand-written atomic bitmaps** ([`GcBits`]) for the spans' mark and
+//!   alloc bits. Marking needs a test-and-set that tells the caller whether
+//!   *it* set the bit (`fetch_or` returning the old word), and `bitvec` has
+//!   none on shared atomic storage: `set_aliased` returns nothing, and the
+//!   methods that return the previous bit take `&mut`. The `bitmap` module has
+//!   the details.
+//! - **No `crossbeam-epoch`.** Nothing the allocator publishes to lock-free
+//!   readers (arenas, the index's level-2 tables, span metadata) is freed
+//!   while the heap lives; span metadata is recycled in place and readers
+//!   check the span's state. So a reader never holds a dangling pointer and
+//!   there is nothing to reclaim by epoch. (`crossbeam-epoch` reaches the
+//!   workspace only as a dependency of the collector's `crossbeam-deque`.)
 //!
 //! ## Zeroing
 //!

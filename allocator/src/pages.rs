@@ -12,6 +12,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use bitvec::prelude::{bitbox, BitBox, Lsb0};
+
 use crate::sizeclass::PAGE_SIZE;
 
 /// The free runs of the page heap.
@@ -126,50 +128,41 @@ impl FreeRuns {
 }
 
 /// One bit per page of an arena: set if the page may hold non-zero bytes.
+///
+/// A plain bit array (only touched under the heap lock), so `bitvec`'s
+/// word-at-a-time counting, filling and searching serve as they are.
 pub(crate) struct DirtyBits {
-    words: Vec<u64>,
+    bits: BitBox<u64, Lsb0>,
 }
 
 impl DirtyBits {
     pub(crate) fn new(npages: usize) -> DirtyBits {
         DirtyBits {
-            words: vec![0; npages.div_ceil(64)],
+            bits: bitbox![u64, Lsb0; 0; npages],
         }
-    }
-
-    fn get(&self, page: usize) -> bool {
-        self.words[page / 64] & (1 << (page % 64)) != 0
     }
 
     /// Dirty pages in `first .. first + n`.
     pub(crate) fn count(&self, first: usize, n: usize) -> usize {
-        (first..first + n).filter(|&p| self.get(p)).count()
+        self.bits[first..first + n].count_ones()
     }
 
     /// Sets or clears pages `first .. first + n`.
     pub(crate) fn set(&mut self, first: usize, n: usize, dirty: bool) {
-        for p in first..first + n {
-            if dirty {
-                self.words[p / 64] |= 1 << (p % 64);
-            } else {
-                self.words[p / 64] &= !(1 << (p % 64));
-            }
-        }
+        self.bits[first..first + n].fill(dirty);
     }
 
     /// Maximal dirty runs inside `first .. first + n`, highest first.
     pub(crate) fn runs_desc(&self, first: usize, n: usize) -> Vec<(usize, usize)> {
         let mut runs = Vec::new();
-        let mut p = first + n;
-        while p > first {
-            p -= 1;
-            if self.get(p) {
-                let end = p + 1;
-                while p > first && self.get(p - 1) {
-                    p -= 1;
-                }
-                runs.push((p, end - p));
-            }
+        let mut end = first + n;
+        while let Some(last) = self.bits[first..end].last_one() {
+            let hi = first + last + 1;
+            let lo = self.bits[first..hi]
+                .last_zero()
+                .map_or(first, |z| first + z + 1);
+            runs.push((lo, hi - lo));
+            end = lo;
         }
         runs
     }
@@ -246,6 +239,38 @@ mod tests {
                 prop_assert_eq!(f.pages(), used.iter().filter(|&&u| !u).count());
                 f.check(|_, _| true).map_err(TestCaseError::fail)?;
             }
+        }
+    }
+
+    proptest! {
+        /// Dirty bits against a `Vec<bool>`: counts and maximal runs of any
+        /// window agree, across word boundaries.
+        #[test]
+        fn dirty_bits_match_model(ops in proptest::collection::vec((0usize..300, 1usize..100, any::<bool>()), 0..40),
+                                  first in 0usize..300, len in 0usize..300) {
+            let mut d = DirtyBits::new(300);
+            let mut model = vec![false; 300];
+            for (at, n, dirty) in ops {
+                let n = n.min(300 - at);
+                d.set(at, n, dirty);
+                model[at..at + n].iter_mut().for_each(|m| *m = dirty);
+            }
+            let n = len.min(300 - first);
+            let window = &model[first..first + n];
+            prop_assert_eq!(d.count(first, n), window.iter().filter(|&&m| m).count());
+            let mut expect = Vec::new();
+            let mut p = n;
+            while p > 0 {
+                p -= 1;
+                if window[p] {
+                    let end = p + 1;
+                    while p > 0 && window[p - 1] {
+                        p -= 1;
+                    }
+                    expect.push((first + p, end - p));
+                }
+            }
+            prop_assert_eq!(d.runs_desc(first, n), expect);
         }
     }
 
