@@ -189,7 +189,7 @@ impl Cache {
     /// Takes a span with free slots from the central.
     fn refill(&mut self, spc: SpanClass) -> Result<(), AllocError> {
         let _gate = self.heap.sweep_gate();
-        let span = self.heap.central(spc).cache_span(&self.heap)?;
+        let span = self.heap.cache_span(self.heap.central(spc))?;
         let (freeindex, alloc_cache, alloc_count, needzero) = span.load_alloc_state();
         self.slots[spc.index()] = Slot {
             alloc_cache,
@@ -213,7 +213,7 @@ impl Cache {
             span.store_alloc_state(slot.freeindex, slot.alloc_cache, slot.alloc_count);
             self.heap
                 .note_mallocs(spc.size_class(), slot.alloc_count - slot.counted);
-            self.heap.central(spc).uncache_span(&self.heap, span);
+            self.heap.uncache_span(self.heap.central(spc), span);
         }
     }
 

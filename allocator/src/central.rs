@@ -12,14 +12,11 @@
 
 use parking_lot::Mutex;
 
-use crate::error::AllocError;
-use crate::heap::PageHeap;
 use crate::sizeclass::SpanClass;
-use crate::span::{SpanPtr, SweepOutcome};
+use crate::span::SpanPtr;
 
 /// How many unswept spans a cache refill sweeps looking for free space
 /// before it gives up and takes fresh pages (Go uses the same bound).
-const REFILL_SWEEP_BUDGET: usize = 100;
 
 #[derive(Default)]
 struct Lists {
@@ -30,7 +27,7 @@ struct Lists {
 /// The spans of one span class not held by a cache.
 #[doc(alias = "mcentral")]
 pub struct Central {
-    spc: SpanClass,
+    pub(crate) spc: SpanClass,
     lists: Mutex<Lists>,
 }
 
@@ -50,79 +47,19 @@ impl Central {
         }
     }
 
-    /// Finds a span with free slots for a cache (Go's `cacheSpan`): a swept
-    /// partial span; else an unswept span, swept here; else fresh pages.
-    /// The span comes back swept and marked cached (`h + 3`). The caller holds
-    /// the sweep gate.
-    pub(crate) fn cache_span(&self, heap: &PageHeap) -> Result<SpanPtr, AllocError> {
-        let h = heap.sweepgen();
-        let found = self.lists.lock().partial[swept(h)].pop();
-        let span = match found {
-            Some(span) => span,
-            None => match self.sweep_for_space(heap, h) {
-                Some(span) => span,
-                None => {
-                    let npages = self.spc.size_class().npages();
-                    heap.alloc_span(npages, self.spc)?
-                }
-            },
-        };
-        debug_assert!(span.alloc_count() < span.nelems(), "cached a full span");
-        span.set_cached(h);
-        heap.note_cached(1);
-        Ok(span)
-    }
-
-    /// Sweeps unswept spans of this class until one has a free slot.
-    fn sweep_for_space(&self, heap: &PageHeap, h: u32) -> Option<SpanPtr> {
-        for _ in 0..REFILL_SWEEP_BUDGET {
-            let span = self.pop_unswept(h)?;
-            let swept = heap.sweep_span(span, h);
-            let (live, freed) = swept.as_ref().map_or((0, 0), |o| (o.live, o.freed));
-            let found = if live == 0 && freed > 0 {
-                heap.free_span(span);
-                None
-            } else if span.alloc_count() < span.nelems() {
-                Some(span)
-            } else {
-                self.push_swept(span, h, true);
-                None
-            };
-            if swept.is_some() {
-                heap.note_lazy_sweep();
-                heap.note_span_done();
-            }
-            if found.is_some() {
-                return found;
-            }
-        }
-        None
-    }
-
     /// Pops an unswept span, partial ones first.
+    /// Takes a swept span with free slots, if there is one.
+    pub(crate) fn pop_swept_partial(&self, h: u32) -> Option<SpanPtr> {
+        self.lists.lock().partial[swept(h)].pop()
+    }
+
     pub(crate) fn pop_unswept(&self, h: u32) -> Option<SpanPtr> {
         let mut lists = self.lists.lock();
         let i = unswept(h);
         lists.partial[i].pop().or_else(|| lists.full[i].pop())
     }
 
-    /// Files a span after it was swept: freed if nothing survived, else on
-    /// the swept partial or full list.
-    pub(crate) fn place_swept(
-        &self,
-        heap: &PageHeap,
-        span: SpanPtr,
-        outcome: &SweepOutcome,
-        h: u32,
-    ) {
-        if outcome.live == 0 && outcome.freed > 0 {
-            heap.free_span(span);
-        } else {
-            self.push_swept(span, h, span.alloc_count() == span.nelems());
-        }
-    }
-
-    fn push_swept(&self, span: SpanPtr, h: u32, full: bool) {
+    pub(crate) fn push_swept(&self, span: SpanPtr, h: u32, full: bool) {
         debug_assert_eq!(span.sweepgen(), h, "filing an unswept span as swept");
         let mut lists = self.lists.lock();
         if full {
@@ -135,16 +72,6 @@ impl Central {
     /// Files a freshly made large-object span (swept by construction).
     pub(crate) fn push_swept_full(&self, span: SpanPtr, h: u32) {
         self.push_swept(span, h, true);
-    }
-
-    /// Takes back a span from a cache (Go's `uncacheSpan`). The cache has
-    /// already written its allocation state back into the span, and holds the
-    /// sweep gate.
-    pub(crate) fn uncache_span(&self, heap: &PageHeap, span: SpanPtr) {
-        let h = heap.sweepgen();
-        span.set_uncached(h);
-        heap.note_cached(-1);
-        self.push_swept(span, h, span.alloc_count() == span.nelems());
     }
 
     /// Number of spans on this central's lists (swept and unswept).

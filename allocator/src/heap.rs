@@ -27,6 +27,9 @@ use crate::span::{Span, SpanPtr, SpanState, SweepOutcome};
 use crate::stats::{ClassStats, HeapStats};
 use crate::{memory, os};
 
+/// Unswept spans a cache refill sweeps, at most, before it takes fresh pages.
+const REFILL_SWEEP_BUDGET: usize = 100;
+
 /// Page-heap configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -211,6 +214,80 @@ impl PageHeap {
 
     pub(crate) fn central(&self, spc: SpanClass) -> &Central {
         &self.centrals[spc.index()]
+    }
+
+    /// Finds a span with free slots for a cache (Go's `cacheSpan`): a swept
+    /// partial span; else an unswept span, swept here; else fresh pages.
+    /// The span comes back swept and marked cached (`h + 3`). The caller holds
+    /// the sweep gate.
+    pub(crate) fn cache_span(&self, central: &Central) -> Result<SpanPtr, AllocError> {
+        let h = self.sweepgen();
+        let span = match central.pop_swept_partial(h) {
+            Some(span) => span,
+            None => match self.sweep_for_space(central, h) {
+                Some(span) => span,
+                None => {
+                    let npages = central.spc.size_class().npages();
+                    self.alloc_span(npages, central.spc)?
+                }
+            },
+        };
+        debug_assert!(span.alloc_count() < span.nelems(), "cached a full span");
+        span.set_cached(h);
+        self.note_cached(1);
+        Ok(span)
+    }
+
+    /// Sweeps unswept spans of this class until one has a free slot.
+    fn sweep_for_space(&self, central: &Central, h: u32) -> Option<SpanPtr> {
+        for _ in 0..REFILL_SWEEP_BUDGET {
+            let span = central.pop_unswept(h)?;
+            let swept = self.sweep_span(span, h);
+            let (live, freed) = swept.as_ref().map_or((0, 0), |o| (o.live, o.freed));
+            let found = if live == 0 && freed > 0 {
+                self.free_span(span);
+                None
+            } else if span.alloc_count() < span.nelems() {
+                Some(span)
+            } else {
+                central.push_swept(span, h, true);
+                None
+            };
+            if swept.is_some() {
+                self.note_lazy_sweep();
+                self.note_span_done();
+            }
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+
+    /// Files a span after it was swept: freed if nothing survived, else on
+    /// the swept partial or full list.
+    pub(crate) fn place_swept(
+        &self,
+        central: &Central,
+        span: SpanPtr,
+        outcome: &SweepOutcome,
+        h: u32,
+    ) {
+        if outcome.live == 0 && outcome.freed > 0 {
+            self.free_span(span);
+        } else {
+            central.push_swept(span, h, span.alloc_count() == span.nelems());
+        }
+    }
+
+    /// Takes back a span from a cache (Go's `uncacheSpan`). The cache has
+    /// already written its allocation state back into the span, and holds the
+    /// sweep gate.
+    pub(crate) fn uncache_span(&self, central: &Central, span: SpanPtr) {
+        let h = self.sweepgen();
+        span.set_uncached(h);
+        self.note_cached(-1);
+        central.push_swept(span, h, span.alloc_count() == span.nelems());
     }
 
     // ---- spans ----------------------------------------------------------------
@@ -491,7 +568,7 @@ impl PageHeap {
             while let Some(span) = central.pop_unswept(h) {
                 let npages = span.npages();
                 if let Some(outcome) = self.sweep_span(span, h) {
-                    central.place_swept(self, span, &outcome, h);
+                    self.place_swept(central, span, &outcome, h);
                     self.note_span_done();
                     if i != 0 {
                         self.sweep_cursor.store(at, Relaxed);
@@ -499,7 +576,7 @@ impl PageHeap {
                     return Some(npages);
                 }
                 // Someone else swept it in place meanwhile; just file it.
-                central.place_swept(self, span, &SweepOutcome::default(), h);
+                self.place_swept(central, span, &SweepOutcome::default(), h);
             }
         }
         None

@@ -144,10 +144,11 @@ pub use cache::Cache;
 pub use central::Central;
 pub use error::AllocError;
 pub use heap::{Config, ObjectRef, PageHeap};
+pub use memory::POISON_WORD;
 pub use os::resident_bytes;
 pub use sizeclass::{
     slot_size, ObjectKind, SizeClass, SpanClass, MAX_OBJECTS_PER_SPAN, MAX_SMALL_SIZE,
     NUM_SIZE_CLASSES, NUM_SPAN_CLASSES, PAGE_SHIFT, PAGE_SIZE,
 };
-pub use span::{Span, SpanState, Special, SpecialsGuard, SweepHook, SweepOutcome, POISON_WORD};
+pub use span::{Span, SpanState, Special, SpecialsGuard, SweepHook, SweepOutcome};
 pub use stats::{ClassStats, HeapStats};

@@ -1,8 +1,6 @@
 //! Writing to object memory: zeroing on allocation, poisoning on free.
 //! The only places the allocator stores into heap memory.
 
-use crate::span::POISON_WORD;
-
 /// Clears `[addr, addr + len)`.
 ///
 /// # Safety
@@ -29,3 +27,6 @@ pub(crate) unsafe fn poison(addr: usize, len: usize) {
         unsafe { words.add(i).write(POISON_WORD) };
     }
 }
+
+/// The pattern freed objects are filled with when poisoning is on.
+pub const POISON_WORD: u64 = 0xDEAD_BEEF_DEAD_BEEF;

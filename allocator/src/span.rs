@@ -55,9 +55,6 @@ use parking_lot::Mutex;
 use crate::bitmap::{low_mask, GcBits, BITMAP_WORDS};
 use crate::sizeclass::{SizeClass, SpanClass, PAGE_SIZE};
 
-/// The pattern freed objects are filled with when poisoning is on.
-pub const POISON_WORD: u64 = 0xDEAD_BEEF_DEAD_BEEF;
-
 /// Lifecycle of a span's metadata.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[repr(u8)]

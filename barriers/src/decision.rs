@@ -158,6 +158,27 @@ pub const fn decide(mode: BarrierMode, old: usize, new: usize, stack_scanned: bo
     }
 }
 
+/// The decision, as a method of the mode (it lives here so that `mode`
+/// depends on nothing).
+impl BarrierMode {
+    /// What this mode records for one store of `new` over `old` (addresses,
+    /// 0 for null) by a mutator whose stack is (`stack_scanned`) or is not
+    /// yet scanned. Same as [`decide`](crate::decide()).
+    ///
+    /// ```
+    /// use tricolor_barriers::BarrierMode;
+    ///
+    /// let s = BarrierMode::Hybrid.shades(0x10, 0x20, false);
+    /// assert_eq!(s.iter().collect::<Vec<_>>(), [0x10, 0x20]);
+    /// let s = BarrierMode::Hybrid.shades(0x10, 0x20, true);
+    /// assert_eq!(s.iter().collect::<Vec<_>>(), [0x10]);
+    /// ```
+    #[inline]
+    pub const fn shades(self, old: usize, new: usize, stack_scanned: bool) -> Shades {
+        decide(self, old, new, stack_scanned)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

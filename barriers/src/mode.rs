@@ -5,8 +5,6 @@ use std::error::Error;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::decision::{self, Shades};
-
 /// Which write barrier a heap runs while marking (§2–§8 of the crate docs).
 ///
 /// The mode is chosen once per heap. Besides naming the algorithm that
@@ -95,23 +93,6 @@ impl BarrierMode {
     /// exists to lift exactly this requirement (§6).
     pub const fn scans_stack_before_store(self) -> bool {
         matches!(self, BarrierMode::Satb)
-    }
-
-    /// What this mode records for one store of `new` over `old` (addresses,
-    /// 0 for null) by a mutator whose stack is (`stack_scanned`) or is not
-    /// yet scanned. Same as [`decide`](crate::decide()).
-    ///
-    /// ```
-    /// use tricolor_barriers::BarrierMode;
-    ///
-    /// let s = BarrierMode::Hybrid.shades(0x10, 0x20, false);
-    /// assert_eq!(s.iter().collect::<Vec<_>>(), [0x10, 0x20]);
-    /// let s = BarrierMode::Hybrid.shades(0x10, 0x20, true);
-    /// assert_eq!(s.iter().collect::<Vec<_>>(), [0x10]);
-    /// ```
-    #[inline]
-    pub const fn shades(self, old: usize, new: usize, stack_scanned: bool) -> Shades {
-        decision::decide(self, old, new, stack_scanned)
     }
 }
 

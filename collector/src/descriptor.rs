@@ -21,6 +21,9 @@
 
 use std::fmt;
 
+use bitvec::order::Lsb0;
+use bitvec::view::BitView;
+
 use crate::object::ObjectView;
 
 /// Index of a registered descriptor; what an object's header names.
@@ -297,8 +300,9 @@ fn bitmap(pointer_words: &[u32]) -> Box<[u64]> {
         .max()
         .unwrap_or(0);
     let mut bits = vec![0u64; words];
+    let view = bits.view_bits_mut::<Lsb0>();
     for &i in pointer_words {
-        bits[i as usize / 64] |= 1 << (i % 64);
+        view.set(i as usize, true);
     }
     bits.into_boxed_slice()
 }
@@ -555,19 +559,13 @@ impl TypeDescriptor {
             }
         };
         if let Pointers::Bitmap(bits) = &self.pointers {
-            for (w, &word) in bits.iter().enumerate() {
-                let mut b = word;
-                while b != 0 {
-                    let index = (w * 64) as u32 + b.trailing_zeros();
-                    b &= b - 1;
-                    if index >= unit {
-                        return Err(DescriptorError::PointerOutOfRange {
-                            name: self.name.clone(),
-                            index,
-                            words: unit,
-                        });
-                    }
-                }
+            let past_end = bits.view_bits::<Lsb0>().get(unit as usize..);
+            if let Some(beyond) = past_end.and_then(|b| b.first_one()) {
+                return Err(DescriptorError::PointerOutOfRange {
+                    name: self.name.clone(),
+                    index: unit + beyond as u32,
+                    words: unit,
+                });
             }
         }
         Ok(())
@@ -596,7 +594,7 @@ impl TypeDescriptor {
             Shape::Bytes => return false,
         };
         let i = index % unit.max(1);
-        bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+        bits.view_bits::<Lsb0>().get(i).is_some_and(|b| *b)
     }
 
     /// Calls `f(word_index)` for every pointer field of an object of length
@@ -611,6 +609,9 @@ impl TypeDescriptor {
             Shape::Array { elem_words } => (elem_words as usize, len),
             Shape::Bytes => return,
         };
+        // The mark loop's inner loop (every object scanned, every array
+        // element): one `trailing_zeros` per pointer over the raw words, as
+        // bitvec's `iter_ones` re-slices for each bit it finds.
         for e in 0..count {
             let base = e * unit;
             for (w, &word) in bits.iter().enumerate() {
