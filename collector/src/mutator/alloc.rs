@@ -1,0 +1,238 @@
+//! Allocation: the inlined fast path, the general path, and the report
+//! to the pacer that may start a cycle, assist the mark or wait for it
+//! (essay steps 1 and 3b).
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use tricolor_allocator::ObjectKind;
+
+use super::assist::{self, Owed};
+use super::{native_misuse, GcAllocError, Mutator, ALLOC_REPORT_BYTES};
+use crate::descriptor::TypeId;
+use crate::object::{self, ObjRef};
+use crate::policy::Decision;
+
+impl Mutator {
+    // ---- allocation ----------------------------------------------------------
+
+    /// Allocates an object of type `ty` with length `len` (0 for fixed types;
+    /// elements for arrays; bytes for byte arrays). The object is zeroed
+    /// except for its header: every pointer field is null.
+    ///
+    /// The new object is reachable only through the returned `ObjRef` until it
+    /// is stored in a root or another object; the next safepoint (including
+    /// the next allocation) may free it if it is not.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let pair = heap.register_type(TypeDescriptor::fixed("Pair", 2, &[0, 1]))?;
+    /// let vector = heap.register_type(TypeDescriptor::array("Vector", 1, &[0]))?;
+    /// let string = heap.register_type(TypeDescriptor::bytes("String"))?;
+    /// let mut m = heap.attach()?;
+    ///
+    /// let s = m.alloc(string, 5)?; // 5 bytes (one payload word), zeroed
+    /// let s_slot = m.push_root(Some(s)); // rooted before the next allocation
+    /// let v = m.alloc(vector, 3)?; // 3 elements, all null
+    /// // SAFETY: `v` was just allocated (no safepoint since), `s` is rooted,
+    /// // and element 0 is a pointer field of `Vector`.
+    /// unsafe { m.store(v, 0, m.root(s_slot)) };
+    /// m.set_root(s_slot, Some(v)); // `s` stays reachable through `v`
+    /// let p = m.alloc(pair, 0)?; // fixed-size types take length 0
+    /// # let _ = p;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`GcAllocError::ForeignType`] if `ty` came from another heap,
+    /// [`GcAllocError::BadLength`] if `len` does not suit the type, and
+    /// [`GcAllocError::Alloc`] if the allocator refuses (the object size
+    /// limit, the heap limit, or the system is out of memory).
+    #[inline]
+    pub fn alloc(&mut self, ty: TypeId, len: usize) -> Result<ObjRef, GcAllocError> {
+        match self.try_alloc_fast(ty, len) {
+            Some(obj) => Ok(obj),
+            None => self.alloc_general(ty, len),
+        }
+    }
+
+    /// The inlined part of [`alloc`](Self::alloc): a small fixed-size
+    /// object of this heap from the cache's current window, when no
+    /// safepoint request and no allocation report is due. `None` sends the
+    /// caller to [`alloc_general`](Self::alloc_general), which handles every
+    /// case (including these, and errors) in full.
+    #[inline(always)]
+    fn try_alloc_fast(&mut self, ty: TypeId, len: usize) -> Option<ObjRef> {
+        if self.shared.poll.load(Ordering::Acquire) != 0
+            || self.allocated_unreported >= ALLOC_REPORT_BYTES
+            || len != 0
+        {
+            return None;
+        }
+        let spc = ty.small?;
+        if !self.heap.types.owns(ty) {
+            return None;
+        }
+        // In native state (no data) the general path reports the misuse.
+        let ptr = self.data.as_mut()?.cache.try_alloc_class(spc)?;
+        Some(self.finish_alloc(ptr, ty, 0, spc.size_class().size()))
+    }
+
+    /// Everything [`alloc`](Self::alloc) does: the safepoint poll, the
+    /// allocation report (assists, pacing), every shape and size, errors.
+    #[inline(never)]
+    fn alloc_general(&mut self, ty: TypeId, len: usize) -> Result<ObjRef, GcAllocError> {
+        self.safepoint();
+        // Report earlier allocation (which may assist, or wait for a cycle
+        // at the hard limit) before carving out the new object: after it,
+        // the object is unrooted until the caller stores it.
+        if self.allocated_unreported >= ALLOC_REPORT_BYTES {
+            self.report_allocation();
+        }
+        let heap = &*self.heap;
+        if let (Some(spc), 0, true) = (ty.small, len, heap.types.owns(ty)) {
+            // The common case: a small fixed-size object of this heap, its
+            // span class carried in the id (no descriptor read). The slot's
+            // size is the class's size, as `small_fixed` records it.
+            let ptr = self.data().cache.alloc_class(spc)?;
+            return Ok(self.finish_alloc(ptr, ty, 0, spc.size_class().size()));
+        }
+        // An id of this heap always resolves: ids come only from
+        // `register_type`, and registered slots are never cleared.
+        let desc = heap.types.get(ty).ok_or(GcAllocError::ForeignType(ty))?;
+        let words = desc
+            .payload_words(len)
+            .ok_or_else(|| GcAllocError::BadLength {
+                type_name: desc.name.clone(),
+                len,
+                reason: if desc.payload_words(0).is_some() && len != 0 {
+                    "fixed-size types are allocated with length 0"
+                } else {
+                    "the size overflows"
+                },
+            })?;
+        if len > u32::MAX as usize {
+            return Err(GcAllocError::BadLength {
+                type_name: desc.name.clone(),
+                len,
+                reason: "lengths are limited to 2^32 - 1",
+            });
+        }
+        let bytes = words
+            .checked_add(1)
+            .and_then(|w| w.checked_mul(8))
+            .ok_or_else(|| GcAllocError::BadLength {
+                type_name: desc.name.clone(),
+                len,
+                reason: "the size overflows",
+            })?;
+        let kind = if desc.has_pointers() {
+            ObjectKind::Scan
+        } else {
+            ObjectKind::NoScan
+        };
+        let ptr = self.data().cache.alloc(bytes, kind)?;
+        Ok(self.finish_alloc(ptr, ty, len, tricolor_allocator::slot_size(bytes)))
+    }
+
+    /// Writes the header of a fresh slot and accounts for its `slot` bytes
+    /// (the slot's size, as the marker and the sweeper count it, so that the
+    /// pacer's heap and the allocator's agree).
+    #[inline]
+    fn finish_alloc(
+        &mut self,
+        ptr: std::ptr::NonNull<u8>,
+        ty: TypeId,
+        len: usize,
+        slot: usize,
+    ) -> ObjRef {
+        let obj = ObjRef::from_addr(ptr.as_ptr() as usize).expect("non-null");
+        // SAFETY: the cache just handed us this slot; nobody else has it.
+        unsafe { object::init_header(obj, object::header(ty.index, len as u32)) };
+        // Reported at the next allocation, before it carves out its object
+        // (see `alloc`): nothing between here and the caller may free `obj`.
+        self.allocated_unreported += slot as u64;
+        obj
+    }
+
+    /// Tells the pacer about recent allocation; may start a cycle, or wait
+    /// for one if the heap is far over its goal.
+    pub(super) fn report_allocation(&mut self) {
+        let n = std::mem::take(&mut self.allocated_unreported);
+        if self.heap.phase.marking() {
+            // Allocated black during a mark: counted as marked, and paid for
+            // with marking work (`assist`).
+            self.heap
+                .mark_state
+                .black_bytes
+                .fetch_add(n, Ordering::Relaxed);
+            if self.heap.config.mark_assists {
+                let data = match &mut self.data {
+                    Some(g) => &mut **g,
+                    None => native_misuse(),
+                };
+                if assist::assist(&self.heap, data, n) == Owed::Stuck {
+                    self.park_in_assist();
+                }
+            }
+        }
+        let since = self
+            .heap
+            .allocated_since_mark
+            .fetch_add(n, Ordering::Relaxed)
+            + n;
+        if self.heap.config.manual_cycles {
+            return;
+        }
+        let live = self.heap.live_after_mark.load(Ordering::Relaxed) + since;
+        let decision = self.heap.pacer.lock().decide(live);
+        match decision {
+            Decision::Continue => {}
+            Decision::StartCycle => self.heap.nudge_cycle(),
+            Decision::Block => {
+                self.heap.nudge_cycle();
+                // Wait for the cycle that is running or was just asked for
+                // (it may not have started yet).
+                let n = {
+                    let c = self.heap.cycles.lock();
+                    c.requested.max(c.started)
+                };
+                self.enter_native();
+                self.heap.wait_for_cycle(n);
+                self.leave_native();
+            }
+        }
+    }
+
+    /// Parks while this mutator owes assist work it cannot find (`assist`
+    /// module docs, "Parking"), in native state so that handshakes and
+    /// stop-the-worlds go ahead without it. Called from
+    /// `report_allocation`, where a safepoint is allowed.
+    #[cold]
+    #[inline(never)]
+    fn park_in_assist(&mut self) {
+        while assist::park_allowed(&self.heap) {
+            let t0 = Instant::now();
+            self.enter_native();
+            let ms = &self.heap.mark_state;
+            ms.park_assist(assist::PARK_POLL);
+            ms.assist_wait_ns
+                .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            self.leave_native();
+            // The mark may have ended (and another begun, with the debt
+            // reset) while this mutator was parked.
+            if !self.heap.phase.marking() {
+                return;
+            }
+            let data = match &mut self.data {
+                Some(g) => &mut **g,
+                None => native_misuse(),
+            };
+            if assist::assist(&self.heap, data, 0) != Owed::Stuck {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! Loads and stores of object fields; a pointer store runs the write
+//! barrier (its slow path is one cold call, `barrier_slow`; `mutator::barrier`).
+
+use super::{barrier, native_misuse, Mutator};
+use crate::descriptor::{Pointers, TypeId};
+use crate::object::{self, ObjRef};
+
+impl Mutator {
+    // ---- fields --------------------------------------------------------------
+
+    /// Loads pointer field `field` of `obj`.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let cons = heap.register_type(TypeDescriptor::fixed("Cons", 2, &[0, 1]))?;
+    /// let mut m = heap.attach()?;
+    /// let tail = m.alloc(cons, 0)?;
+    /// let slot = m.push_root(Some(tail));
+    /// let head = m.alloc(cons, 0)?;
+    /// // SAFETY: `head` is fresh (no safepoint since), `tail` is rooted.
+    /// unsafe { m.store(head, 1, m.root(slot)) };
+    /// m.set_root(slot, Some(head));
+    /// m.collect();
+    /// let head = m.root(slot).unwrap();
+    /// // SAFETY: `head` is rooted in `slot`; field 1 is a pointer field.
+    /// let tail = unsafe { m.load(head, 1) }.unwrap();
+    /// // SAFETY: `tail` was loaded from the reachable `head`, with no safepoint since.
+    /// assert_eq!(unsafe { m.load(tail, 1) }, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Safety
+    /// `obj` must be a live object of this heap: allocated by it and reachable
+    /// from a root ever since (or since it was loaded from a reachable object).
+    ///
+    /// # Panics
+    /// In debug builds, if `field` is out of range or not a pointer field.
+    #[inline]
+    pub unsafe fn load(&self, obj: ObjRef, field: usize) -> Option<ObjRef> {
+        if cfg!(debug_assertions) {
+            self.check_field(obj, field, true);
+        }
+        // SAFETY: the caller guarantees `obj` is live; the field index was
+        // checked against the descriptor in debug builds and is the caller's
+        // obligation otherwise.
+        ObjRef::from_addr(unsafe { object::load_field(obj, field) } as usize)
+    }
+
+    /// Stores `value` into pointer field `field` of `obj`, through the write
+    /// barrier.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// // A binary-tree node: left, right (pointers), key (data).
+    /// let node = heap.register_type(TypeDescriptor::fixed("Node", 3, &[0, 1]))?;
+    /// let mut m = heap.attach()?;
+    /// let parent = m.alloc(node, 0)?;
+    /// let p = m.push_root(Some(parent));
+    /// let child = m.alloc(node, 0)?;
+    /// // SAFETY: `parent` is rooted in `p`; `child` was just allocated (no
+    /// // safepoint since); field 0 is a pointer field of `Node`.
+    /// unsafe { m.store(parent, 0, Some(child)) };
+    /// m.collect(); // `child` survives: reachable from `parent`
+    /// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 2);
+    /// // SAFETY: `parent` is rooted; storing `None` makes `child` garbage.
+    /// unsafe { m.store(parent, 0, None) };
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Safety
+    /// As for [`load`](Self::load); `value`, if any, must be live too.
+    ///
+    /// # Panics
+    /// In debug builds, if `field` is out of range or not a pointer field, or
+    /// `value` is not the start of an object of this heap.
+    #[inline]
+    pub unsafe fn store(&mut self, obj: ObjRef, field: usize, value: Option<ObjRef>) {
+        if cfg!(debug_assertions) {
+            self.check_field(obj, field, true);
+            if let Some(v) = value {
+                self.check_object(v, "stored value");
+            }
+        }
+        let new = value.map_or(0, ObjRef::addr);
+        // SAFETY: as for `load`.
+        let old = unsafe { object::swap_field(obj, field, new as u64) };
+        // The phase cannot change between the store and this check: it
+        // changes only with the world stopped, and there is no safepoint in
+        // between (barriers §10).
+        if self.heap.phase.marking() {
+            self.barrier_slow(old as usize, new);
+        }
+    }
+
+    /// The write barrier while marking (`barrier` module docs). No safepoint
+    /// between the store and this record.
+    #[cold]
+    #[inline(never)]
+    fn barrier_slow(&mut self, old: usize, new: usize) {
+        let id = self.shared.id;
+        let heap = &*self.heap;
+        let data = match &mut self.data {
+            Some(g) => &mut **g,
+            None => native_misuse(),
+        };
+        barrier::record_store(heap, data, id, old, new);
+    }
+
+    /// Loads non-pointer word `field` of `obj`.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// // A boxed float: one data word.
+    /// let float = heap.register_type(TypeDescriptor::fixed("Float", 1, &[]))?;
+    /// let mut m = heap.attach()?;
+    /// let f = m.alloc(float, 0)?;
+    /// // SAFETY: `f` was just allocated (no safepoint since); word 0 is data.
+    /// unsafe { m.store_word(f, 0, 2.5f64.to_bits()) };
+    /// let slot = m.push_root(Some(f));
+    /// m.collect();
+    /// // SAFETY: `f` is rooted in `slot`.
+    /// let bits = unsafe { m.load_word(m.root(slot).unwrap(), 0) };
+    /// assert_eq!(f64::from_bits(bits), 2.5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Safety
+    /// As for [`load`](Self::load).
+    #[inline]
+    pub unsafe fn load_word(&self, obj: ObjRef, field: usize) -> u64 {
+        if cfg!(debug_assertions) {
+            self.check_field(obj, field, false);
+        }
+        // SAFETY: as for `load`.
+        unsafe { object::load_field(obj, field) }
+    }
+
+    /// Stores non-pointer word `field` of `obj`. For a traced type, stores a
+    /// tagged word: the barrier sees the pointers it carries (by the type's
+    /// `decode`).
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let string = heap.register_type(TypeDescriptor::bytes("String"))?;
+    /// let mut m = heap.attach()?;
+    /// let s = m.alloc(string, 5)?;
+    /// // Byte arrays are written a word at a time (little-endian here).
+    /// let word = u64::from_le_bytes(*b"hello\0\0\0");
+    /// // SAFETY: `s` was just allocated (no safepoint since); a 5-byte array
+    /// // has one payload word.
+    /// unsafe { m.store_word(s, 0, word) };
+    /// // SAFETY: as above.
+    /// assert_eq!(&unsafe { m.load_word(s, 0) }.to_le_bytes()[..5], b"hello");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// For a tagged word of a traced type, see [`TypeDescriptor::traced`].
+    ///
+    /// [`TypeDescriptor::traced`]: crate::TypeDescriptor::traced
+    ///
+    /// # Safety
+    /// As for [`load`](Self::load); for a traced type, a pointer the word
+    /// carries must be a live object of this heap.
+    #[inline]
+    pub unsafe fn store_word(&mut self, obj: ObjRef, field: usize, value: u64) {
+        if cfg!(debug_assertions) {
+            self.check_field(obj, field, false);
+        }
+        if !self.heap.phase.marking() {
+            // SAFETY: as for `load`.
+            unsafe { object::store_field(obj, field, value) };
+            return;
+        }
+        // SAFETY: as for `load`.
+        let old = unsafe { object::swap_field(obj, field, value) };
+        // SAFETY: `obj` is live (caller's contract).
+        let (ty, _) = object::decode_header(unsafe { object::load_header(obj) });
+        if let Some(Pointers::Traced { decode, .. }) =
+            self.heap.types.by_index(ty).map(|d| &d.pointers)
+        {
+            let (old, new) = (decode(old).unwrap_or(0), decode(value).unwrap_or(0));
+            self.barrier_slow(old, new);
+        }
+    }
+
+    /// The type of `obj` and the length its header records (array elements,
+    /// or bytes for a byte array; 0 for fixed-size types).
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let string = heap.register_type(TypeDescriptor::bytes("String"))?;
+    /// let mut m = heap.attach()?;
+    /// let s = m.alloc(string, 11)?;
+    /// // SAFETY: `s` was just allocated, with no safepoint since.
+    /// let (ty, len) = unsafe { m.shape_of(s) };
+    /// assert_eq!((ty, len), (string, 11));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Safety
+    /// As for [`load`](Self::load).
+    pub unsafe fn shape_of(&self, obj: ObjRef) -> (TypeId, usize) {
+        // SAFETY: caller's contract.
+        let (index, len) = object::decode_header(unsafe { object::load_header(obj) });
+        (self.heap.types.id_of(index), len)
+    }
+
+    fn check_object(&self, obj: ObjRef, what: &str) {
+        let o =
+            self.heap.page.find_object(obj.addr()).unwrap_or_else(|| {
+                panic!("tricolor: {what} {obj:?} is not an object of this heap")
+            });
+        assert_eq!(
+            o.base(),
+            obj.addr(),
+            "tricolor: {what} {obj:?} points inside the object at {:#x}, not at its start",
+            o.base()
+        );
+    }
+
+    fn check_field(&self, obj: ObjRef, field: usize, pointer: bool) {
+        self.check_object(obj, "object");
+        // SAFETY: check_object confirmed `obj` starts a slot of this heap.
+        let (ty, len) = object::decode_header(unsafe { object::load_header(obj) });
+        let desc = self
+            .heap
+            .types
+            .by_index(ty)
+            .unwrap_or_else(|| panic!("tricolor: {obj:?} has an invalid header (type {ty})"));
+        let words = desc.payload_words(len).unwrap_or(0);
+        assert!(
+            field < words,
+            "tricolor: field {field} of a `{}` with {words} payload words",
+            desc.name
+        );
+        if let Pointers::Bitmap(_) = desc.pointers {
+            assert_eq!(
+                desc.is_pointer_word(field),
+                pointer,
+                "tricolor: field {field} of `{}` is {} field; use {}",
+                desc.name,
+                if pointer {
+                    "not a pointer"
+                } else {
+                    "a pointer"
+                },
+                if pointer {
+                    "load_word/store_word"
+                } else {
+                    "load/store"
+                }
+            );
+        } else if pointer {
+            panic!(
+                "tricolor: `{}` has no pointer bitmap; use load_word/store_word",
+                desc.name
+            );
+        }
+    }
+}
