@@ -13,52 +13,25 @@
 //! cargo run --release --example allocator -- [--threads N] [--live-mib M] [--seconds S]
 //! ```
 
-use std::ptr::NonNull;
 mod support;
 
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
-use support::{percentile_ms, Rng};
 
 use tricolor::allocator::{resident_bytes, Cache, Config, ObjectKind, PageHeap};
+use tricolor_testkit::{Histogram, Rng};
 
-struct Args {
-    threads: usize,
-    live_mib: usize,
-    seconds: f64,
-}
-
-fn parse_args() -> Args {
-    let mut args = Args {
-        threads: 4,
-        live_mib: 256,
-        seconds: 10.0,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--threads" => args.threads = value().parse().expect("--threads N"),
-            "--live-mib" => args.live_mib = value().parse().expect("--live-mib M"),
-            "--seconds" => args.seconds = value().parse().expect("--seconds S"),
-            "-h" | "--help" => {
-                println!("churn [--threads N] [--live-mib M] [--seconds S]");
-                std::process::exit(0);
-            }
-            other => panic!("unknown flag {other}; try --help"),
-        }
-    }
-    args
-}
+const USAGE: &str = "allocator [--threads N] [--live-mib M] [--seconds S]";
 
 /// A random object size: mostly small, sometimes medium, rarely large.
 fn object_size(rng: &mut Rng) -> usize {
-    match rng.next() % 1000 {
-        0 => 64 * 1024 + (rng.next() % (192 * 1024)) as usize,
-        1..=699 => 16 + (rng.next() % 112) as usize,
-        _ => 128 + (rng.next() % 3968) as usize,
+    match rng.below(1000) {
+        0 => 64 * 1024 + rng.below(192 * 1024),
+        1..=699 => 16 + rng.below(112),
+        _ => 128 + rng.below(3968),
     }
 }
 
@@ -74,7 +47,7 @@ struct Shared {
 }
 
 fn main() {
-    let args = parse_args();
+    let args = support::parse_args(USAGE, None);
     let heap = PageHeap::new(Config::default());
     let shared = Arc::new(Shared {
         heap: heap.clone(),
@@ -109,7 +82,7 @@ fn main() {
         .collect();
 
     let start = Instant::now();
-    let mut pauses: Vec<Duration> = Vec::new();
+    let mut pauses = Histogram::new();
     let mut cycle = 0;
     let mut last_alloc = 0;
     let mut last_time = start;
@@ -130,7 +103,7 @@ fn main() {
         shared.stop_requested.store(false, Ordering::SeqCst);
         shared.barrier.wait(); // 4: resume
         let pause = t0.elapsed();
-        pauses.push(pause);
+        pauses.record_duration(pause);
         cycle += 1;
         let s = heap.stats();
         let now = Instant::now();
@@ -160,8 +133,7 @@ fn main() {
     let elapsed = start.elapsed().as_secs_f64();
 
     let s = heap.stats();
-    pauses.sort();
-    let pct = |p: f64| percentile_ms(&pauses, p);
+    let pct = |p: f64| pauses.quantile_ms(p);
     println!("---");
     println!(
         "summary: {cycle} cycles in {elapsed:.1} s; pause p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
@@ -200,14 +172,14 @@ fn main() {
 }
 
 fn mutator(t: usize, budget: u64, shared: &Shared) {
-    let mut rng = Rng(0x5EED ^ ((t as u64) << 32));
+    let mut rng = Rng::new(0x5EED ^ ((t as u64) << 32));
     let mut cache = Cache::new(shared.heap.clone());
     let mut live: Vec<(Obj, usize)> = Vec::new();
     let mut live_bytes = 0u64;
     let mut allocated_local = 0u64;
     let alloc = |cache: &mut Cache, rng: &mut Rng| {
         let size = object_size(rng);
-        let kind = if rng.next() % 4 == 0 {
+        let kind = if rng.one_in(4) {
             ObjectKind::NoScan
         } else {
             ObjectKind::Scan
@@ -245,7 +217,7 @@ fn mutator(t: usize, budget: u64, shared: &Shared) {
             shared.barrier.wait(); // 3
             shared.barrier.wait(); // 4
         }
-        let victim = (rng.next() % live.len() as u64) as usize;
+        let victim = rng.below(live.len());
         let (o, size) = alloc(&mut cache, &mut rng);
         allocated_local += size as u64;
         live[victim] = (o, size);

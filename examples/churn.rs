@@ -19,42 +19,12 @@ mod support;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
-use support::{percentile_ms, Rng};
+use std::time::Instant;
 
 use tricolor::raw::{Config, Heap, Mutator, ObjRef, TypeDescriptor, TypeId};
+use tricolor_testkit::{Histogram, Rng};
 
-struct Args {
-    threads: usize,
-    live_mib: usize,
-    seconds: f64,
-    depth: u32,
-}
-
-fn parse_args() -> Args {
-    let mut args = Args {
-        threads: 4,
-        live_mib: 256,
-        seconds: 10.0,
-        depth: 8,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--threads" => args.threads = value().parse().expect("--threads N"),
-            "--live-mib" => args.live_mib = value().parse().expect("--live-mib M"),
-            "--seconds" => args.seconds = value().parse().expect("--seconds S"),
-            "--depth" => args.depth = value().parse().expect("--depth D"),
-            "-h" | "--help" => {
-                println!("churn [--threads N] [--live-mib M] [--seconds S] [--depth D]");
-                std::process::exit(0);
-            }
-            other => panic!("unknown flag {other}; try --help"),
-        }
-    }
-    args
-}
+const USAGE: &str = "churn [--threads N] [--live-mib M] [--seconds S] [--depth D]";
 
 #[derive(Copy, Clone)]
 struct Types {
@@ -116,12 +86,12 @@ fn mutator(
     allocated: &AtomicU64,
 ) -> u64 {
     let mut m = heap.attach().expect("attach");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let table = m.alloc(t.table, trees).expect("table");
     let table_slot = m.push_root(Some(table));
     let mut salts = vec![0u64; trees];
     for (i, salt) in salts.iter_mut().enumerate() {
-        *salt = rng.next();
+        *salt = rng.next_u64();
         let tree = build(&mut m, t, depth, *salt);
         let table = m.root(table_slot).expect("rooted");
         // SAFETY: the table is rooted; the tree was just built.
@@ -131,14 +101,14 @@ fn mutator(
     let start = Instant::now();
     let mut replaced = 0u64;
     while start.elapsed().as_secs_f64() < seconds {
-        let i = (rng.next() % trees as u64) as usize;
+        let i = rng.below(trees);
         let table = m.root(table_slot).expect("rooted");
         // SAFETY: the table is rooted, so its trees are reachable.
         let old = unsafe { m.load(table, i) }.expect("tree");
         if replaced % 64 == 0 {
             assert_eq!(check(&m, old, depth, salts[i]), nodes_per_tree);
         }
-        salts[i] = rng.next();
+        salts[i] = rng.next_u64();
         let tree = build(&mut m, t, depth, salts[i]);
         let table = m.root(table_slot).expect("rooted");
         // SAFETY: as above.
@@ -150,7 +120,8 @@ fn mutator(
 }
 
 fn main() {
-    let args = parse_args();
+    let args = support::parse_args(USAGE, Some(8));
+    let depth = args.depth.expect("churn takes --depth");
     let mut config = Config::from_env().unwrap_or_else(|e| panic!("{e}"));
     if std::env::var_os("TRICOLOR_GCTRACE").is_none() {
         config.gctrace = true;
@@ -164,13 +135,13 @@ fn main() {
             .register_type(TypeDescriptor::array("Table", 1, &[0]))
             .expect("Table"),
     };
-    let tree_bytes = ((1usize << args.depth) - 1) * NODE_BYTES;
+    let tree_bytes = ((1usize << depth) - 1) * NODE_BYTES;
     let trees = ((args.live_mib << 20) / args.threads / tree_bytes).max(1);
     println!(
         "churn: {} threads x {} trees of depth {} ({} KiB each) = {} MiB live, for {:.0} s; barrier {}, mark workers {}, GOGC {:?}",
         args.threads,
         trees,
-        args.depth,
+        depth,
         tree_bytes >> 10,
         (trees * args.threads * tree_bytes) >> 20,
         args.seconds,
@@ -184,7 +155,7 @@ fn main() {
         .map(|i| {
             let heap = heap.clone();
             let allocated = allocated.clone();
-            let (depth, seconds) = (args.depth, args.seconds);
+            let seconds = args.seconds;
             thread::spawn(move || {
                 mutator(
                     heap,
@@ -205,9 +176,8 @@ fn main() {
     let elapsed = start.elapsed().as_secs_f64();
 
     let s = heap.stats();
-    let mut pauses: Vec<Duration> = s.recent_pauses.clone();
-    pauses.sort();
-    let pct = |p: f64| percentile_ms(&pauses, p);
+    let pauses: Histogram = s.recent_pauses.iter().copied().collect();
+    let pct = |p: f64| pauses.quantile_ms(p);
     println!("---");
     println!(
         "summary: {} cycles in {elapsed:.1} s; stop-the-world pause p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms (last {} cycles); total pause {:.3} s ({:.1}% of wall time)",

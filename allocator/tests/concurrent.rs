@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 
-use common::{check_stamp, is_zeroed, stamp, Rng};
+use common::{check_stamp, is_zeroed, object_size, stamp, Rng};
 use tricolor_allocator::{Cache, Config, ObjectKind, PageHeap};
 
 const THREADS: usize = 4;
@@ -73,8 +73,8 @@ fn stress(poison: bool, seed: u64) {
                     // Mutate: allocate, keep some, check what is kept.
                     let mut mine = std::mem::take(&mut *kept[t].lock().unwrap());
                     for i in 0..ALLOCS_PER_CYCLE {
-                        let size = rng.object_size(96 * 1024);
-                        let kind = if rng.below(4) == 0 {
+                        let size = object_size(&mut rng, 96 * 1024);
+                        let kind = if rng.one_in(4) {
                             ObjectKind::NoScan
                         } else {
                             ObjectKind::Scan
@@ -87,7 +87,7 @@ fn stress(poison: bool, seed: u64) {
                         let rounded = size.max(8) & !7;
                         tag += 1;
                         stamp(ptr, rounded, tag);
-                        if rng.below(100) < 15 {
+                        if rng.chance(15, 100) {
                             mine.push(Obj {
                                 ptr,
                                 size: rounded,

@@ -112,7 +112,7 @@ fn run(ops: Vec<Op>, poison: bool) -> Result<(), TestCaseError> {
                 // The previous cycle must be fully swept before marking.
                 heap.finish_sweep();
                 let mut rng = common::Rng::new(seed);
-                live.retain(|_| rng.below(100) < keep_percent as u64);
+                live.retain(|_| rng.chance(keep_percent as u64, 100));
                 for o in &live {
                     prop_assert!(heap.mark(o.ptr.as_ptr() as usize), "marked twice");
                 }

@@ -39,7 +39,6 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeSet;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -48,6 +47,8 @@ use mimalloc::MiMalloc;
 use tricolor_allocator::{
     resident_bytes, Cache, Config, ObjectKind, PageHeap, SizeClass, SpanClass, MAX_SMALL_SIZE,
 };
+use tricolor_benches::{criterion_args, interleaved_rounds, run_started};
+use tricolor_testkit::{procfs, stats::quartiles};
 
 /// Object sizes, in bytes. 64 KiB is over tricolor's 32 KiB small-object
 /// limit, so it measures the large-object path (a span per object).
@@ -419,33 +420,10 @@ fn group(c: &mut Criterion, mode: Mode) {
 
 // ---- the summary ------------------------------------------------------------
 
-/// Where criterion keeps its results (its own rule, minus the `cargo
-/// metadata` fallback: `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`,
-/// else the workspace's `target/criterion`).
-fn criterion_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return PathBuf::from(home);
-    }
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir).join("criterion");
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/criterion")
-}
-
 /// Median time per iteration, in ns, from criterion's `estimates.json` for
 /// one benchmark, if it was written by this process.
 fn median_ns(group: &str, subject: &str, size: usize, since: SystemTime) -> Option<f64> {
-    let path = criterion_dir()
-        .join(group)
-        .join(subject)
-        .join(size.to_string())
-        .join("new/estimates.json");
-    let modified = std::fs::metadata(&path).ok()?.modified().ok()?;
-    if modified < since {
-        return None;
-    }
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
-    json["median"]["point_estimate"].as_f64()
+    tricolor_benches::median_ns(&format!("{group}/{subject}/{size}"), since)
 }
 
 fn print_summary(group: &'static str, subjects: &[&'static str], since: SystemTime) {
@@ -498,14 +476,6 @@ fn print_summary(group: &'static str, subjects: &[&'static str], since: SystemTi
     }
 }
 
-/// Peak resident memory of the process (`VmHWM`), in bytes.
-fn peak_resident_bytes() -> Option<usize> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: usize = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
 // ---- the paired check ------------------------------------------------------
 
 /// One subject of the paired check: runs one batch, returns the timed part.
@@ -519,10 +489,6 @@ fn batch_runner<S: Subject + 'static>(mode: Mode, mut s: S) -> Batch {
             Mode::Churn => run_churn(&mut s, objs, n),
         }
     })
-}
-
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
 /// Criterion measures one subject after another, so a change in the machine's
@@ -581,38 +547,22 @@ fn paired(mode: Mode, per_size: Duration) {
                 run(&mut objs);
             }
         }
-        let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); subjects.len()];
-        let start = Instant::now();
-        let mut round = 0;
-        while start.elapsed() < per_size || round < 5 {
-            let k = subjects.len();
-            for j in 0..k {
-                let i = (round + j) % k;
-                let t = (subjects[i].1)(&mut objs);
-                per_round[i].push(t.as_nanos() as f64 / objs.len() as f64);
-            }
-            round += 1;
-        }
+        let per_round = interleaved_rounds(subjects.len(), per_size, 5, |i| {
+            let t = (subjects[i].1)(&mut objs);
+            t.as_nanos() as f64 / objs.len() as f64
+        });
+        let round = per_round[0].len();
         let column = |name: &str| subjects.iter().position(|(n, _)| *n == name);
-        let median_of = |i: usize| {
-            let mut v = per_round[i].clone();
-            v.sort_by(f64::total_cmp);
-            quantile(&v, 0.5)
-        };
+        let median_of = |i: usize| quartiles(&per_round[i]).p50;
         let ratio = |num: &str, den: &str| match (column(num), column(den)) {
             (Some(a), Some(b)) => {
-                let mut r: Vec<f64> = per_round[a]
+                let r: Vec<f64> = per_round[a]
                     .iter()
                     .zip(&per_round[b])
                     .map(|(x, y)| x / y)
                     .collect();
-                r.sort_by(f64::total_cmp);
-                format!(
-                    "{:.2} [{:.2}, {:.2}]",
-                    quantile(&r, 0.5),
-                    quantile(&r, 0.25),
-                    quantile(&r, 0.75)
-                )
+                let q = quartiles(&r);
+                format!("{:.2} [{:.2}, {:.2}]", q.p50, q.p25, q.p75)
             }
             _ => "-".to_string(),
         };
@@ -638,17 +588,15 @@ fn paired(mode: Mode, per_size: Duration) {
 fn main() {
     // The paired check runs after a plain `cargo bench` (no filter, no
     // `--test`, `--list` or `--profile-time`).
-    let plain_run = std::env::args().skip(1).all(|a| a == "--bench");
+    let args = criterion_args(std::env::args_os().skip(1), &["paired-only"]);
     // `--paired-only`: the paired check alone, without the criterion groups
     // (a quick before/after comparison of two builds).
-    if std::env::args().any(|a| a == "--paired-only") {
+    if args.own.contains("paired-only") {
         paired(Mode::Fast, Duration::from_millis(1000));
         paired(Mode::Churn, Duration::from_millis(1000));
         return;
     }
-    // Criterion's file times have one-second granularity on some systems;
-    // step back a little so files written in the first second still count.
-    let since = SystemTime::now() - Duration::from_secs(2);
+    let since = run_started();
     let mut c = Criterion::default().configure_from_args();
     group(&mut c, Mode::Fast);
     group(&mut c, Mode::Churn);
@@ -656,15 +604,15 @@ fn main() {
 
     print_summary(GROUP_FAST, &FAST_SUBJECTS, since);
     print_summary(GROUP_CHURN, &CHURN_SUBJECTS, since);
-    if plain_run {
+    if args.plain {
         paired(Mode::Fast, Duration::from_millis(1000));
         paired(Mode::Churn, Duration::from_millis(1000));
     }
-    let mib = |b: Option<usize>| b.map_or(f64::NAN, |b| b as f64 / (1 << 20) as f64);
+    let mib = |b: Option<u64>| b.map_or(f64::NAN, |b| b as f64 / (1 << 20) as f64);
     eprintln!();
     eprintln!(
         "resident memory at exit: {:.1} MiB (peak {:.1} MiB)",
-        mib(resident_bytes()),
-        mib(peak_resident_bytes())
+        mib(resident_bytes().map(|b| b as u64)),
+        mib(procfs::peak_rss_bytes())
     );
 }

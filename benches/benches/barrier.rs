@@ -63,7 +63,6 @@
 
 use std::collections::BTreeSet;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Mutex;
@@ -74,6 +73,8 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput};
 use tricolor::raw::{Config, CycleStats, Heap, Mutator, ObjRef, TypeDescriptor};
 use tricolor_barriers::{Barrier, BarrierMode, Sink};
+use tricolor_benches::{criterion_args, interleaved_rounds, run_started, saved_json};
+use tricolor_testkit::stats::quartiles;
 
 /// Objects in the array stored into (a power of two).
 const N: usize = 1024;
@@ -399,38 +400,13 @@ fn bench_pure(c: &mut Criterion) {
 
 // ---- the summary ------------------------------------------------------------
 
-/// Where criterion keeps its results (as in the alloc bench).
-fn criterion_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return PathBuf::from(home);
-    }
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir).join("criterion");
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/criterion")
-}
-
-/// One of criterion's saved files for a benchmark, if this process wrote it.
-fn saved_json(group: &str, name: &str, file: &str, since: SystemTime) -> Option<serde_json::Value> {
-    let path = criterion_dir()
-        .join(group)
-        .join(name)
-        .join("new")
-        .join(file);
-    let modified = std::fs::metadata(&path).ok()?.modified().ok()?;
-    if modified < since {
-        return None;
-    }
-    serde_json::from_slice(&std::fs::read(&path).ok()?).ok()
-}
-
 /// Median time per iteration (per store), in ns, from criterion's
 /// `estimates.json`, and the fastest sample's time per iteration from its
 /// `sample.json`, if this process wrote them.
 fn median_and_min_ns(group: &str, name: &str, since: SystemTime) -> Option<(f64, f64)> {
-    let estimates = saved_json(group, name, "estimates.json", since)?;
-    let median = estimates["median"]["point_estimate"].as_f64()?;
-    let samples = saved_json(group, name, "sample.json", since)?;
+    let id = format!("{group}/{name}");
+    let median = tricolor_benches::median_ns(&id, since)?;
+    let samples = saved_json(&id, "sample.json", since)?;
     let (iters, times) = (samples["iters"].as_array()?, samples["times"].as_array()?);
     let min = iters
         .iter()
@@ -477,13 +453,10 @@ fn print_summary(since: SystemTime) {
 
 // ---- the paired check ------------------------------------------------------
 
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
-}
-
-fn quartiles(mut v: Vec<f64>) -> (f64, f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (quantile(&v, 0.5), quantile(&v, 0.25), quantile(&v, 0.75))
+/// The median and quartiles of `v`: (p50, p25, p75).
+fn median_and_quartiles(v: &[f64]) -> (f64, f64, f64) {
+    let q = quartiles(v);
+    (q.p50, q.p25, q.p75)
 }
 
 /// One subject of the paired check: runs a batch of stores, returns its time.
@@ -534,18 +507,11 @@ fn paired(wall: Duration) {
             run(BATCH);
         }
     }
-    let k = subjects.len();
-    let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); k];
-    let start = Instant::now();
-    let mut round = 0;
-    while start.elapsed() < wall || round < 5 {
-        for j in 0..k {
-            let i = (round + j) % k;
-            let t = (subjects[i].1)(BATCH);
-            per_round[i].push(t.as_nanos() as f64 / BATCH as f64);
-        }
-        round += 1;
-    }
+    let per_round = interleaved_rounds(subjects.len(), wall, 5, |i| {
+        let t = (subjects[i].1)(BATCH);
+        t.as_nanos() as f64 / BATCH as f64
+    });
+    let round = per_round[0].len();
     println!();
     println!(
         "paired check: {round} interleaved rounds of {BATCH} stores per subject \
@@ -557,7 +523,7 @@ fn paired(wall: Duration) {
         "subject", "ns/store", "- release_store (ns)", "/ release_store"
     );
     for (i, (name, _)) in subjects.iter().enumerate() {
-        let (med, _, _) = quartiles(per_round[i].clone());
+        let (med, _, _) = median_and_quartiles(&per_round[i]);
         let diffs: Vec<f64> = per_round[i]
             .iter()
             .zip(&per_round[0])
@@ -568,8 +534,8 @@ fn paired(wall: Duration) {
             .zip(&per_round[0])
             .map(|(x, y)| x / y)
             .collect();
-        let (d, d25, d75) = quartiles(diffs);
-        let (r, r25, r75) = quartiles(ratios);
+        let (d, d25, d75) = median_and_quartiles(&diffs);
+        let (r, r25, r75) = median_and_quartiles(&ratios);
         println!(
             "{name:<20} {med:>10.3} {:>26} {:>26}",
             format!("{d:+.3} [{d25:+.3}, {d75:+.3}]"),
@@ -584,7 +550,7 @@ fn paired(wall: Duration) {
             .zip(&per_round[0])
             .map(|(x, y)| x - y)
             .collect();
-        let (d, _, _) = quartiles(diffs);
+        let (d, _, _) = median_and_quartiles(&diffs);
         println!(
             "{name}: {d:+.3} ns per store over a plain release store: {} (target: at most {target} ns)",
             if d <= target { "within" } else { "OVER" }
@@ -595,10 +561,8 @@ fn paired(wall: Duration) {
 fn main() {
     // The paired check runs after a plain `cargo bench` (no filter, no
     // `--test`, `--list` or `--profile-time`).
-    let plain_run = std::env::args().skip(1).all(|a| a == "--bench");
-    // Criterion's file times have one-second granularity on some systems;
-    // step back a little so files written in the first second still count.
-    let since = SystemTime::now() - Duration::from_secs(2);
+    let plain_run = criterion_args(std::env::args_os().skip(1), &[]).plain;
+    let since = run_started();
     let mut c = Criterion::default().configure_from_args();
     bench_plain(&mut c);
     bench_not_marking(&mut c);

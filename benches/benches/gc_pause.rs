@@ -15,12 +15,14 @@
 //!
 //! `--sizes` picks the rows of the first table (an empty list skips it),
 //! `--workers` the rows of the second, and `--throughput-mib` its live heap.
+//! Other arguments (a filter meant for the criterion benches) are ignored.
 //!
 //! Prints markdown tables (the format of docs/PERFORMANCE.md).
 
 use std::time::{Duration, Instant};
 
 use tricolor::raw::{Config, CycleStats, Heap, Mutator, ObjRef, TypeDescriptor, TypeId};
+use tricolor_testkit::{args, median, Rng};
 
 const NODE_BYTES: usize = 48;
 const DEPTH: u32 = 10;
@@ -84,12 +86,9 @@ fn run(live_mib: usize, workers: usize, cycles: usize) -> Run {
         unsafe { m.store(m.root(slot).unwrap(), i, Some(tree)) };
     }
     // Churn a quarter of the trees so the graph is not in allocation order.
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
     for _ in 0..trees / 4 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let i = (x % trees as u64) as usize;
+        let i = rng.below(trees);
         let tree = build(&mut m, t, DEPTH);
         // SAFETY: as above.
         unsafe { m.store(m.root(slot).unwrap(), i, Some(tree)) };
@@ -109,58 +108,58 @@ fn run(live_mib: usize, workers: usize, cycles: usize) -> Run {
     }
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1e3)
 }
 
-fn main() {
-    let mut max_mib = 1024;
-    let mut cycles = 5;
-    let mut sizes = vec![64, 128, 256, 512, 1024];
-    let mut worker_counts = vec![1, 2, 4];
-    let mut throughput_mib = 256;
-    let list = |v: Option<String>, flag: &str| -> Vec<usize> {
-        let v = v.unwrap_or_else(|| panic!("{flag} takes a comma-separated list"));
-        v.split(',')
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse()
-                    .unwrap_or_else(|_| panic!("{flag}: bad number {s:?}"))
-            })
-            .collect()
+/// The command line.
+struct Options {
+    max_mib: usize,
+    cycles: usize,
+    sizes: Vec<usize>,
+    workers: Vec<usize>,
+    throughput_mib: usize,
+}
+
+const USAGE: &str = "gc_pause [--max-mib 1024] [--cycles 5] [--sizes 64,128,256,512,1024] \
+                     [--workers 1,2,4] [--throughput-mib 256]";
+
+fn parse_options() -> Result<Options, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut o = Options {
+        max_mib: 1024,
+        cycles: 5,
+        sizes: vec![64, 128, 256, 512, 1024],
+        workers: vec![1, 2, 4],
+        throughput_mib: 256,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--max-mib" => {
-                max_mib = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--max-mib N")
-            }
-            "--cycles" => {
-                cycles = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--cycles N")
-            }
-            "--sizes" => sizes = list(args.next(), "--sizes"),
-            "--workers" => worker_counts = list(args.next(), "--workers"),
-            "--throughput-mib" => {
-                throughput_mib = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--throughput-mib N")
-            }
-            "--bench" => {}
-            _ => {}
+    let mut p = lexopt::Parser::from_env();
+    loop {
+        match p.next() {
+            Ok(None) => break,
+            Ok(Some(Long("max-mib"))) => o.max_mib = p.value()?.parse()?,
+            Ok(Some(Long("cycles"))) => o.cycles = p.value()?.parse()?,
+            Ok(Some(Long("sizes"))) => o.sizes = args::list(&mut p)?,
+            Ok(Some(Long("workers"))) => o.workers = args::list(&mut p)?,
+            Ok(Some(Long("throughput-mib"))) => o.throughput_mib = p.value()?.parse()?,
+            Ok(Some(Short('h') | Long("help"))) => args::help(USAGE),
+            // `--bench` from `cargo bench`, and anything else, with the
+            // `=value` of an unknown `--flag=value`.
+            Ok(Some(_)) | Err(lexopt::Error::UnexpectedValue { .. }) => {}
+            Err(e) => return Err(e),
         }
     }
+    Ok(o)
+}
+
+fn main() {
+    let Options {
+        max_mib,
+        cycles,
+        mut sizes,
+        workers: worker_counts,
+        throughput_mib,
+    } = args::or_exit(parse_options(), USAGE);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
 
     sizes.retain(|&s| s <= max_mib);
@@ -171,10 +170,10 @@ fn main() {
     }
     for &mib in &sizes {
         let r = run(mib, cores, cycles);
-        let pause = median(r.cycles.iter().map(|c| c.pause).collect());
+        let pause = median(r.cycles.iter().map(|c| c.pause));
         let pmax = r.cycles.iter().map(|c| c.pause).max().unwrap();
-        let mark = median(r.cycles.iter().map(|c| c.mark).collect());
-        let st = median(r.cycles.iter().map(|c| c.sweep_termination).collect());
+        let mark = median(r.cycles.iter().map(|c| c.mark));
+        let st = median(r.cycles.iter().map(|c| c.sweep_termination));
         let marked = r.cycles[0].heap_marked;
         println!(
             "| {} MiB | {} | {} | {} | {} | {:.0} | {} |",
@@ -199,8 +198,8 @@ fn main() {
     let mut base = None;
     for workers in worker_counts {
         let r = run(mib, workers, cycles);
-        let mark = median(r.cycles.iter().map(|c| c.mark).collect());
-        let cpu = median(r.cycles.iter().map(|c| c.mark_cpu).collect());
+        let mark = median(r.cycles.iter().map(|c| c.mark));
+        let cpu = median(r.cycles.iter().map(|c| c.mark_cpu));
         let marked = r.cycles[0].heap_marked;
         let b = *base.get_or_insert(mark);
         println!(

@@ -36,7 +36,7 @@
 //! that began inside the run.
 //!
 //! Each run also reports the CPU time other processes used meanwhile
-//! (`/proc/stat` less this process's `getrusage`): on a small machine that
+//! (`/proc/stat` less this process's CPU time): on a small machine that
 //! load competes with the mutators, the collector and the probe, and the
 //! figures mean little when it is high.
 //!
@@ -60,15 +60,15 @@
 //! from `Config::with_env`), except that each run sets its own barrier mode
 //! and GOGC.
 
-use std::collections::HashMap;
-use std::io::Read;
-use std::process::{Command, Stdio};
+use std::ffi::OsString;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
 use tricolor::raw::{Config, CycleStats, Heap, Mutator, ObjRef, TypeDescriptor, TypeId};
+use tricolor_testkit::{args, child, procfs, Histogram, Rng, Summary};
 
 /// Bytes of one node (4 words and the header, in the 48-byte class).
 const NODE_BYTES: u64 = 48;
@@ -94,19 +94,6 @@ fn tree_bytes() -> u64 {
 }
 
 // ---- the workload ------------------------------------------------------------
-
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
 
 #[derive(Copy, Clone)]
 struct Types {
@@ -189,7 +176,7 @@ struct MutatorResult {
 /// One mutator thread: builds `trees` trees, waits for the start, churns.
 fn mutator(heap: Heap, t: Types, trees: usize, seed: u64, sh: &Shared) -> MutatorResult {
     let mut m = heap.attach().expect("attach");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let ntables = trees.div_ceil(TABLE_LEN);
     let top = m.alloc(t.table, ntables).expect("top-level array");
     let top_slot = m.push_root(Some(top));
@@ -203,7 +190,7 @@ fn mutator(heap: Heap, t: Types, trees: usize, seed: u64, sh: &Shared) -> Mutato
     }
     let mut salts = vec![0u64; trees];
     for (i, salt) in salts.iter_mut().enumerate() {
-        *salt = rng.next();
+        *salt = rng.next_u64();
         build(&mut m, t.node, DEPTH, *salt);
         let top = m.root(top_slot).expect("rooted");
         // SAFETY: the top-level array is rooted, so its tables are
@@ -221,7 +208,7 @@ fn mutator(heap: Heap, t: Types, trees: usize, seed: u64, sh: &Shared) -> Mutato
     let mut replaced = 0u64;
     let mut checked = 0u64;
     while !sh.stop.load(Ordering::Relaxed) {
-        let i = (rng.next() % trees as u64) as usize;
+        let i = rng.below(trees);
         if replaced % 64 == 0 {
             let top = m.root(top_slot).expect("rooted");
             // SAFETY: the top-level array is rooted; the table and the tree
@@ -233,7 +220,7 @@ fn mutator(heap: Heap, t: Types, trees: usize, seed: u64, sh: &Shared) -> Mutato
             assert_eq!(check(&m, old, DEPTH, salts[i]), (1 << DEPTH) - 1);
             checked += 1;
         }
-        salts[i] = rng.next();
+        salts[i] = rng.next_u64();
         build(&mut m, t.node, DEPTH, salts[i]);
         let top = m.root(top_slot).expect("rooted");
         // SAFETY: as when building: the table is reachable from the rooted
@@ -360,22 +347,9 @@ fn pauses_of(c: &CycleStats) -> Vec<Pause> {
     }
 }
 
-/// The `p` quantile of sorted values (nearest rank).
-fn quantile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
-}
-
-/// p50, p99 and max of `v` (sorted here), or `None` if empty.
-fn summary(mut v: Vec<u64>) -> Option<[u64; 3]> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_unstable();
-    Some([quantile(&v, 0.5), quantile(&v, 0.99), *v.last().unwrap()])
+/// p50, p99 and max of `values`, or `None` if there are none.
+fn summary(values: impl IntoIterator<Item = u64>) -> Option<Summary> {
+    values.into_iter().collect::<Histogram>().summary()
 }
 
 /// Minimum mutator utilisation over windows of `w` seconds inside
@@ -405,53 +379,9 @@ fn mmu(pauses: &[(f64, f64)], t0: f64, t1: f64, w: f64) -> Option<f64> {
     Some((1.0 - worst / w).max(0.0))
 }
 
-fn peak_rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kib| kib << 10)
-}
-
-/// Busy CPU seconds of the whole machine (user, nice, system, irq,
-/// softirq) and seconds stolen by the hypervisor, from `/proc/stat`.
-fn machine_cpu() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let ticks: Vec<f64> = stat
-        .lines()
-        .next()
-        .and_then(|l| l.strip_prefix("cpu "))
-        .map(|l| {
-            l.split_whitespace()
-                .filter_map(|v| v.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let at = |i: usize| ticks.get(i).copied().unwrap_or(0.0) / hz;
-    // user nice system idle iowait irq softirq steal ...
-    (at(0) + at(1) + at(2) + at(5) + at(6), at(7))
-}
-
-/// CPU seconds used by this process (every thread), from `getrusage`.
+/// CPU seconds used by this process (every thread).
 fn own_cpu() -> f64 {
-    // SAFETY: `rusage` is plain data; all zeroes is a valid value.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `ru` is a valid, writable rusage and RUSAGE_SELF is valid.
-    let r = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    assert_eq!(r, 0, "getrusage");
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(ru.ru_utime) + secs(ru.ru_stime)
-}
-
-fn mem_available_bytes() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    info.lines()
-        .find_map(|l| l.strip_prefix("MemAvailable:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kib| kib << 10)
+    procfs::process_cpu().as_secs_f64()
 }
 
 /// Microseconds, from nanoseconds: one decimal below 10 µs.
@@ -464,9 +394,10 @@ fn us(ns: u64) -> String {
     }
 }
 
-fn triple(t: Option<[u64; 3]>) -> String {
+/// "p50 / p99 / max" in µs from a summary in ns.
+fn triple(t: Option<Summary>) -> String {
     match t {
-        Some([a, b, c]) => format!("{} / {} / {}", us(a), us(b), us(c)),
+        Some(s) => format!("{} / {} / {}", us(s.p50), us(s.p99), us(s.max)),
         None => "—".to_string(),
     }
 }
@@ -514,7 +445,8 @@ impl RunSpec {
         a
     }
 
-    fn from_args(args: &[String]) -> RunSpec {
+    fn from_args(args: &[OsString]) -> Result<RunSpec, lexopt::Error> {
+        use lexopt::prelude::*;
         let mut spec = RunSpec {
             live_mib: 256,
             mode: "hybrid".into(),
@@ -522,22 +454,67 @@ impl RunSpec {
             seconds: 10.0,
             budget_mib: None,
         };
-        let mut it = args.iter();
-        while let Some(flag) = it.next() {
-            let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-            match flag.as_str() {
-                "--live-mib" => spec.live_mib = value().parse().expect("--live-mib N"),
-                "--mode" => spec.mode = value().clone(),
-                "--gogc" => {
-                    let v = value();
-                    spec.gogc = (v != "off").then(|| v.parse().expect("--gogc N|off"));
+        let mut p = lexopt::Parser::from_args(args);
+        while let Some(arg) = p.next()? {
+            match arg {
+                Long("live-mib") => spec.live_mib = p.value()?.parse()?,
+                Long("mode") => spec.mode = p.value()?.string()?,
+                Long("gogc") => {
+                    let v = p.value()?;
+                    spec.gogc = if v == "off" { None } else { Some(v.parse()?) };
                 }
-                "--seconds" => spec.seconds = value().parse().expect("--seconds S"),
-                "--budget-mib" => spec.budget_mib = Some(value().parse().expect("--budget-mib N")),
-                other => panic!("unknown child flag {other}"),
+                Long("seconds") => spec.seconds = p.value()?.parse()?,
+                Long("budget-mib") => spec.budget_mib = Some(p.value()?.parse()?),
+                _ => return Err(arg.unexpected()),
             }
         }
-        spec
+        Ok(spec)
+    }
+}
+
+/// A run's figures: the child's result line. Times are in ns.
+#[derive(Serialize, Deserialize)]
+struct Figures {
+    live_mib: u64,
+    mode: String,
+    /// GOGC, or "off".
+    gogc: String,
+    /// Seconds the run lasted.
+    secs: f64,
+    /// Whether it stopped at the allocation budget.
+    budget_hit: bool,
+    /// Cycles started in the run.
+    cycles: usize,
+    /// Stop-the-world pauses in the run.
+    pauses: usize,
+    /// Mark CPU seconds.
+    mark_cpu: f64,
+    /// MiB/s allocated by churning.
+    alloc_rate: f64,
+    rss_mib: u64,
+    /// Cores other processes used, on average.
+    other_cores: f64,
+    /// Every pause.
+    all: Option<Summary>,
+    stw1: Option<Summary>,
+    stw2: Option<Summary>,
+    /// The time to stop of each pause.
+    stop: Option<Summary>,
+    /// The rest of each pause.
+    work: Option<Summary>,
+    /// Probe lateness.
+    probe: Option<Summary>,
+    /// MMU for each of `MMU_WINDOWS_MS`.
+    mmu: Vec<Option<f64>>,
+}
+
+impl Figures {
+    fn probe_p99(&self) -> Option<f64> {
+        self.probe.map(|s| s.p99 as f64)
+    }
+
+    fn all_max(&self) -> Option<f64> {
+        self.all.map(|s| s.max as f64)
     }
 }
 
@@ -611,8 +588,8 @@ fn child(spec: &RunSpec) {
     shared.go.wait();
     let t0 = epoch.elapsed().as_secs_f64();
     let (busy0, steal0, own0) = {
-        let (b, s) = machine_cpu();
-        (b, s, own_cpu())
+        let m = procfs::machine_cpu().unwrap_or_default();
+        (m.busy, m.steal, own_cpu())
     };
     let deadline = Instant::now() + Duration::from_secs_f64(spec.seconds);
     loop {
@@ -630,7 +607,10 @@ fn child(spec: &RunSpec) {
         .map(|h| h.join().expect("mutator panicked"))
         .collect();
     let t1 = epoch.elapsed().as_secs_f64();
-    let (busy1, steal1) = machine_cpu();
+    let procfs::MachineCpu {
+        busy: busy1,
+        steal: steal1,
+    } = procfs::machine_cpu().unwrap_or_default();
     let own = own_cpu() - own0;
     // CPU that other processes of the machine used during the run.
     let other = ((busy1 - busy0) - own).max(0.0);
@@ -649,7 +629,7 @@ fn child(spec: &RunSpec) {
         done.join().expect("final collection panicked");
     }
     poll(&heap, &mut last, &mut cycles, &mut missed);
-    let rss = peak_rss_bytes();
+    let rss = procfs::peak_rss_bytes().unwrap_or(0);
 
     // ---- figures ----
     let elapsed = t1 - t0;
@@ -663,14 +643,18 @@ fn child(spec: &RunSpec) {
         .flat_map(|c| pauses_of(c))
         .filter(|p| in_run(p.start))
         .collect();
-    let ns_of = |f: &dyn Fn(&Pause) -> bool| -> Vec<u64> {
-        pauses.iter().filter(|p| f(p)).map(|p| p.ns).collect()
+    let ns_of = |which: Which| {
+        pauses
+            .iter()
+            .filter(move |p| p.which == which)
+            .map(|p| p.ns)
     };
-    let all = summary(ns_of(&|_| true));
-    let stw1 = summary(ns_of(&|p| p.which == Which::Stw1));
-    let stw2 = summary(ns_of(&|p| p.which == Which::Stw2));
-    let stop = summary(pauses.iter().map(|p| p.stop_ns).collect());
-    let work = summary(pauses.iter().map(|p| p.ns - p.stop_ns).collect());
+    let pause_ns: Histogram = pauses.iter().map(|p| p.ns).collect();
+    let all = pause_ns.summary();
+    let stw1 = summary(ns_of(Which::Stw1));
+    let stw2 = summary(ns_of(Which::Stw2));
+    let stop = summary(pauses.iter().map(|p| p.stop_ns));
+    let work = summary(pauses.iter().map(|p| p.ns - p.stop_ns));
     let intervals: Vec<(f64, f64)> = pauses
         .iter()
         .map(|p| (p.start, (p.start + p.ns as f64 / 1e9).min(t1)))
@@ -681,7 +665,8 @@ fn child(spec: &RunSpec) {
         .collect();
 
     let samples: Vec<Sample> = samples.into_iter().filter(|s| in_run(s.at)).collect();
-    let probe_all = summary(samples.iter().map(|s| s.late_ns).collect());
+    let late: Histogram = samples.iter().map(|s| s.late_ns).collect();
+    let probe_all = late.summary();
     let cycle_spans: Vec<(f64, f64)> = run_cycles
         .iter()
         .map(|c| {
@@ -693,23 +678,9 @@ fn child(spec: &RunSpec) {
         })
         .collect();
     let during = |at: f64| cycle_spans.iter().any(|&(s, e)| at >= s && at < e);
-    let probe_in = summary(
-        samples
-            .iter()
-            .filter(|s| during(s.at))
-            .map(|s| s.late_ns)
-            .collect(),
-    );
-    let probe_out = summary(
-        samples
-            .iter()
-            .filter(|s| !during(s.at))
-            .map(|s| s.late_ns)
-            .collect(),
-    );
-    let mut sorted_late: Vec<u64> = samples.iter().map(|s| s.late_ns).collect();
-    sorted_late.sort_unstable();
-    let probe_p999 = quantile(&sorted_late, 0.999);
+    let probe_in = summary(samples.iter().filter(|s| during(s.at)).map(|s| s.late_ns));
+    let probe_out = summary(samples.iter().filter(|s| !during(s.at)).map(|s| s.late_ns));
+    let probe_p999 = late.quantile(0.999);
 
     let mark_cpu: Duration = run_cycles.iter().map(|c| c.mark_cpu).sum();
     let assist: u64 = run_cycles.iter().map(|c| c.assist_bytes).sum();
@@ -809,53 +780,34 @@ fn child(spec: &RunSpec) {
         triple(probe_in),
         triple(probe_out),
     );
-    if !pauses.is_empty() {
-        let mut buckets = vec![0u64; 64];
-        for p in &pauses {
-            buckets[63 - p.ns.max(1).leading_zeros() as usize] += 1;
-        }
-        let lo = buckets.iter().position(|&n| n > 0).unwrap();
-        let hi = buckets.iter().rposition(|&n| n > 0).unwrap();
+    if !pause_ns.is_empty() {
         println!("- pause histogram (µs):");
-        for (b, &n) in buckets.iter().enumerate().take(hi + 1).skip(lo) {
-            println!("  - [{}, {}): {}", us(1u64 << b), us(1u64 << (b + 1)), n);
+        for (lo, n) in pause_ns.log2_buckets() {
+            println!("  - [{}, {}): {}", us(lo), us(2 * lo), n);
         }
     }
     println!();
 
-    let opt = |t: Option<[u64; 3]>, i: usize| t.map_or("-".to_string(), |t| t[i].to_string());
-    let mut data = vec![
-        format!("size={}", spec.live_mib),
-        format!("mode={}", spec.mode),
-        format!("gogc={}", spec.gogc_str()),
-        format!("secs={elapsed:.2}"),
-        format!("budget_hit={budget_hit}"),
-        format!("cycles={}", run_cycles.len()),
-        format!("pauses={}", pauses.len()),
-        format!("mark_cpu={:.3}", mark_cpu.as_secs_f64()),
-        format!("alloc_rate={alloc_rate:.0}"),
-        format!("rss_mib={}", rss >> 20),
-        format!("other_cores={:.2}", other / elapsed),
-    ];
-    for (name, t) in [
-        ("all", all),
-        ("stw1", stw1),
-        ("stw2", stw2),
-        ("stop", stop),
-        ("work", work),
-        ("probe", probe_all),
-    ] {
-        for (i, q) in ["p50", "p99", "max"].iter().enumerate() {
-            data.push(format!("{name}_{q}={}", opt(t, i)));
-        }
-    }
-    for (w, m) in MMU_WINDOWS_MS.iter().zip(&mmus) {
-        data.push(format!(
-            "mmu{w}={}",
-            m.map_or("-".to_string(), |u| format!("{u:.4}"))
-        ));
-    }
-    println!("DATA {}", data.join(" "));
+    child::emit(&Figures {
+        live_mib: spec.live_mib,
+        mode: spec.mode.clone(),
+        gogc: spec.gogc_str(),
+        secs: elapsed,
+        budget_hit,
+        cycles: run_cycles.len(),
+        pauses: pauses.len(),
+        mark_cpu: mark_cpu.as_secs_f64(),
+        alloc_rate,
+        rss_mib: rss >> 20,
+        other_cores: other / elapsed,
+        all,
+        stw1,
+        stw2,
+        stop,
+        work,
+        probe: probe_all,
+        mmu: mmus,
+    });
 }
 
 // ---- the matrix (the parent) ------------------------------------------------
@@ -870,53 +822,45 @@ struct Options {
     quick: bool,
 }
 
-fn parse_list<T: std::str::FromStr>(v: &str, flag: &str) -> Vec<T> {
-    v.split(',')
-        .map(|x| {
-            x.trim()
-                .parse()
-                .unwrap_or_else(|_| panic!("{flag}: bad value {x:?}"))
-        })
-        .collect()
-}
+const USAGE: &str = "pause [--quick] [--sizes 256,1024] [--modes off,satb,incremental,hybrid] \
+                     [--gogc 100,200] [--no-baseline] [--seconds S] [--budget-mib N]";
 
-fn parse_options() -> Options {
+fn parse_options() -> Result<Options, lexopt::Error> {
+    use lexopt::prelude::*;
     let mut o = Options {
         sizes: vec![256, 1024],
         modes: MODES.iter().map(|m| m.to_string()).collect(),
         gogcs: vec![100, 200],
         baseline: true,
-        seconds: std::env::var("PAUSE_SECONDS")
-            .ok()
-            .map(|v| v.parse().expect("PAUSE_SECONDS=S")),
+        seconds: match std::env::var("PAUSE_SECONDS") {
+            Ok(v) => Some(
+                v.parse()
+                    .map_err(|_| format!("PAUSE_SECONDS={v}: not seconds"))?,
+            ),
+            Err(_) => None,
+        },
         budget_mib: None,
         quick: std::env::var("PAUSE_QUICK").is_ok_and(|v| v == "1"),
     };
     let (mut sizes, mut gogcs, mut seconds) = (None, None, None);
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--quick" => o.quick = true,
-            "--sizes" => sizes = Some(parse_list(&value(), "--sizes")),
-            "--modes" => {
-                o.modes = parse_list(&value(), "--modes");
-                for m in &o.modes {
-                    assert!(MODES.contains(&m.as_str()), "--modes: unknown mode {m}");
+    let mut p = lexopt::Parser::from_env();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("quick") => o.quick = true,
+            Long("sizes") => sizes = Some(args::list(&mut p)?),
+            Long("modes") => {
+                o.modes = args::list(&mut p)?;
+                if let Some(m) = o.modes.iter().find(|m| !MODES.contains(&m.as_str())) {
+                    return Err(format!("--modes: unknown mode {m}").into());
                 }
             }
-            "--gogc" => gogcs = Some(parse_list(&value(), "--gogc")),
-            "--no-baseline" => o.baseline = false,
-            "--seconds" => seconds = Some(value().parse().expect("--seconds S")),
-            "--budget-mib" => o.budget_mib = Some(value().parse().expect("--budget-mib N")),
-            "--bench" => {}
-            "-h" | "--help" => {
-                println!(
-                    "pause [--quick] [--sizes 256,1024] [--modes off,satb,incremental,hybrid] [--gogc 100,200] [--no-baseline] [--seconds S] [--budget-mib N]"
-                );
-                std::process::exit(0);
-            }
-            other => panic!("unknown flag {other}; try --help"),
+            Long("gogc") => gogcs = Some(args::list(&mut p)?),
+            Long("no-baseline") => o.baseline = false,
+            Long("seconds") => seconds = Some(p.value()?.parse()?),
+            Long("budget-mib") => o.budget_mib = Some(p.value()?.parse()?),
+            // Passed by `cargo bench`.
+            Long("bench") => {}
+            _ => return Err(args::unexpected(arg, USAGE)),
         }
     }
     if o.quick {
@@ -933,95 +877,35 @@ fn parse_options() -> Options {
     if seconds.is_some() {
         o.seconds = seconds;
     }
-    o
+    Ok(o)
 }
 
-/// The `key=value` fields of a child's `DATA` line.
-type Fields = HashMap<String, String>;
-
-/// Runs one child; returns its report lines and its `DATA` fields, or why
-/// it failed.
-fn run_child(spec: &RunSpec) -> Result<(Vec<String>, Fields), String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut child = Command::new(exe)
-        .args(spec.to_args())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("spawn: {e}"))?;
-    let mut out = child.stdout.take().expect("piped");
-    let reader = thread::spawn(move || {
-        let mut s = String::new();
-        out.read_to_string(&mut s).map(|_| s)
-    });
+/// Runs one child; returns its report lines and its figures, or why it
+/// failed.
+fn run_child(spec: &RunSpec) -> Result<(Vec<String>, Figures), String> {
     // A hang in the collector shows as a child that never ends.
     let limit = Duration::from_secs_f64(300.0 + 4.0 * spec.seconds);
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "no result after {:.0} s: killed (hang?)",
-                limit.as_secs_f64()
-            ));
-        }
-        thread::sleep(Duration::from_millis(50));
-    };
-    let text = reader.join().expect("reader").map_err(|e| e.to_string())?;
-    if !status.success() {
-        return Err(format!("child failed: {status}\n{text}"));
-    }
-    let mut lines = Vec::new();
-    let mut data = HashMap::new();
-    for line in text.lines() {
-        match line.strip_prefix("DATA ") {
-            Some(rest) => {
-                for kv in rest.split_whitespace() {
-                    if let Some((k, v)) = kv.split_once('=') {
-                        data.insert(k.to_string(), v.to_string());
-                    }
-                }
-            }
-            None => lines.push(line.to_string()),
-        }
-    }
-    if data.is_empty() {
-        return Err(format!("child printed no DATA line\n{text}"));
-    }
-    Ok((lines, data))
-}
-
-fn field(d: &Fields, k: &str) -> String {
-    d.get(k).cloned().unwrap_or_else(|| "-".into())
-}
-
-fn num(d: &Fields, k: &str) -> Option<f64> {
-    d.get(k).and_then(|v| v.parse().ok())
-}
-
-/// "p50 / p99 / max" in µs from `DATA` fields in ns.
-fn data_triple(d: &Fields, name: &str) -> String {
-    let get = |q: &str| num(d, &format!("{name}_{q}")).map(|v| v as u64);
-    match (get("p50"), get("p99"), get("max")) {
-        (Some(a), Some(b), Some(c)) => triple(Some([a, b, c])),
-        _ => "—".into(),
+    match child::run(spec.to_args(), limit) {
+        Ok(out) => Ok((out.lines, out.result)),
+        Err(e @ child::Error::TimedOut(_)) => Err(format!("{e} (hang?)")),
+        Err(e) => Err(e.to_string()),
     }
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--child") {
-        child(&RunSpec::from_args(&args[1..]));
+    let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if argv.first().is_some_and(|a| a == "--child") {
+        let spec = args::or_exit(
+            RunSpec::from_args(&argv[1..]),
+            "pause --child [--live-mib N] [--mode M] [--gogc N|off] [--seconds S] [--budget-mib N]",
+        );
+        child(&spec);
         return;
     }
-    let o = parse_options();
+    let o = args::or_exit(parse_options(), USAGE);
     let wall = Instant::now();
     let cores = thread::available_parallelism().map_or(1, |n| n.get());
-    let avail = mem_available_bytes();
+    let avail = procfs::mem_available_bytes();
     let env: Vec<String> = std::env::vars()
         .filter(|(k, _)| k.starts_with("TRICOLOR_"))
         .map(|(k, v)| format!("{k}={v}"))
@@ -1071,9 +955,7 @@ fn main() {
     );
     println!(
         "load average before the runs: {}",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .trim()
+        procfs::load_average().unwrap_or_default()
     );
     println!(
         "matrix: sizes {:?} MiB; modes {}; GOGC {:?}{}; {} runs{}\n",
@@ -1098,7 +980,7 @@ fn main() {
     }
     println!();
 
-    let mut rows: Vec<(RunSpec, Result<Fields, String>)> = Vec::new();
+    let mut rows: Vec<(RunSpec, Result<Figures, String>)> = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
         eprintln!("[{}/{}] {} ...", i + 1, specs.len(), spec.label());
         let t = Instant::now();
@@ -1121,7 +1003,7 @@ fn main() {
     // ---- the summary ----
     let baseline_p99 = |size: u64| -> Option<f64> {
         rows.iter().find_map(|(s, r)| match r {
-            Ok(d) if s.live_mib == size && s.gogc.is_none() => num(d, "probe_p99"),
+            Ok(d) if s.live_mib == size && s.gogc.is_none() => d.probe_p99(),
             _ => None,
         })
     };
@@ -1144,16 +1026,14 @@ fn main() {
                 continue;
             }
         };
-        let ratio = match (num(d, "probe_p99"), baseline_p99(s.live_mib)) {
+        let ratio = match (d.probe_p99(), baseline_p99(s.live_mib)) {
             (Some(p), Some(b)) if b > 0.0 => format!("{:.2}", p / b),
             _ => "—".into(),
         };
-        let mmu = MMU_WINDOWS_MS
+        let mmu = d
+            .mmu
             .iter()
-            .map(|w| {
-                num(d, &format!("mmu{w}"))
-                    .map_or("—".to_string(), |u| format!("{:.1}%", 100.0 * u))
-            })
+            .map(|m| m.map_or("—".to_string(), |u| format!("{:.1}%", 100.0 * u)))
             .collect::<Vec<_>>()
             .join(" / ");
         let mode = if s.gogc.is_none() {
@@ -1162,31 +1042,27 @@ fn main() {
             s.mode.clone()
         };
         let secs = format!(
-            "{}{}",
-            field(d, "secs"),
-            if field(d, "budget_hit") == "true" {
-                " (budget)"
-            } else {
-                ""
-            }
+            "{:.2}{}",
+            d.secs,
+            if d.budget_hit { " (budget)" } else { "" }
         );
         println!(
-            "| {} MiB | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} MiB | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.3} | {:.0} | {} | {:.2} |",
             s.live_mib,
             mode,
             s.gogc_str(),
             secs,
-            field(d, "cycles"),
-            data_triple(d, "all"),
-            data_triple(d, "stw1"),
-            data_triple(d, "stw2"),
-            data_triple(d, "probe"),
+            d.cycles,
+            triple(d.all),
+            triple(d.stw1),
+            triple(d.stw2),
+            triple(d.probe),
             ratio,
             mmu,
-            field(d, "mark_cpu"),
-            field(d, "alloc_rate"),
-            field(d, "rss_mib"),
-            field(d, "other_cores"),
+            d.mark_cpu,
+            d.alloc_rate,
+            d.rss_mib,
+            d.other_cores,
         );
     }
 
@@ -1199,13 +1075,13 @@ fn main() {
             continue;
         };
         let mut notes = Vec::new();
-        if let (Some(p), Some(b)) = (num(d, "probe_p99"), baseline_p99(s.live_mib)) {
+        if let (Some(p), Some(b)) = (d.probe_p99(), baseline_p99(s.live_mib)) {
             if b > 0.0 {
                 notes.push(format!("probe p99 {:.2}x: {}", p / b, ok(p <= 1.5 * b)));
             }
         }
         if s.mode == "hybrid" || s.mode == "satb" {
-            if let Some(m) = num(d, "all_max") {
+            if let Some(m) = d.all_max() {
                 notes.push(format!(
                     "STW max {} µs: {}",
                     us(m as u64),
@@ -1218,11 +1094,11 @@ fn main() {
             if s.live_mib == hi && lo != hi {
                 let small = rows.iter().find_map(|(t, r)| match r {
                     Ok(d) if t.live_mib == lo && t.mode == s.mode && t.gogc == s.gogc => {
-                        num(d, "all_max")
+                        d.all_max()
                     }
                     _ => None,
                 });
-                if let (Some(small), Some(big)) = (small, num(d, "all_max")) {
+                if let (Some(small), Some(big)) = (small, d.all_max()) {
                     if small > 0.0 {
                         notes.push(format!(
                             "STW max {hi} MiB ÷ {lo} MiB {:.2}x: {}",

@@ -24,6 +24,8 @@
 //! ```text
 //! cargo bench -p tricolor-benches --bench specials -- [--objects 200000] [--reps 3]
 //! ```
+//!
+//! Other arguments (a filter meant for the criterion benches) are ignored.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -32,6 +34,7 @@ use std::time::{Duration, Instant};
 use tricolor::raw::{
     BarrierMode, Config, EphemeronTable, Heap, Mutator, ObjRef, PacerConfig, TypeDescriptor, TypeId,
 };
+use tricolor_testkit::{args, median, median_by_key};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -222,11 +225,6 @@ fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1e3)
 }
 
-fn median<T: Copy>(mut v: Vec<T>, key: impl Fn(&T) -> Duration) -> T {
-    v.sort_by_key(|x| key(x));
-    v[v.len() / 2]
-}
-
 // ---- 2: sweep with specials ---------------------------------------------------------
 
 /// Sweep time after a collection of `n` live (rooted) objects,
@@ -309,34 +307,38 @@ fn ephemeron_pause(
         m.wait_for_finalizers();
     }
     assert_eq!(table.len(), entries);
-    (
-        median(pauses, |d| *d),
-        median(marks, |d| *d),
-        median(totals, |d| *d),
-    )
+    (median(pauses), median(marks), median(totals))
+}
+
+const USAGE: &str = "specials [--objects 200000] [--reps 3]";
+
+/// `--objects` and `--reps`.
+fn parse_options() -> Result<(usize, usize), lexopt::Error> {
+    use lexopt::prelude::*;
+    let (mut n, mut reps) = (200_000, 3);
+    let mut p = lexopt::Parser::from_env();
+    loop {
+        match p.next() {
+            Ok(None) => break,
+            Ok(Some(Long("objects"))) => n = p.value()?.parse()?,
+            Ok(Some(Long("reps"))) => reps = p.value()?.parse()?,
+            Ok(Some(Short('h') | Long("help"))) => args::help(USAGE),
+            // `--bench` from `cargo bench`, and anything else, with the
+            // `=value` of an unknown `--flag=value`.
+            Ok(Some(_)) | Err(lexopt::Error::UnexpectedValue { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((n, reps))
 }
 
 fn main() {
-    let mut n = 200_000;
-    let mut reps = 3;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--objects" => {
-                n = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--objects N")
-            }
-            "--reps" => reps = args.next().and_then(|v| v.parse().ok()).expect("--reps N"),
-            _ => {}
-        }
-    }
+    let (n, reps) = args::or_exit(parse_options(), USAGE);
 
     println!("## Finalizers, cleanups and weak references: per object, end to end ({n} objects, hybrid, medians of {reps})\n");
     println!("| special | register (ns/obj) | collect (ms) | sweep + run (ms) | second cycle (ms) | total (ns/obj) | vs no special | vs Box+Drop |");
     println!("|---|---|---|---|---|---|---|---|");
-    let (bm, bd) = median((0..reps).map(|_| boxes(n)).collect(), |(a, b)| *a + *b);
+    let (bm, bd) = median_by_key((0..reps).map(|_| boxes(n)), |(a, b)| *a + *b);
     let box_total = bm + bd;
     println!(
         "| `Box` + `Drop` (mimalloc) | {} | — | {} (drop) | — | {} | — | 1.00x |",
@@ -346,9 +348,7 @@ fn main() {
     );
     let mut base = None;
     for kind in [Kind::Nothing, Kind::Finalizer, Kind::Cleanup, Kind::Weak] {
-        let r = median((0..reps).map(|_| end_to_end(kind, n)).collect(), |r| {
-            r.total()
-        });
+        let r = median_by_key((0..reps).map(|_| end_to_end(kind, n)), |r| r.total());
         let b = *base.get_or_insert(r.total());
         println!(
             "| {} | {} | {} | {} | {} | {} | {:.2}x | {:.1}x |",
@@ -372,18 +372,8 @@ fn main() {
     let mut base_live = None;
     let mut base_dead = None;
     for per_mille in [0, 10, 100, 1000] {
-        let live = median(
-            (0..reps)
-                .map(|_| sweep_live_with_weak(sweep_n, per_mille))
-                .collect(),
-            |d| *d,
-        );
-        let dead = median(
-            (0..reps)
-                .map(|_| sweep_dead_with_weak(sweep_n, per_mille))
-                .collect(),
-            |d| *d,
-        );
+        let live = median((0..reps).map(|_| sweep_live_with_weak(sweep_n, per_mille)));
+        let dead = median((0..reps).map(|_| sweep_dead_with_weak(sweep_n, per_mille)));
         let bl = *base_live.get_or_insert(live);
         let bd = *base_dead.get_or_insert(dead);
         println!(

@@ -49,12 +49,13 @@
 //!
 //! `THROUGHPUT_DEPTH=21` sets the binary-trees depth too (the argument wins).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Read as _;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
 use tricolor::raw::{Config, Heap, Mutator, ObjRef, TypeDescriptor, TypeId};
+use tricolor_testkit::{args, child, median, procfs};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -790,39 +791,9 @@ const BASELINE: &str = "box+mimalloc";
 /// The workloads.
 const WORKLOADS: [&str; 2] = ["binary-trees", "gcbench"];
 
-/// A clock of `libc::clock_gettime`.
-fn cpu_clock(clock: libc::clockid_t) -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; the clock ids used are
-    // supported on Linux.
-    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-/// User and system CPU time of the whole process (all threads, also
-/// finished ones).
-fn rusage_self() -> (Duration, Duration) {
-    // SAFETY: an all-zero `rusage` is a valid value of the plain C struct.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `ru` is valid and writable; RUSAGE_SELF is always supported.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    assert_eq!(rc, 0, "getrusage");
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    (tv(ru.ru_utime), tv(ru.ru_stime))
-}
-
 /// A field of `/proc/self/status`, in KiB (`VmHWM`, `VmRSS`).
 fn proc_status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/self/status"))
+    procfs::status_kib(field).unwrap_or_else(|| panic!("{field} in /proc/self/status"))
 }
 
 /// The clocks of one run, read at its start and at its end.
@@ -837,11 +808,11 @@ struct Clocks {
 
 impl Clocks {
     fn now() -> Clocks {
-        let (user, sys) = rusage_self();
+        let (user, sys) = procfs::user_and_system_cpu().expect("/proc/self/stat");
         Clocks {
             wall: Instant::now(),
-            process: cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID),
-            thread: cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID),
+            process: procfs::process_cpu(),
+            thread: procfs::thread_cpu(),
             user,
             sys,
         }
@@ -849,9 +820,11 @@ impl Clocks {
 }
 
 /// Runs one workload with one implementation and prints the results for
-/// the parent on standard output. The clocks stop when the workload ends;
-/// tearing the data structures down is not timed.
-fn child(workload: &str, imp: &str, depth: u32) {
+/// the parent on standard output: the workload's own output lines, then the
+/// figures as one JSON line ([`child::emit`] of a [`Figures`]). The clocks
+/// stop when the workload ends; tearing the data structures down is not
+/// timed.
+fn run_one(workload: &str, imp: &str, depth: u32) {
     let mut r = Report::default();
     let mut gc = None;
     let rss_before = proc_status_kib("VmRSS");
@@ -895,140 +868,101 @@ fn child(workload: &str, imp: &str, depth: u32) {
     let (user, sys) = (end.user - start.user, end.sys - start.sys);
     let peak = proc_status_kib("VmHWM");
 
-    let mut out = String::new();
-    for l in &r.lines {
-        writeln!(out, "out {l}").unwrap();
-    }
-    for (name, d) in &r.phases {
-        writeln!(out, "phase {} {name}", d.as_nanos()).unwrap();
-    }
-    let mut stat = |k: &str, v: u128| writeln!(out, "stat {k} {v}").unwrap();
-    stat("wall_ns", wall.as_nanos());
-    stat("process_cpu_ns", process.as_nanos());
-    stat("thread_cpu_ns", thread.as_nanos());
-    stat("user_ns", user.as_nanos());
-    stat("sys_ns", sys.as_nanos());
-    stat("peak_rss_kib", peak as u128);
-    stat("start_rss_kib", rss_before as u128);
+    let ns = |d: Duration| d.as_nanos() as u64;
+    let mut stats = BTreeMap::new();
+    let mut stat = |k: &str, v: u64| stats.insert(k.to_string(), v);
+    stat("wall_ns", ns(wall));
+    stat("process_cpu_ns", ns(process));
+    stat("thread_cpu_ns", ns(thread));
+    stat("user_ns", ns(user));
+    stat("sys_ns", ns(sys));
+    stat("peak_rss_kib", peak);
+    stat("start_rss_kib", rss_before);
     if let Some(g) = gc {
-        let mut pauses = g.recent_pauses.clone();
-        pauses.sort();
-        stat("gc_cycles", g.cycles as u128);
-        stat("gc_pause_max_ns", g.pause_max.as_nanos());
-        stat("gc_pause_total_ns", g.pause_total.as_nanos());
-        stat(
-            "gc_pause_median_ns",
-            pauses.get(pauses.len() / 2).map_or(0, Duration::as_nanos),
-        );
-        stat("gc_mark_cpu_ns", g.mark_cpu_total.as_nanos());
-        stat("gc_mark_ns", g.mark_total.as_nanos());
-        stat(
-            "gc_sweep_termination_ns",
-            g.sweep_termination_total.as_nanos(),
-        );
+        stat("gc_cycles", g.cycles);
+        stat("gc_pause_max_ns", ns(g.pause_max));
+        stat("gc_pause_total_ns", ns(g.pause_total));
+        let pauses = &g.recent_pauses;
+        let median_pause = (!pauses.is_empty()).then(|| median(pauses.iter().copied()));
+        stat("gc_pause_median_ns", median_pause.map_or(0, ns));
+        stat("gc_mark_cpu_ns", ns(g.mark_cpu_total));
+        stat("gc_mark_ns", ns(g.mark_total));
+        stat("gc_sweep_termination_ns", ns(g.sweep_termination_total));
     }
-    print!("{out}");
+    for l in &r.lines {
+        println!("{l}");
+    }
+    child::emit(&Figures {
+        phases: r.phases.iter().map(|(n, d)| (n.clone(), ns(*d))).collect(),
+        stats,
+    });
 }
 
 // ---- the parent: runs and tables ---------------------------------------------------
 
+/// The figures of one child run, its result line.
+#[derive(Serialize, Deserialize)]
+struct Figures {
+    /// Wall time of each phase, in ns.
+    phases: Vec<(String, u64)>,
+    /// Clocks, memory and (tricolor only) GC figures: `wall_ns`,
+    /// `process_cpu_ns`, `thread_cpu_ns`, `user_ns`, `sys_ns`,
+    /// `peak_rss_kib`, `start_rss_kib`, `gc_*`.
+    stats: BTreeMap<String, u64>,
+}
+
 /// What one child reported.
 struct Run {
+    /// The workload's output lines.
     lines: Vec<String>,
-    phases: Vec<(String, u128)>,
-    stats: Vec<(String, u128)>,
+    phases: Vec<(String, u64)>,
+    stats: BTreeMap<String, u64>,
 }
 
 impl Run {
-    fn parse(text: &str) -> Run {
-        let mut run = Run {
-            lines: Vec::new(),
-            phases: Vec::new(),
-            stats: Vec::new(),
-        };
-        for l in text.lines() {
-            if let Some(rest) = l.strip_prefix("out ") {
-                run.lines.push(rest.to_string());
-            } else if let Some(rest) = l.strip_prefix("phase ") {
-                let (ns, name) = rest.split_once(' ').expect("phase line");
-                run.phases
-                    .push((name.to_string(), ns.parse().expect("phase ns")));
-            } else if let Some(rest) = l.strip_prefix("stat ") {
-                let (k, v) = rest.split_once(' ').expect("stat line");
-                run.stats
-                    .push((k.to_string(), v.parse().expect("stat value")));
-            }
-        }
-        run
-    }
-
-    fn stat(&self, key: &str) -> Option<u128> {
-        self.stats.iter().find(|(k, _)| k == key).map(|&(_, v)| v)
+    fn stat(&self, key: &str) -> Option<u64> {
+        self.stats.get(key).copied()
     }
 }
 
 fn run_child(workload: &str, imp: &str, depth: u32, timeout: Duration) -> Run {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut child = Command::new(exe)
-        .args(["--child", workload, imp, "--depth", &depth.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawning a child run");
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        stdout.read_to_string(&mut text).map(|_| text)
-    });
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for a child run") {
-            break status;
+    let args = ["--child", workload, imp, "--depth", &depth.to_string()];
+    match child::run::<Figures>(args, timeout) {
+        Ok(out) => Run {
+            lines: out.lines,
+            phases: out.result.phases,
+            stats: out.result.stats,
+        },
+        Err(child::Error::TimedOut(_)) => panic!(
+            "{workload} / {imp}: no result after {} s, killed (--timeout); \
+             run it alone with TRICOLOR_GCTRACE=1 to see where it stops",
+            timeout.as_secs()
+        ),
+        Err(child::Error::Failed { status, stdout }) => {
+            panic!("{workload} / {imp} failed ({status}); its standard output:\n{stdout}")
         }
-        if t0.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{workload} / {imp}: no result after {} s, killed (--timeout); \
-                 run it alone with TRICOLOR_GCTRACE=1 to see where it stops",
-                timeout.as_secs()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let text = reader.join().expect("reader thread").expect("utf-8 output");
-    assert!(
-        status.success(),
-        "{workload} / {imp} failed ({status}); its standard output:\n{text}"
-    );
-    Run::parse(&text)
+        Err(e) => panic!("{workload} / {imp}: {e}"),
+    }
 }
 
-/// The median of `v` (the upper one for an even count).
-fn median(mut v: Vec<u128>) -> u128 {
-    v.sort_unstable();
-    v[v.len() / 2]
-}
-
-fn secs(ns: u128) -> String {
+fn secs(ns: u64) -> String {
     format!("{:.3}", ns as f64 / 1e9)
 }
 
-fn millis(ns: u128) -> String {
+fn millis(ns: u64) -> String {
     format!("{:.1}", ns as f64 / 1e6)
 }
 
 /// Milliseconds with microsecond resolution (pauses).
-fn millis3(ns: u128) -> String {
+fn millis3(ns: u64) -> String {
     format!("{:.3}", ns as f64 / 1e6)
 }
 
-fn mib(kib: u128) -> String {
+fn mib(kib: u64) -> String {
     format!("{:.1}", kib as f64 / 1024.0)
 }
 
-fn ratio(a: u128, b: u128) -> String {
+fn ratio(a: u64, b: u64) -> String {
     if b == 0 {
         "-".to_string()
     } else {
@@ -1051,8 +985,8 @@ fn report(title: &str, runs: &[(&str, Vec<Run>)], reps: usize) {
     }
     println!("```\n");
 
-    let med = |rs: &[Run], key: &str| -> Option<u128> {
-        let v: Vec<u128> = rs.iter().filter_map(|r| r.stat(key)).collect();
+    let med = |rs: &[Run], key: &str| -> Option<u64> {
+        let v: Vec<u64> = rs.iter().filter_map(|r| r.stat(key)).collect();
         (!v.is_empty()).then(|| median(v))
     };
     let base = &runs
@@ -1068,12 +1002,12 @@ fn report(title: &str, runs: &[(&str, Vec<Run>)], reps: usize) {
     println!("| implementation | wall (s) | wall min-max (s) | wall ratio | process CPU (s) | CPU ratio | mutator thread CPU (s) | peak RSS (MiB) | RSS ratio | GC cycles | max pause (ms) | median pause (ms) | total pause (ms) | mark CPU (s) |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (imp, rs) in runs {
-        let walls: Vec<u128> = rs.iter().filter_map(|r| r.stat("wall_ns")).collect();
-        let wall = median(walls.clone());
+        let walls: Vec<u64> = rs.iter().filter_map(|r| r.stat("wall_ns")).collect();
+        let wall = median(walls.iter().copied());
         let cpu = med(rs, "process_cpu_ns").unwrap();
         let thread = med(rs, "thread_cpu_ns").unwrap();
         let rss = med(rs, "peak_rss_kib").unwrap();
-        let gc = |key: &str, f: fn(u128) -> String| med(rs, key).map_or("-".to_string(), f);
+        let gc = |key: &str, f: fn(u64) -> String| med(rs, key).map_or("-".to_string(), f);
         println!(
             "| {imp} | {} | {}-{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             secs(wall),
@@ -1104,7 +1038,7 @@ fn report(title: &str, runs: &[(&str, Vec<Run>)], reps: usize) {
     for (i, (name, _)) in runs[0].1[0].phases.iter().enumerate() {
         let mut row = format!("| {name} |");
         for (_, rs) in runs {
-            let v = median(rs.iter().map(|r| r.phases[i].1).collect());
+            let v = median(rs.iter().map(|r| r.phases[i].1));
             write!(row, " {} |", millis(v)).unwrap();
         }
         println!("{row}");
@@ -1112,66 +1046,78 @@ fn report(title: &str, runs: &[(&str, Vec<Run>)], reps: usize) {
     println!();
 }
 
-fn usage() -> ! {
-    eprintln!(
-        "usage: throughput [--depth N] [--reps N] [--workload binary-trees|gcbench|all] \
-         [--timeout SECONDS]\n\
-         (THROUGHPUT_DEPTH=N also sets the binary-trees depth)"
-    );
-    std::process::exit(2)
+const USAGE: &str = "throughput [--depth N] [--reps N] [--workload binary-trees|gcbench|all] \
+                     [--timeout SECONDS]\n\
+                     (THROUGHPUT_DEPTH=N also sets the binary-trees depth)";
+
+/// The command line.
+struct Options {
+    depth: u32,
+    reps: usize,
+    /// Seconds.
+    timeout: u64,
+    workloads: Vec<&'static str>,
+    /// `--child WORKLOAD IMPL`: one run, in this process.
+    child: Option<(String, String)>,
+}
+
+fn parse_options() -> Result<Options, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut o = Options {
+        depth: match std::env::var("THROUGHPUT_DEPTH") {
+            Ok(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| format!("THROUGHPUT_DEPTH={v}: not a depth"))?,
+            Err(_) => DEFAULT_DEPTH,
+        },
+        reps: 3,
+        timeout: 600,
+        workloads: WORKLOADS.to_vec(),
+        child: None,
+    };
+    let mut p = lexopt::Parser::from_env();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("depth") => o.depth = p.value()?.parse()?,
+            Long("reps") => o.reps = p.value()?.parse()?,
+            Long("timeout") => o.timeout = p.value()?.parse()?,
+            Long("workload") => {
+                let w = p.value()?.string()?;
+                o.workloads = match WORKLOADS.into_iter().find(|&x| x == w) {
+                    Some(x) => vec![x],
+                    None if w == "all" => WORKLOADS.to_vec(),
+                    None => return Err(format!("unknown workload {w:?}").into()),
+                };
+            }
+            Long("child") => {
+                let v = p.values()?.take(2).map(|v| v.string());
+                let v: Vec<String> = v.collect::<Result<_, _>>()?;
+                let [w, i] = <[String; 2]>::try_from(v)
+                    .map_err(|_| "--child takes a workload and an implementation")?;
+                o.child = Some((w, i));
+            }
+            // Passed by `cargo bench`.
+            Long("bench") => {}
+            _ => return Err(args::unexpected(arg, USAGE)),
+        }
+    }
+    if o.reps == 0 || !(MIN_DEPTH..=26).contains(&o.depth) {
+        return Err(format!("--reps must be at least 1 and --depth in {MIN_DEPTH}..=26").into());
+    }
+    Ok(o)
 }
 
 fn main() {
-    let mut depth = match std::env::var("THROUGHPUT_DEPTH") {
-        Ok(v) => v.trim().parse().unwrap_or_else(|_| usage()),
-        Err(_) => DEFAULT_DEPTH,
-    };
-    let mut reps = 3usize;
-    let mut timeout = 600u64;
-    let mut workloads: Vec<&str> = WORKLOADS.to_vec();
-    let mut child_run = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--depth" => {
-                depth = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or_else(|| usage())
-            }
-            "--reps" => {
-                reps = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or_else(|| usage())
-            }
-            "--timeout" => {
-                timeout = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or_else(|| usage())
-            }
-            "--workload" => match args.next().as_deref() {
-                Some("all") => workloads = WORKLOADS.to_vec(),
-                Some(w) if WORKLOADS.contains(&w) => {
-                    workloads = vec![WORKLOADS.into_iter().find(|&x| x == w).unwrap()]
-                }
-                _ => usage(),
-            },
-            "--child" => match (args.next(), args.next()) {
-                (Some(w), Some(i)) => child_run = Some((w, i)),
-                _ => usage(),
-            },
-            // Passed by `cargo bench`.
-            "--bench" => {}
-            _ => usage(),
-        }
-    }
-    if reps == 0 || !(MIN_DEPTH..=26).contains(&depth) {
-        usage();
-    }
+    let Options {
+        depth,
+        reps,
+        timeout,
+        workloads,
+        child: child_run,
+    } = args::or_exit(parse_options(), USAGE);
     if let Some((w, i)) = child_run {
-        child(&w, &i, depth);
+        run_one(&w, &i, depth);
         return;
     }
 

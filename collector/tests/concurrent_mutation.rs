@@ -61,7 +61,7 @@ fn mutator(
     seed: u64,
     ops: usize,
 ) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut m = heap.attach().unwrap();
     let mut next_id = seed << 40;
     for _ in 0..ops {

@@ -192,7 +192,7 @@ fn chain(mode: BarrierMode, len: usize, seed: u64) {
     let heap = manual_heap(mode);
     let t = Types::register(&heap);
     let tables = [heap.ephemeron_table(), heap.ephemeron_table()];
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut m = heap.attach().unwrap();
     settle(&mut m);
     let freed_before = freed(&heap);
@@ -219,9 +219,7 @@ fn chain(mode: BarrierMode, len: usize, seed: u64) {
     }
     let which: Vec<usize> = (0..len).map(|_| rng.below(2)).collect();
     let mut order: Vec<usize> = (0..len).collect();
-    for i in (1..len).rev() {
-        order.swap(i, rng.below(i + 1));
-    }
+    rng.shuffle(&mut order);
     for &i in &order {
         let (k, v) = (m.root(keys[i]).unwrap(), m.root(values[i]).unwrap());
         assert_eq!(tables[which[i]].insert(&mut m, k, v).unwrap(), None);
@@ -766,7 +764,7 @@ fn eph_worker(
         value_reaches_key: bool,
     }
     let own = heap.ephemeron_table();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut m = heap.attach().unwrap();
     m.native(|| start.wait());
     let mut entries: Vec<Entry> = Vec::new();
@@ -796,7 +794,7 @@ fn eph_worker(
         next_id: &mut u64,
         spares: &mut Vec<(usize, u64)>,
     ) -> (ObjRef, u64, Option<usize>) {
-        if !spares.is_empty() && rng.below(2) == 0 {
+        if !spares.is_empty() && rng.bool() {
             let (slot, id) = spares.swap_remove(rng.below(spares.len()));
             (m.root(slot).unwrap(), id, Some(slot))
         } else {
@@ -813,13 +811,13 @@ fn eph_worker(
                 let slot = m.push_root(Some(k));
                 let (v, value_id, spare_slot) =
                     value(&mut m, &t, &mut rng, &mut next_id, &mut spares);
-                let value_reaches_key = rng.below(2) == 0;
+                let value_reaches_key = rng.bool();
                 let k = m.root(slot).unwrap();
                 if value_reaches_key {
                     // SAFETY: `k` is rooted; `v` is fresh or a rooted spare.
                     unsafe { link(&mut m, v, 0, Some(k)) };
                 }
-                let private = rng.below(2) == 0;
+                let private = rng.bool();
                 let table = if private { &own } else { &*shared };
                 assert_eq!(table.insert(&mut m, k, v).unwrap(), None);
                 if let Some(s) = spare_slot {

@@ -1462,7 +1462,7 @@ fn four_mutators_finalize_exactly_the_objects_they_drop() {
             .map(|w| {
                 let (heap, seen) = (heap.clone(), seen.clone());
                 thread::spawn(move || {
-                    let mut rng = Rng(0xF1_4A1 + w);
+                    let mut rng = Rng::new(0xF1_4A1 + w);
                     let mut m = heap.attach().unwrap();
                     let kept_head = m.push_root(None);
                     let pending = m.push_root(None);

@@ -15,7 +15,7 @@ use tricolor_collector::{Config, Heap, ObjRef};
 /// One thread's program: keep a rooted list of nodes, grow and shrink it,
 /// hang garbage off it, and now and then do something disruptive.
 fn worker(heap: Heap, types: Types, seed: u64, rounds: usize) -> u64 {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut cycles_asked = 0;
     let mut m = heap.attach().unwrap();
     // The list: root slot 0 is the head; the model is the ids in order.
@@ -35,7 +35,7 @@ fn worker(heap: Heap, types: Types, seed: u64, rounds: usize) -> u64 {
                 next_id += 1;
                 for _ in 0..rng.below(4) {
                     let g = alloc(&mut m, &types, Kind::Pairs(3), 0);
-                    if rng.below(2) == 0 {
+                    if rng.bool() {
                         // Garbage pointing into the live list.
                         // SAFETY (test): both live now.
                         unsafe { m.store(g, 0, Some(n)) };

@@ -406,7 +406,7 @@ fn weak_worker(
     seed: u64,
 ) -> u64 {
     const ROUNDS: usize = 2000;
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut m = heap.attach().unwrap();
     m.native(|| start.wait());
     let (ws, shared_addr) = (&shared.0, shared.1);
@@ -445,7 +445,7 @@ fn weak_worker(
                 let x = node(&mut m, &t, next_id);
                 let slot = m.push_root(Some(x));
                 let w = m.weak_ref(x).unwrap();
-                if rng.below(2) == 0 {
+                if rng.bool() {
                     assert_eq!(m.weak_ref(x).unwrap(), w);
                 }
                 rooted.push((slot, next_id, w));

@@ -1,27 +1,45 @@
-//! Small helpers shared by the examples.
-#![allow(dead_code)]
+//! The command line both examples share: the churn workload's size and
+//! length (the generic scaffolding, the PRNG and the quantiles, is in
+//! `tricolor-testkit`).
 
-use std::time::Duration;
+use tricolor_testkit::args;
 
-/// SplitMix64: deterministic, seedable randomness without a dependency.
-pub struct Rng(pub u64);
-
-impl Rng {
-    /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
+/// `--threads N --live-mib M --seconds S`, and `--depth D` for an example
+/// that builds trees.
+pub struct Args {
+    /// Mutator threads.
+    pub threads: usize,
+    /// The live heap, in MiB, over all threads.
+    pub live_mib: usize,
+    /// How long the threads churn.
+    pub seconds: f64,
+    /// Tree depth; `None` for an example that takes no `--depth`.
+    pub depth: Option<u32>,
 }
 
-/// The `p` quantile (0..=1) of sorted durations, in milliseconds.
-pub fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
+/// Parses the command line (exits with `usage` on a bad one). `depth` is the
+/// default depth, or `None` if the example takes no `--depth`.
+pub fn parse_args(usage: &str, depth: Option<u32>) -> Args {
+    args::or_exit(parse(usage, depth), usage)
+}
+
+fn parse(usage: &str, depth: Option<u32>) -> Result<Args, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut args = Args {
+        threads: 4,
+        live_mib: 256,
+        seconds: 10.0,
+        depth,
+    };
+    let mut p = lexopt::Parser::from_env();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("threads") => args.threads = p.value()?.parse()?,
+            Long("live-mib") => args.live_mib = p.value()?.parse()?,
+            Long("seconds") => args.seconds = p.value()?.parse()?,
+            Long("depth") if depth.is_some() => args.depth = Some(p.value()?.parse()?),
+            _ => return Err(args::unexpected(arg, usage)),
+        }
     }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i].as_secs_f64() * 1e3
+    Ok(args)
 }

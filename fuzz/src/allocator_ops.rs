@@ -68,6 +68,7 @@ use tricolor_allocator::{
     AllocError, Cache, Config, ObjectKind, PageHeap, SizeClass, ARENA_SIZE, MAX_SMALL_SIZE,
     NUM_SIZE_CLASSES, PAGE_SIZE, POISON_WORD,
 };
+use tricolor_testkit::Rng;
 
 /// Most operations decoded from one input.
 const MAX_OPS: usize = 500;
@@ -195,25 +196,15 @@ fn decode_size(input: &mut Input<'_>) -> (usize, ObjectKind) {
     (size.max(1), kind)
 }
 
-/// SplitMix64, for the subsets a cycle keeps.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Whether to keep an object: 0 keeps nothing, 255 everything.
-    fn keep(&mut self, keep: u8) -> bool {
-        match keep {
-            0 => false,
-            255 => true,
-            k => self.next() % 255 < k as u64,
-        }
+/// Whether a cycle keeps an object: `keep` 0 keeps nothing and 255
+/// everything, without drawing; otherwise with probability `keep / 255`,
+/// drawn from `rng` (the testkit's SplitMix64, which the seed in the input
+/// starts: a given input always keeps the same subset).
+fn keeps(rng: &mut Rng, keep: u8) -> bool {
+    match keep {
+        0 => false,
+        255 => true,
+        k => rng.chance(k as u64, 255),
     }
 }
 
@@ -570,11 +561,11 @@ impl Fuzz {
         self.finish_sweep();
         self.settle_dead();
         self.check_stats();
-        let mut rng = Rng(seed as u64);
+        let mut rng = Rng::new(seed as u64);
         let step = self.step;
         self.by_addr.clear();
         for (addr, o) in std::mem::take(&mut self.live) {
-            if rng.keep(keep) {
+            if keeps(&mut rng, keep) {
                 assert!(
                     self.heap.mark(addr),
                     "op {step}: object {} at {addr:#x} was marked twice",

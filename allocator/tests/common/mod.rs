@@ -3,34 +3,18 @@
 
 use std::ptr::NonNull;
 
-/// A tiny deterministic PRNG (SplitMix64), so every test runs from a fixed seed.
-pub struct Rng(u64);
+/// The deterministic PRNG, so every test runs from a fixed seed.
+#[allow(unused_imports)] // not every test draws random numbers
+pub use tricolor_testkit::Rng;
 
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// A size with a bias toward small objects, sometimes large.
-    pub fn object_size(&mut self, max_large: usize) -> usize {
-        match self.below(100) {
-            0..=59 => 8 + self.below(120) as usize,
-            60..=89 => 128 + self.below(2048) as usize,
-            90..=97 => 2048 + self.below(30 * 1024) as usize,
-            _ => 32 * 1024 + 1 + self.below((max_large - 32 * 1024) as u64) as usize,
-        }
+/// A size with a bias toward small objects, sometimes large (up to
+/// `max_large`).
+pub fn object_size(rng: &mut Rng, max_large: usize) -> usize {
+    match rng.below(100) {
+        0..=59 => 8 + rng.below(120),
+        60..=89 => 128 + rng.below(2048),
+        90..=97 => 2048 + rng.below(30 * 1024),
+        _ => 32 * 1024 + 1 + rng.below(max_large - 32 * 1024),
     }
 }
 

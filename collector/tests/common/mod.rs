@@ -1,27 +1,13 @@
-//! Shared pieces of the collector's integration tests: a deterministic PRNG,
-//! a small set of object types with canary words, and a config with every
-//! verification mode on.
+//! Shared pieces of the collector's integration tests: the deterministic
+//! PRNG (from `tricolor-testkit`), a small set of object types with canary
+//! words, and a config with every verification mode on.
 #![allow(dead_code)]
 
 use tricolor_collector::{
     BarrierMode, Config, Edges, Heap, Mutator, ObjRef, ObjectView, Shape, TypeDescriptor, TypeId,
 };
-
-/// SplitMix64.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+#[allow(unused_imports)] // not every test draws random numbers
+pub use tricolor_testkit::Rng;
 
 /// Checkmark, verifier and poisoning on; a fixed number of mark workers.
 pub fn checked_config() -> Config {

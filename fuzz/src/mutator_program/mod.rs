@@ -239,7 +239,7 @@
 //! - `mutator`: the mutator threads and the requests they serve;
 //! - `scheduler`: the interleaving of mutator operations and cycle steps,
 //!   and the checks of what the heap did against the model;
-//! - `builder`, `seeds`, `splitmix`: the seed programs;
+//! - `builder`, `seeds`: the seed programs;
 //! - `panics`: the message of a caught panic.
 //!
 //! [`Mutator`]: tricolor_collector::Mutator
@@ -257,7 +257,6 @@ mod object;
 mod panics;
 mod scheduler;
 mod seeds;
-mod splitmix;
 
 // The module's public API; a crate that includes the module uses only part
 // of it.

@@ -5,7 +5,6 @@ use tricolor_collector::BarrierMode;
 use super::action::Resurrect;
 use super::builder::{Builder, Ran};
 use super::input::{OpKind, NULL};
-use super::splitmix::splitmix;
 
 /// The seed programs, by name (the corpus holds each as `seed-NAME`).
 ///
@@ -601,8 +600,8 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
         .into_iter()
         .enumerate()
     {
-        let mut state = 0x5EED_0000 + i as u64;
-        let bytes: Vec<u8> = (0..len).map(|_| splitmix(&mut state) as u8).collect();
+        let mut rng = tricolor_testkit::Rng::new(0x5EED_0000 + i as u64);
+        let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
         out2.push((format!("random-{i}"), bytes));
     }
     out2
