@@ -198,7 +198,7 @@ fn mutator(t: usize, budget: u64, shared: &Shared) {
     let mut i = 0u64;
     loop {
         // The poll: one load and a branch, every 64 allocations.
-        if i % 64 == 0 && shared.stop_requested.load(Ordering::Relaxed) {
+        if i.is_multiple_of(64) && shared.stop_requested.load(Ordering::Relaxed) {
             shared
                 .allocated
                 .fetch_add(allocated_local, Ordering::Relaxed);
@@ -222,7 +222,7 @@ fn mutator(t: usize, budget: u64, shared: &Shared) {
         allocated_local += size as u64;
         live[victim] = (o, size);
         i += 1;
-        if i % 4096 == 0 {
+        if i.is_multiple_of(4096) {
             shared
                 .allocated
                 .fetch_add(allocated_local, Ordering::Relaxed);

@@ -105,7 +105,7 @@ fn mutator(
         let table = m.root(table_slot).expect("rooted");
         // SAFETY: the table is rooted, so its trees are reachable.
         let old = unsafe { m.load(table, i) }.expect("tree");
-        if replaced % 64 == 0 {
+        if replaced.is_multiple_of(64) {
             assert_eq!(check(&m, old, depth, salts[i]), nodes_per_tree);
         }
         salts[i] = rng.next_u64();

@@ -54,7 +54,9 @@ pub(crate) struct Arena {
 
 impl Arena {
     pub(crate) fn new(base: usize, size: usize, id: usize) -> Arena {
-        debug_assert!(base % ARENA_SIZE == 0 && size % ARENA_SIZE == 0 && size > 0);
+        debug_assert!(
+            base.is_multiple_of(ARENA_SIZE) && size.is_multiple_of(ARENA_SIZE) && size > 0
+        );
         let npages = size / PAGE_SIZE;
         Arena {
             base,

@@ -91,7 +91,7 @@ impl GcBits {
             .iter()
             .map(|w| w.load(Relaxed).count_ones() as usize)
             .sum();
-        if n % 64 != 0 {
+        if !n.is_multiple_of(64) {
             count += (self.words[full].load(Relaxed) & low_mask(n % 64)).count_ones() as usize;
         }
         count

@@ -138,7 +138,7 @@ impl Cache {
         let index = slot.freeindex + bit;
         // Go's nextFreeFast: a free bit in the cached window, inside the span,
         // and not the last bit of a 64-slot window (which needs a refill).
-        if bit < 64 && index < slot.nelems && (index + 1) % 64 != 0 {
+        if bit < 64 && index < slot.nelems && !(index + 1).is_multiple_of(64) {
             slot.alloc_cache = (slot.alloc_cache >> bit) >> 1;
             slot.freeindex = index + 1;
             slot.alloc_count += 1;

@@ -19,7 +19,7 @@ pub(crate) unsafe fn zero(addr: usize, len: usize) {
 /// no thread will read or write (the collector's reachability invariant) and
 /// that no cache can hand out meanwhile (the caller owns its span).
 pub(crate) unsafe fn poison(addr: usize, len: usize) {
-    debug_assert!(addr % 8 == 0 && len % 8 == 0);
+    debug_assert!(addr.is_multiple_of(8) && len.is_multiple_of(8));
     let words = addr as *mut u64;
     for i in 0..len / 8 {
         // SAFETY: `i < len / 8` keeps the store inside the range the caller

@@ -403,7 +403,7 @@ impl Span {
                 }
                 *alloc_cache = (*alloc_cache >> bit) >> 1;
                 *freeindex = index + 1;
-                if *freeindex % 64 == 0 && *freeindex < nelems {
+                if (*freeindex).is_multiple_of(64) && *freeindex < nelems {
                     *alloc_cache = !self.alloc_bits.word(*freeindex / 64);
                 }
                 return Some(index);

@@ -209,7 +209,7 @@ fn mutator(heap: Heap, t: Types, trees: usize, seed: u64, sh: &Shared) -> Mutato
     let mut checked = 0u64;
     while !sh.stop.load(Ordering::Relaxed) {
         let i = rng.below(trees);
-        if replaced % 64 == 0 {
+        if replaced.is_multiple_of(64) {
             let top = m.root(top_slot).expect("rooted");
             // SAFETY: the top-level array is rooted; the table and the tree
             // are reachable from it, with no safepoint between.

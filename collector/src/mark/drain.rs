@@ -55,7 +55,7 @@ pub(crate) fn drain_worker(
         scan(&mut lk, obj, &mut stack, tally);
         scanned += 1;
         offer(&mut stack, local, scanned);
-        if scanned % PUBLISH_EVERY == 0 && !keep_going(tally) {
+        if scanned.is_multiple_of(PUBLISH_EVERY) && !keep_going(tally) {
             break;
         }
     }

@@ -472,7 +472,7 @@ pub(crate) fn balance(ms: &MarkState, stack: &mut Vec<usize>, count: usize) {
     let n = stack.len();
     let keep = if n > PRIVATE_MAX {
         PRIVATE_MAX / 2
-    } else if n > 1 && count % BALANCE_EVERY == 0 && ms.injector.is_empty() {
+    } else if n > 1 && count.is_multiple_of(BALANCE_EVERY) && ms.injector.is_empty() {
         n - n / 2
     } else {
         return;
@@ -493,7 +493,7 @@ pub(crate) fn offer(stack: &mut Vec<usize>, deque: &Worker<usize>, count: usize)
     let n = stack.len();
     let keep = if n > PRIVATE_MAX {
         PRIVATE_MAX / 2
-    } else if n > 1 && count % BALANCE_EVERY == 0 && deque.is_empty() {
+    } else if n > 1 && count.is_multiple_of(BALANCE_EVERY) && deque.is_empty() {
         n - n / 2
     } else {
         return;
@@ -630,7 +630,7 @@ mod tests {
                             ),
                         }
                         count += 1;
-                        let dry = deque.is_empty() && stack.len() > 1 && count % BALANCE_EVERY == 0;
+                        let dry = deque.is_empty() && stack.len() > 1 && count.is_multiple_of(BALANCE_EVERY);
                         offer(&mut stack, &deque, count);
                         prop_assert!(stack.len() <= PRIVATE_MAX);
                         if dry {

@@ -340,7 +340,7 @@ impl Model {
             2 => Some(Action::Wait {
                 m: (a % 2 == 1).then_some(m),
             }),
-            _ => self.cycle_open.then_some(if a % 2 == 0 {
+            _ => self.cycle_open.then_some(if a.is_multiple_of(2) {
                 Action::EphemeronPass
             } else {
                 Action::FinalizerStage
