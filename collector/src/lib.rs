@@ -159,6 +159,29 @@
 //! | verification | [`verify`] | checkmark and the heap verifier |
 //! | the cycle | [`cycle`] | the steps in order, written once for both kinds of cycle; [`CycleStepper`] |
 //! | the API | [`mutator`] (`Mutator`), [`heap`] (`Heap`, `GlobalRoot`), [`specials::api`], [`specials::ephemeron`] | what a VM calls |
+//!
+//! ## Dependencies, and what is written by hand
+//!
+//! - **`crossbeam-deque`** for the grey set's injector and the background
+//!   workers' deques (`mark::queue`). It brings **`crossbeam-epoch`**, which
+//!   reclaims a deque's old buffers when it grows while thieves may still
+//!   read them; the collector uses no epoch itself: nothing it frees is read
+//!   lock-free by another thread (mark stacks and prefetch rings are private;
+//!   the type table is append-only; spans and their bits belong to the
+//!   allocator, which frees no metadata while the heap lives).
+//! - **`parking_lot`** for every lock and condition variable, for
+//!   `lock_arc` (a mutator's state lock is an `Arc<Mutex<_>>` the collector
+//!   takes from outside) and `ArcMutexGuard::unlocked` (parking at a
+//!   safepoint).
+//! - **`bitvec`** for descriptors' pointer bitmaps where they are built,
+//!   validated and queried; the mark loop reads the raw words
+//!   (`TypeDescriptor::for_each_pointer_word`), one `trailing_zeros` per
+//!   pointer. Checkmark keeps no bit array: its visited set is the map of
+//!   how each object was reached, which it needs for its message.
+//! - **Statistics**: the pause histogram (`stats::PauseHistogram`) is 64
+//!   power-of-two counters filled after the world restarts, read through
+//!   `quantile_upper_bound`; the benchmarks' quantiles use `hdrhistogram`
+//!   (`tricolor-testkit`), which the collector does not need.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 

@@ -52,7 +52,7 @@ pub(crate) struct HeapInner {
     /// Global roots: slot values (object addresses, 0 when empty), and a
     /// free list of slot indices. Read by the collector with the world stopped.
     pub(crate) globals: Mutex<Globals>,
-    /// Attached mutators. Changed under `world` (see `safepoint`).
+    /// Attached mutators. Changed under `world` (see `mutator::safepoint`).
     pub(crate) registry: Mutex<Vec<Arc<MutatorShared>>>,
     /// Held for the whole of a stop-the-world; attaching takes it briefly, so
     /// no mutator attaches while the world is stopped. Parked mutators wait

@@ -495,7 +495,7 @@ impl GlobalRoot {
         let mut g = self.heap.globals.lock();
         let old = std::mem::replace(&mut g.slots[self.index], new);
         // A global is written by any thread and belongs to no stack: while
-        // marking, both values are shaded (`barrier` module docs).
+        // marking, both values are shaded (`mutator::barrier` module docs).
         on_global_store(&self.heap, self.index, old, new);
     }
 

@@ -39,7 +39,7 @@
 //! no work returned and let its mutator run on), that raised the next goal,
 //! and on the pause benchmark (hybrid, 256 MiB live) it raised peak RSS by
 //! a third, so workers once kept every grey object in their deque. Since
-//! assists park when they owe work and find none (`assist` module docs,
+//! assists park when they owe work and find none (`mutator::assist` module docs,
 //! "Parking"), a mutator cannot run ahead of a mark stuck behind a
 //! descheduled worker: it parks, which frees a core for the worker. The
 //! same benchmark then shows no growth with worker stacks (PERFORMANCE.md,
@@ -134,7 +134,7 @@ pub(crate) struct MarkState {
     sleep_lock: Mutex<()>,
     sleep_cv: Condvar,
     /// Whether a mark assist that owes work and finds none may park
-    /// (`assist` module docs): only when the collector thread drives the
+    /// (`mutator::assist` module docs): only when the collector thread drives the
     /// cycle, which ends it without help from any mutator. A stepped cycle
     /// ends when its stepper says so, and the stepper may be waiting on the
     /// very mutator that would park. Set at sweep termination (world

@@ -163,7 +163,7 @@ impl Mutator {
         let n = std::mem::take(&mut self.allocated_unreported);
         if self.heap.phase.marking() {
             // Allocated black during a mark: counted as marked, and paid for
-            // with marking work (`assist`).
+            // with marking work (`mutator::assist`).
             self.heap
                 .mark_state
                 .black_bytes
@@ -206,7 +206,7 @@ impl Mutator {
         }
     }
 
-    /// Parks while this mutator owes assist work it cannot find (`assist`
+    /// Parks while this mutator owes assist work it cannot find (`mutator::assist`
     /// module docs, "Parking"), in native state so that handshakes and
     /// stop-the-worlds go ahead without it. Called from
     /// `report_allocation`, where a safepoint is allowed.

@@ -96,7 +96,7 @@ impl Mutator {
         }
     }
 
-    /// The write barrier while marking (`barrier` module docs). No safepoint
+    /// The write barrier while marking (`mutator::barrier` module docs). No safepoint
     /// between the store and this record.
     #[cold]
     #[inline(never)]

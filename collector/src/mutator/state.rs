@@ -146,7 +146,7 @@ pub(crate) struct MutatorShared {
     pub(crate) data: Arc<Mutex<MutatorData>>,
     /// Set when the mutator has detached; the collector skips it.
     pub(crate) detached: AtomicBool,
-    /// Handshake state (see `safepoint`).
+    /// Handshake state (see `mutator::safepoint`).
     pub(crate) handshake: AtomicU8,
     pub(crate) handshake_fn: Mutex<Option<HandshakeFn>>,
 }
