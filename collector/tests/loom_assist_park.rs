@@ -1,5 +1,5 @@
 #![cfg(loom)]
-//! A loom model of parked mark assists (`src/assist.rs`, "Parking"): a
+//! A loom model of parked mark assists (`mutator/assist.rs`, "Parking"): a
 //! mutator that owes marking and finds none parks until background credit
 //! or grey objects show up or the mark ends, and no such event can slip
 //! past it.
@@ -16,20 +16,41 @@
 //! find the lost wake-up.
 //!
 //! The model re-implements `MarkState::park_assist` and `wake_assists`
-//! (`src/gcwork.rs`) on loom's atomics, mutex and condvar, with the same
-//! order of updates and the same orderings, and the loop of
-//! `Mutator::park_in_assist` (`src/mutator.rs`): park, then look again. The
-//! real park also returns after `PARK_POLL` (1 ms) as a backstop; the model
-//! has no timeout, so a lost wake-up leaves the mutator parked for ever and
-//! loom reports the deadlock.
+//! (`mark/queue.rs`, under `collector/src/`) on loom's atomics, mutex and
+//! condvar, with the same order of updates and the same orderings, and the
+//! loop of `Mutator::park_in_assist` (`mutator/mod.rs`): park, then look
+//! again. The real park also returns after `PARK_POLL` (1 ms) as a
+//! backstop; the model has no timeout, so a lost wake-up leaves the mutator
+//! parked for ever and loom reports the deadlock.
 //!
-//! | model | models |
-//! |---|---|
-//! | `Ms::active` | `MarkState::active`: `Release` store at mark termination |
-//! | `Ms::credit` | `MarkState::bg_credit`: `Relaxed` add in `bgmark::publish` |
-//! | `Ms::work` | a push to the injector (`MarkState::work_visible`) |
-//! | `Ms::park` | `MarkState::park_assist`: lock; parked + 1; fence; check; wait |
-//! | `Ms::wake` | `MarkState::wake_assists` (also called by `wake`): fence; if parked, lock and notify |
+//! Why a model rather than the real code under a `cfg(loom)` shim of its
+//! atomics and locks: `park_assist` and `wake_assists` alone would be cheap
+//! (atomics, a fence, a parking_lot `Mutex` and `Condvar`), but they are
+//! methods of `MarkState`, whose `work_visible` reads crossbeam-deque's
+//! queues (not loom-aware) and whose park waits with `Condvar::wait_for`.
+//! Running them under loom would take a `cfg(loom)` `MarkState` with loom
+//! stand-ins for the crossbeam queues and a parking_lot-shaped wrapper over
+//! loom's locks: more library code than this model. So the model mirrors
+//! the code by hand, and `tests/loom_models_match_code.rs` (an ordinary
+//! test) checks that it still does: for each row below, that the real
+//! functions exist where the table says and that they and the model's step
+//! perform the same sequence of atomic operations (with orderings), fences,
+//! lock acquisitions and condvar waits, listed once, in that test's
+//! `MIRRORS`.
+//!
+//! # Model step → real code
+//!
+//! | model | real code | the sequence it mirrors |
+//! |---|---|---|
+//! | `Ms` | `MarkState` (`mark/queue.rs`) | fields `active`, `bg_credit`, `parked_assists`, `park_lock`, `park_cv`; `work` counts grey objects in shared queues |
+//! | `Ms::work_visible` | `MarkState::work_visible` (`mark/queue.rs`) | grey objects in the injector or a deque |
+//! | `Ms::park_assist` | `MarkState::park_assist` (`mark/queue.rs`), without its timeout | lock `park_lock`; `parked_assists` + 1 (`SeqCst`); a `SeqCst` fence; if `active`, no `bg_credit` (`SeqCst` loads) and not `work_visible`, wait on `park_cv`; `parked_assists` − 1 (`SeqCst`) |
+//! | `Ms::wake_assists` | `MarkState::wake_assists` (`mark/queue.rs`) | a `SeqCst` fence; if `parked_assists` (`SeqCst`) is non-zero, lock `park_lock` and `notify_all` |
+//! | `Ms::wake` | `MarkState::wake` (`mark/queue.rs`) | its last step, `wake_assists` (the rest wakes workers: `loom_termination.rs`) |
+//! | `park_in_assist` | `Mutator::park_in_assist` (`mutator/mod.rs`) | while `park_allowed` (`mutator/assist.rs`), park in native state (`enter_native`, `park_assist`, `leave_native`), then `assist` again; here: while not `Ms::ready`, park |
+//! | `publish` | `publish` (`mark/workers.rs`) | `bg_credit` + scan work (`Relaxed`), the tally, then `wake_assists` |
+//! | `push_grey` | a drain's leftovers pushed to the injector, then `MarkState::wake` | |
+//! | `end_mark` | `mark_termination` (`cycle/mod.rs`) | `active` off (`Release`), then `wake_assists` |
 
 use loom::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use loom::sync::{Condvar, Mutex};
@@ -39,59 +60,127 @@ use loom::thread;
 // in `loom_safepoint.rs`).
 use std::sync::Arc;
 
+/// A deliberate bug, to check that the model can fail.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Default)]
+enum Flaw {
+    /// The protocol as written.
+    #[default]
+    None,
+    /// The parker checks the conditions before it counts itself parked.
+    CheckBeforeCounting,
+}
+
+/// The parts of `MarkState` parking uses.
 #[derive(Default)]
 struct Ms {
     active: AtomicBool,
-    credit: AtomicI64,
+    bg_credit: AtomicI64,
+    /// Grey objects in a shared queue (the injector and the workers'
+    /// deques, which `MarkState::work_visible` looks at).
     work: AtomicUsize,
-    parked: AtomicUsize,
-    lock: Mutex<()>,
-    cv: Condvar,
-    /// Broken on purpose: check the conditions before counting itself
-    /// parked (the `flawed_*` test).
-    flawed: bool,
+    parked_assists: AtomicUsize,
+    park_lock: Mutex<()>,
+    park_cv: Condvar,
+    flaw: Flaw,
 }
 
 impl Ms {
-    fn new() -> Ms {
-        let ms = Ms::default();
+    fn new(flaw: Flaw) -> Ms {
+        let ms = Ms {
+            flaw,
+            ..Ms::default()
+        };
         ms.active.store(true, Ordering::Relaxed);
         ms
     }
 
+    /// `MarkState::work_visible`.
+    fn work_visible(&self) -> bool {
+        self.work.load(Ordering::SeqCst) > 0
+    }
+
+    /// `MarkState::park_assist`, without its timeout.
+    fn park_assist(&self) {
+        let g = self.park_lock.lock().unwrap();
+        if self.flaw == Flaw::CheckBeforeCounting {
+            // Broken: a waker that comes between the check and the count
+            // sees no one parked and notifies no one.
+            let stay = self.active.load(Ordering::SeqCst)
+                && self.bg_credit.load(Ordering::SeqCst) <= 0
+                && !self.work_visible();
+            self.parked_assists.fetch_add(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            let _g = if stay {
+                self.park_cv.wait(g).unwrap()
+            } else {
+                g
+            };
+            self.parked_assists.fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
+        self.parked_assists.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        let _g = if self.active.load(Ordering::SeqCst)
+            && self.bg_credit.load(Ordering::SeqCst) <= 0
+            && !self.work_visible()
+        {
+            self.park_cv.wait(g).unwrap()
+        } else {
+            g
+        };
+        self.parked_assists.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// `MarkState::wake_assists`.
+    fn wake_assists(&self) {
+        fence(Ordering::SeqCst);
+        if self.parked_assists.load(Ordering::SeqCst) != 0 {
+            let _g = self.park_lock.lock().unwrap();
+            self.park_cv.notify_all();
+        }
+    }
+
+    /// `MarkState::wake` (its half for sleeping workers is
+    /// `loom_termination.rs`'s).
+    fn wake(&self) {
+        self.wake_assists();
+    }
+
     /// What lets a parked assist go on: the mark is over, or there is
-    /// credit to take or work to do.
+    /// credit to take or work to do (`mutator::assist::park_allowed`, then
+    /// `mutator::assist::assist` no longer `Stuck`).
     fn ready(&self) -> bool {
         !self.active.load(Ordering::SeqCst)
-            || self.credit.load(Ordering::SeqCst) > 0
-            || self.work.load(Ordering::SeqCst) > 0
-    }
-
-    fn park(&self) {
-        let g = self.lock.lock().unwrap();
-        let early = self.flawed && self.ready();
-        self.parked.fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        let ready = if self.flawed { early } else { self.ready() };
-        let g = if !ready { self.cv.wait(g).unwrap() } else { g };
-        self.parked.fetch_sub(1, Ordering::SeqCst);
-        drop(g);
-    }
-
-    fn wake(&self) {
-        fence(Ordering::SeqCst);
-        if self.parked.load(Ordering::SeqCst) != 0 {
-            let _g = self.lock.lock().unwrap();
-            self.cv.notify_all();
-        }
+            || self.bg_credit.load(Ordering::SeqCst) > 0
+            || self.work_visible()
     }
 }
 
 /// `Mutator::park_in_assist`: park until something lets it go on.
-fn parked_mutator(ms: &Ms) {
+fn park_in_assist(ms: &Ms) {
     while !ms.ready() {
-        ms.park();
+        ms.park_assist();
     }
+}
+
+/// `mark::workers::publish`: a worker's scan work credited, then parked
+/// assists woken.
+fn publish(ms: &Ms) {
+    ms.bg_credit.fetch_add(1, Ordering::Relaxed);
+    ms.wake_assists();
+}
+
+/// Grey objects pushed to the injector (a drain's leftovers), then
+/// `MarkState::wake`.
+fn push_grey(ms: &Ms) {
+    ms.work.fetch_add(1, Ordering::Release);
+    ms.wake();
+}
+
+/// `cycle::mark_termination`: `active` off, then `wake_assists`.
+fn end_mark(ms: &Ms) {
+    ms.active.store(false, Ordering::Release);
+    ms.wake_assists();
 }
 
 /// Runs `f` under loom with a preemption bound of 3 (unless
@@ -106,19 +195,12 @@ fn check(f: impl Fn() + Sync + Send + 'static) {
 }
 
 /// Runs a parked mutator against one thread that makes it ready.
-fn model(event: fn(&Ms)) {
-    model_with(false, event);
-}
-
-fn model_with(flawed: bool, event: fn(&Ms)) {
+fn model(flaw: Flaw, event: fn(&Ms)) {
     check(move || {
-        let ms = Arc::new(Ms {
-            flawed,
-            ..Ms::new()
-        });
+        let ms = Arc::new(Ms::new(flaw));
         let m = {
             let ms = ms.clone();
-            thread::spawn(move || parked_mutator(&ms))
+            thread::spawn(move || park_in_assist(&ms))
         };
         event(&ms);
         m.join().unwrap();
@@ -127,43 +209,29 @@ fn model_with(flawed: bool, event: fn(&Ms)) {
 
 #[test]
 fn a_worker_publishing_credit_wakes_a_parked_assist() {
-    // `bgmark::publish`: credit, then `wake_assists`.
-    model(|ms| {
-        ms.credit.fetch_add(1, Ordering::Relaxed);
-        ms.wake();
-    });
+    model(Flaw::None, publish);
 }
 
 #[test]
 fn grey_objects_pushed_wake_a_parked_assist() {
-    // A drain's leftovers to the injector, then `MarkState::wake`.
-    model(|ms| {
-        ms.work.fetch_add(1, Ordering::Release);
-        ms.wake();
-    });
+    model(Flaw::None, push_grey);
 }
 
 #[test]
 fn the_end_of_the_mark_wakes_a_parked_assist() {
-    // `mark_termination`: `active` off, then `wake_assists`.
-    model(|ms| {
-        ms.active.store(false, Ordering::Release);
-        ms.wake();
-    });
+    model(Flaw::None, end_mark);
 }
 
 #[test]
 fn two_parked_assists_and_two_events() {
     check(|| {
-        let ms = Arc::new(Ms::new());
+        let ms = Arc::new(Ms::new(Flaw::None));
         let ms1 = ms.clone();
-        let m1 = thread::spawn(move || parked_mutator(&ms1));
+        let m1 = thread::spawn(move || park_in_assist(&ms1));
         let ms2 = ms.clone();
-        let m2 = thread::spawn(move || parked_mutator(&ms2));
-        ms.credit.fetch_add(1, Ordering::Relaxed);
-        ms.wake();
-        ms.active.store(false, Ordering::Release);
-        ms.wake();
+        let m2 = thread::spawn(move || park_in_assist(&ms2));
+        publish(&ms);
+        end_mark(&ms);
         m1.join().unwrap();
         m2.join().unwrap();
     });
@@ -174,8 +242,5 @@ fn two_parked_assists_and_two_events() {
 #[test]
 #[should_panic(expected = "deadlock")]
 fn flawed_check_before_counting_loses_a_wake_up() {
-    model_with(true, |ms| {
-        ms.credit.fetch_add(1, Ordering::Relaxed);
-        ms.wake();
-    });
+    model(Flaw::CheckBeforeCounting, publish);
 }

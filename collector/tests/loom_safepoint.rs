@@ -11,45 +11,45 @@
 //!
 //! (`LOOM_MAX_PREEMPTIONS=n` overrides the preemption bound below.)
 //!
-//! The model re-implements the protocol of `src/safepoint.rs` and
-//! `src/mutator.rs` on loom's mutexes and atomics, step for step and with the
-//! same memory orderings, but without the heap around it: a mutator's state
-//! (`MutatorData`: cache, roots, scanner) is reduced to a few counters, and
-//! the collector's work while the world is stopped to checking invariants.
-//! Loom explores every interleaving of the threads (up to the preemption
-//! bound) and fails on a deadlock, on a failed assertion, or on a thread that
-//! never finishes.
+//! The model re-implements the protocol of `mutator/safepoint.rs` and
+//! `mutator/mod.rs` (paths under `collector/src/`) on loom's mutexes and
+//! atomics, step for step and with the same memory orderings, but without
+//! the heap around it: a mutator's state (`MutatorData`: cache, roots,
+//! scanner) is reduced to a few counters, and the collector's work while
+//! the world is stopped to checking invariants. Loom explores every
+//! interleaving of the threads (up to the preemption bound) and fails on a
+//! deadlock, on a failed assertion, or on a thread that never finishes.
+//!
+//! Why a model rather than the real code under a `cfg(loom)` shim of its
+//! atomics and locks: the shim would not be cheap. The protocol's locks are
+//! parking_lot's owned guards (`lock_arc`, `try_lock_arc`,
+//! `ArcMutexGuard::unlocked`), which loom's `Mutex` has no counterpart for,
+//! and a real `Mutator` needs a `HeapInner`, whose allocator maps memory and
+//! whose `Heap` starts collector, mark-worker, sweeper and finalizer threads
+//! that loom cannot schedule. So the model mirrors the code by hand, and
+//! `tests/loom_models_match_code.rs` (an ordinary test) checks that it
+//! still does: for each row below, that the real functions exist where the
+//! table says and that they and the model's step perform the same sequence
+//! of atomic operations (with orderings) and lock acquisitions, listed
+//! once, in that test's `MIRRORS`.
 //!
 //! # Model step → real code
 //!
-//! | model                    | models                                                      |
-//! |--------------------------|-------------------------------------------------------------|
-//! | `Shared`                 | `mutator::MutatorShared`: `poll`, `data`, `detached`,       |
-//! |                          | `handshake`, `handshake_fn`                                 |
-//! | `Data`                   | `mutator::MutatorData` (counters stand for cache and roots) |
-//! | `Heap`                   | `heap::HeapInner`: `world`, `registry`                      |
-//! | `Mutator::attach`        | `Mutator::attach`: lock own state, then `world` and         |
-//! |                          | `registry` briefly to register                              |
-//! | `Mutator::enter_native`  | `Mutator::enter_native`: drop the state guard               |
-//! | `Mutator::leave_native`  | `Mutator::leave_native`: lock own state, then `safepoint`   |
-//! | `Mutator::safepoint`     | `Mutator::safepoint` and `safepoint_slow`: an `Acquire`     |
-//! |                          | load of `poll`, the slow path when it is non-zero           |
-//! | `Mutator::at_safepoint`  | `safepoint::at_safepoint`: reload `poll`; on                |
-//! |                          | `POLL_HANDSHAKE` `run_handshake`; on `POLL_STOP`            |
-//! |                          | `ArcMutexGuard::unlocked` around `drop(world.lock())`       |
-//! |                          | (unlock own state, lock+unlock `world`, relock own state)   |
-//! | `run_handshake`          | `safepoint::run_handshake`: CAS posted→claimed (AcqRel),    |
-//! |                          | run, clear `POLL_HANDSHAKE` (AcqRel), store done (Release)  |
-//! | `Mutator::mutate`        | any heap access of a running mutator (alloc, roots, fields) |
-//! | `Mutator::detach`        | `impl Drop for Mutator`: relock if native, clear the state, |
-//! |                          | set `detached`, leave `registry`, drop the guard            |
-//! | `stop_the_world`         | `safepoint::stop_the_world`: lock `world`, snapshot         |
-//! |                          | `registry`, set `POLL_STOP` on all, lock each state and     |
-//! |                          | skip it if `detached`; then `StoppedWorld::drop`: per       |
-//! |                          | mutator clear `POLL_STOP` and drop its guard, then `world`  |
-//! | `handshake`              | `safepoint::handshake`: post (closure, posted, bit), then   |
-//! |                          | per mutator wait for done/detached, running it under a      |
-//! |                          | `try_lock`; its spin/yield/sleep backoff is `yield_now`     |
+//! | model | real code | the sequence it mirrors |
+//! |---|---|---|
+//! | `Shared` | `MutatorShared` (`mutator/state.rs`) | fields `poll`, `data`, `detached`, `handshake`, `handshake_fn` |
+//! | `Data` | `MutatorData` (`mutator/state.rs`) | counters stand for cache, roots and barrier buffer |
+//! | `Heap` | `HeapInner` (`heap/inner.rs`) | fields `world`, `registry` (plus the checker's flag) |
+//! | `Mutator::attach` | `Mutator::attach` → `attach_as` (`mutator/mod.rs`) | lock own state (`lock_arc`), then `world`, then `registry` to register |
+//! | `Mutator::enter_native` | `Mutator::enter_native` (`mutator/mod.rs`) | drop the state guard |
+//! | `Mutator::leave_native` | `Mutator::leave_native` (`mutator/mod.rs`) | lock own state, then `safepoint` |
+//! | `Mutator::safepoint` | `Mutator::safepoint` and `safepoint_slow` (`mutator/mod.rs`) | `Acquire` load of `poll`; if non-zero, `at_safepoint` (then the gc-stress check, not modelled) |
+//! | `Mutator::at_safepoint` | `at_safepoint` (`mutator/safepoint.rs`) | `Acquire` reload of `poll`; on `POLL_HANDSHAKE` `run_handshake`; on `POLL_STOP` `ArcMutexGuard::unlocked` around `drop(heap.world.lock())`: give up own state, lock and unlock `world`, relock own state |
+//! | `run_handshake` | `run_handshake` (`mutator/safepoint.rs`) | CAS `HS_POSTED`→`HS_CLAIMED` (`AcqRel`, `Acquire`); lock `handshake_fn`, run it; `fetch_and(!POLL_HANDSHAKE, AcqRel)`; store `HS_DONE` (`Release`) |
+//! | `Mutator::mutate` | any heap access of a running mutator | (the checker: the world is not stopped) |
+//! | `Mutator::detach` | `impl Drop for Mutator` (`mutator/mod.rs`) | relock own state if native; (flush the barrier buffer, not modelled;) clear the state; store `detached` (`Release`); leave `registry`; drop the guard |
+//! | `stop_the_world` | `stop_the_world`, then `impl Drop for StoppedWorld` (`mutator/safepoint.rs`) | lock `world`; snapshot `registry`; `fetch_or(POLL_STOP, AcqRel)` on each; lock each state, skip it if `detached` (`Acquire`); restart: per mutator `fetch_and(!POLL_STOP, AcqRel)` and drop its guard, then `world` |
+//! | `handshake` | `handshake` → `handshake_some` (`mutator/safepoint.rs`) | (take `handshake_lock`, not modelled;) snapshot `registry`; per mutator set `handshake_fn`, store `HS_POSTED` (`Release`), `fetch_or(POLL_HANDSHAKE, AcqRel)`; then per mutator until `HS_DONE` or `detached` (`Acquire` loads): if `HS_POSTED`, `try_lock_arc` its state and, unless `detached`, `run_handshake`; store `HS_IDLE` (`Release`), clear `handshake_fn`. The spin, yield and sleep backoff is `yield_now` |
 //!
 //! Reductions: a mutator's state mutex is a plain `Mutex<Data>` inside the
 //! shared record (the real `Arc<Mutex<_>>` exists only for `lock_arc`); the
@@ -80,7 +80,7 @@ use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use loom::sync::{Mutex, MutexGuard};
 use loom::thread;
 
-// Same values as `mutator::POLL_*` and `safepoint::HS_*`.
+// Same values as `mutator::state`'s `POLL_*` and `HS_*`.
 const POLL_STOP: u32 = 1;
 const POLL_HANDSHAKE: u32 = 2;
 const HS_IDLE: u8 = 0;
@@ -112,7 +112,7 @@ enum Flaw {
     DetachedBeforeLock,
 }
 
-/// `mutator::MutatorData`, reduced.
+/// `mutator::state::MutatorData`, reduced.
 #[derive(Debug)]
 struct Data {
     /// Heap accesses made while running.
@@ -123,7 +123,7 @@ struct Data {
     alive: bool,
 }
 
-/// `mutator::MutatorShared`.
+/// `mutator::state::MutatorShared`.
 struct Shared {
     poll: AtomicU32,
     data: Mutex<Data>,
@@ -148,7 +148,7 @@ impl Shared {
     }
 }
 
-/// The parts of `heap::HeapInner` the protocol uses, plus the checker's flag.
+/// The parts of `heap::inner::HeapInner` the protocol uses, plus the checker's flag.
 struct Heap {
     world: Mutex<()>,
     registry: Mutex<Vec<Arc<Shared>>>,
@@ -228,7 +228,7 @@ impl<'a> Mutator<'a> {
         }
     }
 
-    /// `safepoint::at_safepoint`.
+    /// `mutator::safepoint::at_safepoint`.
     fn at_safepoint(&mut self) {
         let poll = self.me.poll.load(Ordering::Acquire);
         if poll & POLL_HANDSHAKE != 0 {
@@ -288,7 +288,7 @@ impl<'a> Mutator<'a> {
     }
 }
 
-/// `safepoint::run_handshake`.
+/// `mutator::safepoint::run_handshake`.
 fn run_handshake(me: &Shared, data: &mut Data) {
     if me
         .handshake
@@ -304,7 +304,7 @@ fn run_handshake(me: &Shared, data: &mut Data) {
     }
 }
 
-/// `safepoint::stop_the_world`, then `during` on the stopped mutators, then
+/// `mutator::safepoint::stop_the_world`, then `during` on the stopped mutators, then
 /// the restart of `StoppedWorld::drop`. Returns how many were stopped.
 fn stop_the_world(
     heap: &Heap,
@@ -351,7 +351,7 @@ fn check_stopped(heap: &Heap, stopped: &mut [(&Shared, MutexGuard<'_, Data>)]) {
     heap.world_stopped.store(false, Ordering::SeqCst);
 }
 
-/// `safepoint::handshake`.
+/// `mutator::safepoint::handshake` (and `handshake_some`).
 fn handshake(heap: &Heap, f: fn(&mut Data)) {
     let mutators: Vec<Arc<Shared>> = heap.registry.lock().unwrap().clone();
     for m in &mutators {

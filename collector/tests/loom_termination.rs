@@ -13,53 +13,56 @@
 //!
 //! (`LOOM_MAX_PREEMPTIONS=n` overrides the preemption bound below.)
 //!
-//! The model re-implements the protocol of `src/gcwork.rs` (`MarkState`,
-//! `drain_private`), `src/bgmark.rs` (the worker loop) and `src/cycle.rs`
-//! (`run_cycle`, `flush_buffers`, `mark_termination`) on loom's atomics and
+//! The model re-implements the protocol of `mark/queue.rs` (`MarkState`),
+//! `mark/drain.rs` (the drain loops), `mark/workers.rs` (the worker loop)
+//! and `cycle/mod.rs` (`await_mark_end`, `flush_buffers`,
+//! `mark_termination`), paths under `collector/src/`, on loom's atomics and
 //! mutexes, with the same counters, the same order of their updates and the
 //! same memory orderings, on heaps of three and four objects. The handshake
-//! and the stop are those of `src/safepoint.rs`, reduced (their own model is
-//! `tests/loom_safepoint.rs`).
+//! and the stop are those of `mutator/safepoint.rs`, reduced (their own
+//! model is `tests/loom_safepoint.rs`).
+//!
+//! Why a model rather than the real code under a `cfg(loom)` shim of its
+//! atomics and locks: the shim would not be cheap. `MarkState` keeps grey
+//! objects in crossbeam-deque's `Injector`, `Worker` and `Stealer`, which
+//! are not loom-aware (loom sees neither their atomics nor their
+//! epoch-based reclamation); workers sleep with parking_lot's
+//! `Condvar::wait_for`; and scanning reads real objects through the
+//! allocator's span table and mark bitmaps in mapped memory. A shim would
+//! have to replace all three. So the model mirrors the code by hand, and
+//! `tests/loom_models_match_code.rs` (an ordinary test) checks that it
+//! still does: for each row below, that the real functions exist where the
+//! table says and that they and the model's step perform the same sequence
+//! of atomic operations (with orderings), fences, lock acquisitions and
+//! protocol calls, listed once, in that test's `MIRRORS`.
 //!
 //! # Model step → real code
 //!
-//! | model                    | models                                                      |
-//! |--------------------------|-------------------------------------------------------------|
-//! | `Gc::marks`, `fields`    | objects: a mark bit each (`GcBits::test_and_set`, relaxed)  |
-//! |                          | and pointer fields (`Acquire` loads; the mutator's store is |
-//! |                          | a `Relaxed` load of the old value and a `Release` store)    |
-//! | `Gc::injector`           | `MarkState::injector` (FIFO)                                |
-//! | `Gc::deque`              | the one background worker's deque: the owner pushes and     |
-//! |                          | pops at the back (LIFO), thieves steal at the front         |
-//! | `Gc::idle_workers`,      | `MarkState::idle_workers`, `epoch`, `private_drains`,       |
-//! | `epoch`, `private_drains`| `active` (`SeqCst`, as there)                               |
-//! | `Gc::shade`, `Gc::scan`  | `gcwork::shade`, `gcwork::scan`: win the mark bit, push     |
-//! | `Gc::work_visible`       | `MarkState::work_visible`                                   |
-//! | `Gc::quiescent`          | `MarkState::quiescent`: epoch, counters and queues, a       |
-//! |                          | `SeqCst` fence, counters again, epoch again                 |
-//! | `Gc::sleep`, `Gc::wake`  | `MarkState::sleep` (without its 1 ms timeout), `wake`,      |
-//! |                          | `wake_all`                                                  |
-//! | `worker`                 | `bgmark::work`: sleep until work is visible; epoch, then    |
-//! |                          | idle−1; take (private stack, own deque, injector) and scan  |
-//! |                          | onto the stack, offering its older half to the deque when   |
-//! |                          | that is empty (`gcwork::offer`), until nothing; idle+1      |
-//! | `Gc::drain_private`      | `gcwork::drain_private`: drains+1, epoch; take (own, then   |
-//! |                          | injector, then steal) and scan up to a budget; leftovers    |
-//! |                          | to the injector, wake; drains−1 (`Leave::drop`)             |
-//! | `Gc::store`, `Gc::flush` | `Mutator::store` with the hybrid barrier of a scanned stack |
-//! |                          | (record the old value) into a `BarrierBuffer` of capacity 2 |
-//! |                          | (full → shade it all into the injector: `shade_all`)        |
-//! | `mutator`                | a running mutator: stores, a mark assist (`assist::assist`: |
-//! |                          | a drain with a budget), polls (`at_safepoint`)              |
-//! | `flush_buffers`          | `cycle::flush_buffers`: a handshake whose closure flushes   |
-//! |                          | the buffer (`safepoint::handshake`: claim by CAS; run by    |
-//! |                          | the mutator at its poll, or by the collector under the      |
-//! |                          | mutator's lock when it is not running)                      |
-//! | `Gc::marked_objects`,    | `MarkState::totals` and `add`: each marker's tally, added   |
-//! | `Gc::add`                | when a worker goes idle, a drain ends, a flush ends         |
-//! | `collector`              | `cycle::run_cycle` from the termination loop on, then       |
-//! |                          | `mark_termination`: stop the world, flush, drain until      |
-//! |                          | quiescent; the check stands where the sweep would start     |
+//! | model | real code | the sequence it mirrors |
+//! |---|---|---|
+//! | `Gc::marks`, `Gc::fields` | objects: a mark bit each, pointer fields | see `Gc::shade`, `Gc::scan`, `Gc::load`, `Gc::store` |
+//! | `Gc::shade` | `shade` → `grey` (`mark/scan.rs`) → `ObjectRef::mark` (`allocator/src/heap.rs`) → `GcBits::test_and_set` (`allocator/src/bitmap.rs`) | win the mark bit: a `Relaxed` load, then a `Relaxed` `fetch_or`; the winner counts and pushes it |
+//! | `Gc::scan` | `scan` → `referents` (`mark/scan.rs`) → `load_field` (`object.rs`) | each pointer field an `Acquire` load, then `grey` |
+//! | `Gc::load` | `Mutator::load` (`mutator/mod.rs`) → `load_field` (`object.rs`) | an `Acquire` load |
+//! | `Gc::store` | `Mutator::store` (`mutator/mod.rs`) → `swap_field` (`object.rs`), `PhaseWord::marking` (`phase.rs`), `barrier_slow` | swap the field (`Relaxed` load, `Release` store), then a `Relaxed` load of the phase; while marking, the hybrid barrier of a scanned stack records the old value into a `BarrierBuffer` of capacity 2, flushed when full |
+//! | `Gc::flush` | `flush` (`mutator/barrier.rs`) → `HeapSink` → `shade_all` → `shade_roots` (`mark/scan.rs`) | shade every record into the injector, `add` the tally, `wake` |
+//! | `Gc::injector`, `Gc::deque` | `MarkState::injector` (`mark/queue.rs`) and the one background worker's deque | FIFO; the owner pushes and pops at the back (LIFO), thieves steal at the front |
+//! | `Gc` | `MarkState` (`mark/queue.rs`) | fields `idle_workers`, `epoch`, `private_drains`, `active`, `sleepers`, `sleep_lock`, `sleep_cv`, `marked_objects` |
+//! | `Gc::add`, `Gc::totals` | `MarkState::add`, `MarkState::totals` (`mark/queue.rs`) | `Relaxed` add and load of `marked_objects` (the model counts no bytes) |
+//! | `Gc::work_visible` | `MarkState::work_visible` (`mark/queue.rs`) | the injector or a deque is non-empty |
+//! | `Gc::quiescent` | `MarkState::quiescent` (`mark/queue.rs`) | `epoch`; (`roots_pending`, not modelled;) `idle_workers`, `private_drains`, `work_visible`; a `SeqCst` fence; `idle_workers`, `private_drains`, `epoch` again; every load `SeqCst` |
+//! | `Gc::wake` | `MarkState::wake` (`mark/queue.rs`) | a `SeqCst` fence; if `sleepers` (`SeqCst`) is non-zero, lock `sleep_lock` and `notify_all` (then `wake_assists`: `loom_assist_park.rs`) |
+//! | `Gc::sleep` | `MarkState::sleep` (`mark/queue.rs`), without its 1 ms timeout | lock `sleep_lock`; `sleepers` + 1 (`SeqCst`); a `SeqCst` fence; `until`, else wait; `sleepers` − 1 |
+//! | `Gc::wake_all` | `MarkState::wake_all` (`mark/queue.rs`) | lock `sleep_lock`, `notify_all` (then the same for parked assists) |
+//! | `Gc::take_worker`, `Gc::take_private` | `Prefetched::take` over the private stack, `steal_into` (`mark/queue.rs`) | own stack or deque, the injector, a steal (one object, not a batch) |
+//! | `worker` | `work` (`mark/workers.rs`), with its `drain_worker` (`mark/drain.rs`) and `publish` | sleep until work is visible; `epoch` + 1, then `idle_workers` − 1 (`SeqCst`); take and scan onto the private stack, offering its older half to the deque when that is empty (`offer`, `mark/queue.rs`), until nothing is left; `publish` the tally; `idle_workers` + 1 (`SeqCst`) |
+//! | `Gc::drain_private` | `drain_private` → `drain_private_limited`, with `PrivateDrain::enter` and `impl Drop for PrivateDrain` (`mark/drain.rs`) | `private_drains` + 1, then `epoch` + 1 (`SeqCst`); take (own, injector, steal) and scan up to a budget; leftovers to the injector; `add`; `wake`; `private_drains` − 1 (`SeqCst`) |
+//! | `MutatorShared`, `Buffer` | `MutatorShared` (`mutator/state.rs`); the barrier buffer of its `MutatorData` | fields `poll`, `data` (the state lock, here over the buffer alone), `handshake` |
+//! | `mutator` | a running mutator: stores, a mark assist (`assist`, `mutator/assist.rs`: a budgeted `drain_private`), polls | |
+//! | `safepoint` | `Mutator::safepoint` → `safepoint_slow` (`mutator/mod.rs`) → `at_safepoint` (`mutator/safepoint.rs`) | `Acquire` loads of `poll`; a posted handshake runs; at a stop the model's mutator parks for good |
+//! | `run_handshake` | `run_handshake` (`mutator/safepoint.rs`) | CAS `HS_POSTED`→`HS_CLAIMED` (`AcqRel`, `Acquire`); the closure (here: `Gc::flush`); `fetch_and(!POLL_HANDSHAKE, AcqRel)`; store `HS_DONE` (`Release`) |
+//! | `flush_buffers` | `flush_buffers` (`cycle/mod.rs`) over `handshake` → `handshake_some` (`mutator/safepoint.rs`) | store `HS_POSTED` (`Release`), `fetch_or(POLL_HANDSHAKE, AcqRel)`; until `HS_DONE` (`Acquire`): run it under `try_lock` of the mutator's state; store `HS_IDLE` |
+//! | `collector` | `await_mark_end`, then `mark_termination` with its `drain_stopped` (`cycle/mod.rs`) | until a flush shades nothing new: `quiescent` (else `help_if_stalled`, here a yield), `totals`, `flush_buffers`, `totals`, `quiescent`. Then stop the world (`stop_the_world`, `mutator/safepoint.rs`: `fetch_or(POLL_STOP, AcqRel)`, lock the state), leave `Mark` (`PhaseWord::transition`, `phase.rs`), `flush`, `drain_private` until `quiescent`, `active` off (`Release`); the check stands where the sweep would start |
 //!
 //! Reductions: one background worker, one mutator; the queues are mutexed
 //! `VecDeque`s and a steal takes one object (crossbeam's lock-free deques and
@@ -118,7 +121,7 @@ use loom::sync::atomic::{
 use loom::sync::{Condvar, Mutex, MutexGuard};
 use loom::thread;
 
-// Same values as `mutator::POLL_*` and `safepoint::HS_*`.
+// Same values as `mutator::state`'s `POLL_*` and `HS_*`.
 const POLL_STOP: u32 = 1;
 const POLL_HANDSHAKE: u32 = 2;
 const HS_IDLE: u8 = 0;
@@ -184,7 +187,7 @@ enum Out<'a> {
 /// lock (`MutatorShared::data`).
 struct Buffer(Vec<usize>);
 
-/// `mutator::MutatorShared`, reduced to the handshake and the stop.
+/// `mutator::state::MutatorShared`, reduced to the handshake and the stop.
 struct MutatorShared {
     poll: AtomicU32,
     data: Mutex<Buffer>,
@@ -266,9 +269,9 @@ impl Gc {
         })
     }
 
-    // ---- the grey set (gcwork.rs) ----------------------------------------------
+    // ---- the grey set (mark/queue.rs, mark/scan.rs, mark/drain.rs) -------------
 
-    /// `gcwork::shade`: whoever wins the mark bit counts it and pushes.
+    /// `mark::scan::shade`: whoever wins the mark bit counts it and pushes.
     fn shade(&self, v: usize, out: &mut Out<'_>, tally: &mut u64) {
         if v == NIL {
             return;
@@ -285,7 +288,7 @@ impl Gc {
         }
     }
 
-    /// `gcwork::scan`: shades every referent of `obj`.
+    /// `mark::scan::scan`: shades every referent of `obj`.
     fn scan(&self, obj: usize, out: &mut Out<'_>, tally: &mut u64) {
         for f in &self.fields[obj] {
             let v = f.load(Ordering::Acquire);
@@ -299,6 +302,11 @@ impl Gc {
             self.marked_objects.fetch_add(*tally, Ordering::Relaxed);
             *tally = 0;
         }
+    }
+
+    /// `MarkState::totals`: the objects marked so far.
+    fn totals(&self) -> u64 {
+        self.marked_objects.load(Ordering::Relaxed)
     }
 
     /// `MarkState::work_visible`.
@@ -337,13 +345,12 @@ impl Gc {
         let g = self.sleep_lock.lock().unwrap();
         self.sleepers.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        let g = if until() {
+        let _g = if until() {
             g
         } else {
             self.sleep_cv.wait(g).unwrap()
         };
         self.sleepers.fetch_sub(1, Ordering::SeqCst);
-        drop(g);
     }
 
     /// `MarkState::wake_all` (marking switched off, shutdown).
@@ -352,14 +359,14 @@ impl Gc {
         self.sleep_cv.notify_all();
     }
 
-    /// `gcwork::take` for the background worker: its own deque, else the
+    /// `Prefetched::take` for the background worker: its own deque, else the
     /// injector (the only other worker would be itself).
     fn take_worker(&self) -> Option<usize> {
         let own = self.deque.lock().unwrap().pop_back();
         own.or_else(|| self.injector.lock().unwrap().pop_front())
     }
 
-    /// `gcwork::take` for a private drain: its local deque, else the
+    /// `Prefetched::take` for a private drain: its local deque, else the
     /// injector, else a steal from the background worker.
     fn take_private(&self, local: &mut VecDeque<usize>) -> Option<usize> {
         if let Some(v) = local.pop_back() {
@@ -369,7 +376,7 @@ impl Gc {
         injected.or_else(|| self.deque.lock().unwrap().pop_front())
     }
 
-    /// `gcwork::drain_private` limited to `budget` objects; returns how
+    /// `mark::drain::drain_private` limited to `budget` objects; returns how
     /// many it scanned.
     fn drain_private(&self, budget: usize) -> usize {
         if self.flaw == Flaw::EpochBeforeCount {
@@ -404,15 +411,15 @@ impl Gc {
             self.wake();
         }
         if self.flaw != Flaw::LeaveBeforePush {
-            // `Leave::drop`, after the leftovers are pushed.
+            // `impl Drop for PrivateDrain`, after the leftovers are pushed.
             self.private_drains.fetch_sub(1, Ordering::SeqCst);
         }
         count
     }
 
-    // ---- the barrier (barrier.rs, barriers/src/buffer.rs) ------------------------
+    // ---- the barrier (mutator/barrier.rs, barriers/src/buffer.rs) ----------------
 
-    /// `BarrierBuffer::flush` into `HeapSink` (`gcwork::shade_all`): shades
+    /// `BarrierBuffer::flush` into `HeapSink` (`mark::scan::shade_all`): shades
     /// every record into the injector; returns how many there were.
     fn flush(&self, buffer: &mut Buffer) -> usize {
         let n = buffer.0.len();
@@ -433,17 +440,14 @@ impl Gc {
     }
 
     /// `Mutator::store` with the barrier of a mutator whose stack is scanned
-    /// (hybrid): while marking, the old value is recorded and a full buffer
-    /// is flushed.
+    /// (hybrid): the field is swapped (`object::swap_field`: a `Relaxed`
+    /// load, a `Release` store), then, while marking (`PhaseWord::marking`),
+    /// the old value is recorded and a full buffer is flushed.
     fn store(&self, buffer: &mut Buffer, obj: usize, field: usize, new: usize) {
         let f = &self.fields[obj][field];
-        if !self.marking.load(Ordering::Relaxed) {
-            f.store(new, Ordering::Release);
-            return;
-        }
         let old = f.load(Ordering::Relaxed);
         f.store(new, Ordering::Release);
-        if old != NIL {
+        if self.marking.load(Ordering::Relaxed) && old != NIL {
             buffer.0.push(old);
             if buffer.0.len() == BUFFER_CAPACITY {
                 self.flush(buffer);
@@ -488,10 +492,10 @@ impl Gc {
     }
 }
 
-/// `bgmark::work`, until marking is switched off.
+/// `mark::workers::work`, until marking is switched off.
 fn worker(gc: &Gc) {
     let mut tally = 0;
-    // Counted idle from the start (`bgmark::spawn`).
+    // Counted idle from the start (`mark::workers::spawn`).
     'work: loop {
         if !gc.active.load(Ordering::Acquire) {
             return;
@@ -513,7 +517,7 @@ fn worker(gc: &Gc) {
             gc.epoch.fetch_add(1, Ordering::SeqCst);
             gc.idle_workers.fetch_sub(1, Ordering::SeqCst);
         }
-        // The private stack (`bgmark::work`): scans push onto it, and
+        // The private stack (`mark::drain::drain_worker`): scans push onto it, and
         // `offer` moves its older half to the deque whenever that is empty
         // (the real one checks every 16 scans; here every scan, so that
         // thieves see as much as the model can show them).
@@ -673,7 +677,7 @@ const A: usize = 1;
 const X: usize = 2;
 const W: usize = 3;
 
-/// `Mutator::safepoint` and `safepoint::at_safepoint`: runs a posted
+/// `Mutator::safepoint` and `mutator::safepoint::at_safepoint`: runs a posted
 /// handshake; parks at a stop request (returns false: the model's mutator
 /// does nothing more).
 fn safepoint(gc: &Gc, data: &mut Option<MutexGuard<'_, Buffer>>) -> bool {
@@ -693,7 +697,7 @@ fn safepoint(gc: &Gc, data: &mut Option<MutexGuard<'_, Buffer>>) -> bool {
     true
 }
 
-/// `safepoint::run_handshake` with `flush_buffers`' closure.
+/// `mutator::safepoint::run_handshake` with `flush_buffers`' closure.
 fn run_handshake(gc: &Gc, buffer: &mut Buffer) {
     let m = &gc.mutator;
     if m.handshake
@@ -706,7 +710,8 @@ fn run_handshake(gc: &Gc, buffer: &mut Buffer) {
     }
 }
 
-/// `cycle::flush_buffers`: flushes the mutator's buffer by handshake.
+/// `cycle::flush_buffers`: flushes the mutator's buffer by handshake
+/// (`mutator::safepoint::handshake`, reduced to one mutator).
 fn flush_buffers(gc: &Gc) {
     let m = &gc.mutator;
     m.handshake.store(HS_POSTED, Ordering::Release);
@@ -740,7 +745,7 @@ fn mutator(gc: &Gc) {
     if !safepoint(gc, &mut data) {
         return;
     }
-    // An allocation runs up assist debt (`assist::assist`).
+    // An allocation runs up assist debt (`mutator::assist::assist`).
     gc.drain_private(1);
     let x = gc.load(R, 1);
     let w = gc.load(x, 0);
@@ -753,7 +758,7 @@ fn mutator(gc: &Gc) {
     // Then into native code for good.
 }
 
-/// The collector from the termination loop on: `run_cycle`'s loop, then
+/// The collector from the termination loop on: `await_mark_end`, then
 /// `mark_termination`.
 fn collector(gc: &Gc) {
     loop {
@@ -763,9 +768,9 @@ fn collector(gc: &Gc) {
             continue;
         }
         // Until a flush shades nothing new (`MarkState::totals`).
-        let before = gc.marked_objects.load(Ordering::Relaxed);
+        let before = gc.totals();
         flush_buffers(gc);
-        let after = gc.marked_objects.load(Ordering::Relaxed);
+        let after = gc.totals();
         if after == before && gc.quiescent() {
             break;
         }
