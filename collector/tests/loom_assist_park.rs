@@ -18,7 +18,7 @@
 //! The model re-implements `MarkState::park_assist` and `wake_assists`
 //! (`mark/queue.rs`, under `collector/src/`) on loom's atomics, mutex and
 //! condvar, with the same order of updates and the same orderings, and the
-//! loop of `Mutator::park_in_assist` (`mutator/mod.rs`): park, then look
+//! loop of `Mutator::park_in_assist` (`mutator/alloc.rs`): park, then look
 //! again. The real park also returns after `PARK_POLL` (1 ms) as a
 //! backstop; the model has no timeout, so a lost wake-up leaves the mutator
 //! parked for ever and loom reports the deadlock.
@@ -47,7 +47,7 @@
 //! | `Ms::park_assist` | `MarkState::park_assist` (`mark/queue.rs`), without its timeout | lock `park_lock`; `parked_assists` + 1 (`SeqCst`); a `SeqCst` fence; if `active`, no `bg_credit` (`SeqCst` loads) and not `work_visible`, wait on `park_cv`; `parked_assists` − 1 (`SeqCst`) |
 //! | `Ms::wake_assists` | `MarkState::wake_assists` (`mark/queue.rs`) | a `SeqCst` fence; if `parked_assists` (`SeqCst`) is non-zero, lock `park_lock` and `notify_all` |
 //! | `Ms::wake` | `MarkState::wake` (`mark/queue.rs`) | its last step, `wake_assists` (the rest wakes workers: `loom_termination.rs`) |
-//! | `park_in_assist` | `Mutator::park_in_assist` (`mutator/mod.rs`) | while `park_allowed` (`mutator/assist.rs`), park in native state (`enter_native`, `park_assist`, `leave_native`), then `assist` again; here: while not `Ms::ready`, park |
+//! | `park_in_assist` | `Mutator::park_in_assist` (`mutator/alloc.rs`) | while `park_allowed` (`mutator/assist.rs`), park in native state (`enter_native` and `leave_native` in `mutator/mod.rs`, `park_assist`), then `assist` again; here: while not `Ms::ready`, park |
 //! | `publish` | `publish` (`mark/workers.rs`) | `bg_credit` + scan work (`Relaxed`), the tally, then `wake_assists` |
 //! | `push_grey` | a drain's leftovers pushed to the injector, then `MarkState::wake` | |
 //! | `end_mark` | `mark_termination` (`cycle/mod.rs`) | `active` off (`Release`), then `wake_assists` |

@@ -342,14 +342,14 @@ const MIRRORS: &[Mirror] = &[
     Mirror {
         model: TERMINATION,
         step: "impl Gc / fn load",
-        real: &["src/mutator/mod.rs: fn load"],
+        real: &["src/mutator/fields.rs: fn load"],
         inline: &[("load_field", "src/object.rs: fn load_field")],
         ops: &["_.load(Acquire)"],
     },
     Mirror {
         model: TERMINATION,
         step: "impl Gc / fn store",
-        real: &["src/mutator/mod.rs: fn store"],
+        real: &["src/mutator/fields.rs: fn store"],
         inline: &[
             ("swap_field", "src/object.rs: fn swap_field"),
             ("marking", "src/phase.rs: impl PhaseWord / fn marking"),
@@ -569,7 +569,7 @@ const MIRRORS: &[Mirror] = &[
     Mirror {
         model: ASSIST_PARK,
         step: "fn park_in_assist",
-        real: &["src/mutator/mod.rs: fn park_in_assist"],
+        real: &["src/mutator/alloc.rs: fn park_in_assist"],
         inline: &[
             ("enter_native", "src/mutator/mod.rs: fn enter_native"),
             ("leave_native", "src/mutator/mod.rs: fn leave_native"),

@@ -43,8 +43,8 @@
 //! | `Gc::marks`, `Gc::fields` | objects: a mark bit each, pointer fields | see `Gc::shade`, `Gc::scan`, `Gc::load`, `Gc::store` |
 //! | `Gc::shade` | `shade` → `grey` (`mark/scan.rs`) → `ObjectRef::mark` (`allocator/src/heap.rs`) → `GcBits::test_and_set` (`allocator/src/bitmap.rs`) | win the mark bit: a `Relaxed` load, then a `Relaxed` `fetch_or`; the winner counts and pushes it |
 //! | `Gc::scan` | `scan` → `referents` (`mark/scan.rs`) → `load_field` (`object.rs`) | each pointer field an `Acquire` load, then `grey` |
-//! | `Gc::load` | `Mutator::load` (`mutator/mod.rs`) → `load_field` (`object.rs`) | an `Acquire` load |
-//! | `Gc::store` | `Mutator::store` (`mutator/mod.rs`) → `swap_field` (`object.rs`), `PhaseWord::marking` (`phase.rs`), `barrier_slow` | swap the field (`Relaxed` load, `Release` store), then a `Relaxed` load of the phase; while marking, the hybrid barrier of a scanned stack records the old value into a `BarrierBuffer` of capacity 2, flushed when full |
+//! | `Gc::load` | `Mutator::load` (`mutator/fields.rs`) → `load_field` (`object.rs`) | an `Acquire` load |
+//! | `Gc::store` | `Mutator::store` (`mutator/fields.rs`) → `swap_field` (`object.rs`), `PhaseWord::marking` (`phase.rs`), `barrier_slow` | swap the field (`Relaxed` load, `Release` store), then a `Relaxed` load of the phase; while marking, the hybrid barrier of a scanned stack records the old value into a `BarrierBuffer` of capacity 2, flushed when full |
 //! | `Gc::flush` | `flush` (`mutator/barrier.rs`) → `HeapSink` → `shade_all` → `shade_roots` (`mark/scan.rs`) | shade every record into the injector, `add` the tally, `wake` |
 //! | `Gc::injector`, `Gc::deque` | `MarkState::injector` (`mark/queue.rs`) and the one background worker's deque | FIFO; the owner pushes and pops at the back (LIFO), thieves steal at the front |
 //! | `Gc` | `MarkState` (`mark/queue.rs`) | fields `idle_workers`, `epoch`, `private_drains`, `active`, `sleepers`, `sleep_lock`, `sleep_cv`, `marked_objects` |
