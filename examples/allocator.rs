@@ -112,7 +112,7 @@ fn main() {
             "cycle {cycle:4} @{:7.3}s: pause {:8.3} ms | heap {:6} MiB live (incl. unswept), {:6} MiB in use, {:6} MiB committed | rss {:6} MiB | {:7.1} MiB/s allocated | swept {} spans ({} lazily)",
             start.elapsed().as_secs_f64(),
             pause.as_secs_f64() * 1e3,
-            s.live_bytes() >> 20,
+            s.heap_alloc_flushed_bytes() >> 20,
             s.in_use_bytes >> 20,
             s.committed_bytes >> 20,
             resident_bytes().unwrap_or(0) >> 20,
@@ -147,7 +147,7 @@ fn main() {
         s.allocated_objects_total,
         s.allocated_bytes_total as f64 / elapsed / 1048576.0,
         s.freed_bytes_total >> 20,
-        s.live_bytes() >> 20,
+        s.heap_alloc_flushed_bytes() >> 20,
     );
     println!(
         "heap: reserved {} MiB, committed {} MiB, in use {} MiB, idle {} MiB ({} free runs); spans swept {} ({} lazily)",

@@ -44,7 +44,7 @@ fn canary(depth: u32, salt: u64) -> u64 {
 /// children are built (the shadow stack), since any allocation may collect.
 fn build(m: &mut Mutator, t: Types, depth: u32, salt: u64) -> ObjRef {
     m.frame(|m| {
-        let node = m.alloc(t.node, 0).expect("allocation failed");
+        let node = m.alloc(t.node, 0);
         let slot = m.push_root(Some(node));
         // SAFETY: `node` is rooted in `slot` from here on.
         unsafe { m.store_word(node, 2, canary(depth, salt)) };
@@ -87,7 +87,7 @@ fn mutator(
 ) -> u64 {
     let mut m = heap.attach().expect("attach");
     let mut rng = Rng::new(seed);
-    let table = m.alloc(t.table, trees).expect("table");
+    let table = m.alloc(t.table, trees);
     let table_slot = m.push_root(Some(table));
     let mut salts = vec![0u64; trees];
     for (i, salt) in salts.iter_mut().enumerate() {
@@ -199,7 +199,7 @@ fn main() {
         "collector: mark {:.3} s wall, {:.3} s CPU; live after last mark {} MiB; goal {} MiB",
         s.mark_total.as_secs_f64(),
         s.mark_cpu_total.as_secs_f64(),
-        s.live_bytes >> 20,
+        s.marked_bytes >> 20,
         s.goal >> 20
     );
     println!(

@@ -25,13 +25,13 @@ pub use tricolor_allocator as allocator;
 /// let mut m = heap.attach()?;
 /// let list = m.push_root(None);
 /// for _ in 0..1000 {
-///     let cell = m.alloc(cons, 0)?;
+///     let cell = m.alloc(cons, 0);
 ///     let tail = m.root(list);
 ///     // SAFETY: `cell` was just allocated and `tail` is rooted.
 ///     unsafe { m.store(cell, 1, tail) };
 ///     m.set_root(list, Some(cell));
 /// }
-/// let garbage = m.alloc(cons, 0)?;
+/// let garbage = m.alloc(cons, 0);
 /// m.collect();
 /// assert_eq!(m.heap().stats().last_cycle.unwrap().objects_marked, 1000);
 /// # let _ = garbage;
@@ -40,9 +40,9 @@ pub use tricolor_allocator as allocator;
 pub mod raw {
     pub use tricolor_collector::policy::PacerConfig;
     pub use tricolor_collector::{
-        AttachError, BarrierMode, CleanupHandle, Config, ConfigError, CycleStats, DecodeFn,
-        DescriptorError, Edges, EphemeronTable, GcAllocError, GcStats, GlobalRoot, Heap, Mutator,
-        ObjRef, ObjectView, PauseHistogram, Pointers, RootKind, RootScanner, RootVisitor, Shape,
-        SpecialError, SpecialStats, TraceFn, TypeDescriptor, TypeId, WeakRef,
+        AttachError, BarrierMode, CleanupHandle, CollectError, Config, ConfigError, CycleStats,
+        DecodeFn, DescriptorError, Edges, EphemeronTable, GcAllocError, GcStats, GlobalRoot, Heap,
+        HeapAlloc, Mutator, ObjRef, ObjectView, PauseHistogram, Pointers, RootKind, RootScanner,
+        RootVisitor, Shape, SpecialError, SpecialStats, TraceFn, TypeDescriptor, TypeId, WeakRef,
     };
 }

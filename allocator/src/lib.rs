@@ -118,7 +118,7 @@
 //!
 //! cache.flush_stats();
 //! let stats = heap.stats();
-//! assert_eq!(stats.live_objects(), 1);
+//! assert_eq!(stats.heap_alloc_flushed_objects(), 1);
 //! assert!(heap.find_object(drop_me.as_ptr() as usize).is_some(), "the slot is free, the span remains");
 //! # Ok::<(), tricolor_allocator::AllocError>(())
 //! ```

@@ -15,8 +15,11 @@ pub struct ClassStats {
 ///
 /// Byte figures relate as: `committed = in_use + idle`; `idle_dirty ≤ idle`
 /// (the rest of `idle` reads as zero and is not resident: fresh or released).
-/// `live_bytes()` is allocated minus freed, so it includes garbage not yet
-/// swept, as Go's `HeapAlloc` does.
+/// `heap_alloc_flushed_bytes()` is allocated minus freed, so it includes
+/// garbage not yet swept, as Go's `HeapAlloc` does; but only allocations a
+/// cache has flushed are counted (a cache counts locally, and adds its
+/// counts when it refills, releases a span, or is asked to flush), so
+/// between flushes it undercounts.
 #[derive(Clone, Debug, Default)]
 pub struct HeapStats {
     /// Address space reserved (arenas).
@@ -54,13 +57,15 @@ pub struct HeapStats {
 }
 
 impl HeapStats {
-    /// Bytes in allocated objects not yet freed by a sweep.
-    pub fn live_bytes(&self) -> u64 {
+    /// Bytes in allocated objects not yet freed by a sweep, counting the
+    /// allocations caches have flushed (see the type's docs).
+    pub fn heap_alloc_flushed_bytes(&self) -> u64 {
         self.allocated_bytes_total - self.freed_bytes_total
     }
 
-    /// Objects allocated and not yet freed by a sweep.
-    pub fn live_objects(&self) -> u64 {
+    /// Objects allocated and not yet freed by a sweep, counting the
+    /// allocations caches have flushed (see the type's docs).
+    pub fn heap_alloc_flushed_objects(&self) -> u64 {
         self.allocated_objects_total - self.freed_objects_total
     }
 }

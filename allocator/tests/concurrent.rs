@@ -137,7 +137,7 @@ fn stress(poison: bool, seed: u64) {
         }
         // Live = survivors of the last mark + everything allocated since.
         assert_eq!(
-            s.live_objects(),
+            s.heap_alloc_flushed_objects(),
             marked_prev + (THREADS * ALLOCS_PER_CYCLE) as u64,
             "cycle {cycle}: object accounting"
         );
@@ -161,7 +161,7 @@ fn stress(poison: bool, seed: u64) {
     let (spans, swept_before) = cycle_start.unwrap();
     assert_eq!(s.spans_swept_total - swept_before, spans as u64);
     assert_eq!(
-        s.live_objects(),
+        s.heap_alloc_flushed_objects(),
         marked_prev,
         "after the last sweep only marked objects remain"
     );

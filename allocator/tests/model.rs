@@ -159,7 +159,7 @@ fn run(ops: Vec<Op>, poison: bool) -> Result<(), TestCaseError> {
     heap.finish_sweep();
     cache.flush_stats();
     let stats = heap.stats();
-    prop_assert_eq!(stats.live_objects(), live.len() as u64);
+    prop_assert_eq!(stats.heap_alloc_flushed_objects(), live.len() as u64);
     let model_bytes: usize = live
         .iter()
         .map(|o| {
@@ -170,7 +170,7 @@ fn run(ops: Vec<Op>, poison: bool) -> Result<(), TestCaseError> {
             }
         })
         .sum();
-    prop_assert_eq!(stats.live_bytes(), model_bytes as u64);
+    prop_assert_eq!(stats.heap_alloc_flushed_bytes(), model_bytes as u64);
     prop_assert_eq!(stats.committed_bytes, stats.in_use_bytes + stats.idle_bytes);
     drop(cache);
     heap.verify().map_err(TestCaseError::fail)?;

@@ -52,7 +52,7 @@ fn scavenging_returns_memory_and_reuse_is_zeroed() {
     objs.clear();
     collect_all(&heap, &mut cache);
     let s = heap.stats();
-    assert_eq!(s.live_objects(), 0);
+    assert_eq!(s.heap_alloc_flushed_objects(), 0);
     assert_eq!(s.spans_in_use, 0);
     assert!(s.idle_dirty_bytes >= 190 * MIB);
     heap.verify().unwrap();
@@ -149,8 +149,8 @@ fn heap_grows_to_several_gib_of_reservation() {
     }
     collect_all(&heap, &mut cache);
     let s = heap.stats();
-    assert_eq!(s.live_objects(), 20);
-    assert_eq!(s.live_bytes(), 20 * 100 * MIB as u64);
+    assert_eq!(s.heap_alloc_flushed_objects(), 20);
+    assert_eq!(s.heap_alloc_flushed_bytes(), 20 * 100 * MIB as u64);
     heap.verify().unwrap();
     // A freed large object's pages are reused for the next one of that size.
     let again = cache.alloc(100 * MIB, ObjectKind::Scan).unwrap();

@@ -122,7 +122,7 @@ impl Fixture {
         let mut m = heap.attach().expect("attach");
         let mut objs = Vec::with_capacity(N);
         for _ in 0..N {
-            let o = m.alloc(node, 0).expect("alloc");
+            let o = m.alloc(node, 0);
             m.push_root(Some(o));
             objs.push(o);
         }

@@ -35,7 +35,7 @@ struct Types {
 
 fn build(m: &mut Mutator, t: Types, depth: u32) -> ObjRef {
     m.frame(|m| {
-        let node = m.alloc(t.node, 0).expect("alloc");
+        let node = m.alloc(t.node, 0);
         let slot = m.push_root(Some(node));
         if depth > 1 {
             let l = build(m, t, depth - 1);
@@ -78,7 +78,7 @@ fn run(live_mib: usize, workers: usize, cycles: usize) -> Run {
     let trees = (live_mib << 20) / tree_bytes;
     let t0 = Instant::now();
     let mut m = heap.attach().unwrap();
-    let table = m.alloc(t.table, trees).unwrap();
+    let table = m.alloc(t.table, trees);
     let slot = m.push_root(Some(table));
     for i in 0..trees {
         let tree = build(&mut m, t, DEPTH);

@@ -116,7 +116,7 @@ fn build(m: &mut Mutator, node: TypeId, height: u32, salt: u64) {
         build(m, node, height - 1, salt);
         build(m, node, height - 1, salt);
     }
-    let n = m.alloc(node, 0).expect("allocation failed");
+    let n = m.alloc(node, 0);
     let top = m.root_count();
     // SAFETY: `n` was just allocated (no safepoint since: stores and root
     // reads do not poll), and the two subtrees are rooted in the top slots.
@@ -178,12 +178,10 @@ fn mutator(heap: Heap, t: Types, trees: usize, seed: u64, sh: &Shared) -> Mutato
     let mut m = heap.attach().expect("attach");
     let mut rng = Rng::new(seed);
     let ntables = trees.div_ceil(TABLE_LEN);
-    let top = m.alloc(t.table, ntables).expect("top-level array");
+    let top = m.alloc(t.table, ntables);
     let top_slot = m.push_root(Some(top));
     for k in 0..ntables {
-        let table = m
-            .alloc(t.table, TABLE_LEN.min(trees - k * TABLE_LEN))
-            .expect("table");
+        let table = m.alloc(t.table, TABLE_LEN.min(trees - k * TABLE_LEN));
         let top = m.root(top_slot).expect("rooted");
         // SAFETY: the top-level array is rooted; `table` is fresh.
         unsafe { m.store(top, k, Some(table)) };

@@ -70,10 +70,10 @@ fn heap(mode: BarrierMode) -> (Heap, Types) {
 
 /// A rooted array of `n` fresh nodes; returns the root slot.
 fn rooted_nodes(m: &mut Mutator, t: Types, n: usize) -> usize {
-    let table = m.alloc(t.table, n).unwrap();
+    let table = m.alloc(t.table, n);
     let slot = m.push_root(Some(table));
     for i in 0..n {
-        let node = m.alloc(t.node, 0).unwrap();
+        let node = m.alloc(t.node, 0);
         // SAFETY: the table is rooted in `slot` and has `n` pointer slots;
         // `node` is fresh.
         unsafe { m.store(m.root(slot).unwrap(), i, Some(node)) };
@@ -129,14 +129,14 @@ fn end_to_end(kind: Kind, n: usize) -> EndToEnd {
     // Warm the heap: the spans exist and the finalizer thread is running,
     // as in a VM that has been up for a while.
     for _ in 0..2 {
-        let o = m.alloc(t.node, 0).unwrap();
+        let o = m.alloc(t.node, 0);
         let r = ran.clone();
         m.add_cleanup(o, None, move |_, _| {
             r.fetch_add(1, Ordering::Relaxed);
         })
         .unwrap();
         for _ in 0..n {
-            m.alloc(t.node, 0).unwrap();
+            m.alloc(t.node, 0);
         }
         m.collect();
         m.wait_for_finalizers();
@@ -146,7 +146,7 @@ fn end_to_end(kind: Kind, n: usize) -> EndToEnd {
 
     let t0 = Instant::now();
     for _ in 0..n {
-        let o = m.alloc(t.node, 0).unwrap();
+        let o = m.alloc(t.node, 0);
         match kind {
             Kind::Nothing => {}
             Kind::Finalizer => {
@@ -290,7 +290,7 @@ fn ephemeron_pause(
     let keys = rooted_nodes(&mut m, t, entries.max(1));
     for i in 0..entries {
         let k = element(&m, keys, i);
-        let v = m.alloc(t.node, 0).unwrap();
+        let v = m.alloc(t.node, 0);
         table.insert(&mut m, k, v).unwrap();
     }
     m.collect();

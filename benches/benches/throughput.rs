@@ -281,7 +281,7 @@ impl Tricolor {
 
 /// Allocates one node of `ty` (all fields null or zero).
 fn tc_alloc(m: &mut Mutator, ty: TypeId) -> ObjRef {
-    m.alloc(ty, 0).expect("tricolor allocation")
+    m.alloc(ty, 0)
 }
 
 /// Builds a tree of `depth` bottom-up: both subtrees first, then their
@@ -397,7 +397,7 @@ impl GcBench for Tricolor {
     }
 
     fn make_array(&mut self, len: usize) {
-        let a = self.m.alloc(self.doubles, len).expect("array");
+        let a = self.m.alloc(self.doubles, len);
         self.m.set_root(self.array, Some(a));
         for i in 0..len / 2 {
             // SAFETY: `a` is rooted in the array slot; element `i` is in

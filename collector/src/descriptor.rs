@@ -266,9 +266,22 @@ pub enum DescriptorError {
         /// The type's name.
         name: String,
     },
-    /// Too many types registered.
-    TooManyTypes,
+    /// The heap's type table is full: it holds [`MAX_TYPES`] types.
+    TooManyTypes {
+        /// The type that did not fit.
+        name: String,
+    },
 }
+
+/// The most types one heap can register (65,536).
+///
+/// Types cannot be unregistered: a type's id is in the header of every
+/// object of it, and a registered descriptor is read without a lock by
+/// markers on every scan. A VM registers its types once, at start-up; one
+/// whose types are made at run time (a class per user class, a shape per
+/// object layout) registers one traced type and keeps its own class or
+/// shape pointer in each object.
+pub const MAX_TYPES: usize = 1 << 16;
 
 impl fmt::Display for DescriptorError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -286,7 +299,11 @@ impl fmt::Display for DescriptorError {
             DescriptorError::PointersInBytes { name } => {
                 write!(f, "type `{name}`: a byte array cannot hold pointers")
             }
-            DescriptorError::TooManyTypes => write!(f, "too many types registered"),
+            DescriptorError::TooManyTypes { name } => write!(
+                f,
+                "type `{name}`: the heap's type table is full ({MAX_TYPES} types); types \
+                 cannot be unregistered, so register each once, at start-up"
+            ),
         }
     }
 }
@@ -323,7 +340,7 @@ impl TypeDescriptor {
     /// // A boxed integer: one data word, no pointers.
     /// let int = heap.register_type(TypeDescriptor::fixed("Int", 1, &[]))?;
     /// let mut m = heap.attach()?;
-    /// let e = m.alloc(entry, 0)?; // fixed-size types are allocated with length 0
+    /// let e = m.alloc(entry, 0); // fixed-size types are allocated with length 0
     /// # let _ = (e, int);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -353,7 +370,7 @@ impl TypeDescriptor {
     /// // Hash-table buckets: each element is (key pointer, hash word).
     /// let buckets = heap.register_type(TypeDescriptor::array("Buckets", 2, &[0]))?;
     /// let mut m = heap.attach()?;
-    /// let b = m.alloc(buckets, 8)?; // 8 elements = 16 payload words
+    /// let b = m.alloc(buckets, 8); // 8 elements = 16 payload words
     /// // SAFETY: `b` was just allocated (no safepoint since); word 2k is the
     /// // key of element k, word 2k + 1 its hash.
     /// unsafe {
@@ -393,7 +410,7 @@ impl TypeDescriptor {
     /// let string = heap.register_type(TypeDescriptor::bytes("String"))?;
     /// let mut m = heap.attach()?;
     /// let text = b"tri-colour"; // 10 bytes: two payload words
-    /// let s = m.alloc(string, text.len())?;
+    /// let s = m.alloc(string, text.len());
     /// for (i, chunk) in text.chunks(8).enumerate() {
     ///     let mut word = [0u8; 8];
     ///     word[..chunk.len()].copy_from_slice(chunk);
@@ -441,9 +458,9 @@ impl TypeDescriptor {
     ///     "Tuple", Shape::Array { elem_words: 1 }, trace, decode,
     /// ))?;
     /// let mut m = heap.attach()?;
-    /// let inner = m.alloc(tuple, 1)?;
+    /// let inner = m.alloc(tuple, 1);
     /// let slot = m.push_root(Some(inner));
-    /// let outer = m.alloc(tuple, 2)?;
+    /// let outer = m.alloc(tuple, 2);
     /// // SAFETY: `outer` is fresh (no safepoint since) and the pointer it
     /// // stores, `inner`, is rooted.
     /// unsafe {

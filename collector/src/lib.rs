@@ -210,9 +210,9 @@ pub mod verify;
 
 pub use cycle::CycleStepper;
 pub use descriptor::{
-    DecodeFn, DescriptorError, Edges, Pointers, Shape, TraceFn, TypeDescriptor, TypeId,
+    DecodeFn, DescriptorError, Edges, Pointers, Shape, TraceFn, TypeDescriptor, TypeId, MAX_TYPES,
 };
-pub use heap::inner::Heap;
+pub use heap::inner::{CollectError, Heap};
 pub use heap::GlobalRoot;
 pub use mark::source::RootKind;
 pub use mutator::state::{RootScanner, RootVisitor};
@@ -222,5 +222,5 @@ pub use policy::{Config, ConfigError};
 pub use specials::api::{CleanupHandle, WeakRef};
 pub use specials::ephemeron::EphemeronTable;
 pub use specials::records::{SpecialError, SpecialStats};
-pub use stats::{CycleStats, GcStats, PauseHistogram};
+pub use stats::{CycleStats, GcStats, HeapAlloc, PauseHistogram};
 pub use tricolor_barriers::BarrierMode;

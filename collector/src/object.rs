@@ -43,9 +43,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// let heap = Heap::new(Config::default());
 /// let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
 /// let mut m = heap.attach()?;
-/// let a = m.alloc(node, 0)?;
+/// let a = m.alloc(node, 0);
 /// let slot = m.push_root(Some(a)); // without this, `a` could be freed below
-/// let b = m.alloc(node, 0)?;
+/// let b = m.alloc(node, 0);
 /// // SAFETY: `a` is rooted and `b` is fresh (no safepoint since).
 /// unsafe { m.store(a, 0, Some(b)) };
 /// # let _ = slot;
@@ -72,7 +72,7 @@ impl ObjRef {
     /// # let heap = Heap::new(Config::default());
     /// # let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
     /// let mut m = heap.attach()?;
-    /// let obj = m.alloc(node, 0)?;
+    /// let obj = m.alloc(node, 0);
     /// assert_eq!(obj.addr() % 8, 0, "objects are word-aligned: the low bits are free for tags");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -91,7 +91,7 @@ impl ObjRef {
     /// # let heap = Heap::new(Config::default());
     /// # let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
     /// let mut m = heap.attach()?;
-    /// let obj = m.alloc(node, 0)?;
+    /// let obj = m.alloc(node, 0);
     /// let word = obj.addr() as u64; // e.g. stored in a tagged field
     /// assert_eq!(ObjRef::from_addr(word as usize), Some(obj));
     /// assert_eq!(ObjRef::from_addr(0), None, "0 is nil");

@@ -278,13 +278,13 @@ impl CycleStats {
 /// let heap = Heap::new(Config::default());
 /// let blob = heap.register_type(TypeDescriptor::bytes("Blob"))?;
 /// let mut m = heap.attach()?;
-/// let keep = m.alloc(blob, 1000)?;
+/// let keep = m.alloc(blob, 1000);
 /// m.push_root(Some(keep));
 /// m.collect();
 /// let s = heap.stats();
 /// assert_eq!(s.cycles, 1);
-/// assert!(s.live_bytes >= 1008, "the blob and its header");
-/// assert!(s.goal > s.live_bytes);
+/// assert!(s.marked_bytes >= 1008, "the blob and its header");
+/// assert!(s.goal > s.marked_bytes);
 /// println!("{} cycles, max pause {:?}", s.cycles, s.pause_max);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -316,8 +316,13 @@ pub struct GcStats {
     pub mark_cpu_total: Duration,
     /// The last cycle, if any.
     pub last_cycle: Option<CycleStats>,
-    /// Live bytes found by the last mark.
-    pub live_bytes: u64,
+    /// Bytes the last mark found reachable (slot sizes, objects allocated
+    /// black during that mark included): the live heap the pacer sets the
+    /// next goal from. Not what is allocated now: that is
+    /// [`Heap::heap_alloc`](crate::Heap::heap_alloc) (exact), or roughly
+    /// `heap.heap_alloc_flushed_bytes()` (without the allocations mutators'
+    /// caches have not reported yet).
+    pub marked_bytes: u64,
     /// The current heap goal.
     pub goal: u64,
     /// Bytes allocated since the last mark (reported by mutators in chunks,
@@ -370,6 +375,45 @@ impl StatsState {
         self.mark_term_total += c.mark_termination;
         self.mark_cpu_total += c.mark_cpu;
         self.last = Some(c);
+    }
+}
+
+/// Bytes and objects allocated and not yet freed by a sweep, exact when
+/// read ([`Heap::heap_alloc`](crate::Heap::heap_alloc),
+/// [`Mutator::heap_alloc`](crate::Mutator::heap_alloc)): Go's `HeapAlloc`
+/// and `HeapObjects`. Bytes are slot sizes (size-class or page-rounded).
+///
+/// ```
+/// use tricolor_collector::{Config, Heap, TypeDescriptor};
+///
+/// let heap = Heap::new(Config::default());
+/// let node = heap.register_type(TypeDescriptor::fixed("Node", 3, &[0]))?;
+/// let mut m = heap.attach()?;
+/// let keep = m.alloc(node, 0);
+/// m.push_root(Some(keep));
+/// for _ in 0..99 {
+///     m.alloc(node, 0);
+/// }
+/// assert_eq!(m.heap_alloc().objects, 100);
+/// m.collect(); // sweeps before it returns
+/// assert_eq!(m.heap_alloc().objects, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeapAlloc {
+    /// Bytes in allocated objects (slot sizes).
+    pub bytes: u64,
+    /// Allocated objects.
+    pub objects: u64,
+}
+
+impl HeapAlloc {
+    /// From allocator counters that every cache has flushed into.
+    pub(crate) fn of(s: &tricolor_allocator::HeapStats) -> HeapAlloc {
+        HeapAlloc {
+            bytes: s.heap_alloc_flushed_bytes(),
+            objects: s.heap_alloc_flushed_objects(),
+        }
     }
 }
 

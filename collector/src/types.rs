@@ -2,16 +2,17 @@
 //!
 //! An object's header names its type by index (`object` module docs); markers
 //! read the table without a lock, so it is append-only and each slot is set
-//! once. A heap holds up to `TYPE_CHUNK × TYPE_CHUNKS` types.
+//! once. A heap holds up to [`MAX_TYPES`] types, in chunks of `TYPE_CHUNK`
+//! made as they are needed.
 
 use std::sync::OnceLock;
 
 use parking_lot::Mutex;
 
-use crate::descriptor::{DescriptorError, TypeDescriptor, TypeId};
+use crate::descriptor::{DescriptorError, TypeDescriptor, TypeId, MAX_TYPES};
 
 pub(crate) const TYPE_CHUNK: usize = 1024;
-pub(crate) const TYPE_CHUNKS: usize = 64;
+pub(crate) const TYPE_CHUNKS: usize = MAX_TYPES / TYPE_CHUNK;
 
 /// The registered descriptors. Append-only, read without a lock by markers:
 /// each slot is set once.
@@ -43,7 +44,7 @@ impl TypeTable {
         let mut count = self.count.lock();
         let id = *count;
         if id >= TYPE_CHUNK * TYPE_CHUNKS {
-            return Err(DescriptorError::TooManyTypes);
+            return Err(DescriptorError::TooManyTypes { name: desc.name });
         }
         let chunk = self.chunks[id / TYPE_CHUNK]
             .get_or_init(|| (0..TYPE_CHUNK).map(|_| OnceLock::new()).collect());

@@ -33,7 +33,7 @@ struct Types {
 }
 
 fn new_node(m: &mut Mutator, t: Types, id: u64) -> ObjRef {
-    let n = m.alloc(t.node, 0).unwrap();
+    let n = m.alloc(t.node, 0);
     // SAFETY (test): a fresh node; words 2 and 3 are data words.
     unsafe {
         m.store_word(n, 2, id);
@@ -181,7 +181,7 @@ fn run_with(mode: BarrierMode, seed: u64, barrier_on: bool) -> u64 {
     heap.disable_barrier_for_testing(!barrier_on);
     let table = {
         let mut m = heap.attach().unwrap();
-        let tab = m.alloc(t.table, SLOTS).unwrap();
+        let tab = m.alloc(t.table, SLOTS);
         Arc::new(heap.add_global(Some(tab)))
     };
     let threads = 3;

@@ -81,7 +81,7 @@ fn types(heap: &Heap) -> Types {
 }
 
 fn new_obj(m: &mut Mutator, t: Types, id: u64) -> ObjRef {
-    let o = m.alloc(t.obj, 0).unwrap();
+    let o = m.alloc(t.obj, 0);
     // SAFETY: `o` is fresh (no safepoint since); words 2 and 3 are data.
     unsafe {
         m.store_word(o, 2, id);
@@ -950,7 +950,7 @@ fn a_freed_object_is_refused_as_freed() {
         // A large object's span is freed with it: the address is then no
         // object at all (or, once the pages are reused, maybe another
         // one). Here it is refused either way.
-        let big = m.alloc(t.blob, 64 << 10).unwrap();
+        let big = m.alloc(t.blob, 64 << 10);
         m.collect();
         m.wait_for_finalizers();
         let e = m.set_finalizer(big, |_, _| ()).unwrap_err();
@@ -1252,7 +1252,7 @@ fn large_and_empty_objects_are_finalized() {
         let t = types(&heap);
         let mut m = heap.attach().unwrap();
         let log = Log::default();
-        let big = m.alloc(t.blob, WORDS * 8).unwrap();
+        let big = m.alloc(t.blob, WORDS * 8);
         // SAFETY: `big` is fresh; words 0 and WORDS - 1 are in range.
         unsafe {
             m.store_word(big, 0, canary(1));
@@ -1276,7 +1276,7 @@ fn large_and_empty_objects_are_finalized() {
         })
         .unwrap();
         m.add_cleanup(big, None, cleanup(&log, "of big")).unwrap();
-        let empty = m.alloc(t.blob, 0).unwrap();
+        let empty = m.alloc(t.blob, 0);
         let l = log.clone();
         m.set_finalizer(empty, move |_, _| l.push("fin empty".into()))
             .unwrap();

@@ -28,22 +28,22 @@ fn allocation_arguments_that_disagree_with_the_descriptor_are_errors() {
     let heap = Heap::new(Config::default());
     let t = Types::register(&heap);
     let mut m = heap.attach().unwrap();
-    let e = m.alloc(t.node, 3).unwrap_err();
+    let e = m.try_alloc(t.node, 3).unwrap_err();
     assert!(matches!(e, GcAllocError::BadLength { .. }));
     assert_eq!(
         e.to_string(),
         "cannot allocate `Node` with length 3: fixed-size types are allocated with length 0"
     );
-    let e = m.alloc(TypeId::clone(&t.node), 0).map(|_| ());
+    let e = m.try_alloc(TypeId::clone(&t.node), 0).map(|_| ());
     assert!(e.is_ok());
-    let e = m.alloc(t.pairs, usize::MAX / 2).unwrap_err();
+    let e = m.try_alloc(t.pairs, usize::MAX / 2).unwrap_err();
     assert!(e.to_string().contains("cannot allocate `Pairs`"), "{e}");
     let other = Heap::new(Config::default());
     let foreign_type = other.register_type(TypeDescriptor::bytes("X")).unwrap();
     let _ = foreign_type;
     let unknown = Heap::new(Config::default());
     let mut m2 = unknown.attach().unwrap();
-    let e = m2.alloc(t.tagged, 0).unwrap_err();
+    let e = m2.try_alloc(t.tagged, 0).unwrap_err();
     assert!(matches!(e, GcAllocError::ForeignType(_)));
     assert!(e.to_string().contains("registered with another heap"));
 }
@@ -56,12 +56,12 @@ fn object_size_limit_is_an_error() {
     });
     let bytes = heap.register_type(TypeDescriptor::bytes("Blob")).unwrap();
     let mut m = heap.attach().unwrap();
-    let e = m.alloc(bytes, 2 << 20).unwrap_err();
+    let e = m.try_alloc(bytes, 2 << 20).unwrap_err();
     assert!(
         e.to_string().contains("exceeds the object size limit"),
         "{e}"
     );
-    assert!(m.alloc(bytes, 1000).is_ok());
+    assert!(m.try_alloc(bytes, 1000).is_ok());
 }
 
 #[test]
@@ -80,8 +80,8 @@ fn attaching_twice_from_one_thread_is_refused() {
 }
 
 #[test]
-#[should_panic(expected = "use Mutator::collect")]
-fn heap_collect_from_an_attached_thread_panics_instead_of_deadlocking() {
+#[should_panic(expected = "call Mutator::collect")]
+fn heap_collect_from_a_running_mutators_thread_panics_instead_of_deadlocking() {
     let heap = Heap::new(Config::default());
     let _m = heap.attach().unwrap();
     heap.collect();
@@ -107,7 +107,7 @@ mod debug_checks {
         let heap = Heap::new(Config::default());
         let t = Types::register(&heap);
         let mut m = heap.attach().unwrap();
-        let a = m.alloc(t.node, 0).unwrap();
+        let a = m.alloc(t.node, 0);
         // SAFETY (test): `a` is live. The store itself is what is checked.
         unsafe { m.store(a, 3, Some(a)) };
     }
@@ -118,7 +118,7 @@ mod debug_checks {
         let heap = Heap::new(Config::default());
         let t = Types::register(&heap);
         let mut m = heap.attach().unwrap();
-        let a = m.alloc(t.node, 0).unwrap();
+        let a = m.alloc(t.node, 0);
         // SAFETY (test): `a` is live; the index is what is checked.
         unsafe { m.load(a, 4) };
     }
@@ -129,7 +129,7 @@ mod debug_checks {
         let heap = Heap::new(Config::default());
         let t = Types::register(&heap);
         let mut m = heap.attach().unwrap();
-        let a = m.alloc(t.node, 0).unwrap();
+        let a = m.alloc(t.node, 0);
         let inner = tricolor_collector::ObjRef::from_addr(a.addr() + 8);
         // SAFETY (test): `a` is live; the interior value is what is checked.
         unsafe { m.store(a, 0, inner) };
@@ -141,7 +141,7 @@ mod debug_checks {
         let heap = Heap::new(Config::default());
         let t = Types::register(&heap);
         let mut m = heap.attach().unwrap();
-        let a = m.alloc(t.node, 0).unwrap();
+        let a = m.alloc(t.node, 0);
         let local = 0u64;
         let foreign = tricolor_collector::ObjRef::from_addr(&local as *const u64 as usize);
         // SAFETY (test): `a` is live; the foreign value is what is checked.
@@ -158,7 +158,7 @@ fn a_type_id_from_another_heap_is_refused() {
         .unwrap();
     b.register_type(TypeDescriptor::bytes("B")).unwrap();
     let mut m = b.attach().unwrap();
-    let e = m.alloc(ta, 0).unwrap_err();
+    let e = m.try_alloc(ta, 0).unwrap_err();
     assert!(matches!(e, GcAllocError::ForeignType(_)));
     assert!(
         e.to_string().contains("registered with another heap"),

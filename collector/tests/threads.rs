@@ -292,7 +292,7 @@ fn allocations_that_wait_for_a_cycle_keep_their_object() {
     let mut m = heap.attach().unwrap();
     let slots = [m.push_root(None), m.push_root(None)];
     for i in 0..200u64 {
-        let a = m.alloc(doubles, 4 << 20).unwrap();
+        let a = m.alloc(doubles, 4 << 20);
         // SAFETY (test): `a` is fresh; no safepoint since.
         unsafe { m.store_word(a, 0, i) };
         m.set_root(slots[(i % 2) as usize], Some(a));

@@ -41,9 +41,9 @@ fn checkmark_names_an_object_the_marker_missed_and_its_path() {
         .register_type(TypeDescriptor::fixed("Leaf", 1, &[]))
         .unwrap();
     let mut m = heap.attach().unwrap();
-    let h = m.alloc(holder, 0).unwrap();
+    let h = m.alloc(holder, 0);
     m.push_root(Some(h));
-    let l = m.alloc(leaf, 0).unwrap();
+    let l = m.alloc(leaf, 0);
     // SAFETY (test): both live.
     unsafe { m.store_word(h, 0, l.addr() as u64) };
     HIDE.store(false, Ordering::SeqCst);
@@ -133,7 +133,7 @@ fn the_pacer_starts_cycles_and_bounds_the_heap() {
     // 64 MiB of garbage through a heap whose live set is tiny: with GOGC=100
     // and the 4 MiB minimum goal the heap must be collected many times.
     for _ in 0..(64 << 20) / 4096 {
-        m.alloc(t.bytes, 4000).unwrap();
+        m.alloc(t.bytes, 4000);
     }
     let s = heap.stats();
     assert!(s.cycles >= 4, "only {} cycles", s.cycles);
@@ -189,9 +189,9 @@ fn a_bad_pointer_from_a_trace_callback_is_named() {
         .register_type(TypeDescriptor::fixed("Leaf", 2, &[]))
         .unwrap();
     let mut m = heap.attach().unwrap();
-    let h = m.alloc(holder, 0).unwrap();
+    let h = m.alloc(holder, 0);
     m.push_root(Some(h));
-    let l = m.alloc(leaf, 0).unwrap();
+    let l = m.alloc(leaf, 0);
     m.push_root(Some(l));
     // SAFETY (test): both live.
     unsafe { m.store_word(h, 0, l.addr() as u64) };

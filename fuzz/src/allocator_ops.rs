@@ -716,21 +716,22 @@ impl Fuzz {
         }
         if !self.marking && self.heap.sweep_done() {
             assert_eq!(
-                stats.live_objects(),
+                stats.heap_alloc_flushed_objects(),
                 model_objects,
                 "op {step}: live objects in the statistics"
             );
             assert_eq!(
-                stats.live_bytes(),
+                stats.heap_alloc_flushed_bytes(),
                 model_bytes,
                 "op {step}: live bytes in the statistics"
             );
         } else {
             assert!(
-                stats.live_objects() >= model_objects && stats.live_bytes() >= model_bytes,
+                stats.heap_alloc_flushed_objects() >= model_objects
+                    && stats.heap_alloc_flushed_bytes() >= model_bytes,
                 "op {step}: statistics count {} objects / {} bytes, fewer than the {} / {} live",
-                stats.live_objects(),
-                stats.live_bytes(),
+                stats.heap_alloc_flushed_objects(),
+                stats.heap_alloc_flushed_bytes(),
                 model_objects,
                 model_bytes
             );
@@ -777,12 +778,12 @@ impl Fuzz {
         self.finish_sweep();
         let stats = self.heap.stats();
         assert_eq!(
-            stats.live_objects(),
+            stats.heap_alloc_flushed_objects(),
             0,
             "end: objects left after a cycle keeping none"
         );
         assert_eq!(
-            stats.live_bytes(),
+            stats.heap_alloc_flushed_bytes(),
             0,
             "end: bytes left after a cycle keeping none"
         );

@@ -14,7 +14,7 @@ use crate::heap::inner::HeapInner;
 use crate::mark::drain::drain_private_objects;
 use crate::mark::queue::Tally;
 use crate::mark::{ephemeron, finalizers};
-use crate::mutator::state::attached_here;
+use crate::mutator::state::running_here;
 use crate::stats::CycleStats;
 
 /// One collection cycle driven step by step by the caller: for tests that
@@ -41,7 +41,7 @@ use crate::stats::CycleStats;
 /// let heap = Heap::new(Config { manual_cycles: true, ..Config::default() });
 /// let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
 /// let mut m = heap.attach()?;
-/// let a = m.alloc(node, 0)?;
+/// let a = m.alloc(node, 0);
 /// let slot = m.push_root(Some(a));
 ///
 /// m.enter_native(); // the stepper's thread acts for this mutator
@@ -74,9 +74,9 @@ impl<'h> CycleStepper<'h> {
              marking stops the world (use collect)"
         );
         assert!(
-            !attached_here(heap.id()),
-            "tricolor: begin_cycle called from a thread attached to this heap; step a cycle \
-             from another thread while the mutators run or sit in native code"
+            !running_here(heap.id()),
+            "tricolor: begin_cycle called on a thread whose mutator of this heap is running; \
+             step a cycle from another thread, or from this one in native state"
         );
         let lock = heap.cycle_lock.lock();
         {

@@ -43,6 +43,51 @@ pub(crate) struct CycleControl {
     pub(crate) failed: Option<String>,
 }
 
+/// Why a collection failed: a checkmark or verifier failure, a bad pointer
+/// or a corrupt object a marker found, a root scanner or trace callback
+/// that panicked. After a failure the heap runs no more cycles: every later
+/// collection, and every allocation that must wait for one, reports the
+/// same failure. Returned by [`Mutator::try_collect`](crate::Mutator::try_collect),
+/// [`Heap::try_collect`](crate::Heap::try_collect) and
+/// [`Heap::failure`](crate::Heap::failure).
+///
+/// ```
+/// use tricolor_collector::{Config, Heap};
+///
+/// let heap = Heap::new(Config::default());
+/// assert_eq!(heap.failure(), None, "a healthy heap");
+/// heap.try_collect()?;
+/// # Ok::<(), tricolor_collector::CollectError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectError {
+    message: String,
+}
+
+impl CollectError {
+    /// What the failed cycle reported (the panic message of the check or
+    /// the callback that failed).
+    ///
+    /// ```
+    /// # use tricolor_collector::{Config, Heap};
+    /// let heap = Heap::new(Config::default());
+    /// if let Some(e) = heap.failure() {
+    ///     eprintln!("the collector stopped: {}", e.message());
+    /// }
+    /// ```
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for CollectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a collection failed: {}", self.message)
+    }
+}
+
+impl std::error::Error for CollectError {}
+
 /// Everything a heap is; shared by [`Heap`] handles, mutators and the
 /// background threads.
 pub(crate) struct HeapInner {
@@ -173,14 +218,26 @@ impl HeapInner {
     /// Waits until `cycles` cycles have completed (or the heap shuts down).
     /// The caller must not be a running mutator (it would stop the world
     /// from finishing): mutators wait in native state.
-    pub(crate) fn wait_for_cycle(&self, cycles: u64) {
+    ///
+    /// # Errors
+    /// The failure, if a cycle has failed (the heap runs no more).
+    pub(crate) fn wait_for_cycle(&self, cycles: u64) -> Result<(), CollectError> {
         let mut c = self.cycles.lock();
         while c.completed < cycles && !c.shutdown && c.failed.is_none() {
             self.cycle_cv.wait(&mut c);
         }
-        if let Some(msg) = &c.failed {
-            panic!("tricolor: a collection failed: {msg}");
+        match &c.failed {
+            Some(message) => Err(CollectError {
+                message: message.clone(),
+            }),
+            None => Ok(()),
         }
+    }
+
+    /// The failure of a cycle, if one failed.
+    pub(crate) fn failure(&self) -> Option<CollectError> {
+        let c = self.cycles.lock();
+        c.failed.clone().map(|message| CollectError { message })
     }
 }
 
@@ -193,7 +250,7 @@ impl HeapInner {
 /// let heap = Heap::new(Config::default());
 /// let node = heap.register_type(TypeDescriptor::fixed("Node", 2, &[0]))?;
 /// let mut m = heap.attach()?;
-/// let a = m.alloc(node, 0)?;
+/// let a = m.alloc(node, 0);
 /// let root = m.push_root(Some(a));
 /// m.collect();
 /// assert_eq!(m.root(root), Some(a), "a rooted object survives");

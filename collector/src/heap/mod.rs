@@ -22,17 +22,17 @@ use crate::cycle::CycleStepper;
 use crate::descriptor::{DescriptorError, TypeDescriptor, TypeId};
 use crate::mark::queue::MarkState;
 use crate::mutator::barrier::on_global_store;
-use crate::mutator::state::attached_here;
+use crate::mutator::state::running_here;
 use crate::mutator::{AttachError, Mutator};
 use crate::object::ObjRef;
 use crate::phase::PhaseWord;
 use crate::policy::{Config, Pacer};
 use crate::specials::records::Specials;
 use crate::specials::sweep::SpecialsHook;
-use crate::stats::{GcStats, StatsState};
+use crate::stats::{GcStats, HeapAlloc, StatsState};
 use crate::types::TypeTable;
 
-use inner::{CycleControl, Globals, Heap, HeapInner};
+use inner::{CollectError, CycleControl, Globals, Heap, HeapInner};
 
 pub mod inner;
 
@@ -168,7 +168,9 @@ impl Heap {
     /// # Errors
     /// [`DescriptorError`] if the descriptor is not self-consistent (a pointer
     /// word outside the object, an empty array element, pointers in a byte
-    /// array), or if too many types are registered.
+    /// array), or [`DescriptorError::TooManyTypes`] if the heap already
+    /// holds [`MAX_TYPES`](crate::MAX_TYPES) types (types cannot be
+    /// unregistered; `MAX_TYPES` says why).
     pub fn register_type(&self, desc: TypeDescriptor) -> Result<TypeId, DescriptorError> {
         self.inner.types.register(desc)
     }
@@ -233,7 +235,7 @@ impl Heap {
     /// let modules = heap.add_global(None);
     /// {
     ///     let mut m = heap.attach()?;
-    ///     let t = m.alloc(table, 16)?;
+    ///     let t = m.alloc(table, 16);
     ///     modules.set(Some(t)); // rooted before the next allocation or safepoint
     ///     m.collect();
     ///     assert_eq!(modules.get(), Some(t));
@@ -264,10 +266,15 @@ impl Heap {
         }
     }
 
-    /// Runs a full collection and returns when it has finished.
+    /// Runs a full collection and returns when it has finished, sweep
+    /// included (Go's `runtime.GC`): on return every object the cycle found
+    /// unreachable is freed, so [`heap_alloc`](Self::heap_alloc) shows no
+    /// garbage from before the call.
     ///
-    /// The call waits for every running mutator to reach a safepoint; a
-    /// mutator that blocks (here, on `join`) must do so in native state.
+    /// The call waits for every running mutator to reach a safepoint, so a
+    /// thread with a mutator of this heap calls it in native state, or calls
+    /// [`Mutator::collect`]; a mutator that blocks (here, on `join`) does so
+    /// in native state.
     ///
     /// ```
     /// use tricolor_collector::{Config, Heap, TypeDescriptor};
@@ -275,29 +282,112 @@ impl Heap {
     /// let heap = Heap::new(Config::default());
     /// let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
     /// let mut m = heap.attach()?;
-    /// let live = m.alloc(node, 0)?;
+    /// let live = m.alloc(node, 0);
     /// m.push_root(Some(live));
-    /// m.alloc(node, 0)?; // garbage
+    /// m.alloc(node, 0); // garbage
     ///
     /// // A thread that is not attached, such as a VM's idle-time housekeeper:
     /// let h = heap.clone();
     /// let housekeeper = std::thread::spawn(move || h.collect());
     /// m.native(|| housekeeper.join().unwrap());
     /// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 1);
+    ///
+    /// // A mutator's own thread, in native state:
+    /// m.native(|| heap.collect());
+    /// assert_eq!(m.heap_alloc().objects, 1, "swept: only the rooted node");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
     /// # Panics
-    /// If the calling thread is attached to this heap as a mutator: a running
-    /// mutator must collect through [`Mutator::collect`], which lets the
-    /// world stop around it.
+    /// If the calling thread has a running mutator of this heap (the world
+    /// could not stop while it waits; call [`Mutator::collect`], or this
+    /// from [`Mutator::native`]), or a collection failed (see
+    /// [`try_collect`](Self::try_collect)).
+    #[track_caller]
     pub fn collect(&self) {
-        assert!(
-            !attached_here(self.inner.id()),
-            "Heap::collect called from a thread attached to this heap; use Mutator::collect"
-        );
+        if let Err(e) = self.try_collect() {
+            panic!("tricolor: {e}");
+        }
+    }
+
+    /// [`collect`](Self::collect), returning a failed collection as an
+    /// error ([`Mutator::try_collect`] has an example).
+    ///
+    /// # Errors
+    /// [`CollectError`] with the failed cycle's message.
+    ///
+    /// # Panics
+    /// If the calling thread has a running mutator of this heap.
+    #[track_caller]
+    pub fn try_collect(&self) -> Result<(), CollectError> {
+        self.assert_not_running("Heap::collect", "call Mutator::collect");
         let n = self.inner.request_cycle();
-        self.inner.wait_for_cycle(n);
+        self.inner.wait_for_cycle(n)?;
+        self.inner.page.finish_sweep();
+        Ok(())
+    }
+
+    /// The failure that stopped this heap's collector, if a collection
+    /// failed ([`CollectError`]). A failed heap runs no more cycles.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// heap.collect();
+    /// assert!(heap.failure().is_none());
+    /// ```
+    pub fn failure(&self) -> Option<CollectError> {
+        self.inner.failure()
+    }
+
+    /// Bytes and objects allocated and not yet freed, exact at the moment of
+    /// the call (Go's `HeapAlloc` and `HeapObjects`). It includes garbage
+    /// that no sweep has freed yet; after [`collect`](Self::collect) there
+    /// is none. Exact because every mutator's cache first adds what it
+    /// counted locally, by a handshake (no stop-the-world), as
+    /// [`flush_allocation_stats`](Self::flush_allocation_stats) does.
+    ///
+    /// Not to be confused with [`GcStats::marked_bytes`], what the last mark
+    /// found reachable.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let blob = heap.register_type(TypeDescriptor::bytes("Blob"))?;
+    /// let mut m = heap.attach()?;
+    /// for _ in 0..10 {
+    ///     m.alloc(blob, 24); // 32-byte slots with the header
+    /// }
+    /// let a = m.native(|| heap.heap_alloc());
+    /// assert_eq!((a.objects, a.bytes), (10, 320));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If the calling thread has a running mutator of this heap (call
+    /// [`Mutator::heap_alloc`], or this from native state).
+    ///
+    /// [`GcStats::marked_bytes`]: crate::GcStats::marked_bytes
+    #[track_caller]
+    pub fn heap_alloc(&self) -> HeapAlloc {
+        self.assert_not_running("Heap::heap_alloc", "call Mutator::heap_alloc");
+        self.flush_allocation_stats();
+        HeapAlloc::of(&self.inner.page.stats())
+    }
+
+    /// Panics, naming `what` and the alternative, if the calling thread has
+    /// a running mutator of this heap.
+    #[track_caller]
+    fn assert_not_running(&self, what: &str, instead: &str) {
+        if running_here(self.inner.id()) {
+            panic!(
+                "tricolor: {what} called on a thread whose mutator of this heap is running: \
+                 the world could not stop while it waits; {instead}, or call it from native \
+                 state (Mutator::native)"
+            );
+        }
     }
 
     /// Makes the allocator's allocation counters in [`stats`](Self::stats)
@@ -316,7 +406,7 @@ impl Heap {
     /// let blob = heap.register_type(TypeDescriptor::bytes("Blob"))?;
     /// let mut m = heap.attach()?;
     /// for _ in 0..10 {
-    ///     m.alloc(blob, 16)?;
+    ///     m.alloc(blob, 16);
     /// }
     /// // The counts sit in this mutator's cache until a handshake flushes them.
     /// let h = heap.clone();
@@ -330,15 +420,13 @@ impl Heap {
     /// ```
     ///
     /// # Panics
-    /// If the calling thread is attached to this heap (it would wait for its
-    /// own safepoint).
+    /// If the calling thread has a running mutator of this heap (it would
+    /// wait for its own safepoint; call this from native state).
     ///
     /// [`GcStats::allocated_since_mark`]: crate::GcStats::allocated_since_mark
+    #[track_caller]
     pub fn flush_allocation_stats(&self) {
-        assert!(
-            !attached_here(self.inner.id()),
-            "Heap::flush_allocation_stats called from a thread attached to this heap"
-        );
+        self.assert_not_running("Heap::flush_allocation_stats", "call Mutator::heap_alloc");
         crate::mutator::safepoint::handshake(
             &self.inner,
             Arc::new(|_, data| data.cache.flush_stats()),
@@ -350,8 +438,8 @@ impl Heap {
     /// See [`CycleStepper`] for an example.
     ///
     /// # Panics
-    /// If the heap's barrier mode is `Off`, if the calling thread is
-    /// attached to this heap, or if an earlier collection failed.
+    /// If the heap's barrier mode is `Off`, if the calling thread has a
+    /// running mutator of this heap, or if an earlier collection failed.
     ///
     /// [`CycleStepper`]: crate::CycleStepper
     pub fn begin_cycle(&self) -> CycleStepper<'_> {
@@ -389,14 +477,14 @@ impl Heap {
     /// let heap = Heap::new(Config::default());
     /// let node = heap.register_type(TypeDescriptor::fixed("Node", 3, &[]))?;
     /// let mut m = heap.attach()?;
-    /// let keep = m.alloc(node, 0)?;
+    /// let keep = m.alloc(node, 0);
     /// m.push_root(Some(keep));
     /// m.collect();
     /// let stats = heap.stats();
     /// assert!(stats.cycles >= 1);
     /// let last = stats.last_cycle.expect("a cycle ran");
     /// assert_eq!(last.objects_marked, 1);
-    /// assert_eq!(stats.live_bytes, 32, "one 3-word object plus its header");
+    /// assert_eq!(stats.marked_bytes, 32, "one 3-word object plus its header");
     /// println!("{}", last.trace_line());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -415,7 +503,7 @@ impl Heap {
             mark_termination_total: s.mark_term_total,
             mark_cpu_total: s.mark_cpu_total,
             last_cycle: s.last.clone(),
-            live_bytes: self.inner.live_after_mark.load(Ordering::Relaxed),
+            marked_bytes: self.inner.live_after_mark.load(Ordering::Relaxed),
             goal: self.inner.pacer.lock().goal(),
             allocated_since_mark: self.inner.allocated_since_mark.load(Ordering::Relaxed),
             heap: self.inner.page.stats(),
@@ -436,7 +524,7 @@ impl Heap {
 /// let heap = Heap::new(Config::default());
 /// let sym = heap.register_type(TypeDescriptor::bytes("Symbol"))?;
 /// let mut m = heap.attach()?;
-/// let interned = heap.add_global(Some(m.alloc(sym, 5)?));
+/// let interned = heap.add_global(Some(m.alloc(sym, 5)));
 /// m.collect();
 /// assert!(interned.get().is_some(), "still there after a collection");
 /// drop(interned); // no longer a root: the symbol is garbage
@@ -459,7 +547,7 @@ impl GlobalRoot {
     /// let mut m = heap.attach()?;
     /// let g = heap.add_global(None);
     /// assert_eq!(g.get(), None);
-    /// let obj = m.alloc(node, 0)?;
+    /// let obj = m.alloc(node, 0);
     /// g.set(Some(obj));
     /// m.collect();
     /// // The object is rooted by `g`, so the reference is still good.
@@ -482,7 +570,7 @@ impl GlobalRoot {
     /// let mut m = heap.attach()?;
     /// let current = heap.add_global(None);
     /// for _ in 0..3 {
-    ///     let fresh = m.alloc(node, 0)?;
+    ///     let fresh = m.alloc(node, 0);
     ///     current.set(Some(fresh)); // the previous object becomes garbage
     /// }
     /// m.collect();

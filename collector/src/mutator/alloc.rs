@@ -10,6 +10,7 @@ use tricolor_allocator::ObjectKind;
 use super::assist::{self, Owed};
 use super::{native_misuse, GcAllocError, Mutator, ALLOC_REPORT_BYTES};
 use crate::descriptor::TypeId;
+use crate::heap::inner::CollectError;
 use crate::object::{self, ObjRef};
 use crate::policy::Decision;
 
@@ -24,6 +25,9 @@ impl Mutator {
     /// is stored in a root or another object; the next safepoint (including
     /// the next allocation) may free it if it is not.
     ///
+    /// Like `Box::new`, this is the call for the common case, and a failure
+    /// is fatal to the caller; [`try_alloc`](Self::try_alloc) returns it.
+    ///
     /// ```
     /// use tricolor_collector::{Config, Heap, TypeDescriptor};
     ///
@@ -33,38 +37,82 @@ impl Mutator {
     /// let string = heap.register_type(TypeDescriptor::bytes("String"))?;
     /// let mut m = heap.attach()?;
     ///
-    /// let s = m.alloc(string, 5)?; // 5 bytes (one payload word), zeroed
+    /// let s = m.alloc(string, 5); // 5 bytes (one payload word), zeroed
     /// let s_slot = m.push_root(Some(s)); // rooted before the next allocation
-    /// let v = m.alloc(vector, 3)?; // 3 elements, all null
+    /// let v = m.alloc(vector, 3); // 3 elements, all null
     /// // SAFETY: `v` was just allocated (no safepoint since), `s` is rooted,
     /// // and element 0 is a pointer field of `Vector`.
     /// unsafe { m.store(v, 0, m.root(s_slot)) };
     /// m.set_root(s_slot, Some(v)); // `s` stays reachable through `v`
-    /// let p = m.alloc(pair, 0)?; // fixed-size types take length 0
+    /// let p = m.alloc(pair, 0); // fixed-size types take length 0
     /// # let _ = p;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Panics
+    /// Whenever [`try_alloc`](Self::try_alloc) would return an error, with
+    /// its message: a type id of another heap, a length that does not suit
+    /// the type, an object over the size limit, a heap at its limit or a
+    /// system out of memory, a failed collection. Also if the mutator is in
+    /// native state.
+    #[inline]
+    #[track_caller]
+    pub fn alloc(&mut self, ty: TypeId, len: usize) -> ObjRef {
+        match self.alloc_fast(ty, len) {
+            Some(obj) => obj,
+            None => match self.alloc_general(ty, len) {
+                Ok(obj) => obj,
+                Err(e) => alloc_failed(e),
+            },
+        }
+    }
+
+    /// [`alloc`](Self::alloc), for a caller that can recover from a failed
+    /// allocation: a VM raising its own out-of-memory error, or a loader
+    /// that checks lengths it read from a file.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, GcAllocError, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config { max_object_size: 1 << 20, ..Config::default() });
+    /// let buf = heap.register_type(TypeDescriptor::bytes("Buffer"))?;
+    /// let mut m = heap.attach()?;
+    /// match m.try_alloc(buf, 2 << 20) {
+    ///     Ok(_) => unreachable!("over the object size limit"),
+    ///     Err(GcAllocError::Alloc(e)) => println!("MemoryError: {e}"), // the VM's own error
+    ///     Err(e) => panic!("{e}"),
+    /// }
+    /// assert!(m.try_alloc(buf, 100).is_ok());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
     /// # Errors
     /// [`GcAllocError::ForeignType`] if `ty` came from another heap,
-    /// [`GcAllocError::BadLength`] if `len` does not suit the type, and
+    /// [`GcAllocError::BadLength`] if `len` does not suit the type,
     /// [`GcAllocError::Alloc`] if the allocator refuses (the object size
-    /// limit, the heap limit, or the system is out of memory).
+    /// limit, the heap limit, or the system is out of memory), and
+    /// [`GcAllocError::CollectionFailed`] if the allocation had to wait
+    /// for a collection (the heap far over its goal) and the collection
+    /// failed.
+    ///
+    /// # Panics
+    /// If the mutator is in native state.
     #[inline]
-    pub fn alloc(&mut self, ty: TypeId, len: usize) -> Result<ObjRef, GcAllocError> {
-        match self.try_alloc_fast(ty, len) {
+    pub fn try_alloc(&mut self, ty: TypeId, len: usize) -> Result<ObjRef, GcAllocError> {
+        match self.alloc_fast(ty, len) {
             Some(obj) => Ok(obj),
             None => self.alloc_general(ty, len),
         }
     }
 
-    /// The inlined part of [`alloc`](Self::alloc): a small fixed-size
+    /// The inlined part of [`alloc`](Self::alloc) and
+    /// [`try_alloc`](Self::try_alloc): a small fixed-size
     /// object of this heap from the cache's current window, when no
     /// safepoint request and no allocation report is due. `None` sends the
     /// caller to [`alloc_general`](Self::alloc_general), which handles every
     /// case (including these, and errors) in full.
     #[inline(always)]
-    fn try_alloc_fast(&mut self, ty: TypeId, len: usize) -> Option<ObjRef> {
+    fn alloc_fast(&mut self, ty: TypeId, len: usize) -> Option<ObjRef> {
         if self.shared.poll.load(Ordering::Acquire) != 0
             || self.allocated_unreported >= ALLOC_REPORT_BYTES
             || len != 0
@@ -89,7 +137,7 @@ impl Mutator {
         // at the hard limit) before carving out the new object: after it,
         // the object is unrooted until the caller stores it.
         if self.allocated_unreported >= ALLOC_REPORT_BYTES {
-            self.report_allocation();
+            self.report_allocation()?;
         }
         let heap = &*self.heap;
         if let (Some(spc), 0, true) = (ty.small, len, heap.types.owns(ty)) {
@@ -159,7 +207,10 @@ impl Mutator {
 
     /// Tells the pacer about recent allocation; may start a cycle, or wait
     /// for one if the heap is far over its goal.
-    pub(super) fn report_allocation(&mut self) {
+    ///
+    /// # Errors
+    /// The failure of a collection it had to wait for.
+    pub(super) fn report_allocation(&mut self) -> Result<(), CollectError> {
         let n = std::mem::take(&mut self.allocated_unreported);
         if self.heap.phase.marking() {
             // Allocated black during a mark: counted as marked, and paid for
@@ -184,7 +235,7 @@ impl Mutator {
             .fetch_add(n, Ordering::Relaxed)
             + n;
         if self.heap.config.manual_cycles {
-            return;
+            return Ok(());
         }
         let live = self.heap.live_after_mark.load(Ordering::Relaxed) + since;
         let decision = self.heap.pacer.lock().decide(live);
@@ -200,10 +251,12 @@ impl Mutator {
                     c.requested.max(c.started)
                 };
                 self.enter_native();
-                self.heap.wait_for_cycle(n);
+                let waited = self.heap.wait_for_cycle(n);
                 self.leave_native();
+                return waited;
             }
         }
+        Ok(())
     }
 
     /// Parks while this mutator owes assist work it cannot find (`mutator::assist`
@@ -235,4 +288,13 @@ impl Mutator {
             }
         }
     }
+}
+
+/// The panic of [`Mutator::alloc`]: out of line, so the inlined call stays
+/// small.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn alloc_failed(e: GcAllocError) -> ! {
+    panic!("tricolor: allocation failed: {e}")
 }

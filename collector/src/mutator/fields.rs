@@ -16,9 +16,9 @@ impl Mutator {
     /// let heap = Heap::new(Config::default());
     /// let cons = heap.register_type(TypeDescriptor::fixed("Cons", 2, &[0, 1]))?;
     /// let mut m = heap.attach()?;
-    /// let tail = m.alloc(cons, 0)?;
+    /// let tail = m.alloc(cons, 0);
     /// let slot = m.push_root(Some(tail));
-    /// let head = m.alloc(cons, 0)?;
+    /// let head = m.alloc(cons, 0);
     /// // SAFETY: `head` is fresh (no safepoint since), `tail` is rooted.
     /// unsafe { m.store(head, 1, m.root(slot)) };
     /// m.set_root(slot, Some(head));
@@ -58,9 +58,9 @@ impl Mutator {
     /// // A binary-tree node: left, right (pointers), key (data).
     /// let node = heap.register_type(TypeDescriptor::fixed("Node", 3, &[0, 1]))?;
     /// let mut m = heap.attach()?;
-    /// let parent = m.alloc(node, 0)?;
+    /// let parent = m.alloc(node, 0);
     /// let p = m.push_root(Some(parent));
-    /// let child = m.alloc(node, 0)?;
+    /// let child = m.alloc(node, 0);
     /// // SAFETY: `parent` is rooted in `p`; `child` was just allocated (no
     /// // safepoint since); field 0 is a pointer field of `Node`.
     /// unsafe { m.store(parent, 0, Some(child)) };
@@ -119,7 +119,7 @@ impl Mutator {
     /// // A boxed float: one data word.
     /// let float = heap.register_type(TypeDescriptor::fixed("Float", 1, &[]))?;
     /// let mut m = heap.attach()?;
-    /// let f = m.alloc(float, 0)?;
+    /// let f = m.alloc(float, 0);
     /// // SAFETY: `f` was just allocated (no safepoint since); word 0 is data.
     /// unsafe { m.store_word(f, 0, 2.5f64.to_bits()) };
     /// let slot = m.push_root(Some(f));
@@ -151,7 +151,7 @@ impl Mutator {
     /// let heap = Heap::new(Config::default());
     /// let string = heap.register_type(TypeDescriptor::bytes("String"))?;
     /// let mut m = heap.attach()?;
-    /// let s = m.alloc(string, 5)?;
+    /// let s = m.alloc(string, 5);
     /// // Byte arrays are written a word at a time (little-endian here).
     /// let word = u64::from_le_bytes(*b"hello\0\0\0");
     /// // SAFETY: `s` was just allocated (no safepoint since); a 5-byte array
@@ -200,7 +200,7 @@ impl Mutator {
     /// let heap = Heap::new(Config::default());
     /// let string = heap.register_type(TypeDescriptor::bytes("String"))?;
     /// let mut m = heap.attach()?;
-    /// let s = m.alloc(string, 11)?;
+    /// let s = m.alloc(string, 11);
     /// // SAFETY: `s` was just allocated, with no safepoint since.
     /// let (ty, len) = unsafe { m.shape_of(s) };
     /// assert_eq!((ty, len), (string, 11));

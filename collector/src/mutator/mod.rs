@@ -32,8 +32,10 @@
 //! | `barrier.rs` | the write barrier's slow path, collector side |
 //! | `assist.rs` | mark assists: allocation paid for with marking work |
 
+use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
 
@@ -43,7 +45,8 @@ use tricolor_allocator::{AllocError, Cache};
 use tricolor_barriers::Barrier;
 
 use crate::descriptor::TypeId;
-use crate::heap::inner::{Heap, HeapInner};
+use crate::heap::inner::{CollectError, Heap, HeapInner};
+use crate::stats::HeapAlloc;
 
 use state::{
     attached_here, note_attached, note_detached, MutatorData, MutatorShared, HS_IDLE, POLL_STRESS,
@@ -100,11 +103,11 @@ impl std::error::Error for AttachError {}
 /// let node = heap.register_type(TypeDescriptor::fixed("Node", 2, &[0]))?;
 /// let buf = heap.register_type(TypeDescriptor::bytes("Buffer"))?;
 /// let mut m = heap.attach()?;
-/// let e = m.alloc(node, 3).unwrap_err();
+/// let e = m.try_alloc(node, 3).unwrap_err();
 /// assert!(matches!(e, GcAllocError::BadLength { len: 3, .. }));
 /// // Over the configured object size limit: the VM raises its own
 /// // out-of-memory error instead of aborting.
-/// let e = m.alloc(buf, 2 << 20).unwrap_err();
+/// let e = m.try_alloc(buf, 2 << 20).unwrap_err();
 /// assert!(matches!(e, GcAllocError::Alloc(_)), "{e}");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -124,6 +127,9 @@ pub enum GcAllocError {
     },
     /// The allocator refused (size limit, heap limit, out of memory).
     Alloc(AllocError),
+    /// The allocation waited for a collection (the heap far over its goal),
+    /// and the collection failed ([`CollectError`]).
+    CollectionFailed(CollectError),
 }
 
 impl fmt::Display for GcAllocError {
@@ -143,6 +149,7 @@ impl fmt::Display for GcAllocError {
                 "cannot allocate `{type_name}` with length {len}: {reason}"
             ),
             GcAllocError::Alloc(e) => write!(f, "{e}"),
+            GcAllocError::CollectionFailed(e) => write!(f, "{e}"),
         }
     }
 }
@@ -151,8 +158,15 @@ impl std::error::Error for GcAllocError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             GcAllocError::Alloc(e) => Some(e),
+            GcAllocError::CollectionFailed(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+impl From<CollectError> for GcAllocError {
+    fn from(e: CollectError) -> Self {
+        GcAllocError::CollectionFailed(e)
     }
 }
 
@@ -178,7 +192,7 @@ impl From<AllocError> for GcAllocError {
 /// fn build_list(m: &mut Mutator, cons: TypeId, len: u64) -> Result<Option<ObjRef>, GcAllocError> {
 ///     let list = m.push_root(None);
 ///     for i in 1..=len {
-///         let cell = m.alloc(cons, 0)?;
+///         let cell = m.alloc(cons, 0);
 ///         // SAFETY: `cell` was just allocated (no safepoint since) and the
 ///         // tail is rooted in slot `list`; word 0 is data, word 1 a pointer.
 ///         unsafe {
@@ -237,6 +251,10 @@ pub struct Mutator {
     /// Whether this mutator keeps the heap's threads alive (every mutator
     /// but the heap's own finalizer thread).
     counts_as_user: bool,
+    /// True while running, false in native state: this thread's record of
+    /// its mutators (`state::running_here`) reads it, so that a thread may
+    /// call `Heap::collect` from native state. Written only here.
+    running: Rc<Cell<bool>>,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -290,7 +308,7 @@ impl Mutator {
         if counts_as_user {
             heap.add_user();
         }
-        note_attached(id);
+        let running = note_attached(id);
         let stress = heap.config.gc_stress.map_or(0, |n| n.get());
         Ok(Mutator {
             heap,
@@ -300,6 +318,7 @@ impl Mutator {
             stress_countdown: stress,
             stressing: false,
             counts_as_user,
+            running,
             _not_send: PhantomData,
         })
     }
@@ -397,7 +416,7 @@ impl Mutator {
             if self.stress_countdown == 0 {
                 self.stress_countdown = self.heap.config.gc_stress.map_or(1, |n| n.get());
                 self.stressing = true;
-                self.collect();
+                self.collect_without_sweeping();
                 self.stressing = false;
             }
         }
@@ -434,6 +453,7 @@ impl Mutator {
             "enter_native: the mutator is already in native code"
         );
         self.data = None;
+        self.running.set(false);
     }
 
     /// Leaves native code; waits if the world is stopped.
@@ -458,6 +478,7 @@ impl Mutator {
             "leave_native: the mutator is not in native code"
         );
         self.data = Some(self.shared.data.lock_arc());
+        self.running.set(true);
         self.safepoint();
     }
 
@@ -513,8 +534,13 @@ impl Mutator {
         self.data.is_none()
     }
 
-    /// Runs a full collection and returns when it has finished. The mutator
-    /// waits in native state, so the world can stop around it.
+    /// Runs a full collection and returns when it has finished, sweep
+    /// included (as Go's `runtime.GC`): on return every object the cycle
+    /// found unreachable is freed, so heap figures read afterwards
+    /// ([`Heap::heap_alloc`]) show no garbage from before the call.
+    /// Finalizers of the objects found unreachable are queued, not run
+    /// ([`wait_for_finalizers`](Self::wait_for_finalizers) waits for them).
+    /// The mutator waits in native state, so the world can stop around it.
     ///
     /// Objects used after the call must be rooted (as for a safepoint).
     ///
@@ -524,30 +550,137 @@ impl Mutator {
     /// let heap = Heap::new(Config::default());
     /// let node = heap.register_type(TypeDescriptor::fixed("Node", 2, &[0]))?;
     /// let mut m = heap.attach()?;
-    /// let kept = m.alloc(node, 0)?;
+    /// let kept = m.alloc(node, 0);
     /// let slot = m.push_root(Some(kept));
     /// for _ in 0..10 {
-    ///     m.alloc(node, 0)?; // garbage
+    ///     m.alloc(node, 0); // garbage
     /// }
     /// m.collect();
     /// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 1);
     /// assert_eq!(m.root(slot), Some(kept), "non-moving: the address is unchanged");
+    /// assert_eq!(m.heap_alloc().objects, 1, "the garbage is swept");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
     /// # Panics
-    /// If the mutator is in native state, or a collection failed (a
-    /// checkmark or verifier failure).
+    /// If the mutator is in native state, or a collection failed (see
+    /// [`try_collect`](Self::try_collect), which returns that as an error).
+    #[track_caller]
     pub fn collect(&mut self) {
+        if let Err(e) = self.try_collect() {
+            panic!("tricolor: {e}");
+        }
+    }
+
+    /// [`collect`](Self::collect), for a VM that recovers from a failed
+    /// collection: a checkmark or verifier failure, a bad pointer a marker
+    /// found, a root scanner that panicked. After a failure the heap runs
+    /// no more cycles, and every later collection returns the same error.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let mut m = heap.attach()?;
+    /// // A VM's stack scanner with a bug: the collection fails, and says why.
+    /// m.set_root_scanner(Some(Box::new(|_| panic!("interpreter stack corrupt"))));
+    /// let err = m.try_collect().unwrap_err();
+    /// assert!(err.message().contains("interpreter stack corrupt"), "{err}");
+    /// assert_eq!(heap.failure(), Some(err));
+    /// # m.set_root_scanner(None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`CollectError`] with the failed cycle's message.
+    ///
+    /// # Panics
+    /// If the mutator is in native state.
+    #[track_caller]
+    pub fn try_collect(&mut self) -> Result<(), CollectError> {
         assert!(
             self.data.is_some(),
             "tricolor: Mutator::collect called in native state; call leave_native first"
         );
-        self.report_allocation();
+        self.report_allocation()?;
         let n = self.heap.request_cycle();
         self.enter_native();
-        self.heap.wait_for_cycle(n);
+        let done = self.heap.wait_for_cycle(n);
+        if done.is_ok() {
+            // Sweep what the cycle left, in native state: the world may
+            // stop meanwhile.
+            self.heap.page.finish_sweep();
+        }
         self.leave_native();
+        done
+    }
+
+    /// [`Heap::heap_alloc`] for a running mutator: bytes and objects
+    /// allocated and not yet freed, exact when read. The handshake it
+    /// needs runs with this mutator in native state (so it flushes this
+    /// mutator's cache too).
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
+    /// let mut m = heap.attach()?;
+    /// let before = m.heap_alloc();
+    /// m.alloc(node, 0);
+    /// assert_eq!(m.heap_alloc().objects, before.objects + 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If the mutator is in native state.
+    pub fn heap_alloc(&mut self) -> HeapAlloc {
+        self.assert_running();
+        let heap = self.heap();
+        self.native(|| heap.heap_alloc())
+    }
+
+    /// A full collection that returns at the end of mark termination,
+    /// without finishing the sweep: objects the cycle found unreachable are
+    /// freed afterwards, by the background sweeper and by allocating
+    /// mutators (lazily, as their caches refill). For a VM that wants the
+    /// cycle, not the figures: it returns sooner than
+    /// [`collect`](Self::collect) on a heap with much garbage. Between its
+    /// return and the sweep, a weak reference still reads the mark bits
+    /// (`WeakRef::get` gives nothing for an unmarked object).
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config { background_sweeper: false, ..Config::default() });
+    /// let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
+    /// let mut m = heap.attach()?;
+    /// for _ in 0..100 {
+    ///     m.alloc(node, 0); // garbage
+    /// }
+    /// m.collect_without_sweeping();
+    /// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 0);
+    /// assert_eq!(m.heap_alloc().objects, 100, "found dead, not freed yet");
+    /// m.collect();
+    /// assert_eq!(m.heap_alloc().objects, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Panics
+    /// As [`collect`](Self::collect).
+    #[track_caller]
+    pub fn collect_without_sweeping(&mut self) {
+        assert!(
+            self.data.is_some(),
+            "tricolor: Mutator::collect called in native state; call leave_native first"
+        );
+        let n = self.heap.request_cycle();
+        self.enter_native();
+        let done = self.heap.wait_for_cycle(n);
+        self.leave_native();
+        if let Err(e) = done {
+            panic!("tricolor: {e}");
+        }
     }
 
     /// The heap this mutator belongs to.

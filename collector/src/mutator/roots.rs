@@ -28,9 +28,9 @@ impl Mutator {
     /// let heap = Heap::new(Config::default());
     /// let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
     /// let mut m = heap.attach()?;
-    /// let a = m.alloc(node, 0)?;
+    /// let a = m.alloc(node, 0);
     /// let a_slot = m.push_root(Some(a)); // root `a` before allocating again
-    /// let b = m.alloc(node, 0)?;
+    /// let b = m.alloc(node, 0);
     /// // SAFETY: `a` is rooted; `b` is fresh (no safepoint since).
     /// unsafe { m.store(a, 0, Some(b)) };
     /// m.collect();
@@ -53,7 +53,7 @@ impl Mutator {
     /// let mut m = heap.attach()?;
     /// let slot = m.push_root(None);
     /// assert_eq!(m.root(slot), None);
-    /// let obj = m.alloc(node, 0)?;
+    /// let obj = m.alloc(node, 0);
     /// m.set_root(slot, Some(obj));
     /// m.safepoint();
     /// // Re-read roots after a safepoint instead of keeping `ObjRef`s in locals.
@@ -79,7 +79,7 @@ impl Mutator {
     /// let mut m = heap.attach()?;
     /// let acc = m.push_root(None);
     /// for _ in 0..3 {
-    ///     let fresh = m.alloc(node, 0)?;
+    ///     let fresh = m.alloc(node, 0);
     ///     // SAFETY: `fresh` is new (no safepoint since); the accumulator is rooted.
     ///     unsafe { m.store(fresh, 0, m.root(acc)) };
     ///     m.set_root(acc, Some(fresh));
@@ -122,7 +122,7 @@ impl Mutator {
     /// let mut m = heap.attach()?;
     /// let frame = m.root_count(); // a call begins
     /// for _ in 0..4 {
-    ///     let local = m.alloc(node, 0)?;
+    ///     let local = m.alloc(node, 0);
     ///     m.push_root(Some(local));
     /// }
     /// m.truncate_roots(frame); // the call returns: its locals are garbage
@@ -146,9 +146,9 @@ impl Mutator {
     /// let mut m = heap.attach()?;
     /// let result = m.push_root(None);
     /// m.frame(|m| {
-    ///     let tmp = m.alloc(node, 0)?;
+    ///     let tmp = m.alloc(node, 0);
     ///     let t = m.push_root(Some(tmp)); // popped when the frame ends
-    ///     let out = m.alloc(node, 0)?;
+    ///     let out = m.alloc(node, 0);
     ///     // SAFETY: `tmp` is rooted in `t`; `out` is fresh (no safepoint since).
     ///     unsafe { m.store(out, 0, m.root(t)) };
     ///     m.set_root(result, Some(out)); // an outer slot: survives the frame
@@ -225,9 +225,9 @@ impl Mutator {
     /// m.set_root_scanner(Some(Box::new(move |v: &mut RootVisitor<'_>| {
     ///     s.lock().unwrap().iter().for_each(|&obj| v.visit(Some(obj)));
     /// })));
-    /// let obj = m.alloc(node, 0)?;
+    /// let obj = m.alloc(node, 0);
     /// stack.lock().unwrap().push(obj); // rooted before the next allocation
-    /// m.alloc(node, 0)?; // garbage
+    /// m.alloc(node, 0); // garbage
     /// m.collect();
     /// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -8,7 +8,8 @@
 //! each; the safepoint protocol (`mutator::safepoint`) says who holds the
 //! lock when.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8};
 use std::sync::Arc;
 
@@ -20,25 +21,38 @@ use crate::mark::source::RootKind;
 use crate::object::ObjRef;
 
 thread_local! {
-    /// Heaps this thread is attached to (by heap identity).
-    static ATTACHED: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// The mutators of this thread: the heap each belongs to (by heap
+    /// identity) and its running flag, shared with the `Mutator` (true
+    /// while running, false while in native state).
+    static ATTACHED: RefCell<Vec<(usize, Rc<Cell<bool>>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Whether the calling thread has a mutator of heap `id`.
 pub(crate) fn attached_here(id: usize) -> bool {
-    ATTACHED.with(|a| a.borrow().contains(&id))
+    ATTACHED.with(|a| a.borrow().iter().any(|(h, _)| *h == id))
 }
 
-/// Records that the calling thread now has a mutator of heap `id`.
-pub(crate) fn note_attached(id: usize) {
-    ATTACHED.with(|a| a.borrow_mut().push(id));
+/// Whether the calling thread has a mutator of heap `id` that is running
+/// (not in native state). Such a thread must not wait for that heap's
+/// collector from outside its mutator: the world could not stop while it
+/// waits. A thread whose mutator is in native state may.
+pub(crate) fn running_here(id: usize) -> bool {
+    ATTACHED.with(|a| a.borrow().iter().any(|(h, r)| *h == id && r.get()))
+}
+
+/// Records that the calling thread now has a mutator of heap `id`, running;
+/// returns the running flag, which the mutator keeps up to date.
+pub(crate) fn note_attached(id: usize) -> Rc<Cell<bool>> {
+    let running = Rc::new(Cell::new(true));
+    ATTACHED.with(|a| a.borrow_mut().push((id, running.clone())));
+    running
 }
 
 /// Records that the calling thread's mutator of heap `id` detached.
 pub(crate) fn note_detached(id: usize) {
     ATTACHED.with(|a| {
         let mut a = a.borrow_mut();
-        if let Some(i) = a.iter().position(|&h| h == id) {
+        if let Some(i) = a.iter().position(|(h, _)| *h == id) {
             a.swap_remove(i);
         }
     });
@@ -71,7 +85,7 @@ impl RootVisitor<'_> {
     /// m.set_root_scanner(Some(Box::new(move |v: &mut RootVisitor<'_>| {
     ///     r.lock().unwrap().iter().for_each(|&reg| v.visit(reg));
     /// })));
-    /// let obj = m.alloc(node, 0)?;
+    /// let obj = m.alloc(node, 0);
     /// regs.lock().unwrap()[2] = Some(obj); // rooted before the next allocation
     /// m.collect();
     /// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 1);

@@ -155,7 +155,7 @@ impl Mutator {
     /// let file = heap.register_type(TypeDescriptor::fixed("File", 1, &[]))?;
     /// let mut m = heap.attach()?;
     /// let closed = Arc::new(AtomicUsize::new(0));
-    /// let f = m.alloc(file, 0)?;
+    /// let f = m.alloc(file, 0);
     /// // SAFETY: `f` was just allocated; word 0 is data.
     /// unsafe { m.store_word(f, 0, 42) };
     /// let c = closed.clone();
@@ -221,7 +221,7 @@ impl Mutator {
     /// let heap = Heap::new(Config::default());
     /// let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
     /// let mut m = heap.attach()?;
-    /// let obj = m.alloc(node, 0)?;
+    /// let obj = m.alloc(node, 0);
     /// m.set_finalizer(obj, |_, _| panic!("cleared: never runs"))?;
     /// assert_eq!(m.clear_finalizer(obj), Ok(true));
     /// assert_eq!(m.clear_finalizer(obj), Ok(false));
@@ -278,10 +278,10 @@ impl Mutator {
     /// let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
     /// let mut m = heap.attach()?;
     /// let ran = Arc::new(AtomicBool::new(false));
-    /// let obj = m.alloc(node, 0)?;
+    /// let obj = m.alloc(node, 0);
     /// let r = ran.clone();
     /// let handle = m.add_cleanup(obj, None, move |_, _| r.store(true, Ordering::SeqCst))?;
-    /// let other = m.alloc(node, 0)?;
+    /// let other = m.alloc(node, 0);
     /// let cancelled = m.add_cleanup(other, None, |_, _| panic!("never runs"))?;
     /// assert!(cancelled.cancel());
     /// m.collect();
@@ -365,9 +365,9 @@ impl Mutator {
     /// let heap = Heap::new(Config::default());
     /// let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
     /// let mut m = heap.attach()?;
-    /// let kept = m.alloc(node, 0)?;
+    /// let kept = m.alloc(node, 0);
     /// let slot = m.push_root(Some(kept));
-    /// let lost = m.alloc(node, 0)?;
+    /// let lost = m.alloc(node, 0);
     /// let w_kept = m.weak_ref(kept)?;
     /// let w_lost = m.weak_ref(lost)?;
     /// assert_eq!(w_kept, m.weak_ref(kept)?, "one cell per object");
@@ -428,7 +428,7 @@ impl Mutator {
     /// let heap = Heap::new(Config::default());
     /// let file = heap.register_type(TypeDescriptor::fixed("File", 1, &[]))?;
     /// let mut m = heap.attach()?;
-    /// let f = m.alloc(file, 0)?;
+    /// let f = m.alloc(file, 0);
     /// m.set_finalizer(f, |_, _| { /* close the descriptor */ })?;
     /// // SAFETY: `f` is fresh.
     /// let fd = unsafe { m.load_word(f, 0) };
@@ -479,7 +479,7 @@ impl Heap {
     /// let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
     /// {
     ///     let mut m = heap.attach()?;
-    ///     let obj = m.alloc(node, 0)?;
+    ///     let obj = m.alloc(node, 0);
     ///     m.set_finalizer(obj, |_, _| {})?;
     /// }
     /// heap.collect();
@@ -489,14 +489,14 @@ impl Heap {
     /// ```
     ///
     /// # Panics
-    /// If the calling thread is attached to this heap (a running mutator
-    /// would keep the finalizer thread's collections from finishing): use
-    /// the mutator's method.
+    /// If the calling thread has a running mutator of this heap (it would
+    /// keep the finalizer thread's collections from finishing): use the
+    /// mutator's method, or call this from native state.
     pub fn wait_for_finalizers(&self) {
         assert!(
-            !crate::mutator::state::attached_here(self.inner.id()),
-            "Heap::wait_for_finalizers called from a thread attached to this heap; \
-             use Mutator::wait_for_finalizers"
+            !crate::mutator::state::running_here(self.inner.id()),
+            "tricolor: Heap::wait_for_finalizers called on a thread whose mutator of this heap \
+             is running; use Mutator::wait_for_finalizers, or call it from native state"
         );
         wait_for_finalizers(&self.inner);
     }
@@ -643,7 +643,7 @@ impl WeakRef {
     /// let heap = Heap::new(Config::default());
     /// let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
     /// let mut m = heap.attach()?;
-    /// let obj = m.alloc(node, 0)?;
+    /// let obj = m.alloc(node, 0);
     /// let w = m.weak_ref(obj)?;
     /// assert!(!w.is_cleared());
     /// m.collect();

@@ -99,12 +99,12 @@ use crate::specials::tables::TableInner;
 /// let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
 /// let table = heap.ephemeron_table();
 /// let mut m = heap.attach()?;
-/// let key = m.alloc(node, 0)?;
+/// let key = m.alloc(node, 0);
 /// let k = m.push_root(Some(key));
-/// let value = m.alloc(node, 0)?;
+/// let value = m.alloc(node, 0);
 /// table.insert(&mut m, key, value)?; // `value` is kept by `key`
-/// let lost = m.alloc(node, 0)?;
-/// let lost_value = m.alloc(node, 0)?;
+/// let lost = m.alloc(node, 0);
+/// let lost_value = m.alloc(node, 0);
 /// table.insert(&mut m, lost, lost_value)?; // `lost` is not rooted
 /// m.collect();
 /// assert_eq!(table.len(), 1, "the entry of the dead key is gone");

@@ -42,7 +42,7 @@ pub(crate) trait Callback: Send {
 /// let heap = Heap::new(Config::default());
 /// let node = heap.register_type(TypeDescriptor::fixed("Node", 2, &[0]))?;
 /// let mut m = heap.attach()?;
-/// let obj = m.alloc(node, 0)?;
+/// let obj = m.alloc(node, 0);
 /// m.set_finalizer(obj, |_, _| {})?;
 /// let again = m.set_finalizer(obj, |_, _| {});
 /// assert!(matches!(again, Err(SpecialError::AlreadyHasFinalizer { .. })));
@@ -226,7 +226,7 @@ pub(crate) struct Queue {
 /// let heap = Heap::new(Config::default());
 /// let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
 /// let mut m = heap.attach()?;
-/// let obj = m.alloc(node, 0)?;
+/// let obj = m.alloc(node, 0);
 /// m.set_finalizer(obj, |_, _| {})?; // not rooted: garbage at the next cycle
 /// m.collect();
 /// m.wait_for_finalizers();

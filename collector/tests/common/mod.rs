@@ -124,13 +124,13 @@ pub fn alloc(m: &mut Mutator, t: &Types, kind: Kind, id: u64) -> ObjRef {
     let c = canary(id);
     match kind {
         Kind::Node => {
-            let o = m.alloc(t.node, 0).unwrap();
+            let o = m.alloc(t.node, 0);
             // SAFETY (test): a fresh object; word 3 is its data word.
             unsafe { m.store_word(o, 3, c) };
             o
         }
         Kind::Pairs(n) => {
-            let o = m.alloc(t.pairs, n).unwrap();
+            let o = m.alloc(t.pairs, n);
             for e in 0..n {
                 // SAFETY (test): a fresh array of n pairs.
                 unsafe { m.store_word(o, 2 * e + 1, c) };
@@ -138,13 +138,13 @@ pub fn alloc(m: &mut Mutator, t: &Types, kind: Kind, id: u64) -> ObjRef {
             o
         }
         Kind::Bytes => {
-            let o = m.alloc(t.bytes, 24).unwrap();
+            let o = m.alloc(t.bytes, 24);
             // SAFETY (test): a fresh 24-byte array.
             unsafe { m.store_word(o, 0, c) };
             o
         }
         Kind::Tagged => {
-            let o = m.alloc(t.tagged, 0).unwrap();
+            let o = m.alloc(t.tagged, 0);
             // SAFETY (test): a fresh tagged object; odd words are integers.
             unsafe {
                 for w in 0..3 {

@@ -196,7 +196,7 @@ fn serve(heap: &Heap, m: &mut Mutator, types: Types, shared: &Arc<Shared>, req: 
         Req::Alloc { id, kind, slot } => {
             let (ty, len) = types.of(kind);
             let obj = m
-                .alloc(ty, len)
+                .try_alloc(ty, len)
                 .unwrap_or_else(|e| panic!("allocating object #{id} ({kind:?}): {e}"));
             for w in kind.canary_words() {
                 // SAFETY: `obj` was just allocated, with no safepoint since;
