@@ -559,7 +559,7 @@ fn finish_mark_termination(
         ephemerons_dropped,
         specials: heap.specials.stats(),
     };
-    if heap.config.gctrace {
+    if heap.gctrace.load(Ordering::Relaxed) {
         eprintln!("{}", stats.trace_line());
     }
     heap.stats.lock().record(stats.clone());

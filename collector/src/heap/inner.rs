@@ -144,6 +144,9 @@ pub(crate) struct HeapInner {
     /// Finalizers, cleanups, weak references and ephemeron tables
     /// (`specials` module docs).
     pub(crate) specials: Arc<Specials>,
+    /// Print a gctrace line per cycle: [`Config::gctrace`] at first, then
+    /// whatever [`Heap::set_gctrace`] last said. Read by the cycle's end.
+    pub(crate) gctrace: AtomicBool,
 }
 
 #[derive(Default)]

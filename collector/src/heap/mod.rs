@@ -66,6 +66,7 @@ impl Heap {
         };
         let inner = Arc::new(HeapInner {
             specials: Arc::new(Specials::new()),
+            gctrace: AtomicBool::new(config.gctrace),
             pacer: Mutex::new(Pacer::new(config.pacer.clone())),
             config,
             page,
@@ -144,6 +145,29 @@ impl Heap {
     /// ```
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Turns the gctrace line (one line per cycle on standard error, the
+    /// format of [`CycleStats::trace_line`](crate::CycleStats::trace_line))
+    /// on or off from now on; [`Config::gctrace`] is where it starts.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// assert!(!heap.gctrace());
+    /// heap.set_gctrace(true);
+    /// heap.collect(); // prints `gc 1 @...`
+    /// assert!(heap.gctrace());
+    /// heap.set_gctrace(false);
+    /// ```
+    pub fn set_gctrace(&self, on: bool) {
+        self.inner.gctrace.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether the gctrace line is printed ([`set_gctrace`](Self::set_gctrace)).
+    pub fn gctrace(&self) -> bool {
+        self.inner.gctrace.load(Ordering::Relaxed)
     }
 
     /// Registers a type; objects of it are allocated with the returned id.
