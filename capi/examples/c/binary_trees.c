@@ -36,19 +36,7 @@ static void setup(void) {
     GC_INIT();
     GC_set_on_collection_event(on_gc_event);
 }
-static node *make(node *l, node *r) {
-    node *n = GC_MALLOC(sizeof(node));
-    n->left = l;
-    n->right = r;
-    return n;
-}
-static node *bottom_up(int depth) {
-    if (depth == 0) return make(NULL, NULL);
-    node *l = bottom_up(depth - 1);
-    node *r = bottom_up(depth - 1);
-    return make(l, r);
-}
-static long check(node *n) { return n->left ? 1 + check(n->left) + check(n->right) : 1; }
+#define ALLOC_NODE() GC_MALLOC(sizeof(node))
 static void release(node *n) { (void)n; }
 static void finish(void) {}
 
@@ -58,19 +46,7 @@ static void finish(void) {}
 typedef struct node { struct node *left, *right; } node;
 static double max_pause_ms;
 static void setup(void) {}
-static node *make(node *l, node *r) {
-    node *n = malloc(sizeof(node));
-    n->left = l;
-    n->right = r;
-    return n;
-}
-static node *bottom_up(int depth) {
-    if (depth == 0) return make(NULL, NULL);
-    node *l = bottom_up(depth - 1);
-    node *r = bottom_up(depth - 1);
-    return make(l, r);
-}
-static long check(node *n) { return n->left ? 1 + check(n->left) + check(n->right) : 1; }
+#define ALLOC_NODE() malloc(sizeof(node))
 static void release(node *n) {
     if (n->left) {
         release(n->left);
@@ -148,6 +124,23 @@ static void finish(void) {
 /* Roots a tree for the length of the iteration (the long-lived tree). */
 #define KEEP(n) size_t keep_slot = tricolor_root_push(m, (n))
 #define KEPT() tricolor_root_get(m, keep_slot)
+#endif
+
+#ifdef ALLOC_NODE
+/* The program on bdwgc and on malloc: plain C structs. */
+static node *make(node *l, node *r) {
+    node *n = ALLOC_NODE();
+    n->left = l;
+    n->right = r;
+    return n;
+}
+static node *bottom_up(int depth) {
+    if (depth == 0) return make(NULL, NULL);
+    node *l = bottom_up(depth - 1);
+    node *r = bottom_up(depth - 1);
+    return make(l, r);
+}
+static long check(node *n) { return n->left ? 1 + check(n->left) + check(n->right) : 1; }
 #endif
 
 #ifndef KEEP

@@ -332,6 +332,34 @@ unsafe fn words_arg<'a>(words: *const u32, n: usize, what: &str) -> Result<&'a [
     Ok(unsafe { std::slice::from_raw_parts(words, n) })
 }
 
+/// The body of the `tricolor_register_*` calls: checks the heap, the name
+/// and the out pointer, makes the descriptor with `make`, registers it and
+/// stores the id in `*out`.
+///
+/// # Safety
+/// `heap` is NULL or a heap handle; `name` NULL or a NUL-terminated string;
+/// `out` NULL or valid for a write.
+unsafe fn register_with(
+    heap: *const tricolor_heap,
+    name: *const c_char,
+    out: *mut tricolor_type_id,
+    what: &'static str,
+    make: impl FnOnce(String) -> Result<TypeDescriptor>,
+) -> tricolor_status {
+    status::status(what, || {
+        // SAFETY (both): forwarded from the caller.
+        let h = unsafe { handle::heap(heap, what) }?;
+        let name = unsafe { name_arg(name, what) }?;
+        if out.is_null() {
+            return Err(Error::new(
+                TRICOLOR_ERR_NULL,
+                format!("{what}: the out pointer is NULL"),
+            ));
+        }
+        register(h, make(name)?, out, what)
+    })
+}
+
 /// Registers `desc` and stores its id in `*out`.
 pub(crate) fn register(
     h: &tricolor_heap,
@@ -371,19 +399,13 @@ pub unsafe extern "C" fn tricolor_register_fixed(
     out: *mut tricolor_type_id,
 ) -> tricolor_status {
     const WHAT: &str = "tricolor_register_fixed";
-    status::status(WHAT, || {
-        // SAFETY (all three): forwarded from the caller.
-        let h = unsafe { handle::heap(heap, WHAT) }?;
-        let name = unsafe { name_arg(name, WHAT) }?;
+    let make = |name| {
+        // SAFETY: forwarded from the caller.
         let ptrs = unsafe { words_arg(pointer_words, n_pointers, WHAT) }?;
-        if out.is_null() {
-            return Err(Error::new(
-                TRICOLOR_ERR_NULL,
-                format!("{WHAT}: the out pointer is NULL"),
-            ));
-        }
-        register(h, TypeDescriptor::fixed(name, words, ptrs), out, WHAT)
-    })
+        Ok(TypeDescriptor::fixed(name, words, ptrs))
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { register_with(heap, name, out, WHAT, make) }
 }
 
 /// Registers an array type: objects are `len` elements of `elem_words`
@@ -405,19 +427,13 @@ pub unsafe extern "C" fn tricolor_register_array(
     out: *mut tricolor_type_id,
 ) -> tricolor_status {
     const WHAT: &str = "tricolor_register_array";
-    status::status(WHAT, || {
-        // SAFETY (all three): forwarded from the caller.
-        let h = unsafe { handle::heap(heap, WHAT) }?;
-        let name = unsafe { name_arg(name, WHAT) }?;
+    let make = |name| {
+        // SAFETY: forwarded from the caller.
         let ptrs = unsafe { words_arg(pointer_words, n_pointers, WHAT) }?;
-        if out.is_null() {
-            return Err(Error::new(
-                TRICOLOR_ERR_NULL,
-                format!("{WHAT}: the out pointer is NULL"),
-            ));
-        }
-        register(h, TypeDescriptor::array(name, elem_words, ptrs), out, WHAT)
-    })
+        Ok(TypeDescriptor::array(name, elem_words, ptrs))
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { register_with(heap, name, out, WHAT, make) }
 }
 
 /// Registers a byte-array type: objects are `len` bytes (given at
@@ -436,18 +452,12 @@ pub unsafe extern "C" fn tricolor_register_bytes(
     out: *mut tricolor_type_id,
 ) -> tricolor_status {
     const WHAT: &str = "tricolor_register_bytes";
-    status::status(WHAT, || {
-        // SAFETY (both): forwarded from the caller.
-        let h = unsafe { handle::heap(heap, WHAT) }?;
-        let name = unsafe { name_arg(name, WHAT) }?;
-        if out.is_null() {
-            return Err(Error::new(
-                TRICOLOR_ERR_NULL,
-                format!("{WHAT}: the out pointer is NULL"),
-            ));
-        }
-        register(h, TypeDescriptor::bytes(name), out, WHAT)
-    })
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        register_with(heap, name, out, WHAT, |name| {
+            Ok(TypeDescriptor::bytes(name))
+        })
+    }
 }
 
 /// The shape of a traced type: `TRICOLOR_SHAPE_FIXED` (`words` payload
@@ -744,35 +754,29 @@ pub unsafe extern "C" fn tricolor_register_traced(
     out: *mut tricolor_type_id,
 ) -> tricolor_status {
     const WHAT: &str = "tricolor_register_traced";
-    status::status(WHAT, || {
-        // SAFETY (both): forwarded from the caller.
-        let h = unsafe { handle::heap(heap, WHAT) }?;
-        let name = unsafe { name_arg(name, WHAT) }?;
-        let shape = shape_arg(shape, words, WHAT)?;
-        let (Some(trace), Some(decode)) = (trace, decode) else {
-            return Err(Error::new(
-                TRICOLOR_ERR_NULL,
-                format!("{WHAT}: a callback is NULL"),
-            ));
-        };
-        if out.is_null() {
-            return Err(Error::new(
-                TRICOLOR_ERR_NULL,
-                format!("{WHAT}: the out pointer is NULL"),
-            ));
-        }
-        let Some((t, d)) = crate::callbacks::traced(trace, decode, crate::callbacks::Ctx(ctx))
-        else {
-            return Err(Error::new(
-                TRICOLOR_ERR_BAD_DESCRIPTOR,
-                format!(
-                    "{WHAT}: type `{name}`: this process already registered {} traced types",
-                    crate::callbacks::TRACE_SLOTS
-                ),
-            ));
-        };
-        register(h, TypeDescriptor::traced(name, shape, t, d), out, WHAT)
-    })
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        register_with(heap, name, out, WHAT, |name| {
+            let shape = shape_arg(shape, words, WHAT)?;
+            let (Some(trace), Some(decode)) = (trace, decode) else {
+                return Err(Error::new(
+                    TRICOLOR_ERR_NULL,
+                    format!("{WHAT}: a callback is NULL"),
+                ));
+            };
+            let Some((t, d)) = crate::callbacks::traced(trace, decode, crate::callbacks::Ctx(ctx))
+            else {
+                return Err(Error::new(
+                    TRICOLOR_ERR_BAD_DESCRIPTOR,
+                    format!(
+                        "{WHAT}: type `{name}`: this process already registered {} traced types",
+                        crate::callbacks::TRACE_SLOTS
+                    ),
+                ));
+            };
+            Ok(TypeDescriptor::traced(name, shape, t, d))
+        })
+    }
 }
 
 /// Word `i` of the object a trace callback is tracing. An index out of
