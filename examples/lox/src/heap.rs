@@ -19,7 +19,7 @@
 //! | type | shape | words |
 //! |---|---|---|
 //! | String | bytes, len = 8 + n | 0: hash \| n << 32; 1..: the bytes |
-//! | Function | fixed 6, pointers 0–3 | name string (0 for the script), code, constants, lines, arity, upvalue count |
+//! | Function | fixed 6, pointers 0–3 | name string (0 for the script), code, constants, lines, arity, upvalue count \| code length << 32 |
 //! | Code | bytes | the bytecode |
 //! | Lines | bytes, 4 per instruction byte | source line of each code byte |
 //! | Constants | traced array of values | |
@@ -446,7 +446,7 @@ impl Gc {
         let slot = self.m.push_root(Some(f));
         self.set_ptr(f, 0, name);
         self.set_word(f, 4, arity as u64);
-        self.set_word(f, 5, upvalues as u64);
+        self.set_word(f, 5, upvalues as u64 | (code.len() as u64) << 32);
         let c = self.m.alloc(self.t.code, code.len().max(1));
         for (i, chunk) in code.chunks(8).enumerate() {
             let mut w = [0u8; 8];
@@ -483,7 +483,7 @@ impl Gc {
 
     /// The function's upvalue count.
     pub fn fn_upvalues(&self, f: ObjRef) -> usize {
-        self.word(f, 5) as usize
+        self.word(f, 5) as u32 as usize
     }
 
     /// The function's constants object.
@@ -496,8 +496,7 @@ impl Gc {
     #[inline]
     pub fn fn_code(&self, f: ObjRef) -> Code {
         let code = self.ptr(f, 1).expect("functions have code");
-        // SAFETY: `code` is live (module invariant).
-        let (_, len) = unsafe { self.m.shape_of(code) };
+        let len = (self.word(f, 5) >> 32) as usize;
         Code {
             // The payload starts one word after the header.
             ptr: (code.addr() + 8) as *const u8,
