@@ -370,11 +370,15 @@ impl<'o> Vm<'o> {
     // ---- the loop ----------------------------------------------------------
 
     fn run(&mut self) -> Run<()> {
-        let mut fr = *self.rs().frames.last().expect("a frame");
-        let mut ip = fr.ip;
+        // The top frame's fields, in locals the compiler keeps in
+        // registers (a copied `Frame` stayed in memory, and every
+        // instruction fetch reloaded its code pointer from there).
+        let top = self.rs().frames.last().expect("a frame");
+        let (mut code, mut consts, mut closure, mut slots, mut ip) =
+            (top.code, top.consts, top.closure, top.slots, top.ip);
         macro_rules! byte {
             () => {{
-                let b = fr.code.byte(ip);
+                let b = code.byte(ip);
                 ip += 1;
                 b
             }};
@@ -389,7 +393,7 @@ impl<'o> Vm<'o> {
         macro_rules! constant {
             () => {{
                 let k = byte!() as usize;
-                self.gc.constant(fr.consts, k)
+                self.gc.constant(consts, k)
             }};
         }
         macro_rules! string {
@@ -406,8 +410,9 @@ impl<'o> Vm<'o> {
         }
         macro_rules! reload {
             () => {{
-                fr = *self.rs().frames.last().expect("a frame");
-                ip = fr.ip;
+                let top = self.rs().frames.last().expect("a frame");
+                (code, consts, closure, slots, ip) =
+                    (top.code, top.consts, top.closure, top.slots, top.ip);
             }};
         }
         macro_rules! binary_num {
@@ -439,13 +444,13 @@ impl<'o> Vm<'o> {
                 op::GET_LOCAL => {
                     let s = byte!() as usize;
                     let rs = self.rs();
-                    let v = rs.stack[fr.slots + s];
+                    let v = rs.stack[slots + s];
                     rs.stack.push(v);
                 }
                 op::SET_LOCAL => {
                     let s = byte!() as usize;
                     let v = self.peek(0);
-                    self.rs().stack[fr.slots + s] = v;
+                    self.rs().stack[slots + s] = v;
                 }
                 op::GET_GLOBAL => {
                     let name = string!();
@@ -477,7 +482,7 @@ impl<'o> Vm<'o> {
                 }
                 op::GET_UPVALUE => {
                     let i = byte!() as usize;
-                    let u = self.gc.closure_upvalue(fr.closure, i);
+                    let u = self.gc.closure_upvalue(closure, i);
                     let v = match self.gc.upvalue_slot(u) {
                         Some(s) => self.rs().stack[s],
                         None => self.gc.upvalue_value(u),
@@ -486,7 +491,7 @@ impl<'o> Vm<'o> {
                 }
                 op::SET_UPVALUE => {
                     let i = byte!() as usize;
-                    let u = self.gc.closure_upvalue(fr.closure, i);
+                    let u = self.gc.closure_upvalue(closure, i);
                     let v = self.peek(0);
                     match self.gc.upvalue_slot(u) {
                         Some(s) => self.rs().stack[s] = v,
@@ -644,9 +649,9 @@ impl<'o> Vm<'o> {
                         let is_local = byte!();
                         let index = byte!() as usize;
                         let u = if is_local == 1 {
-                            self.capture_upvalue(fr.slots + index)
+                            self.capture_upvalue(slots + index)
                         } else {
-                            self.gc.closure_upvalue(fr.closure, index)
+                            self.gc.closure_upvalue(closure, index)
                         };
                         self.gc.set_closure_upvalue(c, i, u);
                     }
@@ -658,14 +663,14 @@ impl<'o> Vm<'o> {
                 }
                 op::RETURN => {
                     let result = self.pop();
-                    self.close_upvalues(fr.slots);
+                    self.close_upvalues(slots);
                     let rs = self.rs();
                     rs.frames.pop();
                     if rs.frames.is_empty() {
                         rs.stack.clear();
                         return Ok(());
                     }
-                    rs.stack.truncate(fr.slots);
+                    rs.stack.truncate(slots);
                     rs.stack.push(result);
                     reload!();
                 }
