@@ -16,18 +16,22 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 
 def run_once(cmd, env):
-    t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(p.pid, 0)
-    wall = time.monotonic() - t0
-    out = p.stdout.read().decode(errors="replace")
-    err = p.stderr.read().decode(errors="replace")
-    p.stdout.close()
-    p.stderr.close()
+    # Output goes to files, not pipes: a child that fills a pipe while we
+    # wait for it would never exit.
+    with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
+        t0 = time.monotonic()
+        p = subprocess.Popen(cmd, stdout=fo, stderr=fe, env=env)
+        _, status, usage = os.wait4(p.pid, 0)
+        wall = time.monotonic() - t0
+        fo.seek(0)
+        fe.seek(0)
+        out = fo.read().decode(errors="replace")
+        err = fe.read().decode(errors="replace")
     code = os.waitstatus_to_exitcode(status)
     return wall, usage.ru_maxrss / 1024.0, out, err, code
 
@@ -38,10 +42,14 @@ def main():
     ap.add_argument("--lox", default=os.path.join(here, "..", "..", "target", "release", "lox"))
     ap.add_argument("--clox", required=True)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--only", help="comma-separated benchmark names")
     ap.add_argument("bench_dir")
     a = ap.parse_args()
     env = dict(os.environ, LOX_GC_SUMMARY="1")
+    ap_only = a.only.split(",") if a.only else None
     names = sorted(f for f in os.listdir(a.bench_dir) if f.endswith(".lox"))
+    if ap_only:
+        names = [n for n in names if n[:-4] in ap_only]
     print("| benchmark | clox median s | lox median s | lox/clox | clox peak RSS MiB | lox peak RSS MiB | lox GC cycles | lox max pause | notes |")
     print("|---|---|---|---|---|---|---|---|---|")
     for n in names:
