@@ -44,5 +44,6 @@ pub mod raw {
         DecodeFn, DescriptorError, Edges, EphemeronTable, GcAllocError, GcStats, GlobalRoot, Heap,
         HeapAlloc, Mutator, ObjRef, ObjectView, PauseHistogram, Pointers, RootKind, RootScanner,
         RootVisitor, Shape, SpecialError, SpecialStats, TraceFn, TypeDescriptor, TypeId, WeakRef,
+        WeakSlots,
     };
 }

@@ -222,5 +222,6 @@ pub use policy::{Config, ConfigError};
 pub use specials::api::{CleanupHandle, WeakRef};
 pub use specials::ephemeron::EphemeronTable;
 pub use specials::records::{SpecialError, SpecialStats};
+pub use specials::weak_slots::WeakSlots;
 pub use stats::{CycleStats, GcStats, HeapAlloc, PauseHistogram};
 pub use tricolor_barriers::BarrierMode;

@@ -505,6 +505,7 @@ fn finish_mark_termination(
         verify::verify_heap(heap);
     }
     let ephemerons_dropped = ephemeron::drop_dead_entries(heap);
+    crate::mark::weak_slots::clear_dead(heap);
     let goal = heap.pacer.lock().end_cycle(marked_bytes);
     heap.live_after_mark.store(marked_bytes, Ordering::Relaxed);
     heap.allocated_since_mark.store(0, Ordering::Relaxed);

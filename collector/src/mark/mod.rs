@@ -12,6 +12,7 @@
 //! | `stw.rs` | the whole mark with the world stopped (`BarrierMode::Off`) |
 //! | `ephemeron.rs` | step 4a': ephemeron passes |
 //! | `finalizers.rs` | step 4a': the finalizer stage |
+//! | `weak_slots.rs` | step 4b: weak slot arrays cleared of unmarked objects (`specials::weak_slots`) |
 //!
 //! Assists, which drain on a mutator's behalf, are in `mutator::assist`; the
 //! protocol that ends a concurrent mark is in `cycle`'s module docs.
@@ -24,4 +25,5 @@ pub mod roots;
 pub mod scan;
 pub mod source;
 pub mod stw;
+pub mod weak_slots;
 pub mod workers;

@@ -104,6 +104,7 @@
 //! | `finalizer_thread.rs` | §5: the thread that runs finalizers and cleanups |
 //! | `api.rs` | the public calls: `Mutator::set_finalizer`, `add_cleanup`, `weak_ref`, `keep_alive`, `WeakRef`, `CleanupHandle` |
 //! | `ephemeron.rs` | [`EphemeronTable`](crate::EphemeronTable) and its essay (`ephemeron` §1–§3) |
+//! | `weak_slots.rs` | [`WeakSlots`](crate::WeakSlots): heap arrays of weak words, cleared at mark termination (a VM's intern table) |
 //!
 //! §2 (what the mark keeps for finalizers) and the ephemeron passes are
 //! steps of the mark, in `mark::finalizers` and `mark::ephemeron`.
@@ -114,3 +115,4 @@ pub mod finalizer_thread;
 pub mod records;
 pub mod sweep;
 pub mod tables;
+pub mod weak_slots;

@@ -295,6 +295,8 @@ pub(crate) struct Specials {
     pub(crate) ephemerons_dropped: AtomicU64,
     /// The ephemeron tables of this heap (`specials::ephemeron`).
     pub(crate) tables: Mutex<Vec<Weak<TableInner>>>,
+    /// The weak slot arrays of this heap (`specials::weak_slots`).
+    pub(crate) weak_slots: Mutex<Vec<Weak<crate::specials::tables::SlotsInner>>>,
 }
 
 impl Specials {
@@ -319,6 +321,7 @@ impl Specials {
             weak_cleared: AtomicU64::new(0),
             ephemerons_dropped: AtomicU64::new(0),
             tables: Mutex::default(),
+            weak_slots: Mutex::default(),
         }
     }
 

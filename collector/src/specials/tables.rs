@@ -51,3 +51,10 @@ impl Entries {
         }
     }
 }
+
+/// The state of one `WeakSlots` handle the collector reads.
+pub(crate) struct SlotsInner {
+    /// The array's address, 0 for none.
+    pub(crate) array: std::sync::atomic::AtomicUsize,
+    pub(crate) tombstone: u64,
+}
