@@ -24,8 +24,8 @@ use tricolor_collector::{BarrierMode, Config, Heap, Mutator, ObjRef, TypeDescrip
 
 /// Mutator threads.
 const THREADS: usize = 4;
-/// Steps per mutator thread (fewer under a sanitizer).
-const STEPS: usize = 10_000;
+/// Steps per mutator thread.
+const STEPS: usize = 25_000;
 /// gc-stress: each mutator collects at every this many safepoint polls.
 const STRESS: u32 = 100;
 /// Most values walked down a chain.
@@ -176,6 +176,11 @@ fn hammer(heap: Heap, value: TypeId, shared: &[Shared], seed: u64, steps: usize)
     polls
 }
 
+/// Whether the tests run under a sanitizer (`.ci/sanitize`).
+fn under_sanitizer() -> bool {
+    std::env::var_os("TRICOLOR_UNDER_SANITIZER").is_some()
+}
+
 /// Counts a finished mutator thread when dropped, panicking or not.
 struct Finished(Arc<AtomicUsize>);
 
@@ -191,11 +196,6 @@ fn run(mode: BarrierMode, seed: u64) {
 
 fn run_with(mode: BarrierMode, seed: u64, barrier_on: bool) {
     let began = Instant::now();
-    let steps = if std::env::var_os("TRICOLOR_UNDER_SANITIZER").is_some() {
-        STEPS / 8
-    } else {
-        STEPS
-    };
     let heap = Heap::new(Config {
         barrier: mode,
         gc_stress: std::num::NonZeroU32::new(STRESS),
@@ -244,7 +244,7 @@ fn run_with(mode: BarrierMode, seed: u64, barrier_on: bool) {
             thread::spawn(move || {
                 let _finished = finished;
                 start.wait();
-                hammer(heap, value, &shared[..], seed + i as u64, steps)
+                hammer(heap, value, &shared[..], seed + i as u64, STEPS)
             })
         })
         .collect();
@@ -316,8 +316,16 @@ fn hybrid_with_racing_stores() {
 /// The same steps with the barrier switched off (test-only) lose objects,
 /// so the tests above can fail. When depends on thread timing, so the run
 /// repeats, a bounded number of times, until one fails.
+///
+/// Not under a sanitizer: when the heap fails, the collector thread and
+/// mutators panic at once, inside the standard library's panic and
+/// output-capture state, whose locks ThreadSanitizer cannot see in the
+/// uninstrumented standard library (`.ci/sanitize`).
 #[test]
 fn without_the_barrier_a_cycle_fails() {
+    if under_sanitizer() {
+        return;
+    }
     for attempt in 0..10 {
         let Err(p) = std::panic::catch_unwind(|| {
             run_with(BarrierMode::Hybrid, 0xBAD0 + attempt, false);
