@@ -340,11 +340,16 @@
 //!    one was recorded, and a deleted edge never needs to be followed. No
 //!    stronger ordering between a field store and a marker's load of that
 //!    field is needed.
-//! 7. **The old value must be the value the store replaced.** With one
-//!    writer per field at a time (the raw API's contract), a relaxed load
-//!    followed by a relaxed store gives it. Two unsynchronised writers to
-//!    one field would need an atomic swap. Otherwise a value could be stored
-//!    and overwritten without ever being recorded as old.
+//! 7. **The old value is what the store's own load read.** The collector
+//!    stores by a relaxed load of the field, then a store of the new value,
+//!    and hands the barrier the value it loaded. That is not an atomic swap,
+//!    and several mutators may store into one field at once, so the loaded
+//!    value may not be the one the store replaced. That is enough: the
+//!    values a deletion barrier must record are the ones the field held
+//!    when marking began, and the first store to overwrite such a value
+//!    always loads it. A value that racing stores overwrite without loading
+//!    was written during the mark, and no mode needs it recorded. Item 9
+//!    proves this.
 //! 8. **New objects reached by a field load.** A marker can find a pointer
 //!    to a new object through a relaxed field load, with no happens-before
 //!    from its allocation. What the marker then reads of that object (the
@@ -353,13 +358,104 @@
 //!    collector's job, and the barrier does not provide it: for example, a
 //!    release store of the header paired with the marker's acquire load of
 //!    it. Go's `publicationBarrier` serves the same purpose.
+//! 9. **Racing stores lose no object.** Mutators A and B store `a` and `b`
+//!    into a field `o.f` that holds `X`, each by the load and store of
+//!    item 7. If A loads `X`, B loads `X`, A writes `a` and B writes `b`,
+//!    both hand the barrier `X` as the old value. `a` was in the field and
+//!    has been overwritten, and no barrier recorded it. With more stores
+//!    racing, more values can be lost this way. Every mode stays correct,
+//!    for the reasons below. Write "the pause" for the one that turns the
+//!    barrier on, and call the value a field holds when the pause ends its
+//!    *snapshot value*.
+//!
+//!    (a) *The first store after the pause loads the snapshot value.* Every
+//!    write made before the pause happens before every write made after it
+//!    (item 2), so in the field's modification order the earlier writes
+//!    all come first, and the snapshot value's write is the last of them.
+//!    Take the first write after the pause in that order. Its store's load
+//!    is sequenced before it, so by read-write coherence the load reads a
+//!    write that comes earlier in the order. The snapshot value's write
+//!    happens before the load, so by write-read coherence the load cannot
+//!    read anything earlier than that write. Only the snapshot value is
+//!    left. So the first store to overwrite a snapshot value records it
+//!    (where the mode records old values), whatever the other stores do,
+//!    and every value a race loses was written after the pause, during the
+//!    mark. Other stores whose loads come before that first write record
+//!    the snapshot value too. One record is enough.
+//!
+//!    (b) *SATB and hybrid never need a value written during the mark
+//!    recorded as old.* Call an object *anchored* if it was allocated
+//!    during the mark, or if the *snapshot edges* (each field's snapshot
+//!    value) lead to it from a grey or black object or from a recorded
+//!    value. Three facts hold:
+//!
+//!    - *Anchored objects stay anchored.* The snapshot edges never change,
+//!      colours only darken, and a record, once made, stays pending until
+//!      it is shaded.
+//!    - *A white anchored object is grey-protected* (§2). Take the snapshot
+//!      path to it, and the last object on that path that is grey, black,
+//!      or recorded. That object is not black. When a black object was
+//!      scanned, each of its fields either held its snapshot value, which
+//!      the scan shaded, or had been overwritten, and by (a) the first
+//!      overwrite recorded the snapshot value. Either way the next object
+//!      on the path would not be white and unrecorded. After that last
+//!      object, every object on the path is white and unrecorded. Each of
+//!      their snapshot edges is still in place, because by (a) an
+//!      overwritten one would have recorded its target. So the path is made
+//!      of current edges through white objects, starting at a grey object
+//!      or a record.
+//!    - *Under SATB and hybrid, every pointer on a black stack, and every
+//!      pointer a store writes during the mark, is null or anchored.* This
+//!      goes by induction over the steps of §5. A stack scan shades what it
+//!      finds. A load onto a black stack reads a field of an object on that
+//!      stack, which is anchored. The field holds its snapshot value, which
+//!      is anchored through that object, or a value written during the
+//!      mark, which is anchored by induction. A new object is anchored. A
+//!      store's new value comes from the storing mutator's stack. If that
+//!      stack is black, the value is anchored. If it is grey (hybrid only),
+//!      the insertion half records the value.
+//!
+//!    The weak invariant and (L) follow. A black object's field holds
+//!    either a value written during the mark, which is anchored, or its
+//!    snapshot value, which its scan shaded. What a black stack points to
+//!    is anchored. An anchored white object is protected. No step of this
+//!    argument uses the record of a value written during the mark, so a
+//!    race that drops such a record breaks nothing. In the example, `a`
+//!    came from A's stack. If that stack was grey, A's own store recorded
+//!    `a`. If it was black, `a` was anchored before A's write and stays
+//!    anchored after B's.
+//!
+//!    (c) *Incremental update never uses the old value.* Every store during
+//!    the mark records its own new value, so the strong invariant of §4
+//!    holds over the heap in whatever order racing writes land. The stacks
+//!    are rescanned at termination anyway.
+//!
+//!    (d) *Compared with serial stores.* The example is the serial history
+//!    "A stores `a` over `X`, then B stores `b` over `a`", except that B's
+//!    record is `X`, which A recorded already, instead of `a`. With any
+//!    number of racing stores, each records the value its load read. By
+//!    (a), one of them records `X`, and the records a race drops are all of
+//!    values written during the mark, which (b) and (c) show no mode
+//!    needs.
+//!
+//!    (e) *Traced words.* A store of a tagged word into a traced type is the
+//!    same load, then store, of one word. The barrier decodes the pointer
+//!    in the loaded word and the one in the new word, and (a) holds for
+//!    the word, so it holds for the pointer the snapshot word carries.
+//!
+//!    With the barrier off, marking stops the world and no store races with
+//!    it. Which racing value a field keeps is the program's business:
+//!    nothing here orders the stores, and none of this needs them ordered.
 //!
 //! ## §11 How this is checked
 //!
 //! The unit tests pin down each decision function against the table above.
 //! The model in `tests/model.rs` is an abstract heap graph with mutator
 //! stacks and a concurrent marker. Every store goes through a real
-//! [`Barrier`], which records into a buffer flushed at random points. After
+//! [`Barrier`], which records into a buffer flushed at random points. Stores
+//! can also be split into their load and their write (§10.7), and several
+//! mutators can race to store into one field, with their halves
+//! interleaved with every other step (§10.9). After
 //! every step the model checks the invariants: the strong one over the heap
 //! for incremental update, and the weak one and (L) for SATB and hybrid. At
 //! the end it checks (M). It also counts how many generated cases lose an
@@ -375,7 +471,10 @@
 //!   new-value half);
 //! - hybrid without its old-value half;
 //! - incremental update without the rescan;
-//! - SATB or hybrid allocating white.
+//! - SATB or hybrid allocating white;
+//! - SATB or hybrid where a store that raced another passes no old value
+//!   (§10.9), which shows that the model's racing stores can lose an
+//!   object.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

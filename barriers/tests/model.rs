@@ -14,6 +14,14 @@
 //! small buffer, which flushes into the model's grey set when it fills and
 //! at random points.
 //!
+//! Stores also race (§10.9). A store can be split in two, as the collector
+//! does it: its load of the old value, then its write, which runs the
+//! barrier with the value that load read. Several mutators holding the
+//! same object can each begin a store into one field, and their writes
+//! come later, in any order, interleaved with every other step; a store
+//! whose load was overtaken by another's write overwrites a value it never
+//! read, and no barrier records that value as old.
+//!
 //! The collector's obligations (the [`Rules`]) come from the mode, as
 //! [`BarrierMode`] states them. After every step the model checks the
 //! invariant the mode keeps (§4–§6). At termination it scans the stacks
@@ -55,6 +63,10 @@ struct Rules {
     /// Check, after every step, the invariant that this mode's barrier
     /// keeps (§4–§6).
     check: Option<BarrierMode>,
+    /// A store that raced another store to the same field still passes
+    /// the barrier the old value its load read (§10.9). Turned off, it
+    /// passes null instead: the broken variant.
+    records_raced_old: bool,
 }
 
 impl Rules {
@@ -66,6 +78,7 @@ impl Rules {
             rescan_at_termination: mode.rescans_stacks(),
             allocate_black: true,
             check: mode.is_enabled().then_some(mode),
+            records_raced_old: true,
         }
     }
 
@@ -110,6 +123,17 @@ impl Rules {
     fn with_barrier(self, barrier: BarrierMode) -> Rules {
         Rules {
             barrier,
+            check: None,
+            ..self
+        }
+    }
+
+    /// The same collector where a store that raced another store to its
+    /// field records no old value (§10.9): broken on purpose, so that the
+    /// racing steps are shown to matter.
+    fn skip_raced_old(self) -> Rules {
+        Rules {
+            records_raced_old: false,
             check: None,
             ..self
         }
@@ -171,6 +195,41 @@ enum Op {
     /// pointer in field `field` of the object in its slot `src` (as
     /// [`Op::Move`]), as when a new node takes over a link.
     Adopt { m: u8, src: u8, field: u8, to: u8 },
+    /// Mutator `m` begins a store of the object in its slot `src` into
+    /// field `field` of the object in its slot `dst`: the store's load of
+    /// the old value (§10.9). Its write is an [`Op::Finish`]. Until then the
+    /// mutator is inside the store: it takes no other step, and no
+    /// handshake (stack scan, flush) reaches it (§10.3).
+    Begin { m: u8, src: u8, dst: u8, field: u8 },
+    /// Mutator `m` writes its pending store, if it has one, and runs the
+    /// barrier with the old value the store's load read.
+    Finish { m: u8 },
+    /// Racing stores: mutator `m`, then every other mutator whose stack
+    /// holds the object in m's slot `dst`, loads a field of that object
+    /// (the first from `field` on that is not null, if any) and begins a
+    /// store into it, as `old = o.f; o.f = v` does. Mutator `i` stores its
+    /// slot `src + i`. If `scan`, the collector first scans the stack of
+    /// each, as a handshake may just have done.
+    Race {
+        m: u8,
+        src: u8,
+        dst: u8,
+        field: u8,
+        scan: bool,
+    },
+}
+
+/// The second half of a store that has begun: its write is still to come.
+#[derive(Copy, Clone, Debug)]
+struct Pending {
+    obj: usize,
+    field: usize,
+    new: usize,
+    /// What the store's load read.
+    old: usize,
+    /// This store and another into the same field overlapped: one began
+    /// or wrote while the other was pending.
+    raced: bool,
 }
 
 /// The sink: shades into the model's colours and grey set.
@@ -210,6 +269,11 @@ struct Model {
     barriers: Vec<Barrier>,
     /// Entries the barriers have handed to the sink so far.
     flushed: usize,
+    /// Each mutator's store that has begun and not yet written.
+    pending: Vec<Option<Pending>>,
+    /// Writes over a value other than the one their store's load read:
+    /// each overwrote a value it cannot record as old.
+    overtaken: usize,
 }
 
 impl Model {
@@ -230,6 +294,8 @@ impl Model {
                 .map(|&c| Barrier::with_capacity(rules.barrier, c))
                 .collect(),
             flushed: 0,
+            pending: vec![None; setup.stacks.len()],
+            overtaken: 0,
         }
     }
 
@@ -343,8 +409,64 @@ impl Model {
                     },
                 ]
             }
+            Op::Race {
+                m: mm,
+                src,
+                dst,
+                field,
+                scan,
+            } => {
+                let n = self.stacks.len();
+                let Some(obj) = self.slot(m(mm), dst) else {
+                    return Vec::new();
+                };
+                let field = (0..self.k)
+                    .map(|i| ((field as usize + i) % self.k) as u8)
+                    .find(|&f| self.fields[obj][f as usize] != 0)
+                    .unwrap_or(field);
+                let mut ops = Vec::new();
+                for i in (0..n).map(|i| (m(mm) + i) % n) {
+                    let Some(at) = self.stacks[i].iter().position(|&o| o == obj) else {
+                        continue;
+                    };
+                    let (i, at) = (i as u8, at as u8);
+                    if scan {
+                        ops.push(Op::Scan { m: i });
+                    }
+                    ops.push(Op::Load {
+                        m: i,
+                        slot: at,
+                        field,
+                    });
+                    ops.push(Op::Begin {
+                        m: i,
+                        src: src.wrapping_add(i),
+                        dst: at,
+                        field,
+                    });
+                }
+                ops
+            }
             op => vec![op],
         }
+    }
+
+    /// Whether `op` is a step of a mutator that is inside a store (between
+    /// [`Op::Begin`] and [`Op::Finish`]) other than that store's write:
+    /// such a step has to wait.
+    fn waits(&self, op: Op) -> bool {
+        let m = match op {
+            Op::Load { m, .. }
+            | Op::Store { m, .. }
+            | Op::Delete { m, .. }
+            | Op::Drop { m, .. }
+            | Op::Alloc { m }
+            | Op::Flush { m }
+            | Op::Scan { m }
+            | Op::Begin { m, .. } => m,
+            _ => return false,
+        };
+        self.pending[m as usize % self.stacks.len()].is_some()
     }
 
     /// Runs one step; says what it did, or `None` if it had nothing to act
@@ -352,6 +474,9 @@ impl Model {
     fn apply(&mut self, op: Op) -> Option<String> {
         let mutators = self.stacks.len();
         let mi = |m: u8| m as usize % mutators;
+        if self.waits(op) {
+            return None;
+        }
         match op {
             Op::Load { m, slot, field } => {
                 let m = mi(m);
@@ -427,7 +552,45 @@ impl Model {
                     format!("collector scans m{m}'s stack {:?}", self.stacks[m])
                 })
             }
-            Op::Take { .. } | Op::Move { .. } | Op::Adopt { .. } => {
+            Op::Begin { m, src, dst, field } => {
+                let m = mi(m);
+                let (new, obj) = (self.slot(m, src)?, self.slot(m, dst)?);
+                let field = field as usize % self.k;
+                let scan = self.scan_note(m);
+                self.before_store(m);
+                let old = self.fields[obj][field];
+                let raced = self.mark_raced(obj, field);
+                self.pending[m] = Some(Pending {
+                    obj,
+                    field,
+                    new,
+                    old,
+                    raced,
+                });
+                Some(format!(
+                    "{scan}m{m} begins {obj}.f{field} = {new}, loading {old}"
+                ))
+            }
+            Op::Finish { m } => {
+                let m = mi(m);
+                let p = self.pending[m].take()?;
+                let was = std::mem::replace(&mut self.fields[p.obj][p.field], p.new);
+                let raced = self.mark_raced(p.obj, p.field) || p.raced;
+                if was != p.old {
+                    self.overtaken += 1;
+                }
+                let old = if raced && !self.rules.records_raced_old {
+                    0
+                } else {
+                    p.old
+                };
+                self.barrier(m, old, p.new);
+                Some(format!(
+                    "m{m} writes {}.f{} = {} over {was}, passing {old} as old",
+                    p.obj, p.field, p.new
+                ))
+            }
+            Op::Take { .. } | Op::Move { .. } | Op::Adopt { .. } | Op::Race { .. } => {
                 unreachable!("expanded before they run")
             }
             Op::Blacken { obj } => {
@@ -456,17 +619,41 @@ impl Model {
 
     /// A mutator's field write, through the barrier; returns the old value.
     fn write(&mut self, m: usize, obj: usize, field: usize, new: usize) -> usize {
+        self.before_store(m);
+        let old = std::mem::replace(&mut self.fields[obj][field], new);
+        self.barrier(m, old, new);
+        old
+    }
+
+    /// What the collector does before mutator `m` stores: under §5's
+    /// condition, scans its stack.
+    fn before_store(&mut self, m: usize) {
         if self.rules.scan_before_store && !self.scanned[m] {
             self.scan_stack(m);
         }
-        let old = std::mem::replace(&mut self.fields[obj][field], new);
+    }
+
+    /// Mutator `m`'s barrier for a store of `new` over `old`.
+    fn barrier(&mut self, m: usize, old: usize, new: usize) {
         let mut sink = Shader {
             colour: &mut self.colour,
             grey: &mut self.grey,
             flushed: &mut self.flushed,
         };
         self.barriers[m].on_store(true, old, new, self.scanned[m], &mut sink);
-        old
+    }
+
+    /// Flags every pending store into `obj.field` as raced; says whether
+    /// there was one.
+    fn mark_raced(&mut self, obj: usize, field: usize) -> bool {
+        let mut any = false;
+        for p in self.pending.iter_mut().flatten() {
+            if (p.obj, p.field) == (obj, field) {
+                p.raced = true;
+                any = true;
+            }
+        }
+        any
     }
 
     /// Shades every root of stack `m`; it is scanned from now on.
@@ -568,6 +755,10 @@ impl Model {
 
     /// Mark termination; returns the reachable objects left white.
     fn finish(&mut self) -> Vec<usize> {
+        assert!(
+            self.pending.iter().all(Option::is_none),
+            "termination waits for every store to write"
+        );
         // Every stack is scanned at least once before marking can end.
         for m in 0..self.stacks.len() {
             if !self.scanned[m] {
@@ -647,7 +838,10 @@ fn simulate(
     log: &mut dyn FnMut(String),
 ) -> (Outcome, Model) {
     let mut model = Model::new(setup, rules);
-    for (step, &op) in ops.iter().enumerate() {
+    // Mark termination waits for every mutator to reach a safepoint, so a
+    // store still pending after the last step writes first.
+    let writes = (0..setup.stacks.len()).map(|m| Op::Finish { m: m as u8 });
+    for (step, op) in ops.iter().copied().chain(writes).enumerate() {
         for op in model.expand(op) {
             if let Some(what) = model.apply(op) {
                 log(what);
@@ -693,7 +887,7 @@ fn setup() -> impl Strategy<Value = Setup> {
 
 /// One step, weighted so that a good share of cases need the barrier (see
 /// `generated_cases_need_the_barrier`): mostly loads and pointer moves,
-/// with marking, scanning and flushing in between.
+/// with marking, scanning and flushing in between, and racing stores.
 fn op() -> impl Strategy<Value = Op> {
     let b = any::<u8>;
     prop_oneof![
@@ -709,6 +903,9 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (b(), b(), b(), b(), b())
             .prop_map(|(m, src, field, dst, to)| Op::Move { m, src, field, dst, to }),
         4 => (b(), b(), b(), b()).prop_map(|(m, src, field, to)| Op::Adopt { m, src, field, to }),
+        3 => (b(), b(), b(), b(), any::<bool>())
+            .prop_map(|(m, src, dst, field, scan)| Op::Race { m, src, dst, field, scan }),
+        6 => b().prop_map(|m| Op::Finish { m }),
     ]
 }
 
@@ -856,9 +1053,12 @@ fn minimise(mut setup: Setup, mut ops: Vec<Op>, rules: Rules) -> (Setup, Vec<Op>
 }
 
 /// Cases like the properties', from a fixed seed: how many of them the
-/// barrier saves, that is, lose an object when it is off. A generator that
-/// rarely needs the barrier would make the properties above vacuous. (The
-/// invariants are left to the properties; this counts.)
+/// barrier saves, that is, lose an object when it is off; and how many
+/// have a store overtaken by another (it overwrote a value its load did
+/// not read, §10.9), and lose an object when a store that raced passes no
+/// old value. A generator that rarely needs the barrier, or rarely races,
+/// would make the properties above vacuous. (The invariants are left to
+/// the properties; this counts.)
 #[test]
 fn generated_cases_need_the_barrier() {
     for mode in ALL_ON {
@@ -873,28 +1073,47 @@ fn generated_cases_need_the_barrier() {
             ..Config::default()
         });
         let (total, saved, records) = (Cell::new(0u32), Cell::new(0u32), Cell::new(0usize));
+        let (overtaken, raced_lost) = (Cell::new(0u32), Cell::new(0u32));
+        let count = |c: &Cell<u32>, yes: bool| c.set(c.get() + u32::from(yes));
         runner
             .run(&case(), |(setup, ops)| {
                 total.set(total.get() + 1);
                 let (outcome, model) = simulate(&setup, &ops, rules, &mut |_| {});
                 prop_assert_eq!(outcome, Outcome::Kept);
                 records.set(records.get() + model.flushed);
-                if run(&setup, &ops, rules.barrier_off()) != Outcome::Kept {
-                    saved.set(saved.get() + 1);
-                }
+                count(
+                    &saved,
+                    run(&setup, &ops, rules.barrier_off()) != Outcome::Kept,
+                );
+                count(&overtaken, model.overtaken > 0);
+                let broken = run(&setup, &ops, rules.skip_raced_old());
+                count(&raced_lost, broken != Outcome::Kept);
                 Ok(())
             })
             .unwrap();
         eprintln!(
-            "{mode}: {} cases, {} records, {} cases lose an object with the barrier off",
+            "{mode}: {} cases, {} records, {} cases lose an object with the barrier off; \
+             {} have an overtaken store, {} lose an object if a raced store passes no old value",
             total.get(),
             records.get(),
-            saved.get()
+            saved.get(),
+            overtaken.get(),
+            raced_lost.get()
         );
         assert!(
             saved.get() * 20 >= total.get(),
             "{mode}: under 5% of the cases need the barrier"
         );
+        assert!(
+            overtaken.get() * 10 >= total.get(),
+            "{mode}: under 10% of the cases have an overtaken store"
+        );
+        if mode != BarrierMode::IncrementalUpdate {
+            assert!(
+                raced_lost.get() > 0,
+                "{mode}: losing a raced store's old value never loses an object"
+            );
+        }
     }
 }
 
@@ -931,6 +1150,14 @@ fn generated_cases_lose_objects_without_each_obligation() {
     must_fail(
         "hybrid allocating white",
         Rules::of(Hybrid).allocate_white(),
+    );
+    must_fail(
+        "satb where a raced store records no old value",
+        Rules::of(Satb).skip_raced_old(),
+    );
+    must_fail(
+        "hybrid where a raced store records no old value",
+        Rules::of(Hybrid).skip_raced_old(),
     );
 }
 
@@ -1127,4 +1354,115 @@ fn the_invariant_checks_catch_the_breaking_step() {
             why: "(L): black stack 0 -> unprotected white 2".to_string()
         }
     );
+}
+
+// ---------------------------------------------------------------------------
+// Racing stores (§10.9).
+
+fn begin(m: u8, src: u8, dst: u8, field: u8) -> Op {
+    Op::Begin { m, src, dst, field }
+}
+
+fn finish(m: u8) -> Op {
+    Op::Finish { m }
+}
+
+/// Runs a race under every mode's rules: nothing is lost, and `overtaken`
+/// writes overwrote a value their store's load did not read.
+fn every_mode_keeps_everything(setup: &Setup, ops: &[Op], overtaken: usize) {
+    for mode in ALL_ON {
+        let (outcome, model) = simulate(setup, ops, Rules::of(mode), &mut |_| {});
+        assert_eq!(outcome, Outcome::Kept, "{mode}");
+        assert_eq!(model.overtaken, overtaken, "{mode}");
+    }
+}
+
+/// The classic race. O.f holds white X, and mutator 0, whose stack is
+/// black, has loaded X. Mutators 0 and 1 store a and b into O.f: both
+/// loads read X, then 0 writes a and 1 writes b over it. O = 1, X = 2,
+/// a = 3, b = 4.
+fn two_stores_race() -> (Setup, Vec<Op>) {
+    let setup = scenario(1, &[&[2], &[0], &[0], &[0]], &[&[1, 3], &[1, 4]]);
+    let ops = vec![
+        Op::Scan { m: 0 }, // O, a grey
+        Op::Scan { m: 1 }, // b grey
+        load(0, 0, 0),     // X from O.f: stack 0 is [O, a, X]
+        begin(0, 1, 0, 0), // mutator 0 loads O.f: X
+        begin(1, 1, 0, 0), // mutator 1 loads O.f: X
+        finish(0),         // O.f = a over X
+        finish(1),         // O.f = b over a, which no load read
+    ];
+    (setup, ops)
+}
+
+#[test]
+fn two_racing_stores_lose_no_object() {
+    use BarrierMode::*;
+    let (setup, ops) = two_stores_race();
+    // Mutator 0 wrote between mutator 1's load and its write.
+    every_mode_keeps_everything(&setup, &ops, 1);
+    // Both stores raced. If neither passes its old value, X is recorded by
+    // no one: it is on mutator 0's black stack and in no field.
+    for mode in [Satb, Hybrid] {
+        let broken = Rules::of(mode).skip_raced_old();
+        assert_eq!(run(&setup, &ops, broken), Outcome::Lost(vec![2]), "{mode}");
+        let checked = Rules {
+            check: Some(mode),
+            ..broken
+        };
+        assert_eq!(
+            run(&setup, &ops, checked),
+            Outcome::Broken {
+                step: 5,
+                why: "(L): black stack 0 -> unprotected white 2".to_string()
+            },
+            "{mode}: the invariant breaks at the first write, whose record of X §10.9 counts on"
+        );
+    }
+    // Incremental update never uses the old value.
+    let iu = Rules::of(IncrementalUpdate).skip_raced_old();
+    assert_eq!(run(&setup, &ops, iu), Outcome::Kept);
+}
+
+/// Three stores race into O.f over white X, which mutator 0 has loaded.
+/// Mutator 0 stores a, which it loaded from grey G; it then drops a and
+/// loads it back from O.f, before mutator 1's write overtakes it. Mutator
+/// 2's write overtakes mutator 1's. No store into O.f records a or b as
+/// old, and neither needs it: b was on mutator 1's scanned stack, and a
+/// hangs from G by an edge of the snapshot, which records a when it is
+/// deleted. O = 1, X = 2, G = 3, a = 4, b = 5, c = 6.
+fn three_stores_race() -> (Setup, Vec<Op>) {
+    let setup = scenario(
+        1,
+        &[&[2], &[0], &[4], &[0], &[0], &[0]],
+        &[&[1, 3], &[1, 5], &[1, 6]],
+    );
+    let ops = vec![
+        Op::Scan { m: 0 }, // O, G grey
+        Op::Scan { m: 1 }, // b grey
+        Op::Scan { m: 2 }, // c grey
+        load(0, 1, 0),     // a from G.f: stack 0 is [O, G, a]
+        load(0, 0, 0),     // X from O.f: [O, G, a, X]
+        begin(0, 2, 0, 0), // mutator 0 loads O.f: X
+        begin(1, 1, 0, 0), // mutator 1 loads O.f: X
+        begin(2, 1, 0, 0), // mutator 2 loads O.f: X
+        finish(0),         // O.f = a over X
+        drop_slot(0, 2),   // [O, G, X]
+        load(0, 0, 0),     // a from O.f: [O, G, X, a]
+        finish(1),         // O.f = b over a, which no load read
+        finish(2),         // O.f = c over b, which no load read
+        delete(0, 1, 0),   // G.f = null over a
+    ];
+    (setup, ops)
+}
+
+#[test]
+fn three_racing_stores_lose_no_object() {
+    use BarrierMode::*;
+    let (setup, ops) = three_stores_race();
+    every_mode_keeps_everything(&setup, &ops, 2);
+    for mode in [Satb, Hybrid] {
+        let broken = Rules::of(mode).skip_raced_old();
+        assert_eq!(run(&setup, &ops, broken), Outcome::Lost(vec![2]), "{mode}");
+    }
 }

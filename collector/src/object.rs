@@ -173,7 +173,16 @@ pub(crate) unsafe fn store_field(obj: ObjRef, field: usize, value: u64) {
     unsafe { (*obj.word(field + 1)).store(value, Ordering::Release) }
 }
 
-/// Stores payload word `field`; returns the old value.
+/// Stores payload word `field` (`Release`); returns the value a `Relaxed`
+/// load of it read just before.
+///
+/// This is not an atomic swap. Several threads may store into one word at
+/// once, and then the value returned may not be the one this store
+/// replaced: a value another store wrote can be overwritten without any
+/// store returning it. The write barrier needs no more (barriers §10.9).
+/// The first store of a mark to overwrite the value the word held when
+/// marking began returns that value, and a value lost to a race was
+/// written during the mark.
 ///
 /// # Safety
 /// As for [`load_field`].

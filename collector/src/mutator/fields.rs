@@ -71,6 +71,29 @@ impl Mutator {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
+    /// # Racing stores
+    ///
+    /// Several threads may store into the same field at once, and load it
+    /// meanwhile, as the threads of a VM with shared objects do. Each store
+    /// writes the whole word: a load returns null or a value some store
+    /// wrote, never a mix of two. A store releases and a load acquires, so
+    /// a thread that loads a pointer sees the object as the storing thread
+    /// had made it. Which of two racing stores the field keeps is not
+    /// specified; a VM whose language orders them (a lock, a
+    /// compare-and-swap) does so itself.
+    ///
+    /// The collector needs no more than that. The store is not an atomic
+    /// swap, and a racing store may overwrite a value that no store hands
+    /// the barrier as old. The barrier still keeps every mode correct: the
+    /// first store to overwrite what the field held when marking began
+    /// always records it, and a value lost to a race was written during the
+    /// mark, which no mode needs recorded (`tricolor-barriers` §10.9).
+    ///
+    /// Liveness stays the caller's job, as for any store: `obj` and `value`
+    /// must be live (below). A pointer this thread loaded from the field
+    /// stays usable until this thread's next safepoint, even if another
+    /// thread overwrites the field meanwhile. To use it after that, root it.
+    ///
     /// # Safety
     /// As for [`load`](Self::load); `value`, if any, must be live too.
     ///
@@ -163,6 +186,14 @@ impl Mutator {
     /// ```
     ///
     /// For a tagged word of a traced type, see [`TypeDescriptor::traced`].
+    ///
+    /// Stores from several threads into one word may race, as for
+    /// [`store`](Self::store) (its "Racing stores"): a load sees a whole
+    /// word that some store wrote, and the field keeps one of them. For a traced
+    /// type the barrier decodes the word the store loaded and the word it
+    /// writes, and stays correct under racing stores in every mode
+    /// (`tricolor-barriers` §10.9). The caller's liveness rules are
+    /// unchanged.
     ///
     /// [`TypeDescriptor::traced`]: crate::TypeDescriptor::traced
     ///
