@@ -134,7 +134,8 @@
 //!
 //! ## Where things are
 //!
-//! The VM-facing API is [`Heap`], [`Mutator`], [`TypeDescriptor`], [`ObjRef`],
+//! The VM-facing API is [`Heap`], [`Mutator`], [`TypeDescriptor`] (with
+//! [`Shape`], [`Pointers`] and [`PointerWords`]), [`ObjRef`],
 //! [`GlobalRoot`], [`Config`] and [`GcStats`]; it is re-exported by the root
 //! crate as `tricolor::raw`. [`CycleStepper`] drives a cycle step by step, for
 //! deterministic tests of interleavings. Finalizers, cleanups and weak
@@ -176,7 +177,7 @@
 //! - **`bitvec`** for descriptors' pointer bitmaps where they are built,
 //!   validated and queried; the mark loop reads the raw words
 //!   (`TypeDescriptor::for_each_pointer_word`), one `trailing_zeros` per
-//!   pointer. Checkmark keeps no bit array: its visited set is the map of
+//!   pointer, and a leading count as a plain range. Checkmark keeps no bit array: its visited set is the map of
 //!   how each object was reached, which it needs for its message.
 //! - **Statistics**: the pause histogram (`stats::PauseHistogram`) is 64
 //!   power-of-two counters filled after the world restarts, read through
@@ -210,7 +211,8 @@ pub mod verify;
 
 pub use cycle::CycleStepper;
 pub use descriptor::{
-    DecodeFn, DescriptorError, Edges, Pointers, Shape, TraceFn, TypeDescriptor, TypeId, MAX_TYPES,
+    DecodeClosure, DecodeFn, DescriptorError, Edges, PointerWords, Pointers, Shape, TraceClosure,
+    TraceFn, TypeDescriptor, TypeId, MAX_TYPES,
 };
 pub use heap::inner::{CollectError, Heap};
 pub use heap::GlobalRoot;
