@@ -42,8 +42,8 @@ pub mod raw {
     pub use tricolor_collector::{
         AttachError, BarrierMode, CleanupHandle, CollectError, Config, ConfigError, CycleStats,
         DecodeClosure, DecodeFn, DescriptorError, Edges, EphemeronTable, GcAllocError, GcStats,
-        GlobalRoot, Heap, HeapAlloc, Mutator, ObjRef, ObjectView, PauseHistogram, PointerWords,
-        Pointers, RootKind, RootScanner, RootVisitor, Shape, SpecialError, SpecialStats,
-        TraceClosure, TraceFn, TypeDescriptor, TypeId, WeakRef,
+        GlobalRoot, Heap, HeapAlloc, Mutator, ObjRef, ObjectLayout, ObjectView, PauseHistogram,
+        PointerWords, Pointers, RootKind, RootScanner, RootVisitor, Shape, SpecialError,
+        SpecialStats, TraceClosure, TraceFn, TypeDescriptor, TypeId, WeakRef,
     };
 }

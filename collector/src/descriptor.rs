@@ -929,8 +929,11 @@ impl TypeDescriptor {
 
     /// A byte array (strings, buffers): no pointers, length in bytes.
     ///
-    /// The bytes are rounded up to whole words and accessed a word at a time
-    /// with [`Mutator::load_word`](crate::Mutator::load_word) and
+    /// The bytes are rounded up to whole words. They are read and written as
+    /// slices with [`Mutator::bytes`](crate::Mutator::bytes),
+    /// [`Mutator::bytes_mut`](crate::Mutator::bytes_mut) and
+    /// [`Mutator::copy_bytes`](crate::Mutator::copy_bytes), or a word at a
+    /// time with [`Mutator::load_word`](crate::Mutator::load_word) and
     /// [`Mutator::store_word`](crate::Mutator::store_word).
     ///
     /// ```
@@ -1333,6 +1336,43 @@ impl TypeDescriptor {
             _ => {}
         }
     }
+}
+
+/// An object's layout, read back from its header and its type's descriptor
+/// ([`Mutator::layout_of`](crate::Mutator::layout_of)): what a VM's printer,
+/// debugger or heap walker needs to interpret the payload words.
+///
+/// ```
+/// use tricolor_collector::{Config, Heap, PointerWords, Shape, TypeDescriptor};
+///
+/// let heap = Heap::new(Config::default());
+/// let closure = heap.register_type(TypeDescriptor::prefix_array(
+///     "Closure", 2, PointerWords::at(&[1]), 1, PointerWords::leading(1),
+/// ))?;
+/// let mut m = heap.attach()?;
+/// let c = m.alloc(closure, 3);
+/// // SAFETY: `c` was just allocated, with no safepoint since.
+/// let layout = unsafe { m.layout_of(c) };
+/// assert_eq!((layout.ty, layout.len, layout.words), (closure, 3, 5));
+/// assert_eq!(layout.descriptor.name(), "Closure");
+/// assert_eq!(layout.descriptor.shape(), Shape::PrefixArray { prefix_words: 2, elem_words: 1 });
+/// let pointers: Vec<usize> =
+///     (0..layout.words).filter(|&i| layout.descriptor.is_pointer_word(i)).collect();
+/// assert_eq!(pointers, [1, 2, 3, 4]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Copy, Clone, Debug)]
+pub struct ObjectLayout<'h> {
+    /// The object's type.
+    pub ty: TypeId,
+    /// The length its header records: elements for array shapes, bytes for
+    /// a byte array, 0 for a fixed-size type.
+    pub len: usize,
+    /// Its payload words (after the header):
+    /// `descriptor.payload_words(len)`.
+    pub words: usize,
+    /// The type's registered descriptor.
+    pub descriptor: &'h TypeDescriptor,
 }
 
 #[cfg(test)]

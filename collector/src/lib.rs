@@ -136,7 +136,7 @@
 //!
 //! The VM-facing API is [`Heap`], [`Mutator`], [`TypeDescriptor`] (with
 //! [`Shape`], [`Pointers`] and [`PointerWords`]), [`ObjRef`],
-//! [`GlobalRoot`], [`Config`] and [`GcStats`]; it is re-exported by the root
+//! [`ObjectLayout`], [`GlobalRoot`], [`Config`] and [`GcStats`]; it is re-exported by the root
 //! crate as `tricolor::raw`. [`CycleStepper`] drives a cycle step by step, for
 //! deterministic tests of interleavings. Finalizers, cleanups and weak
 //! references are methods of [`Mutator`] ([`Mutator::set_finalizer`],
@@ -211,8 +211,8 @@ pub mod verify;
 
 pub use cycle::CycleStepper;
 pub use descriptor::{
-    DecodeClosure, DecodeFn, DescriptorError, Edges, PointerWords, Pointers, Shape, TraceClosure,
-    TraceFn, TypeDescriptor, TypeId, MAX_TYPES,
+    DecodeClosure, DecodeFn, DescriptorError, Edges, ObjectLayout, PointerWords, Pointers, Shape,
+    TraceClosure, TraceFn, TypeDescriptor, TypeId, MAX_TYPES,
 };
 pub use heap::inner::{CollectError, Heap};
 pub use heap::GlobalRoot;

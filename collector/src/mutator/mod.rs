@@ -26,6 +26,7 @@
 //! | `mod.rs` | the public [`Mutator`]: attaching and detaching, safepoints, native state, collecting |
 //! | `alloc.rs` | allocation, and the report to the pacer (assists, waiting at the hard limit) |
 //! | `fields.rs` | loads and stores of fields, through the barrier |
+//! | `layout.rs` | an object's layout read back; byte arrays as slices |
 //! | `roots.rs` | the shadow stack, frames and the root scanner |
 //! | `state.rs` | what the collector sees of a mutator, and who may touch it when |
 //! | `safepoint.rs` | stopping the world and handshakes |
@@ -56,6 +57,7 @@ mod alloc;
 pub mod assist;
 pub mod barrier;
 mod fields;
+mod layout;
 mod roots;
 pub mod safepoint;
 pub mod state;
