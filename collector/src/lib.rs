@@ -132,6 +132,47 @@
 //!
 //! The phase transitions are a table in [`phase`], checked where they change.
 //!
+//! ## Objects
+//!
+//! An object is a header word (its type and length) and payload words
+//! (`object` module). Its [`TypeDescriptor`] gives the payload's
+//! [`Shape`] — fixed, an array, a fixed prefix followed by an array tail,
+//! or bytes — and which words are pointers: a bitmap, a count of leading
+//! words (no bitmap, a range loop in the marker), a map for the prefix and
+//! one for an element, or a trace callback (a `fn` or a closure carrying
+//! the VM's context). A Lox-like VM, for instance:
+//!
+//! ```
+//! use tricolor_collector::{Config, Heap, PointerWords, TypeDescriptor};
+//!
+//! let heap = Heap::new(Config::default());
+//! // Strings: bytes, read and written as slices.
+//! let string = heap.register_type(TypeDescriptor::bytes("String"))?;
+//! // Closures: arity (data) and function (pointer), then one upvalue
+//! // pointer per element.
+//! let closure = heap.register_type(TypeDescriptor::prefix_array(
+//!     "Closure", 2, PointerWords::at(&[1]), 1, PointerWords::leading(1),
+//! ))?;
+//! // Tables: a count, then (key, value, hash) entries.
+//! let table = heap.register_type(TypeDescriptor::prefix_array(
+//!     "Table", 1, PointerWords::None, 3, PointerWords::leading(2),
+//! ))?;
+//! let mut m = heap.attach()?;
+//! let name = m.alloc(string, 5);
+//! // SAFETY: `name` was just allocated (no safepoint since).
+//! unsafe { m.bytes_mut(name).copy_from_slice(b"hello") };
+//! let slot = m.push_root(Some(name));
+//! let t = m.alloc(table, 4); // 1 + 4 * 3 payload words
+//! // SAFETY: `t` is fresh and `name` rooted; word 1 is entry 0's key.
+//! unsafe {
+//!     m.store(t, 1, m.root(slot));
+//!     let layout = m.layout_of(t);
+//!     assert_eq!((layout.ty, layout.len, layout.words), (table, 4, 13));
+//! }
+//! # let _ = closure;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Where things are
 //!
 //! The VM-facing API is [`Heap`], [`Mutator`], [`TypeDescriptor`] (with
