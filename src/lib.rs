@@ -41,9 +41,9 @@ pub mod raw {
     pub use tricolor_collector::policy::PacerConfig;
     pub use tricolor_collector::{
         AttachError, BarrierMode, CleanupHandle, CollectError, Config, ConfigError, CycleStats,
-        DecodeFn, DescriptorError, Edges, EphemeronTable, GcAllocError, GcStats, GlobalRoot, Heap,
-        HeapAlloc, Mutator, ObjRef, ObjectView, PauseHistogram, Pointers, RootKind, RootScanner,
-        RootVisitor, Shape, SpecialError, SpecialStats, TraceFn, TypeDescriptor, TypeId, WeakRef,
-        WeakSlots,
+        DecodeClosure, DecodeFn, DescriptorError, Edges, EphemeronTable, GcAllocError, GcStats,
+        GlobalRoot, Heap, HeapAlloc, Mutator, ObjRef, ObjectLayout, ObjectView, PauseHistogram,
+        PointerWords, Pointers, RootKind, RootScanner, RootVisitor, Shape, SpecialError,
+        SpecialStats, TraceClosure, TraceFn, TypeDescriptor, TypeId, WeakRef, WeakSlots,
     };
 }

@@ -132,10 +132,52 @@
 //!
 //! The phase transitions are a table in [`phase`], checked where they change.
 //!
+//! ## Objects
+//!
+//! An object is a header word (its type and length) and payload words
+//! (`object` module). Its [`TypeDescriptor`] gives the payload's
+//! [`Shape`] — fixed, an array, a fixed prefix followed by an array tail,
+//! or bytes — and which words are pointers: a bitmap, a count of leading
+//! words (no bitmap, a range loop in the marker), a map for the prefix and
+//! one for an element, or a trace callback (a `fn` or a closure carrying
+//! the VM's context). A Lox-like VM, for instance:
+//!
+//! ```
+//! use tricolor_collector::{Config, Heap, PointerWords, TypeDescriptor};
+//!
+//! let heap = Heap::new(Config::default());
+//! // Strings: bytes, read and written as slices.
+//! let string = heap.register_type(TypeDescriptor::bytes("String"))?;
+//! // Closures: arity (data) and function (pointer), then one upvalue
+//! // pointer per element.
+//! let closure = heap.register_type(TypeDescriptor::prefix_array(
+//!     "Closure", 2, PointerWords::at(&[1]), 1, PointerWords::leading(1),
+//! ))?;
+//! // Tables: a count, then (key, value, hash) entries.
+//! let table = heap.register_type(TypeDescriptor::prefix_array(
+//!     "Table", 1, PointerWords::None, 3, PointerWords::leading(2),
+//! ))?;
+//! let mut m = heap.attach()?;
+//! let name = m.alloc(string, 5);
+//! // SAFETY: `name` was just allocated (no safepoint since).
+//! unsafe { m.bytes_mut(name).copy_from_slice(b"hello") };
+//! let slot = m.push_root(Some(name));
+//! let t = m.alloc(table, 4); // 1 + 4 * 3 payload words
+//! // SAFETY: `t` is fresh and `name` rooted; word 1 is entry 0's key.
+//! unsafe {
+//!     m.store(t, 1, m.root(slot));
+//!     let layout = m.layout_of(t);
+//!     assert_eq!((layout.ty, layout.len, layout.words), (table, 4, 13));
+//! }
+//! # let _ = closure;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Where things are
 //!
-//! The VM-facing API is [`Heap`], [`Mutator`], [`TypeDescriptor`], [`ObjRef`],
-//! [`GlobalRoot`], [`Config`] and [`GcStats`]; it is re-exported by the root
+//! The VM-facing API is [`Heap`], [`Mutator`], [`TypeDescriptor`] (with
+//! [`Shape`], [`Pointers`] and [`PointerWords`]), [`ObjRef`],
+//! [`ObjectLayout`], [`GlobalRoot`], [`Config`] and [`GcStats`]; it is re-exported by the root
 //! crate as `tricolor::raw`. [`CycleStepper`] drives a cycle step by step, for
 //! deterministic tests of interleavings. Finalizers, cleanups and weak
 //! references are methods of [`Mutator`] ([`Mutator::set_finalizer`],
@@ -176,7 +218,7 @@
 //! - **`bitvec`** for descriptors' pointer bitmaps where they are built,
 //!   validated and queried; the mark loop reads the raw words
 //!   (`TypeDescriptor::for_each_pointer_word`), one `trailing_zeros` per
-//!   pointer. Checkmark keeps no bit array: its visited set is the map of
+//!   pointer, and a leading count as a plain range. Checkmark keeps no bit array: its visited set is the map of
 //!   how each object was reached, which it needs for its message.
 //! - **Statistics**: the pause histogram (`stats::PauseHistogram`) is 64
 //!   power-of-two counters filled after the world restarts, read through
@@ -210,7 +252,8 @@ pub mod verify;
 
 pub use cycle::CycleStepper;
 pub use descriptor::{
-    DecodeFn, DescriptorError, Edges, Pointers, Shape, TraceFn, TypeDescriptor, TypeId, MAX_TYPES,
+    DecodeClosure, DecodeFn, DescriptorError, Edges, ObjectLayout, PointerWords, Pointers, Shape,
+    TraceClosure, TraceFn, TypeDescriptor, TypeId, MAX_TYPES,
 };
 pub use heap::inner::{CollectError, Heap};
 pub use heap::GlobalRoot;

@@ -199,6 +199,14 @@ pub(crate) unsafe fn swap_field(obj: ObjRef, field: usize, value: u64) -> u64 {
     }
 }
 
+/// The address of the first payload byte of `obj` (the word after its
+/// header), with the provenance of `obj`'s pointer. Computing it is safe;
+/// accessing memory through it is what the callers' safety contracts cover.
+#[inline]
+pub(crate) fn payload_ptr(obj: ObjRef) -> *mut u8 {
+    obj.0.as_ptr().wrapping_add(1).cast()
+}
+
 /// Read access to an object's payload words, handed to trace callbacks.
 ///
 /// ```

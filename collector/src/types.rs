@@ -83,13 +83,24 @@ impl TypeTable {
 
     /// The `TypeId` for a header's type index.
     pub(crate) fn id_of(&self, index: u32) -> TypeId {
+        self.id_with(index, self.by_index(index))
+    }
+
+    /// The `TypeId` and the descriptor at a header's type index, if
+    /// registered: one table lookup for both.
+    #[inline]
+    pub(crate) fn entry(&self, index: u32) -> Option<(TypeId, &TypeDescriptor)> {
+        let desc = self.by_index(index)?;
+        Some((self.id_with(index, Some(desc)), desc))
+    }
+
+    /// The `TypeId` of index `index`, whose descriptor is `desc`.
+    #[inline]
+    fn id_with(&self, index: u32, desc: Option<&TypeDescriptor>) -> TypeId {
         TypeId {
             index,
             heap: self.tag,
-            small: self
-                .by_index(index)
-                .and_then(|d| d.small_fixed)
-                .map(|(spc, _)| spc),
+            small: desc.and_then(|d| d.small_fixed).map(|(spc, _)| spc),
         }
     }
 }

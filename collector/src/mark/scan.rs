@@ -193,7 +193,7 @@ pub(crate) fn for_each_referent(
 
 /// [`for_each_referent`] for an object whose descriptor and length are
 /// known (read from its header by the caller).
-#[inline]
+#[inline(always)]
 pub(crate) fn referents(
     obj: usize,
     desc: &TypeDescriptor,
@@ -204,7 +204,16 @@ pub(crate) fn referents(
     let words = desc.payload_words(len).unwrap_or(0);
     match &desc.pointers {
         Pointers::None => {}
-        Pointers::Bitmap(_) => desc.for_each_pointer_word(len, |i| {
+        Pointers::Traced { .. } | Pointers::TracedWith { .. } => {
+            // SAFETY: `obj` is an allocated object of this heap (the
+            // callers' contract, as in `load_header_of`) with `words`
+            // payload words, as its descriptor computes them.
+            let view = unsafe { ObjectView::new(o, words, len) };
+            let mut sink = |v: usize| f(v, desc, None);
+            desc.trace(view, &mut Edges { sink: &mut sink });
+        }
+        // Bitmaps, leading counts, prefix and element maps.
+        _ => desc.for_each_pointer_word(len, |i| {
             // SAFETY: `obj` is an allocated object of this heap (the
             // callers' contract, as in `load_header_of`), and the
             // descriptor says word `i` is inside it.
@@ -213,12 +222,6 @@ pub(crate) fn referents(
                 f(v, desc, Some(i));
             }
         }),
-        Pointers::Traced { trace, .. } => {
-            // SAFETY: as above; `words` is the object's payload size.
-            let view = unsafe { ObjectView::new(o, words, len) };
-            let mut sink = |v: usize| f(v, desc, None);
-            trace(view, &mut Edges { sink: &mut sink });
-        }
     }
     words
 }

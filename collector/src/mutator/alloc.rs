@@ -9,7 +9,7 @@ use tricolor_allocator::ObjectKind;
 
 use super::assist::{self, Owed};
 use super::{native_misuse, GcAllocError, Mutator, ALLOC_REPORT_BYTES};
-use crate::descriptor::TypeId;
+use crate::descriptor::{Shape, TypeId};
 use crate::heap::inner::CollectError;
 use crate::object::{self, ObjRef};
 use crate::policy::Decision;
@@ -18,8 +18,9 @@ impl Mutator {
     // ---- allocation ----------------------------------------------------------
 
     /// Allocates an object of type `ty` with length `len` (0 for fixed types;
-    /// elements for arrays; bytes for byte arrays). The object is zeroed
-    /// except for its header: every pointer field is null.
+    /// elements for arrays, prefix arrays included; bytes for byte arrays).
+    /// The object is zeroed except for its header: every pointer field is
+    /// null.
     ///
     /// The new object is reachable only through the returned `ObjRef` until it
     /// is stored in a root or another object; the next safepoint (including
@@ -155,7 +156,7 @@ impl Mutator {
             .ok_or_else(|| GcAllocError::BadLength {
                 type_name: desc.name.clone(),
                 len,
-                reason: if desc.payload_words(0).is_some() && len != 0 {
+                reason: if matches!(desc.shape, Shape::Fixed { .. }) {
                     "fixed-size types are allocated with length 0"
                 } else {
                     "the size overflows"

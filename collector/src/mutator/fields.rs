@@ -214,10 +214,8 @@ impl Mutator {
         let old = unsafe { object::swap_field(obj, field, value) };
         // SAFETY: `obj` is live (caller's contract).
         let (ty, _) = object::decode_header(unsafe { object::load_header(obj) });
-        if let Some(Pointers::Traced { decode, .. }) =
-            self.heap.types.by_index(ty).map(|d| &d.pointers)
-        {
-            let (old, new) = (decode(old).unwrap_or(0), decode(value).unwrap_or(0));
+        let desc = self.heap.types.by_index(ty);
+        if let Some((old, new)) = desc.and_then(|d| d.decode_store(old, value)) {
             self.barrier_slow(old, new);
         }
     }
@@ -246,7 +244,7 @@ impl Mutator {
         (self.heap.types.id_of(index), len)
     }
 
-    fn check_object(&self, obj: ObjRef, what: &str) {
+    pub(super) fn check_object(&self, obj: ObjRef, what: &str) {
         let o =
             self.heap.page.find_object(obj.addr()).unwrap_or_else(|| {
                 panic!("tricolor: {what} {obj:?} is not an object of this heap")
@@ -274,7 +272,11 @@ impl Mutator {
             "tricolor: field {field} of a `{}` with {words} payload words",
             desc.name
         );
-        if let Pointers::Bitmap(_) = desc.pointers {
+        let mapped = matches!(
+            desc.pointers,
+            Pointers::Bitmap(_) | Pointers::Leading(_) | Pointers::PrefixArray { .. }
+        );
+        if mapped {
             assert_eq!(
                 desc.is_pointer_word(field),
                 pointer,
@@ -293,7 +295,7 @@ impl Mutator {
             );
         } else if pointer {
             panic!(
-                "tricolor: `{}` has no pointer bitmap; use load_word/store_word",
+                "tricolor: `{}` has no pointer map; use load_word/store_word",
                 desc.name
             );
         }

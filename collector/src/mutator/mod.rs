@@ -27,6 +27,7 @@
 //! | `alloc.rs` | allocation, and the report to the pacer (assists, waiting at the hard limit) |
 //! | `fields.rs` | loads and stores of fields, through the barrier |
 //! | `header.rs` | the type index of an object, from its header |
+//! | `layout.rs` | an object's layout read back; byte arrays as slices |
 //! | `roots.rs` | the shadow stack, frames and the root scanner |
 //! | `state.rs` | what the collector sees of a mutator, and who may touch it when |
 //! | `safepoint.rs` | stopping the world and handshakes |
@@ -58,6 +59,7 @@ pub mod assist;
 pub mod barrier;
 mod fields;
 mod header;
+mod layout;
 mod roots;
 pub mod safepoint;
 pub mod state;
