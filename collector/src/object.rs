@@ -189,8 +189,10 @@ pub(crate) unsafe fn store_field(obj: ObjRef, field: usize, value: u64) {
 #[inline]
 pub(crate) unsafe fn swap_field(obj: ObjRef, field: usize, value: u64) -> u64 {
     // SAFETY: the caller guarantees the word lies inside the object. A load
-    // and a store (not an atomic swap): only the owning mutator writes a field
-    // at a time in the raw API's contract, and the barrier needs the old value.
+    // and a store, not an atomic swap: stores racing on one word may each
+    // return the same old value, which the barrier tolerates (the doc
+    // comment above, barriers §10.9); both are atomic, so a race is no data
+    // race.
     unsafe {
         let w = &*obj.word(field + 1);
         let old = w.load(Ordering::Relaxed);
