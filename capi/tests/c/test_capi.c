@@ -517,7 +517,7 @@ static void test_traced(void) {
     void *o = tricolor_root_get(m, slot);
     CHECK((void *)(uintptr_t)decode_tagged(tricolor_load_word(m, o, 1), NULL) == inner);
     CHECK(tricolor_load_word(m, inner, 0) == ((7 << 1) | 1));
-    CHECK(tricolor_load(m, o, 0) == NULL && error_says("no pointer bitmap"));
+    CHECK(tricolor_load(m, o, 0) == NULL && error_says("no pointer map"));
     CHECK(tricolor_register_traced(h, "T", TRICOLOR_SHAPE_FIXED, 1, trace_tagged, NULL, NULL,
                                    &tuple) == TRICOLOR_ERR_NULL);
     OK(tricolor_detach(m));
