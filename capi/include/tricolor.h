@@ -13,8 +13,9 @@
  *
  * The model, in brief:
  *  - A heap (tricolor_heap) is made from a tricolor_config and owns its
- *    collector threads. Types are registered once: a pointer bitmap (fixed
- *    size or array elements), bytes, or a trace callback.
+ *    collector threads. Types are registered once: a pointer map (a bitmap
+ *    or leading pointer words, for a fixed size, array elements, or a fixed
+ *    prefix followed by an array), bytes, or a trace callback.
  *  - Every thread that touches objects attaches (tricolor_attach) and gets a
  *    tricolor_mutator, usable only on that thread. Objects are void *; they
  *    never move. Pointer fields are read and written with tricolor_load /
@@ -26,6 +27,12 @@
  *    point must be reachable from a root: the shadow stack
  *    (tricolor_root_push), the root scanner, a global, or a rooted object.
  *    Each function's comment says whether it is one.
+ *  - Callbacks run on the library's threads: trace callbacks on marker
+ *    threads, several at once; decode callbacks on mutators; root scanners
+ *    on the thread that stops the world; finalizers and cleanups on the
+ *    finalizer thread. The void *ctx a callback is registered with is
+ *    shared across those threads: what it points to must be safe to use
+ *    from them concurrently.
  *  - A running mutator must reach a GC point regularly; around blocking
  *    calls it enters native state (tricolor_enter_native).
  *  - Functions that can fail return tricolor_status (TRICOLOR_OK is 0) or a
@@ -374,6 +381,75 @@ tricolor_status tricolor_register_bytes(const tricolor_heap *heap,
                                         const char *name,
                                         tricolor_type_id *out);
 
+// Registers a fixed-size type of `words` payload words whose first
+// `pointer_words` words hold object pointers (or NULL) and the rest plain
+// data: the layout of a struct that puts its pointers first. Needs no
+// bitmap, however many pointers. Stores the type id in `*out`.
+//
+// Ownership, thread, GC point: as `tricolor_register_fixed`.
+//
+// # Safety
+// As `tricolor_register_bytes`.
+tricolor_status tricolor_register_fixed_leading(const tricolor_heap *heap,
+                                                const char *name,
+                                                uint32_t words,
+                                                uint32_t pointer_words,
+                                                tricolor_type_id *out);
+
+// Registers an array type of elements of `elem_words` words whose first
+// `pointer_words` words hold object pointers (an array of pointers:
+// `elem_words` and `pointer_words` 1). Stores the type id in `*out`.
+//
+// Ownership, thread, GC point: as `tricolor_register_fixed`.
+//
+// # Safety
+// As `tricolor_register_bytes`.
+tricolor_status tricolor_register_array_leading(const tricolor_heap *heap,
+                                                const char *name,
+                                                uint32_t elem_words,
+                                                uint32_t pointer_words,
+                                                tricolor_type_id *out);
+
+// Registers a prefix + array type: objects are `prefix_words` words, then
+// `len` elements of `elem_words` words each (the length is given at
+// allocation), in one object: a closure and its upvalues, a table's
+// counts and its entries. Element `e` starts at word
+// `prefix_words + e * elem_words`. The prefix words listed in
+// `prefix_pointers[0..n_prefix]`, and in every element the words listed in
+// `elem_pointers[0..n_elem]`, hold object pointers. Stores the type id in
+// `*out`.
+//
+// Ownership, thread, GC point: as `tricolor_register_fixed`.
+//
+// # Safety
+// As `tricolor_register_fixed`, for both index lists.
+tricolor_status tricolor_register_prefix_array(const tricolor_heap *heap,
+                                               const char *name,
+                                               uint32_t prefix_words,
+                                               const uint32_t *prefix_pointers,
+                                               size_t n_prefix,
+                                               uint32_t elem_words,
+                                               const uint32_t *elem_pointers,
+                                               size_t n_elem,
+                                               tricolor_type_id *out);
+
+// Registers a prefix + array type (as `tricolor_register_prefix_array`)
+// whose pointers lead: the first `prefix_pointers` words of the prefix,
+// and the first `elem_pointers` words of every element, hold object
+// pointers. Stores the type id in `*out`.
+//
+// Ownership, thread, GC point: as `tricolor_register_fixed`.
+//
+// # Safety
+// As `tricolor_register_bytes`.
+tricolor_status tricolor_register_prefix_array_leading(const tricolor_heap *heap,
+                                                       const char *name,
+                                                       uint32_t prefix_words,
+                                                       uint32_t prefix_pointers,
+                                                       uint32_t elem_words,
+                                                       uint32_t elem_pointers,
+                                                       tricolor_type_id *out);
+
 // Adds a global root holding `obj` (or NULL) and returns its handle; the
 // object it holds stays reachable until the slot changes or is removed.
 // For VM-wide values (the symbol table, the module list).
@@ -461,12 +537,16 @@ tricolor_status tricolor_heap_stats(const tricolor_heap *heap, tricolor_stats *o
 //
 // The callbacks run on mark workers, several at once, while mutators run:
 // they must only read the object (through `tricolor_tracer_word`) and
-// report, never call other tricolor functions, block or unwind; `ctx` must
-// be usable from any thread. A process may register at most 64 traced
-// types (`TRICOLOR_ERR_BAD_DESCRIPTOR` after that).
+// report, never call other tricolor functions, block or unwind. `decode`
+// runs on mutator threads (on stores while a mark is running). So `ctx`
+// is shared across threads: both callbacks may use it from several
+// threads at the same time, and anything they change through it must be
+// thread-safe (atomics, or data that is only read). There is no limit on
+// the number of traced types beyond a heap's type limit.
 //
 // Ownership: the name is copied; `ctx` stays the caller's and must
-// outlive the heap. Any thread. Not a GC point.
+// outlive the heap (the library never frees it). Any thread. Not a GC
+// point.
 //
 // # Safety
 // As `tricolor_register_fixed`; the callbacks follow the rules above.
@@ -596,13 +676,32 @@ tricolor_status tricolor_store_word(tricolor_mutator *m, void *obj, size_t field
 //
 // Ownership: the memory is the object's; the pointer is good while the
 // object lives (the collector never moves objects). Thread: the mutator's
-// own. Not a GC point. Returns NULL (last error set) for an object that is
-// not a byte array.
+// own. Not a GC point. Returns NULL (last error set,
+// `TRICOLOR_ERR_MISUSE`) for an object that is not a byte array, and, in
+// debug builds of the library, for a pointer that is not the start of an
+// object of the heap.
 //
 // # Safety
 // `m` is a mutator handle; `obj` a live object of its heap; `len` NULL or
 // valid for a write.
 uint8_t *tricolor_bytes(tricolor_mutator *m, void *obj, size_t *len);
+
+// Copies `len` bytes of byte array `src`, from byte `src_offset`, into
+// byte array `dst` at byte `dst_offset` (`memmove`: `src` and `dst` may be
+// the same object, with overlapping ranges).
+//
+// Thread: the mutator's own. Not a GC point. Returns
+// `TRICOLOR_ERR_MISUSE` (nothing copied) if either object is not a byte
+// array or a range is not inside its object's bytes.
+//
+// # Safety
+// `m` is a mutator handle; `src` and `dst` live objects of its heap.
+tricolor_status tricolor_copy_bytes(tricolor_mutator *m,
+                                    const void *src,
+                                    size_t src_offset,
+                                    void *dst,
+                                    size_t dst_offset,
+                                    size_t len);
 
 // Stores the type id of `obj` in `*ty` and its length (array elements or
 // bytes; 0 for a fixed type) in `*len`; either may be NULL.

@@ -10,11 +10,10 @@
 //! trampolines have no panic of their own to catch.
 
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use tricolor_collector::{
-    DecodeFn, Edges, Mutator, ObjRef, ObjectView, RootScanner, RootVisitor, TraceFn,
+    Edges, Mutator, ObjRef, ObjectView, RootScanner, RootVisitor, Shape, TypeDescriptor,
 };
 
 use crate::handle::{to_c, tricolor_mutator, Types};
@@ -131,76 +130,39 @@ pub type tricolor_trace_fn = Option<
 /// A decode callback: the object address a stored word carries, or 0.
 pub type tricolor_decode_fn = Option<unsafe extern "C" fn(word: u64, ctx: *mut c_void) -> usize>;
 
-/// A traced type's C callbacks.
-#[derive(Copy, Clone)]
-struct CTrace {
-    trace: unsafe extern "C" fn(*mut tricolor_tracer, *const c_void, usize, usize, *mut c_void),
-    decode: unsafe extern "C" fn(u64, *mut c_void) -> usize,
-    ctx: Ctx,
-}
-
 /// What a `tricolor_tracer *` points to during a trace callback.
 struct Tracer<'v, 'e, 's> {
     view: ObjectView<'v>,
     edges: &'e mut Edges<'s>,
 }
 
-/// How many traced types a process may register from C. The library's
-/// `TraceFn` is a plain function pointer, so each traced type gets one of
-/// a fixed set of trampolines, each reading its own slot; closures in the
-/// descriptor would remove the limit.
-pub(crate) const TRACE_SLOTS: usize = 64;
-
-static SLOTS: [OnceLock<CTrace>; TRACE_SLOTS] = [const { OnceLock::new() }; TRACE_SLOTS];
-static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
-
-fn trace_slot<const I: usize>(view: ObjectView<'_>, edges: &mut Edges<'_>) {
-    let c = SLOTS[I]
-        .get()
-        .expect("a trampoline is handed out after its slot is set");
-    let mut t = Tracer { view, edges };
-    let p = (&mut t as *mut Tracer<'_, '_, '_>).cast::<tricolor_tracer>();
-    let obj = view.obj().addr() as *const c_void;
-    // SAFETY: `trace` is the C callback registered with `ctx`; `p` is valid
-    // for this call and the tracer calls cast it back.
-    unsafe { (c.trace)(p, obj, view.words(), view.len(), c.ctx.0) }
-}
-
-fn decode_slot<const I: usize>(w: u64) -> Option<usize> {
-    let c = SLOTS[I]
-        .get()
-        .expect("a trampoline is handed out after its slot is set");
-    // SAFETY: `decode` is the C callback registered with `ctx`.
-    let a = unsafe { (c.decode)(w, c.ctx.0) };
-    (a != 0).then_some(a)
-}
-
-macro_rules! trampolines {
-    ($($i:literal)*) => {
-        static TRAMPOLINES: [(TraceFn, DecodeFn); TRACE_SLOTS] =
-            [$((trace_slot::<$i> as TraceFn, decode_slot::<$i> as DecodeFn)),*];
-    };
-}
-trampolines!(
-    0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31
-    32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63
-);
-
-/// The library's trace and decode functions for C ones, or `None` when
-/// every slot is taken.
+/// The library's trace and decode closures for C callbacks: each captures
+/// its C function and `ctx`, so any number of traced types may be
+/// registered, and each descriptor owns its callbacks (dropped with its
+/// heap).
 pub(crate) fn traced(
+    name: String,
+    shape: Shape,
     trace: unsafe extern "C" fn(*mut tricolor_tracer, *const c_void, usize, usize, *mut c_void),
     decode: unsafe extern "C" fn(u64, *mut c_void) -> usize,
     ctx: Ctx,
-) -> Option<(TraceFn, DecodeFn)> {
-    let i = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
-    if i >= TRACE_SLOTS {
-        return None;
-    }
-    SLOTS[i]
-        .set(CTrace { trace, decode, ctx })
-        .unwrap_or_else(|_| unreachable!("slot {i} is handed out once"));
-    Some(TRAMPOLINES[i])
+) -> TypeDescriptor {
+    let trace_c = move |view: ObjectView<'_>, edges: &mut Edges<'_>| {
+        let ctx = ctx;
+        let mut t = Tracer { view, edges };
+        let p = (&mut t as *mut Tracer<'_, '_, '_>).cast::<tricolor_tracer>();
+        let obj = view.obj().addr() as *const c_void;
+        // SAFETY: `trace` is the C callback registered with `ctx`; `p` is
+        // valid for this call and the tracer calls cast it back.
+        unsafe { trace(p, obj, view.words(), view.len(), ctx.0) }
+    };
+    let decode_c = move |w: u64| {
+        let ctx = ctx;
+        // SAFETY: `decode` is the C callback registered with `ctx`.
+        let a = unsafe { decode(w, ctx.0) };
+        (a != 0).then_some(a)
+    };
+    TypeDescriptor::traced_with(name, shape, trace_c, decode_c)
 }
 
 /// Word `i` of the object being traced (an atomic load, bounds-checked).
@@ -208,8 +170,8 @@ pub(crate) fn traced(
 /// # Safety
 /// `t` is the tracer a trace callback was given, during that call.
 pub(crate) unsafe fn tracer_word(t: *mut tricolor_tracer, i: usize) -> u64 {
-    // SAFETY: the caller's guarantee: `t` is the `Tracer` cast in
-    // `trace_slot`, still borrowed by that call.
+    // SAFETY: the caller's guarantee: `t` is the `Tracer` cast in the
+    // closure `traced` makes, still borrowed by that call.
     let t = unsafe { &*t.cast::<Tracer<'_, '_, '_>>() };
     t.view.word(i)
 }

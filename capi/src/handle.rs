@@ -31,8 +31,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 use tricolor_collector::{
-    CleanupHandle, EphemeronTable, GlobalRoot, Heap, Mutator, ObjRef, Shape, TypeId, WeakRef,
-    MAX_TYPES,
+    CleanupHandle, EphemeronTable, GlobalRoot, Heap, Mutator, ObjRef, TypeId, WeakRef, MAX_TYPES,
 };
 
 use crate::status::{Error, Result, *};
@@ -56,7 +55,7 @@ pub struct tricolor_heap {
 pub(crate) struct Types {
     /// This heap's serial number (1..=65535), the high half of its ids.
     serial: u32,
-    /// By the library's type index: the id registered there, and its shape.
+    /// By the library's type index: the id registered there.
     ids: RwLock<Vec<Option<Entry>>>,
 }
 
@@ -64,18 +63,17 @@ pub(crate) struct Types {
 #[derive(Copy, Clone, Debug)]
 pub(crate) struct Entry {
     pub(crate) id: TypeId,
-    pub(crate) shape: Shape,
 }
 
 impl Types {
     /// The C id of `id`, recorded for look-ups.
-    pub(crate) fn add(&self, id: TypeId, shape: Shape) -> u32 {
+    pub(crate) fn add(&self, id: TypeId) -> u32 {
         let i = id.index() as usize;
         let mut ids = self.ids.write();
         if ids.len() <= i {
             ids.resize(i + 1, None);
         }
-        ids[i] = Some(Entry { id, shape });
+        ids[i] = Some(Entry { id });
         self.c_id(id)
     }
 
@@ -211,14 +209,6 @@ impl tricolor_mutator {
             }
         }
         self.type_id_slow(ty, what).map(|e| e.id)
-    }
-
-    /// The registered type with the library's index `index`.
-    pub(crate) fn entry_by_index(&mut self, index: u32, what: &str) -> Result<Entry> {
-        if let Some(Some(e)) = self.cache.get(index as usize) {
-            return Ok(*e);
-        }
-        self.type_id_slow(self.types.serial << 16 | index, what)
     }
 
     /// The C id of a type of this heap.

@@ -185,7 +185,7 @@ pub(crate) fn value<T>(what: &'static str, fallback: T, f: impl FnOnce() -> Resu
 
 /// Runs `f`, and stops the process with a message naming `what` if it
 /// panics: for work that must not be left half done (detaching,
-/// destroying), and for Rust code called from C callbacks' trampolines.
+/// destroying), and for Rust code called from within C callbacks.
 pub(crate) fn abort_on_panic<T>(what: &str, f: impl FnOnce() -> T) -> T {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => v,

@@ -5,7 +5,9 @@ use std::ffi::{c_char, c_void, CStr};
 use std::num::NonZeroU32;
 
 use tricolor_collector::policy::PacerConfig;
-use tricolor_collector::{BarrierMode, Config, DescriptorError, Heap, Shape, TypeDescriptor};
+use tricolor_collector::{
+    BarrierMode, Config, DescriptorError, Heap, PointerWords, Shape, TypeDescriptor,
+};
 
 use crate::handle::{self, opt_obj, to_c, tricolor_global, tricolor_heap};
 use crate::status::{self, tricolor_status, Error, Result, *};
@@ -367,11 +369,10 @@ pub(crate) fn register(
     out: *mut u32,
     what: &str,
 ) -> Result<()> {
-    let shape = desc.shape();
     let id = h.heap.register_type(desc).map_err(|e: DescriptorError| {
         Error::new(TRICOLOR_ERR_BAD_DESCRIPTOR, format!("{what}: {e}"))
     })?;
-    let c = h.types.add(id, shape);
+    let c = h.types.add(id);
     // SAFETY: `out` is the caller's out pointer, checked non-null by the
     // entry point before registering.
     unsafe { write_out(out, c, what) }
@@ -456,6 +457,138 @@ pub unsafe extern "C" fn tricolor_register_bytes(
     unsafe {
         register_with(heap, name, out, WHAT, |name| {
             Ok(TypeDescriptor::bytes(name))
+        })
+    }
+}
+
+/// Registers a fixed-size type of `words` payload words whose first
+/// `pointer_words` words hold object pointers (or NULL) and the rest plain
+/// data: the layout of a struct that puts its pointers first. Needs no
+/// bitmap, however many pointers. Stores the type id in `*out`.
+///
+/// Ownership, thread, GC point: as `tricolor_register_fixed`.
+///
+/// # Safety
+/// As `tricolor_register_bytes`.
+#[no_mangle]
+pub unsafe extern "C" fn tricolor_register_fixed_leading(
+    heap: *const tricolor_heap,
+    name: *const c_char,
+    words: u32,
+    pointer_words: u32,
+    out: *mut tricolor_type_id,
+) -> tricolor_status {
+    const WHAT: &str = "tricolor_register_fixed_leading";
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        register_with(heap, name, out, WHAT, |name| {
+            Ok(TypeDescriptor::fixed_leading(name, words, pointer_words))
+        })
+    }
+}
+
+/// Registers an array type of elements of `elem_words` words whose first
+/// `pointer_words` words hold object pointers (an array of pointers:
+/// `elem_words` and `pointer_words` 1). Stores the type id in `*out`.
+///
+/// Ownership, thread, GC point: as `tricolor_register_fixed`.
+///
+/// # Safety
+/// As `tricolor_register_bytes`.
+#[no_mangle]
+pub unsafe extern "C" fn tricolor_register_array_leading(
+    heap: *const tricolor_heap,
+    name: *const c_char,
+    elem_words: u32,
+    pointer_words: u32,
+    out: *mut tricolor_type_id,
+) -> tricolor_status {
+    const WHAT: &str = "tricolor_register_array_leading";
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        register_with(heap, name, out, WHAT, |name| {
+            Ok(TypeDescriptor::array_leading(
+                name,
+                elem_words,
+                pointer_words,
+            ))
+        })
+    }
+}
+
+/// Registers a prefix + array type: objects are `prefix_words` words, then
+/// `len` elements of `elem_words` words each (the length is given at
+/// allocation), in one object: a closure and its upvalues, a table's
+/// counts and its entries. Element `e` starts at word
+/// `prefix_words + e * elem_words`. The prefix words listed in
+/// `prefix_pointers[0..n_prefix]`, and in every element the words listed in
+/// `elem_pointers[0..n_elem]`, hold object pointers. Stores the type id in
+/// `*out`.
+///
+/// Ownership, thread, GC point: as `tricolor_register_fixed`.
+///
+/// # Safety
+/// As `tricolor_register_fixed`, for both index lists.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn tricolor_register_prefix_array(
+    heap: *const tricolor_heap,
+    name: *const c_char,
+    prefix_words: u32,
+    prefix_pointers: *const u32,
+    n_prefix: usize,
+    elem_words: u32,
+    elem_pointers: *const u32,
+    n_elem: usize,
+    out: *mut tricolor_type_id,
+) -> tricolor_status {
+    const WHAT: &str = "tricolor_register_prefix_array";
+    let make = |name| {
+        // SAFETY (both): forwarded from the caller.
+        let prefix = unsafe { words_arg(prefix_pointers, n_prefix, WHAT) }?;
+        let elem = unsafe { words_arg(elem_pointers, n_elem, WHAT) }?;
+        Ok(TypeDescriptor::prefix_array(
+            name,
+            prefix_words,
+            PointerWords::at(prefix),
+            elem_words,
+            PointerWords::at(elem),
+        ))
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { register_with(heap, name, out, WHAT, make) }
+}
+
+/// Registers a prefix + array type (as `tricolor_register_prefix_array`)
+/// whose pointers lead: the first `prefix_pointers` words of the prefix,
+/// and the first `elem_pointers` words of every element, hold object
+/// pointers. Stores the type id in `*out`.
+///
+/// Ownership, thread, GC point: as `tricolor_register_fixed`.
+///
+/// # Safety
+/// As `tricolor_register_bytes`.
+#[no_mangle]
+pub unsafe extern "C" fn tricolor_register_prefix_array_leading(
+    heap: *const tricolor_heap,
+    name: *const c_char,
+    prefix_words: u32,
+    prefix_pointers: u32,
+    elem_words: u32,
+    elem_pointers: u32,
+    out: *mut tricolor_type_id,
+) -> tricolor_status {
+    const WHAT: &str = "tricolor_register_prefix_array_leading";
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        register_with(heap, name, out, WHAT, |name| {
+            Ok(TypeDescriptor::prefix_array(
+                name,
+                prefix_words,
+                PointerWords::leading(prefix_pointers),
+                elem_words,
+                PointerWords::leading(elem_pointers),
+            ))
         })
     }
 }
@@ -733,12 +866,16 @@ pub(crate) fn collect_error(what: &str, e: impl std::fmt::Display) -> Error {
 ///
 /// The callbacks run on mark workers, several at once, while mutators run:
 /// they must only read the object (through `tricolor_tracer_word`) and
-/// report, never call other tricolor functions, block or unwind; `ctx` must
-/// be usable from any thread. A process may register at most 64 traced
-/// types (`TRICOLOR_ERR_BAD_DESCRIPTOR` after that).
+/// report, never call other tricolor functions, block or unwind. `decode`
+/// runs on mutator threads (on stores while a mark is running). So `ctx`
+/// is shared across threads: both callbacks may use it from several
+/// threads at the same time, and anything they change through it must be
+/// thread-safe (atomics, or data that is only read). There is no limit on
+/// the number of traced types beyond a heap's type limit.
 ///
 /// Ownership: the name is copied; `ctx` stays the caller's and must
-/// outlive the heap. Any thread. Not a GC point.
+/// outlive the heap (the library never frees it). Any thread. Not a GC
+/// point.
 ///
 /// # Safety
 /// As `tricolor_register_fixed`; the callbacks follow the rules above.
@@ -764,17 +901,8 @@ pub unsafe extern "C" fn tricolor_register_traced(
                     format!("{WHAT}: a callback is NULL"),
                 ));
             };
-            let Some((t, d)) = crate::callbacks::traced(trace, decode, crate::callbacks::Ctx(ctx))
-            else {
-                return Err(Error::new(
-                    TRICOLOR_ERR_BAD_DESCRIPTOR,
-                    format!(
-                        "{WHAT}: type `{name}`: this process already registered {} traced types",
-                        crate::callbacks::TRACE_SLOTS
-                    ),
-                ));
-            };
-            Ok(TypeDescriptor::traced(name, shape, t, d))
+            let ctx = crate::callbacks::Ctx(ctx);
+            Ok(crate::callbacks::traced(name, shape, trace, decode, ctx))
         })
     }
 }

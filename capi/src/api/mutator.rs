@@ -10,7 +10,7 @@
 
 use std::ffi::c_void;
 
-use tricolor_collector::{GcAllocError, Shape};
+use tricolor_collector::GcAllocError;
 
 use crate::api::heap::{collect_error, tricolor_type_id};
 use crate::callbacks::{self, tricolor_root_scanner, tricolor_visitor, Ctx};
@@ -270,8 +270,10 @@ pub unsafe extern "C" fn tricolor_store_word(
 ///
 /// Ownership: the memory is the object's; the pointer is good while the
 /// object lives (the collector never moves objects). Thread: the mutator's
-/// own. Not a GC point. Returns NULL (last error set) for an object that is
-/// not a byte array.
+/// own. Not a GC point. Returns NULL (last error set,
+/// `TRICOLOR_ERR_MISUSE`) for an object that is not a byte array, and, in
+/// debug builds of the library, for a pointer that is not the start of an
+/// object of the heap.
 ///
 /// # Safety
 /// `m` is a mutator handle; `obj` a live object of its heap; `len` NULL or
@@ -287,22 +289,48 @@ pub unsafe extern "C" fn tricolor_bytes(
         // SAFETY: forwarded from the caller.
         let h = unsafe { mutator(m, WHAT, true) }?;
         let o = handle::obj(obj, WHAT, "the object")?;
-        // SAFETY: `o` is live by the caller's guarantee.
-        let (id, n) = unsafe { h.m().shape_of(o) };
-        let e = h.entry_by_index(id.index(), WHAT)?;
-        if e.shape != Shape::Bytes {
-            return Err(Error::new(
-                TRICOLOR_ERR_MISUSE,
-                format!("{WHAT}: the object is not a byte array; use tricolor_load_word"),
-            ));
-        }
+        // SAFETY: `o` is live by the caller's guarantee; the library checks
+        // it is a byte array (a panic, caught as TRICOLOR_ERR_MISUSE). The
+        // slice's borrow ends here; C keeps the pointer under the header's
+        // rule (only while the object lives, never moved).
+        let bytes = unsafe { h.m().bytes_mut(o) };
         if !len.is_null() {
             // SAFETY: non-null, valid for a write by the caller's guarantee.
-            unsafe { len.write(n) };
+            unsafe { len.write(bytes.len()) };
         }
-        // The payload follows the one-word header; a byte array's payload
-        // is never read by the collector, so C may write it directly.
-        Ok((o.addr() + 8) as *mut u8)
+        Ok(bytes.as_mut_ptr())
+    })
+}
+
+/// Copies `len` bytes of byte array `src`, from byte `src_offset`, into
+/// byte array `dst` at byte `dst_offset` (`memmove`: `src` and `dst` may be
+/// the same object, with overlapping ranges).
+///
+/// Thread: the mutator's own. Not a GC point. Returns
+/// `TRICOLOR_ERR_MISUSE` (nothing copied) if either object is not a byte
+/// array or a range is not inside its object's bytes.
+///
+/// # Safety
+/// `m` is a mutator handle; `src` and `dst` live objects of its heap.
+#[no_mangle]
+pub unsafe extern "C" fn tricolor_copy_bytes(
+    m: *mut tricolor_mutator,
+    src: *const c_void,
+    src_offset: usize,
+    dst: *mut c_void,
+    dst_offset: usize,
+    len: usize,
+) -> tricolor_status {
+    const WHAT: &str = "tricolor_copy_bytes";
+    status::status(WHAT, || {
+        // SAFETY: forwarded from the caller.
+        let h = unsafe { mutator(m, WHAT, true) }?;
+        let s = handle::obj(src, WHAT, "the source")?;
+        let d = handle::obj(dst, WHAT, "the destination")?;
+        // SAFETY: both are live by the caller's guarantee; the library
+        // checks they are byte arrays and the ranges lie inside them.
+        unsafe { h.m().copy_bytes(s, src_offset, d, dst_offset, len) };
+        Ok(())
     })
 }
 

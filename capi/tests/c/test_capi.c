@@ -155,7 +155,7 @@ static void test_alloc_and_fields(void) {
     void *v = tricolor_new(m, vec, 3);
     OK(tricolor_store(m, v, 2, a));
     CHECK(tricolor_load(m, v, 2) == a);
-    CHECK(tricolor_bytes(m, v, &len) == NULL && error_says("not a byte array"));
+    CHECK(tricolor_bytes(m, v, &len) == NULL && error_says("needs a byte array"));
 
     /* Allocation errors. */
     void *o = NULL;
@@ -524,6 +524,182 @@ static void test_traced(void) {
     OK(tricolor_heap_destroy(h));
 }
 
+/* One traced type's context: its number and how often it traced. Shared by
+ * the mark workers, so the count is atomic. */
+struct traced_ctx {
+    uint64_t id;
+    int traces;
+};
+
+/* Word 0 holds a tagged pointer (or 0), word 1 the type's number, tagged. */
+static void trace_counted(tricolor_tracer *t, const void *obj, size_t words, size_t len,
+                          void *ctx) {
+    (void)obj;
+    (void)words;
+    (void)len;
+    struct traced_ctx *c = ctx;
+    __atomic_add_fetch(&c->traces, 1, __ATOMIC_RELAXED);
+    if (tricolor_tracer_word(t, 1) == ((c->id << 1) | 1))
+        tricolor_tracer_edge(t, decode_tagged(tricolor_tracer_word(t, 0), NULL));
+}
+
+static size_t decode_counted(uint64_t w, void *ctx) {
+    (void)ctx;
+    return decode_tagged(w, NULL);
+}
+
+/* More traced types than the old fixed table of callbacks had room for,
+ * each with its own context, linked in a chain of one object per type. */
+static void test_many_traced(void) {
+    enum { TYPES = 100 };
+    static struct traced_ctx ctxs[TYPES];
+    tricolor_heap *h = new_heap(TRICOLOR_BARRIER_HYBRID);
+    tricolor_type_id ids[TYPES];
+    for (int i = 0; i < TYPES; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "Traced%d", i);
+        ctxs[i].id = (uint64_t)i;
+        ctxs[i].traces = 0;
+        OK(tricolor_register_traced(h, name, TRICOLOR_SHAPE_FIXED, 2, trace_counted,
+                                    decode_counted, &ctxs[i], &ids[i]));
+    }
+    tricolor_mutator *m = NULL;
+    OK(tricolor_attach(h, &m));
+    size_t slot = tricolor_root_push(m, NULL);
+    for (int i = 0; i < TYPES; i++) {
+        void *o = tricolor_new(m, ids[i], 0);
+        CHECK(o != NULL);
+        OK(tricolor_store_word(m, o, 0, (uint64_t)(uintptr_t)tricolor_root_get(m, slot)));
+        OK(tricolor_store_word(m, o, 1, ((uint64_t)i << 1) | 1));
+        OK(tricolor_root_set(m, slot, o));
+    }
+    OK(tricolor_collect(m));
+    tricolor_stats st;
+    OK(tricolor_heap_stats(h, &st));
+    CHECK(st.last_objects_marked == TYPES);
+    int all_traced = 1;
+    for (int i = 0; i < TYPES; i++) all_traced &= __atomic_load_n(&ctxs[i].traces, __ATOMIC_RELAXED) >= 1;
+    CHECK(all_traced);
+    /* The chain survived: walk it back to the first object. */
+    void *o = tricolor_root_get(m, slot);
+    int n = 0;
+    while (o != NULL && n <= TYPES) {
+        tricolor_type_id ty = 0;
+        OK(tricolor_shape_of(m, o, &ty, NULL));
+        CHECK(ty == ids[TYPES - 1 - n]);
+        o = (void *)(uintptr_t)decode_tagged(tricolor_load_word(m, o, 0), NULL);
+        n++;
+    }
+    CHECK(n == TYPES);
+    OK(tricolor_detach(m));
+    OK(tricolor_heap_destroy(h));
+}
+
+/* Byte access goes through the library's checked byte-array calls: any
+ * other object, or a pointer that is no object of the heap, is an error. */
+static void test_bytes(void) {
+    tricolor_heap *h = new_heap(TRICOLOR_BARRIER_HYBRID);
+    tricolor_type_id cons = cons_type(h), str = 0;
+    OK(tricolor_register_bytes(h, "String", &str));
+    tricolor_mutator *m = NULL;
+    OK(tricolor_attach(h, &m));
+    void *a = tricolor_new(m, str, 6);
+    size_t slot = tricolor_root_push(m, a);
+    void *b = tricolor_new(m, str, 4);
+    tricolor_root_push(m, b);
+    memcpy(tricolor_bytes(m, a, NULL), "tri---", 6);
+    memcpy(tricolor_bytes(m, b, NULL), "four", 4);
+    OK(tricolor_copy_bytes(m, b, 1, a, 3, 3));
+    CHECK(memcmp(tricolor_bytes(m, a, NULL), "triour", 6) == 0);
+    OK(tricolor_copy_bytes(m, a, 0, a, 2, 4)); /* overlapping: a memmove */
+    CHECK(memcmp(tricolor_bytes(m, a, NULL), "trtrio", 6) == 0);
+
+    /* Errors: nothing is read or written, the last error says why. */
+    size_t len = 99;
+    void *c = tricolor_new(m, cons, 0);
+    CHECK(tricolor_bytes(m, c, &len) == NULL && len == 99);
+    CHECK(error_says("tricolor_bytes") && error_says("needs a byte array") && error_says("Cons"));
+    uint64_t foreign[4] = {0, 0, 0, 0};
+    CHECK(tricolor_bytes(m, foreign, &len) == NULL && len == 99);
+    CHECK(error_says("is not an object of this heap"));
+    CHECK(foreign[0] == 0 && foreign[1] == 0);
+    CHECK(tricolor_bytes(m, NULL, &len) == NULL && error_says("is NULL"));
+    CHECK(tricolor_copy_bytes(m, a, 0, c, 0, 1) == TRICOLOR_ERR_MISUSE);
+    CHECK(error_says("needs a byte array"));
+    CHECK(tricolor_copy_bytes(m, foreign, 0, a, 0, 1) == TRICOLOR_ERR_MISUSE);
+    CHECK(tricolor_copy_bytes(m, b, 2, a, 0, 3) == TRICOLOR_ERR_MISUSE);
+    CHECK(error_says("source range"));
+    CHECK(tricolor_copy_bytes(m, b, 0, a, 4, 3) == TRICOLOR_ERR_MISUSE);
+    CHECK(error_says("destination range"));
+    CHECK(memcmp(tricolor_bytes(m, a, NULL), "trtrio", 6) == 0);
+    OK(tricolor_root_truncate(m, slot));
+    OK(tricolor_detach(m));
+    OK(tricolor_heap_destroy(h));
+}
+
+/* Pointer-prefix and prefix + array layouts. */
+static void test_shapes(void) {
+    tricolor_heap *h = new_heap(TRICOLOR_BARRIER_HYBRID);
+    tricolor_type_id node = 0, list = 0, closure = 0, table = 0, bad = 0;
+    /* Node: two pointers, then a data word. */
+    OK(tricolor_register_fixed_leading(h, "Node", 3, 2, &node));
+    /* List: an array of pointers. */
+    OK(tricolor_register_array_leading(h, "List", 1, 1, &list));
+    /* Closure: arity (data) and function (pointer), then upvalues. */
+    uint32_t closure_prefix[] = {1}, closure_elem[] = {0};
+    OK(tricolor_register_prefix_array(h, "Closure", 2, closure_prefix, 1, 1, closure_elem, 1,
+                                      &closure));
+    /* Table: a count, then entries of key, value (pointers) and hash. */
+    OK(tricolor_register_prefix_array_leading(h, "Table", 1, 0, 3, 2, &table));
+    CHECK(tricolor_register_prefix_array(h, "Bad", 1, closure_prefix, 1, 1, NULL, 0, &bad) ==
+          TRICOLOR_ERR_BAD_DESCRIPTOR);
+    CHECK(error_says("Bad"));
+    CHECK(tricolor_register_prefix_array_leading(h, "Empty", 1, 0, 0, 0, &bad) ==
+          TRICOLOR_ERR_BAD_DESCRIPTOR);
+    CHECK(tricolor_register_fixed_leading(h, "Over", 2, 3, &bad) == TRICOLOR_ERR_BAD_DESCRIPTOR);
+    CHECK(tricolor_register_prefix_array(h, "Null", 1, NULL, 1, 1, NULL, 0, &bad) ==
+          TRICOLOR_ERR_NULL);
+
+    tricolor_mutator *m = NULL;
+    OK(tricolor_attach(h, &m));
+    void *tab = tricolor_new(m, table, 2);
+    size_t slot = tricolor_root_push(m, tab);
+    size_t len = 0;
+    tricolor_type_id ty = 0;
+    OK(tricolor_shape_of(m, tab, &ty, &len));
+    CHECK(ty == table && len == 2);
+    OK(tricolor_store_word(m, tab, 0, 2));
+    void *clo = tricolor_new(m, closure, 2);
+    OK(tricolor_store(m, tab, 1, clo)); /* entry 0's key */
+    void *l = tricolor_new(m, list, 3);
+    OK(tricolor_store(m, tab, 5, l)); /* entry 1's value */
+    OK(tricolor_store_word(m, tab, 6, 12345)); /* entry 1's hash */
+    void *n1 = tricolor_new(m, node, 0);
+    OK(tricolor_store(m, clo, 1, n1)); /* the function */
+    void *n2 = tricolor_new(m, node, 0);
+    OK(tricolor_store(m, clo, 3, n2)); /* upvalue 1 */
+    void *n3 = tricolor_new(m, node, 0);
+    OK(tricolor_store(m, l, 2, n3));
+    void *n4 = tricolor_new(m, node, 0);
+    OK(tricolor_store(m, n3, 1, n4));
+    OK(tricolor_store_word(m, n4, 2, 77));
+    CHECK(tricolor_store(m, clo, 0, n1) == TRICOLOR_ERR_MISUSE); /* arity is data */
+    CHECK(tricolor_store(m, tab, 3, n1) == TRICOLOR_ERR_MISUSE); /* entry 0's hash */
+    CHECK(tricolor_store(m, n4, 2, n1) == TRICOLOR_ERR_MISUSE);
+    (void)tricolor_new(m, node, 0); /* garbage */
+    OK(tricolor_collect(m));
+    tricolor_stats st;
+    OK(tricolor_heap_stats(h, &st));
+    CHECK(st.last_objects_marked == 7);
+    CHECK(tricolor_load(m, tab, 1) == clo && tricolor_load(m, tab, 5) == l);
+    CHECK(tricolor_load_word(m, tab, 6) == 12345);
+    CHECK(tricolor_load(m, clo, 3) == n2 && tricolor_load(m, n3, 1) == n4);
+    CHECK(tricolor_load_word(m, n4, 2) == 77);
+    OK(tricolor_root_truncate(m, slot));
+    OK(tricolor_detach(m));
+    OK(tricolor_heap_destroy(h));
+}
+
 struct foreign_call {
     tricolor_mutator *m;
     tricolor_heap *h;
@@ -741,6 +917,9 @@ int main(void) {
     test_finalizers_and_cleanups();
     test_weak_and_ephemerons();
     test_traced();
+    test_many_traced();
+    test_bytes();
+    test_shapes();
     test_errors();
     test_threads(TRICOLOR_BARRIER_HYBRID);
     test_threads(TRICOLOR_BARRIER_SATB);
