@@ -53,6 +53,10 @@ use tricolor_collector::{
 };
 
 /// How long a test waits for another thread before it calls it a hang.
+/// Only for waits that involve no collection (a collection's time depends
+/// on the load). A finalizer held at a gate waits without a deadline: the
+/// test thread opens the gate after whole collections, and drops the
+/// sender (which ends the wait) if it panics first.
 const PATIENCE: Duration = Duration::from_secs(20);
 
 fn heap(mode: BarrierMode) -> Heap {
@@ -1117,7 +1121,7 @@ fn cancelling_a_queued_cleanup_is_too_late() {
         let g = new_obj(&mut m, t, 100);
         m.set_finalizer(g, move |m, _| {
             started.send(()).unwrap();
-            m.native(|| gate_rx.recv_timeout(PATIENCE).expect("gate"));
+            m.native(|| gate_rx.recv().expect("gate"));
         })
         .unwrap();
         m.collect();
@@ -1772,7 +1776,7 @@ fn a_finalizer_thread_pop_while_marking_keeps_the_object() {
         let s = started.clone();
         m.set_finalizer(g, move |m, _| {
             s.send("G").unwrap();
-            m.native(|| gate_rx.recv_timeout(PATIENCE).expect("gate G"));
+            m.native(|| gate_rx.recv().expect("gate G"));
         })
         .unwrap();
         m.collect();
@@ -1798,7 +1802,7 @@ fn a_finalizer_thread_pop_while_marking_keeps_the_object() {
             // SAFETY: the finalizer's object is rooted while it runs.
             let before = unsafe { describe(m, o) };
             started.send("X").unwrap();
-            m.native(|| gate_x_rx.recv_timeout(PATIENCE).expect("gate X"));
+            m.native(|| gate_x_rx.recv().expect("gate X"));
             // SAFETY: as above: still rooted, two cycles later.
             let after = unsafe { describe(m, o) };
             l.push(format!("fin 1: {before} / {after}"));
