@@ -13,7 +13,7 @@
 mod common;
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 
@@ -45,18 +45,34 @@ fn stress(poison: bool, seed: u64) {
     let stop = Arc::new(AtomicBool::new(false));
 
     // The background sweeper races with the allocating threads' lazy sweeps.
+    // So that both kinds take part whatever the scheduling, the coordinator
+    // holds the allocating threads back in the first sweep cycle until the
+    // sweeper has swept a span, and holds the sweeper back (`hold`, which
+    // it acknowledges in `held`) for all of the second.
+    // `looks` counts its calls of `sweep_one`, `swept` those that swept.
+    let (looks, swept) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let hold = Arc::new(AtomicBool::new(false));
+    let held = Arc::new(AtomicBool::new(false));
     let sweeper = {
-        let heap = heap.clone();
-        let stop = stop.clone();
+        let (heap, stop) = (heap.clone(), stop.clone());
+        let (looks, swept) = (looks.clone(), swept.clone());
+        let (hold, held) = (hold.clone(), held.clone());
         thread::spawn(move || {
-            let mut swept = 0usize;
             while !stop.load(Ordering::Relaxed) {
+                if hold.load(Ordering::SeqCst) {
+                    held.store(true, Ordering::SeqCst);
+                    thread::yield_now();
+                    continue;
+                }
+                held.store(false, Ordering::SeqCst);
+                looks.fetch_add(1, Ordering::SeqCst);
                 match heap.sweep_one() {
-                    Some(_) => swept += 1,
+                    Some(_) => {
+                        swept.fetch_add(1, Ordering::SeqCst);
+                    }
                     None => thread::yield_now(),
                 }
             }
-            swept
         })
     };
 
@@ -148,7 +164,23 @@ fn stress(poison: bool, seed: u64) {
         marked_prev = kept.iter().map(|k| k.lock().unwrap().len() as u64).sum();
         let s = heap.stats();
         cycle_start = Some((s.spans_in_use, s.spans_swept_total));
+        hold.store(cycle == 1, Ordering::SeqCst);
+        while cycle == 1 && !held.load(Ordering::SeqCst) && !sweeper.is_finished() {
+            thread::yield_now();
+        }
+        let background_before = swept.load(Ordering::SeqCst);
         heap.start_sweep_cycle();
+        // Until the sweeper has swept a span, or has made a whole call of
+        // `sweep_one` since the sweep began (which, with every span unswept
+        // and nobody else sweeping, must have swept one).
+        let looks_before = looks.load(Ordering::SeqCst);
+        while cycle == 0 && !sweeper.is_finished() {
+            let looked = looks.load(Ordering::SeqCst);
+            if swept.load(Ordering::SeqCst) > background_before || looked >= looks_before + 2 {
+                break;
+            }
+            thread::yield_now();
+        }
         barrier.wait(); // 4
     }
     for w in workers {
@@ -156,7 +188,8 @@ fn stress(poison: bool, seed: u64) {
     }
     heap.finish_sweep();
     stop.store(true, Ordering::Relaxed);
-    let background = sweeper.join().unwrap();
+    sweeper.join().unwrap();
+    let background = swept.load(Ordering::SeqCst);
     let s = heap.stats();
     let (spans, swept_before) = cycle_start.unwrap();
     assert_eq!(s.spans_swept_total - swept_before, spans as u64);

@@ -487,6 +487,7 @@ const MIRRORS: &[Mirror] = &[
             // model yields), then until a flush shades nothing new.
             "[real] epoch.load(Relaxed)",
             "quiescent()",
+            "[real] workers_stalled_for_testing.load(SeqCst)",
             "totals()",
             "flush_buffers()",
             "totals()",
@@ -579,6 +580,7 @@ const MIRRORS: &[Mirror] = &[
             "[real] data.release()",
             "park_assist()",
             "[real] assist_wait_ns.fetch_add(_, Relaxed)",
+            "[real] assist_parks.fetch_add(_, SeqCst)",
             "[real] data.lock()",
             "[real] safepoint()",
             "[real] assist()",

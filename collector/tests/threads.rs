@@ -183,12 +183,16 @@ fn handshake_reaches_running_and_native_mutators() {
     let heap = Heap::new(checked_config());
     let types = Types::register(&heap);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Every mutator is attached before the first handshake.
+    let attached = Arc::new(Barrier::new(4));
     let mut handles = Vec::new();
     for t in 0..3 {
         let heap = heap.clone();
         let stop = stop.clone();
+        let attached = attached.clone();
         handles.push(thread::spawn(move || {
             let mut m = heap.attach().unwrap();
+            attached.wait();
             let mut n = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 if t == 2 {
@@ -201,7 +205,7 @@ fn handshake_reaches_running_and_native_mutators() {
             n
         }));
     }
-    thread::sleep(Duration::from_millis(50));
+    attached.wait();
     // What this proves is liveness: the handshake returns while two mutators
     // run (they run it at their polls) and one sits in native code (the
     // caller runs it for that one); a hang fails the test. That it runs

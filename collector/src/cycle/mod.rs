@@ -176,7 +176,9 @@ fn await_mark_end(heap: &Arc<HeapInner>, run: &mut CycleRun) {
     let mut last_progress = (Instant::now(), ms.epoch.load(Ordering::Relaxed));
     loop {
         check_markers(heap);
-        if !ms.quiescent() {
+        // Stalled workers (tests only) hold the mark open whether or not
+        // they have woken yet, as busy workers the OS does not run would.
+        if !ms.quiescent() || heap.workers_stalled_for_testing.load(Ordering::SeqCst) {
             help_if_stalled(heap, &mut last_progress);
             continue;
         }

@@ -127,9 +127,10 @@ pub(crate) struct HeapInner {
     /// lost-object interleavings fail without it). Never set in production.
     pub(crate) barrier_disabled_for_testing: AtomicBool,
     /// Test-only: a background worker that wakes for work counts itself busy
-    /// and then waits, taking nothing, while this is set: what a worker the
-    /// OS does not run looks like to the rest of the mark. Never set in
-    /// production.
+    /// and then waits, taking nothing, while this is set, and the
+    /// collector thread does not end the mark even if no worker has woken
+    /// yet: what a busy worker the OS does not run looks like to the rest
+    /// of the mark. Never set in production.
     pub(crate) workers_stalled_for_testing: AtomicBool,
     /// Held for the whole of a cycle by whoever runs it (the collector
     /// thread, or a [`CycleStepper`](crate::CycleStepper)).

@@ -483,14 +483,30 @@ impl Heap {
 
     /// Test-only: while `stalled`, a background mark worker that wakes for
     /// work counts itself busy and waits without taking any, as a worker
-    /// the OS does not run would; the mark cannot end until it is released.
-    /// Never use it otherwise.
+    /// the OS does not run would, and the concurrent mark cannot end,
+    /// whether or not a worker has woken yet, until it is released. Never
+    /// use it otherwise.
     #[doc(hidden)]
     pub fn stall_mark_workers_for_testing(&self, stalled: bool) {
         self.inner
             .workers_stalled_for_testing
             .store(stalled, Ordering::SeqCst);
         self.inner.mark_state.wake_all();
+    }
+
+    /// Test-only: `None` while no concurrent mark runs; during one, how
+    /// many times mutators have parked in a mark assist so far
+    /// (`mutator::assist` module docs, "Parking"; each park waits at most
+    /// a millisecond before the mutator looks for work again), so that a
+    /// test can wait for a mark to begin, and for a mutator to stay parked,
+    /// on a condition rather than a timer. Never use it otherwise.
+    #[doc(hidden)]
+    pub fn assist_parks_for_testing(&self) -> Option<u64> {
+        let inner = &self.inner;
+        inner
+            .phase
+            .marking()
+            .then(|| inner.mark_state.assist_parks.load(Ordering::SeqCst))
     }
 
     /// Counters and timings (Go's `MemStats`, for this heap).

@@ -148,6 +148,10 @@ pub(crate) struct MarkState {
     /// Time mutators spent parked in assists this cycle, in ns, summed over
     /// mutators. Added to by mutators; reset at sweep termination.
     pub(crate) assist_wait_ns: AtomicU64,
+    /// Parks of mark assists this cycle (each a wait of at most
+    /// `PARK_POLL`), summed over mutators, for tests to wait on
+    /// (`Heap::assist_parks_for_testing`). Reset at sweep termination.
+    pub(crate) assist_parks: AtomicU64,
 }
 
 impl MarkState {
@@ -177,6 +181,7 @@ impl MarkState {
             park_lock: Mutex::new(()),
             park_cv: Condvar::new(),
             assist_wait_ns: AtomicU64::new(0),
+            assist_parks: AtomicU64::new(0),
         }
     }
 
@@ -195,6 +200,7 @@ impl MarkState {
         self.cpu_ns.store(0, Ordering::Relaxed);
         self.assist_bytes.store(0, Ordering::Relaxed);
         self.assist_wait_ns.store(0, Ordering::Relaxed);
+        self.assist_parks.store(0, Ordering::Relaxed);
         self.assist_ratio
             .store(assist_ratio.to_bits(), Ordering::Relaxed);
         self.assists_may_park

@@ -274,6 +274,7 @@ impl Mutator {
             ms.park_assist(assist::PARK_POLL);
             ms.assist_wait_ns
                 .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            ms.assist_parks.fetch_add(1, Ordering::SeqCst);
             self.leave_native();
             // The mark may have ended (and another begun, with the debt
             // reset) while this mutator was parked.
