@@ -362,6 +362,7 @@ pub unsafe extern "C" fn tricolor_shape_of(
             unsafe { ty.write(c) };
         }
         if !len.is_null() {
+            // SAFETY: non-null, valid for a write by the caller's guarantee.
             unsafe { len.write(n) };
         }
         Ok(())
@@ -632,6 +633,7 @@ pub unsafe extern "C" fn tricolor_live(
             unsafe { bytes.write(a.bytes) };
         }
         if !objects.is_null() {
+            // SAFETY: non-null, valid for a write by the caller's guarantee.
             unsafe { objects.write(a.objects) };
         }
         Ok(())
