@@ -264,7 +264,7 @@ pub use object::{ObjRef, ObjectView};
 pub use policy::{Config, ConfigError};
 pub use specials::api::{CleanupHandle, WeakRef};
 pub use specials::ephemeron::EphemeronTable;
-pub use specials::records::{SpecialError, SpecialStats};
+pub use specials::records::{DropFn, SpecialError, SpecialStats};
 pub use specials::weak_slots::WeakSlots;
 pub use stats::{CycleStats, GcStats, HeapAlloc, PauseHistogram};
 pub use tricolor_barriers::BarrierMode;

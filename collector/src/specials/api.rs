@@ -17,8 +17,8 @@ use crate::mutator::Mutator;
 use crate::object::ObjRef;
 use crate::specials::finalizer_thread::{start_thread, wait_for_finalizers, FINALIZER_THREAD_OF};
 use crate::specials::records::{
-    Callback, CleanupRec, FinalizerRec, SpecialError, WeakCell, KIND_CLEANUP, KIND_FINALIZER,
-    KIND_WEAK,
+    Callback, CleanupRec, DropFn, FinalizerRec, SpecialError, WeakCell, KIND_CLEANUP, KIND_DROP,
+    KIND_FINALIZER, KIND_WEAK,
 };
 
 /// A user's finalizer, as the records keep it (`records::Callback`).
@@ -341,6 +341,67 @@ impl Mutator {
             slot,
             id,
         })
+    }
+
+    /// Registers the drop of a Rust value living in `obj`'s payload: once a
+    /// collection finds `obj` unreachable, the sweep copies its payload
+    /// words (bitwise: a move) into a buffer before freeing it, and the
+    /// finalizer thread calls `f` with that buffer. This is how the safe
+    /// API runs `Drop` for values with drop glue.
+    ///
+    /// Unlike a finalizer, nothing `obj` points to is kept for `f`: the
+    /// objects its pointer words name may be freed by the time `f` runs, so
+    /// `f` must not follow them (the safe API nulls them first). Unlike a
+    /// cleanup, `f` gets the object's contents. A drop record of an object
+    /// that a finalizer resurrects stays on it.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// static DROPPED: AtomicU64 = AtomicU64::new(0);
+    /// /// Word 0 of the payload is a counter value to report.
+    /// unsafe fn report(words: *mut u64) {
+    ///     // SAFETY: the buffer holds the object's payload words.
+    ///     DROPPED.store(unsafe { *words }, Ordering::SeqCst);
+    /// }
+    /// let heap = Heap::new(Config::default());
+    /// let ty = heap.register_type(TypeDescriptor::fixed("Handle", 1, &[]))?;
+    /// let mut m = heap.attach()?;
+    /// let obj = m.alloc(ty, 0);
+    /// // SAFETY: `obj` is fresh; word 0 is data.
+    /// unsafe { m.store_word(obj, 0, 42) };
+    /// // SAFETY: `report` reads only the copied payload word.
+    /// unsafe { m.set_drop(obj, report)? };
+    /// m.collect();
+    /// m.wait_for_finalizers();
+    /// assert_eq!(DROPPED.load(Ordering::SeqCst), 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Safety
+    /// `f` must be sound to call, on the finalizer thread, with a buffer
+    /// holding the payload words `obj` has when it dies (at least its
+    /// type's payload words), once.
+    ///
+    /// # Errors
+    /// As for [`set_finalizer`](Self::set_finalizer): a pointer that is not
+    /// the start of a live object of this heap.
+    pub unsafe fn set_drop(&mut self, obj: ObjRef, f: DropFn) -> Result<(), SpecialError> {
+        self.assert_running();
+        let heap = self.inner().clone();
+        check_live(&heap, obj, "set_drop")?;
+        let o = heap.page.find_object(obj.addr()).expect("checked");
+        o.span().specials().add(Special {
+            index: o.index() as u32,
+            kind: KIND_DROP,
+            data: f as usize,
+        });
+        heap.specials
+            .drops_registered
+            .fetch_add(1, Ordering::Relaxed);
+        start_thread(&heap);
+        Ok(())
     }
 
     /// A weak reference to `obj`: it yields `obj` while `obj` is reachable

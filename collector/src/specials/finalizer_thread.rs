@@ -88,11 +88,12 @@ fn finalizer_thread(heap: Arc<HeapInner>) {
                 q.running = true;
                 // The queue is a root scanned once per mark: taking a job
                 // out of it while marking is a deletion (specials §5).
-                if heap.phase.marking() {
-                    let v = match job {
-                        Job::Finalize { obj, .. } => obj,
-                        Job::Cleanup { arg, .. } => arg,
-                    };
+                let v = match job {
+                    Job::Finalize { obj, .. } => obj,
+                    Job::Cleanup { arg, .. } => arg,
+                    Job::Drop { .. } => 0,
+                };
+                if v != 0 && heap.phase.marking() {
                     shade_all(&heap, &[v], Source::Root(RootKind::FinalizerQueue));
                 }
                 job
@@ -129,6 +130,14 @@ fn run_job(m: &mut Mutator, job: Job) {
             });
             sp.cleanups_run.fetch_add(1, Ordering::Relaxed);
             ("cleanup", r)
+        }
+        Job::Drop { mut words, f } => {
+            // SAFETY: `words` is the payload the sweep moved out of a dead
+            // object whose drop record named `f`; it is dropped here once
+            // (`Mutator::set_drop`'s contract).
+            let r = catch_unwind(AssertUnwindSafe(|| unsafe { f(words.as_mut_ptr()) }));
+            sp.drops_run.fetch_add(1, Ordering::Relaxed);
+            ("drop", r)
         }
     };
     if let Err(payload) = result {

@@ -67,6 +67,11 @@
 //!    is queued with the object;
 //! 3. cleanup records: if the object was kept by step 2, they stay on it;
 //!    otherwise each is removed and queued with its argument.
+//! 4. a drop record: likewise kept with a kept object; otherwise the
+//!    object's payload words are copied out (a bitwise move of the Rust
+//!    value living there) and queued with the drop function. Nothing the
+//!    object points to is kept for it: the drop must not follow its
+//!    pointers (the safe API nulls them before dropping).
 //!
 //! Sweeping finishes before the next mark starts (sweep termination), so no
 //! record is queued while marking, and a queued object is rooted by the

@@ -18,6 +18,13 @@ use crate::specials::tables::TableInner;
 pub(crate) const KIND_WEAK: u8 = 1;
 pub(crate) const KIND_FINALIZER: u8 = 2;
 pub(crate) const KIND_CLEANUP: u8 = 3;
+/// A drop record: `data` is the [`DropFn`] itself (no table).
+pub(crate) const KIND_DROP: u8 = 4;
+
+/// Drops a value moved out of a dead object: called on the finalizer thread
+/// with a buffer holding a bitwise copy of the object's payload words
+/// ([`Mutator::set_drop`](crate::Mutator::set_drop)).
+pub type DropFn = unsafe fn(*mut u64);
 
 /// A finalizer or cleanup closure, its context type erased. The records
 /// and the queue sit below the public `Mutator` that the user's closures
@@ -202,8 +209,19 @@ pub(crate) struct WeakCell {
 }
 
 pub(crate) enum Job {
-    Finalize { obj: usize, f: Box<dyn Callback> },
-    Cleanup { arg: usize, f: Box<dyn Callback> },
+    Finalize {
+        obj: usize,
+        f: Box<dyn Callback>,
+    },
+    Cleanup {
+        arg: usize,
+        f: Box<dyn Callback>,
+    },
+    /// A dead object's payload, moved out by the sweep, and its drop.
+    Drop {
+        words: Box<[u64]>,
+        f: DropFn,
+    },
 }
 
 #[derive(Default)]
@@ -258,6 +276,12 @@ pub struct SpecialStats {
     pub cleanups_run: u64,
     /// Cleanups cancelled before they were queued.
     pub cleanups_cancelled: u64,
+    /// Drop records registered and not yet queued.
+    pub drops_pending: u64,
+    /// Drops queued because their object was found unreachable.
+    pub drops_queued: u64,
+    /// Drops that have run (panicked ones included).
+    pub drops_run: u64,
     /// Weak cells cleared (one per object, however many handles share it).
     pub weak_cleared: u64,
     /// Ephemeron entries removed because their key died.
@@ -291,6 +315,9 @@ pub(crate) struct Specials {
     pub(crate) cleanups_queued: AtomicU64,
     pub(crate) cleanups_run: AtomicU64,
     pub(crate) cleanups_cancelled: AtomicU64,
+    pub(crate) drops_registered: AtomicU64,
+    pub(crate) drops_queued: AtomicU64,
+    pub(crate) drops_run: AtomicU64,
     pub(crate) weak_cleared: AtomicU64,
     pub(crate) ephemerons_dropped: AtomicU64,
     /// The ephemeron tables of this heap (`specials::ephemeron`).
@@ -318,6 +345,9 @@ impl Specials {
             cleanups_queued: AtomicU64::new(0),
             cleanups_run: AtomicU64::new(0),
             cleanups_cancelled: AtomicU64::new(0),
+            drops_registered: AtomicU64::new(0),
+            drops_queued: AtomicU64::new(0),
+            drops_run: AtomicU64::new(0),
             weak_cleared: AtomicU64::new(0),
             ephemerons_dropped: AtomicU64::new(0),
             tables: Mutex::default(),
@@ -353,6 +383,9 @@ impl Specials {
             cleanups_queued: r(&self.cleanups_queued),
             cleanups_run: r(&self.cleanups_run),
             cleanups_cancelled: r(&self.cleanups_cancelled),
+            drops_pending: r(&self.drops_registered).saturating_sub(r(&self.drops_queued)),
+            drops_queued: r(&self.drops_queued),
+            drops_run: r(&self.drops_run),
             weak_cleared: r(&self.weak_cleared),
             ephemerons_dropped: r(&self.ephemerons_dropped),
         }
@@ -368,7 +401,7 @@ impl Specials {
             match *job {
                 Job::Finalize { obj, .. } => f(obj, RootKind::FinalizerQueue),
                 Job::Cleanup { arg, .. } if arg != 0 => f(arg, RootKind::CleanupArg),
-                Job::Cleanup { .. } => {}
+                Job::Cleanup { .. } | Job::Drop { .. } => {}
             }
         }
         for rec in self.cleanups.lock().iter() {

@@ -8,7 +8,9 @@ use tricolor_allocator::{Span, Special, SweepHook};
 
 use crate::heap::inner::HeapInner;
 use crate::mark::scan::for_each_referent;
-use crate::specials::records::{Job, Specials, KIND_CLEANUP, KIND_FINALIZER, KIND_WEAK};
+use crate::specials::records::{
+    DropFn, Job, Specials, KIND_CLEANUP, KIND_DROP, KIND_FINALIZER, KIND_WEAK,
+};
 
 /// The allocator's sweep hook: specials §3. It holds the specials, not the
 /// heap (the heap holds the allocator, which holds the hook); `heap` only
@@ -70,6 +72,30 @@ impl SweepHook for SpecialsHook {
                 });
                 sp.cleanups_queued.fetch_add(1, Ordering::Relaxed);
             }
+            false
+        });
+        // 4: drops of objects that really die: the payload is moved out
+        // before the span is freed.
+        dead.retain(|s| {
+            if s.kind != KIND_DROP {
+                return true;
+            }
+            if kept.contains(&s.index) {
+                return true; // stays on the kept object
+            }
+            let obj = span.object_addr(s.index as usize);
+            let n = span.elem_size() / 8 - 1;
+            // SAFETY: the object is dead but not yet freed (the hook runs
+            // before the sweep frees anything), and its slot is `elem_size`
+            // bytes: one header word and `n` payload words. Nothing else
+            // reads or writes a dead object.
+            let words: Box<[u64]> =
+                unsafe { std::slice::from_raw_parts((obj + 8) as *const u64, n) }.into();
+            // SAFETY: `data` of a drop record is a `DropFn`, stored by
+            // `Mutator::set_drop`.
+            let f = unsafe { std::mem::transmute::<usize, DropFn>(s.data) };
+            jobs.push(Job::Drop { words, f });
+            sp.drops_queued.fetch_add(1, Ordering::Relaxed);
             false
         });
         if !jobs.is_empty() {

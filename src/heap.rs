@@ -1,0 +1,229 @@
+//! [`Heap`]: a tricolor heap seen from the safe API, with the registry that
+//! gives each Rust type its descriptor once per heap.
+
+use std::any::TypeId as RustTypeId;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use tricolor_collector::{AttachError, Config, DescriptorError, Shape, TypeDescriptor, TypeId};
+
+use crate::gc::payload_of;
+use crate::global::Global;
+use crate::mutator::Mutator;
+use crate::trace::{Trace, Tracer};
+
+/// A garbage-collected heap: shared by every thread that
+/// [attaches](Heap::attach) to it. Cloning it clones a handle (the heap
+/// lives while any handle, mutator or global does).
+///
+/// ```
+/// use tricolor::{Heap, Member, Trace};
+///
+/// #[derive(Trace, Default)]
+/// struct Node { left: Member<Node>, right: Member<Node> }
+///
+/// let heap = Heap::new();
+/// let mut m = heap.attach()?;
+/// let root = m.alloc(Node::default());
+/// for _ in 0..100 {
+///     m.alloc(Node::default()); // garbage at once
+/// }
+/// m.collect();
+/// assert_eq!(heap.raw().stats().last_cycle.unwrap().objects_marked, 1);
+/// # drop(root);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Heap {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    raw: tricolor_collector::Heap,
+    /// Each Rust type's descriptor id in this heap, registered on first use
+    /// by any thread. Mutators cache what they look up.
+    types: Mutex<HashMap<RustTypeId, TypeId>>,
+}
+
+impl Heap {
+    /// A heap with the default configuration (hybrid barrier, GOGC 100).
+    ///
+    /// ```
+    /// let heap = tricolor::Heap::new();
+    /// assert_eq!(heap.raw().config().pacer.gogc, Some(100));
+    /// ```
+    #[allow(clippy::new_without_default)] // a heap is a resource, not a value
+    pub fn new() -> Heap {
+        Heap::with_config(Config::default())
+    }
+
+    /// A heap configured from the `TRICOLOR_*` environment variables
+    /// ([`Config::from_env`]): barrier mode, GOGC, memory limit, gctrace
+    /// and the verification modes.
+    ///
+    /// ```
+    /// let heap = tricolor::Heap::from_env();
+    /// # drop(heap);
+    /// ```
+    pub fn from_env() -> Heap {
+        Heap::wrap(tricolor_collector::Heap::from_env())
+    }
+
+    /// A heap with `config`.
+    ///
+    /// ```
+    /// use tricolor::{raw::{BarrierMode, Config}, Heap};
+    /// let heap = Heap::with_config(Config { barrier: BarrierMode::Satb, ..Config::default() });
+    /// assert_eq!(heap.raw().config().barrier, BarrierMode::Satb);
+    /// ```
+    pub fn with_config(config: Config) -> Heap {
+        Heap::wrap(tricolor_collector::Heap::new(config))
+    }
+
+    fn wrap(raw: tricolor_collector::Heap) -> Heap {
+        Heap {
+            shared: Arc::new(Shared {
+                raw,
+                types: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The raw heap underneath: statistics, configuration, gctrace, the
+    /// cycle stepper, and the raw API for what the safe one does not cover.
+    ///
+    /// ```
+    /// let heap = tricolor::Heap::new();
+    /// assert_eq!(heap.raw().stats().cycles, 0);
+    /// ```
+    pub fn raw(&self) -> &tricolor_collector::Heap {
+        &self.shared.raw
+    }
+
+    /// Attaches the calling thread: the returned [`Mutator`] allocates,
+    /// roots and runs the barrier for it.
+    ///
+    /// # Errors
+    /// [`AttachError::AlreadyAttached`] if the thread already has a mutator
+    /// of this heap.
+    ///
+    /// ```
+    /// let heap = tricolor::Heap::new();
+    /// let m = heap.attach()?;
+    /// assert!(heap.attach().is_err(), "one mutator per thread and heap");
+    /// drop(m);
+    /// let _again = heap.attach()?;
+    /// # Ok::<(), tricolor::raw::AttachError>(())
+    /// ```
+    pub fn attach(&self) -> Result<Mutator, AttachError> {
+        let raw = self.shared.raw.attach()?;
+        Ok(Mutator::owned(raw, self.clone()))
+    }
+
+    /// Runs a full collection (mark and sweep) and returns when it is done.
+    /// Callable from a thread with no mutator of this heap, or whose mutator
+    /// is in native state ([`Mutator::native`]); a running mutator calls
+    /// [`Mutator::collect`] instead.
+    ///
+    /// # Panics
+    /// If the calling thread has a running mutator of this heap.
+    ///
+    /// ```
+    /// let heap = tricolor::Heap::new();
+    /// heap.collect();
+    /// assert_eq!(heap.raw().stats().cycles, 1);
+    /// ```
+    pub fn collect(&self) {
+        self.shared.raw.collect();
+    }
+
+    /// A new, empty global root: an object slot that every thread can read
+    /// and write, which keeps its object alive ([`Global`]).
+    ///
+    /// ```
+    /// use tricolor::{Heap, Trace};
+    /// #[derive(Trace)]
+    /// struct Config { verbose: bool }
+    ///
+    /// let heap = Heap::new();
+    /// let settings = heap.global::<Config>();
+    /// let mut m = heap.attach()?;
+    /// let c = m.alloc(Config { verbose: true });
+    /// settings.set(Some(c.get(&m)));
+    /// drop(c);
+    /// m.collect();
+    /// assert!(settings.get(&m).unwrap().verbose);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn global<T: Trace>(&self) -> Global<T> {
+        Global::new(self.clone())
+    }
+
+    /// Whether `self` and `other` are handles of the same heap.
+    ///
+    /// ```
+    /// let a = tricolor::Heap::new();
+    /// assert!(a.same(&a.clone()));
+    /// assert!(!a.same(&tricolor::Heap::new()));
+    /// ```
+    pub fn same(&self, other: &Heap) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    /// `T`'s descriptor id in this heap, registering it on first use.
+    pub(crate) fn type_id_of<T: Trace>(&self) -> Result<TypeId, DescriptorError> {
+        let key = RustTypeId::of::<T>();
+        let mut types = self.shared.types.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&id) = types.get(&key) {
+            return Ok(id);
+        }
+        let id = self.shared.raw.register_type(descriptor::<T>())?;
+        types.insert(key, id);
+        Ok(id)
+    }
+}
+
+impl fmt::Debug for Heap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Heap({:p})", Arc::as_ptr(&self.shared))
+    }
+}
+
+/// Payload words of a `T` object (at least one: the allocator's smallest
+/// object).
+pub(crate) const fn words_of<T>() -> u32 {
+    let w = std::mem::size_of::<T>().div_ceil(8);
+    if w == 0 {
+        1
+    } else {
+        w as u32
+    }
+}
+
+/// The descriptor of `T`: a pointer bitmap when its members sit at fixed
+/// words, else a trace callback (module docs of `trace`).
+pub(crate) fn descriptor<T: Trace>() -> TypeDescriptor {
+    let name = std::any::type_name::<T>();
+    let words = words_of::<T>();
+    let mut pointers = Vec::new();
+    if T::pointer_words(0, &mut pointers) {
+        return TypeDescriptor::fixed(name, words, &pointers);
+    }
+    TypeDescriptor::traced_with(
+        name,
+        Shape::Fixed { words },
+        |view, edges| {
+            // SAFETY: the marker calls this only for live objects of this
+            // type, whose payload holds an initialised `T`; `trace` reads
+            // only members (atomic) and what cannot change after allocation
+            // (the `Trace` contract), so reading it while mutators run is no
+            // data race.
+            let value = unsafe { &*(payload_of(view.obj().addr()) as *const T) };
+            let mut visit = |a: usize| edges.visit(a);
+            value.trace(&mut Tracer::new(&mut visit));
+        },
+        // A member word holds an object's address or 0, nothing else.
+        |w| (w != 0).then_some(w as usize),
+    )
+}

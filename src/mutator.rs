@@ -1,0 +1,457 @@
+//! [`Mutator`]: one thread's access to a heap through the safe API —
+//! allocation, the points where the collector may act, native state.
+
+use std::any::TypeId as RustTypeId;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::mem::{align_of, needs_drop};
+use std::ptr::NonNull;
+
+use tricolor_collector::{DescriptorError, GcAllocError, TypeId};
+
+use crate::gc::payload_of;
+use crate::heap::Heap;
+use crate::roots::{Root, RootTable};
+use crate::trace::Trace;
+
+/// A thread's access to a [`Heap`]: it allocates, roots, runs the write
+/// barrier and answers the collector's requests for the thread.
+///
+/// # Where the collector may act
+///
+/// The collector frees nothing and scans nothing of this thread's except
+/// at this mutator's **GC points**: [`alloc`](Mutator::alloc),
+/// [`safepoint`](Mutator::safepoint), [`collect`](Mutator::collect) and
+/// [`native`](Mutator::native). Each takes `&mut self`. A [`Gc`](crate::Gc)
+/// borrows `&self`, so the borrow checker rejects any `Gc` held across a GC
+/// point; what must survive one is held in a [`Root`] (or a
+/// [`Global`](crate::Global), or a member of a rooted object). At a GC point
+/// the thread may do its share of a collection: its roots are scanned there
+/// (by handshake) and it may help mark (an assist). Marking itself runs
+/// concurrently on other threads between GC points, kept correct by the
+/// write barrier that [`Gc::set`](crate::Gc::set) runs.
+///
+/// A thread that runs for long without allocating should call
+/// [`safepoint`](Mutator::safepoint) now and then (a loop's back edge): a
+/// collection waits for every running mutator to reach a GC point, so a
+/// thread that never does stalls the others' collections. A thread about to
+/// block, sleep or run long foreign code wraps it in
+/// [`native`](Mutator::native): in native state the collector scans its
+/// roots without waiting for it.
+///
+/// A mutator is neither `Send` nor `Sync`: it is its thread's.
+///
+/// ```
+/// use tricolor::{Heap, Member, Trace};
+///
+/// #[derive(Trace, Default)]
+/// struct Node { next: Member<Node>, value: u64 }
+///
+/// let heap = Heap::new();
+/// let mut m = heap.attach()?;
+/// let list = m.alloc(Node::default());
+/// for i in 1..=1000 {
+///     let node = m.alloc(Node { value: i, ..Node::default() }); // a GC point
+///     let (n, l) = (node.get(&m), list.get(&m));
+///     n.set(|n| &n.next, l.get(|l| &l.next));
+///     l.set(|l| &l.next, Some(n));
+/// }
+/// m.collect();
+/// let mut sum = 0;
+/// let mut cur = list.get(&m).get(|l| &l.next);
+/// while let Some(n) = cur {
+///     sum += n.value;
+///     cur = n.get(|n| &n.next);
+/// }
+/// assert_eq!(sum, 500_500);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Mutator {
+    /// The raw mutator. Owned (boxed) for a mutator from [`Heap::attach`];
+    /// borrowed for the one a finalizer runs with. Every use is a short
+    /// `&mut` made by [`Mutator::raw_mut`] or by a `&mut self` method, never
+    /// held while user code runs.
+    raw: NonNull<tricolor_collector::Mutator>,
+    /// Whether `raw` came from `Box::into_raw` (freed on drop).
+    owned: bool,
+    /// This mutator's roots (roots §1).
+    table: NonNull<RootTable>,
+    heap: Heap,
+    /// The type allocated last, and its id: most loops allocate one type.
+    last_type: Cell<Option<(RustTypeId, TypeId)>>,
+    /// Every type this mutator has allocated, and its id.
+    types: RefCell<HashMap<RustTypeId, TypeId>>,
+    /// Neither `Send` nor `Sync`.
+    _not_send: PhantomData<*mut ()>,
+}
+
+/// Why an allocation failed ([`Mutator::try_alloc`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AllocError {
+    /// The type could not be registered with the heap (the type table is
+    /// full: [`DescriptorError::TooManyTypes`]).
+    Type(DescriptorError),
+    /// The heap refused the allocation (memory limit, out of memory, a
+    /// failed collection).
+    Heap(GcAllocError),
+}
+
+impl fmt::Display for AllocError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AllocError::Type(e) => write!(f, "cannot register the type: {e}"),
+            AllocError::Heap(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for AllocError {}
+
+impl Mutator {
+    pub(crate) fn owned(raw: tricolor_collector::Mutator, heap: Heap) -> Mutator {
+        let raw = NonNull::from(Box::leak(Box::new(raw)));
+        // SAFETY: just made, owned.
+        unsafe { Mutator::install(raw, true, heap) }
+    }
+
+    /// A safe mutator over `raw`, borrowed for the life of the result (a
+    /// finalizer's).
+    ///
+    /// # Safety
+    /// `raw` is a running mutator of `heap`'s raw heap, on this thread, with
+    /// no root scanner; it outlives the result and is not used meanwhile.
+    pub(crate) unsafe fn borrowed(raw: &mut tricolor_collector::Mutator, heap: Heap) -> Mutator {
+        // SAFETY: the caller's contract.
+        unsafe { Mutator::install(NonNull::from(raw), false, heap) }
+    }
+
+    /// # Safety
+    /// `raw` is valid, running, of `heap`, and this thread's; `owned` says
+    /// whether it came from `Box::leak`.
+    unsafe fn install(
+        raw: NonNull<tricolor_collector::Mutator>,
+        owned: bool,
+        heap: Heap,
+    ) -> Mutator {
+        let table = RootTable::new();
+        let m = Mutator {
+            raw,
+            owned,
+            table,
+            heap,
+            last_type: Cell::new(None),
+            types: RefCell::new(HashMap::new()),
+            _not_send: PhantomData,
+        };
+        // SAFETY: no other reference to the raw mutator exists yet.
+        unsafe { m.raw_mut() }.set_root_scanner(Some(RootTable::scanner(table)));
+        m
+    }
+
+    /// The raw mutator.
+    ///
+    /// # Safety
+    /// No other reference to the raw mutator may be alive while the result
+    /// is: callers use it for one raw call that runs no user code.
+    #[inline]
+    #[allow(clippy::mut_from_ref)] // the contract above is the exclusivity proof
+    pub(crate) unsafe fn raw_mut(&self) -> &mut tricolor_collector::Mutator {
+        // SAFETY: `raw` is valid while `self` is; exclusivity is the
+        // caller's contract (the mutator is `!Sync`, so it is one thread's).
+        unsafe { &mut *self.raw.as_ptr() }
+    }
+
+    /// The raw mutator, for what the safe API does not cover (statistics,
+    /// finer control). Storing raw pointers into objects of the safe API
+    /// this way is on the caller (the raw API is `unsafe` where it matters).
+    ///
+    /// ```
+    /// let heap = tricolor::Heap::new();
+    /// let mut m = heap.attach()?;
+    /// assert_eq!(m.raw().heap_alloc().objects, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn raw(&mut self) -> &mut tricolor_collector::Mutator {
+        // SAFETY: `&mut self`: no `Gc` (which borrows `self`) is alive, and
+        // no other reference to the raw mutator is.
+        unsafe { self.raw_mut() }
+    }
+
+    pub(crate) fn table(&self) -> NonNull<RootTable> {
+        self.table
+    }
+
+    /// The heap this mutator belongs to.
+    ///
+    /// ```
+    /// let heap = tricolor::Heap::new();
+    /// let m = heap.attach()?;
+    /// assert!(m.heap().same(&heap));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn heap(&self) -> &Heap {
+        &self.heap
+    }
+
+    /// Allocates an object holding `value` and returns it rooted. A GC
+    /// point: the collector may run its share of a collection here.
+    ///
+    /// `value`'s members are all null (a member cannot be set outside the
+    /// heap); set them through the result. `T` must be `Send` because, if
+    /// it has drop glue, its `Drop` runs on the heap's finalizer thread once
+    /// the object is found unreachable ([`Mutator::alloc`]'s drop rules,
+    /// below).
+    ///
+    /// # Drop
+    ///
+    /// A type with drop glue (a `String`, a `Vec`, a `Box`, its own `Drop`)
+    /// is dropped after its object is found unreachable: the sweep moves the
+    /// value out of the object and the finalizer thread drops the moved
+    /// value, with every member of it nulled first. A `Drop` can therefore
+    /// never reach another object: its members read as null, and it has no
+    /// mutator to load through (the finalizer thread's own mutator is not
+    /// handed to it, and a thread cannot attach twice). Values without drop
+    /// glue cost nothing at sweep; with it, each object carries a record
+    /// (one allocation of the record table, as a cleanup does).
+    ///
+    /// # Panics
+    /// If the allocation fails ([`Mutator::try_alloc`] returns the error
+    /// instead), or if `T`'s alignment exceeds 8 bytes (a compile-time
+    /// error where the call is monomorphised).
+    ///
+    /// ```
+    /// use tricolor::{Heap, Trace};
+    /// #[derive(Trace)]
+    /// struct Greeting { text: String }
+    /// let heap = Heap::new();
+    /// let mut m = heap.attach()?;
+    /// let g = m.alloc(Greeting { text: "hello".to_string() });
+    /// assert_eq!(g.get(&m).text, "hello");
+    /// drop(g);
+    /// m.collect(); // unreachable: the String is dropped on the finalizer thread
+    /// m.wait_for_finalizers();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn alloc<T: Trace + Send>(&mut self, value: T) -> Root<T> {
+        match self.try_alloc(value) {
+            Ok(r) => r,
+            Err(e) => alloc_failed::<T>(e),
+        }
+    }
+
+    /// [`alloc`](Mutator::alloc), returning the error instead of panicking.
+    ///
+    /// # Errors
+    /// [`AllocError`] if the type cannot be registered or the heap refuses
+    /// the allocation (a memory limit, say).
+    ///
+    /// ```
+    /// use tricolor::{raw::Config, Heap, Trace};
+    /// #[derive(Trace)]
+    /// struct Big([u64; 1024]);
+    /// // A hard cap on the heap's reserved memory (arenas are 64 MiB each).
+    /// let heap = Heap::with_config(Config { max_heap_bytes: 64 << 20, ..Config::default() });
+    /// let mut m = heap.attach()?;
+    /// let mut kept = Vec::new();
+    /// let err = loop {
+    ///     match m.try_alloc(Big([0; 1024])) {
+    ///         Ok(r) => kept.push(r),
+    ///         Err(e) => break e,
+    ///     }
+    /// };
+    /// assert!(err.to_string().contains("limit"), "{err}");
+    /// assert!(kept.len() > 1000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn try_alloc<T: Trace + Send>(&mut self, value: T) -> Result<Root<T>, AllocError> {
+        const {
+            assert!(
+                align_of::<T>() <= 8,
+                "tricolor: a heap object's payload is 8-byte aligned; this type needs more"
+            )
+        };
+        let ty = self.type_id_of::<T>().map_err(AllocError::Type)?;
+        // SAFETY: `&mut self`: no other reference to the raw mutator.
+        let obj = unsafe { self.raw_mut() }
+            .try_alloc(ty, 0)
+            .map_err(AllocError::Heap)?;
+        let ptr = NonNull::new(obj.addr() as *mut u8).expect("objects are not null");
+        // SAFETY: a fresh object of `T`'s type: its payload is at least
+        // `size_of::<T>()` bytes, 8-aligned (alignment checked above), zeroed
+        // and ours alone until published; `value`'s members are null (a
+        // member outside the heap always is), so the write stores no pointer
+        // the barrier should have seen.
+        unsafe { std::ptr::write(payload_of(obj.addr()) as *mut T, value) };
+        if needs_drop::<T>() {
+            crate::specials::register_drop::<T>(self, obj);
+        }
+        // SAFETY: live (fresh, no safepoint since), of this heap, holding an
+        // initialised `T`; the mutator is running.
+        Ok(unsafe { Root::new(self, ptr) })
+    }
+
+    /// `T`'s type id in this heap: the last type, this mutator's cache, or
+    /// the heap's registry (registering `T` on first use).
+    #[inline]
+    fn type_id_of<T: Trace>(&self) -> Result<TypeId, DescriptorError> {
+        let key = RustTypeId::of::<T>();
+        if let Some((k, id)) = self.last_type.get() {
+            if k == key {
+                return Ok(id);
+            }
+        }
+        self.type_id_slow::<T>(key)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn type_id_slow<T: Trace>(&self, key: RustTypeId) -> Result<TypeId, DescriptorError> {
+        let id = self.types.borrow().get(&key).copied();
+        let id = match id {
+            Some(id) => id,
+            None => {
+                let id = self.heap.type_id_of::<T>()?;
+                self.types.borrow_mut().insert(key, id);
+                id
+            }
+        };
+        self.last_type.set(Some((key, id)));
+        Ok(id)
+    }
+
+    /// A GC point with nothing else to do: answers a pending request of the
+    /// collector (a stack scan, a stop) and may assist marking. Call it at a
+    /// long loop's back edge if the loop does not allocate.
+    ///
+    /// ```
+    /// let heap = tricolor::Heap::new();
+    /// let mut m = heap.attach()?;
+    /// for _ in 0..1000 {
+    ///     // ... work that allocates nothing ...
+    ///     m.safepoint();
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn safepoint(&mut self) {
+        self.raw().safepoint();
+    }
+
+    /// Runs a full collection and its sweep; returns when both are done. A
+    /// GC point.
+    ///
+    /// ```
+    /// # use tricolor::{Heap, Trace};
+    /// #[derive(Trace)] struct Blob([u64; 8]);
+    /// let heap = Heap::new();
+    /// let mut m = heap.attach()?;
+    /// for _ in 0..100 { m.alloc(Blob([0; 8])); }
+    /// m.collect();
+    /// assert_eq!(m.raw().heap_alloc().objects, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn collect(&mut self) {
+        self.raw().collect();
+    }
+
+    /// Runs `f` in native state: the thread promises not to touch the heap,
+    /// and the collector works around it instead of waiting for it (its
+    /// roots are scanned from another thread). Wrap blocking calls, sleeps
+    /// and long foreign code in it. A GC point on the way in and out.
+    ///
+    /// `f` cannot use this mutator: `native` borrows it mutably, and every
+    /// `Gc` borrows it. A [`Root`] dropped inside `f` keeps its object until
+    /// `f` returns.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let heap = tricolor::Heap::new();
+    /// let mut m = heap.attach()?;
+    /// let other = heap.clone();
+    /// let t = std::thread::spawn(move || other.collect()); // needs no help from `m`
+    /// m.native(|| std::thread::sleep(Duration::from_millis(10)));
+    /// t.join().unwrap();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn native<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        struct Leave<'a>(&'a mut Mutator);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                self.0.raw().leave_native();
+                // SAFETY: our table, our thread; running again.
+                unsafe { RootTable::set_native(self.0.table, false) };
+            }
+        }
+        self.raw().enter_native();
+        // SAFETY: our table, our thread.
+        unsafe { RootTable::set_native(self.table, true) };
+        let _leave = Leave(self);
+        f()
+    }
+
+    /// Waits until every finalizer, cleanup and drop queued so far has run
+    /// (in native state meanwhile).
+    ///
+    /// ```
+    /// let heap = tricolor::Heap::new();
+    /// let mut m = heap.attach()?;
+    /// m.wait_for_finalizers(); // nothing queued: returns at once
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_for_finalizers(&mut self) {
+        self.raw().wait_for_finalizers();
+    }
+
+    /// Roots alive on this mutator and root slots in use (for tests and
+    /// leak hunting: they differ only while a root dropped in native state
+    /// still holds its slot).
+    ///
+    /// ```
+    /// # use tricolor::{Heap, Trace};
+    /// # #[derive(Trace)] struct Unit;
+    /// let heap = Heap::new();
+    /// let mut m = heap.attach()?;
+    /// let a = m.alloc(Unit);
+    /// assert_eq!(m.root_counts(), (1, 1));
+    /// drop(a);
+    /// assert_eq!(m.root_counts(), (0, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn root_counts(&self) -> (usize, usize) {
+        // SAFETY: our table, our thread.
+        unsafe { RootTable::counts(self.table) }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn alloc_failed<T>(e: AllocError) -> ! {
+    panic!(
+        "tricolor: allocating a `{}` failed: {e}",
+        std::any::type_name::<T>()
+    )
+}
+
+impl Drop for Mutator {
+    fn drop(&mut self) {
+        self.raw().set_root_scanner(None);
+        // SAFETY: the scanner is gone; our table, our thread.
+        unsafe { RootTable::detach(self.table) };
+        if self.owned {
+            // SAFETY: `raw` came from `Box::leak` in `owned`, and nothing
+            // else refers to it any more.
+            drop(unsafe { Box::from_raw(self.raw.as_ptr()) });
+        }
+    }
+}
+
+impl fmt::Debug for Mutator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Mutator({:?})", self.heap)
+    }
+}
