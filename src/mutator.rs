@@ -13,7 +13,7 @@ use tricolor_collector::{DescriptorError, GcAllocError, TypeId};
 
 use crate::gc::payload_of;
 use crate::heap::Heap;
-use crate::roots::{Root, RootTable};
+use crate::roots::{Root, RootTable, StaysOnItsThread};
 use crate::trace::Trace;
 
 /// A thread's access to a [`Heap`]: it allocates, roots, runs the write
@@ -69,6 +69,8 @@ use crate::trace::Trace;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Mutator {
+    /// Neither `Send` nor `Sync`: a mutator is its thread's.
+    _thread: PhantomData<StaysOnItsThread>,
     /// The raw mutator. Owned (boxed) for a mutator from [`Heap::attach`];
     /// borrowed for the one a finalizer runs with. Every use is a short
     /// `&mut` made by [`Mutator::raw_mut`] or by a `&mut self` method, never
@@ -83,8 +85,6 @@ pub struct Mutator {
     last_type: Cell<Option<(RustTypeId, TypeId)>>,
     /// Every type this mutator has allocated, and its id.
     types: RefCell<HashMap<RustTypeId, TypeId>>,
-    /// Neither `Send` nor `Sync`.
-    _not_send: PhantomData<*mut ()>,
 }
 
 /// Why an allocation failed ([`Mutator::try_alloc`]).
@@ -138,13 +138,13 @@ impl Mutator {
     ) -> Mutator {
         let table = RootTable::new();
         let m = Mutator {
+            _thread: PhantomData,
             raw,
             owned,
             table,
             heap,
             last_type: Cell::new(None),
             types: RefCell::new(HashMap::new()),
-            _not_send: PhantomData,
         };
         // SAFETY: no other reference to the raw mutator exists yet.
         unsafe { m.raw_mut() }.set_root_scanner(Some(RootTable::scanner(table)));

@@ -40,6 +40,11 @@ use crate::gc::Gc;
 use crate::mutator::Mutator;
 use crate::trace::Trace;
 
+/// A marker that keeps a type on the thread that made it (neither `Send`
+/// nor `Sync`): compiler errors about a `Mutator` or `Root` sent to another
+/// thread name it.
+pub(crate) struct StaysOnItsThread(#[allow(dead_code)] *const ());
+
 /// The slots of one mutator's roots (roots §1).
 pub(crate) struct RootTable {
     /// Object addresses; 0 is a free slot. Written by the owning thread
@@ -255,11 +260,12 @@ impl RootTable {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Root<T> {
+    /// Neither `Send` nor `Sync`: the slot is on this thread's table.
+    _thread: PhantomData<StaysOnItsThread>,
     table: NonNull<RootTable>,
     slot: u32,
     /// The object (roots never move it: the collector does not move objects).
     obj: NonNull<u8>,
-    /// `*const T`: neither `Send` nor `Sync`.
     _t: PhantomData<*const T>,
 }
 
@@ -274,6 +280,7 @@ impl<T: Trace> Root<T> {
         // the caller guarantees it is running.
         let slot = unsafe { RootTable::add(m.table(), obj.as_ptr() as usize) };
         Root {
+            _thread: PhantomData,
             table: m.table(),
             slot,
             obj,
