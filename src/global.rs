@@ -54,7 +54,7 @@ pub struct Global<T> {
 impl<T: Trace> Global<T> {
     pub(crate) fn new(heap: Heap) -> Global<T> {
         Global {
-            raw: heap.raw().add_global(None),
+            raw: heap.raw_heap().add_global(None),
             heap,
             _t: PhantomData,
         }

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use tricolor_collector::{AttachError, Config, DescriptorError, Shape, TypeDescriptor, TypeId};
+use tricolor_collector::{
+    AttachError, Config, DescriptorError, GcStats, HeapAlloc, Shape, TypeDescriptor, TypeId,
+};
 
 use crate::gc::payload_of;
 use crate::global::Global;
@@ -30,7 +32,7 @@ use crate::trace::{Trace, Tracer};
 ///     m.alloc(Node::default()); // garbage at once
 /// }
 /// m.collect();
-/// assert_eq!(heap.raw().stats().last_cycle.unwrap().objects_marked, 1);
+/// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 1);
 /// # drop(root);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -51,7 +53,7 @@ impl Heap {
     ///
     /// ```
     /// let heap = tricolor::Heap::new();
-    /// assert_eq!(heap.raw().config().pacer.gogc, Some(100));
+    /// assert_eq!(heap.config().pacer.gogc, Some(100));
     /// ```
     #[allow(clippy::new_without_default)] // a heap is a resource, not a value
     pub fn new() -> Heap {
@@ -75,7 +77,7 @@ impl Heap {
     /// ```
     /// use tricolor::{raw::{BarrierMode, Config}, Heap};
     /// let heap = Heap::with_config(Config { barrier: BarrierMode::Satb, ..Config::default() });
-    /// assert_eq!(heap.raw().config().barrier, BarrierMode::Satb);
+    /// assert_eq!(heap.config().barrier, BarrierMode::Satb);
     /// ```
     pub fn with_config(config: Config) -> Heap {
         Heap::wrap(tricolor_collector::Heap::new(config))
@@ -90,15 +92,71 @@ impl Heap {
         }
     }
 
-    /// The raw heap underneath: statistics, configuration, gctrace, the
-    /// cycle stepper, and the raw API for what the safe one does not cover.
+    /// The raw heap underneath, for what the safe API does not cover.
+    ///
+    /// # Safety
+    /// The raw heap has calls that are safe on their own but break the safe
+    /// API's rules: the caller must not switch the barrier off
+    /// ([`disable_barrier_for_testing`](tricolor_collector::Heap::disable_barrier_for_testing)),
+    /// drive cycles by hand while safe mutators run, or store raw pointers
+    /// into the safe API's objects or globals.
     ///
     /// ```
     /// let heap = tricolor::Heap::new();
-    /// assert_eq!(heap.raw().stats().cycles, 0);
+    /// // SAFETY: reads the configuration only.
+    /// let workers = unsafe { heap.raw() }.config().mark_workers;
+    /// # let _ = workers;
     /// ```
-    pub fn raw(&self) -> &tricolor_collector::Heap {
+    pub unsafe fn raw(&self) -> &tricolor_collector::Heap {
         &self.shared.raw
+    }
+
+    pub(crate) fn raw_heap(&self) -> &tricolor_collector::Heap {
+        &self.shared.raw
+    }
+
+    /// The heap's statistics: cycles, pauses, marked and allocated bytes,
+    /// specials ([`GcStats`]).
+    ///
+    /// ```
+    /// let heap = tricolor::Heap::new();
+    /// assert_eq!(heap.stats().cycles, 0);
+    /// heap.collect();
+    /// assert_eq!(heap.stats().cycles, 1);
+    /// ```
+    pub fn stats(&self) -> GcStats {
+        self.shared.raw.stats()
+    }
+
+    /// The heap's configuration.
+    ///
+    /// ```
+    /// let heap = tricolor::Heap::new();
+    /// assert_eq!(heap.config().pacer.gogc, Some(100));
+    /// ```
+    pub fn config(&self) -> &Config {
+        self.shared.raw.config()
+    }
+
+    /// Turns the gctrace line per cycle on or off (on standard error).
+    ///
+    /// ```
+    /// let heap = tricolor::Heap::new();
+    /// heap.set_gctrace(false);
+    /// ```
+    pub fn set_gctrace(&self, on: bool) {
+        self.shared.raw.set_gctrace(on);
+    }
+
+    /// Live objects and bytes (allocated minus freed), mutator caches
+    /// counted as of their last flush.
+    ///
+    /// ```
+    /// let heap = tricolor::Heap::new();
+    /// assert_eq!(heap.heap_alloc().objects, 0);
+    /// ```
+    pub fn heap_alloc(&self) -> HeapAlloc {
+        self.shared.raw.heap_alloc()
     }
 
     /// Attaches the calling thread: the returned [`Mutator`] allocates,
@@ -132,7 +190,7 @@ impl Heap {
     /// ```
     /// let heap = tricolor::Heap::new();
     /// heap.collect();
-    /// assert_eq!(heap.raw().stats().cycles, 1);
+    /// assert_eq!(heap.stats().cycles, 1);
     /// ```
     pub fn collect(&self) {
         self.shared.raw.collect();

@@ -164,20 +164,49 @@ impl Mutator {
         unsafe { &mut *self.raw.as_ptr() }
     }
 
-    /// The raw mutator, for what the safe API does not cover (statistics,
-    /// finer control). Storing raw pointers into objects of the safe API
-    /// this way is on the caller (the raw API is `unsafe` where it matters).
+    /// The raw mutator underneath, for what the safe API does not cover.
+    ///
+    /// # Safety
+    /// The raw API has calls that are safe on their own but break the safe
+    /// API's rules: the caller must not replace or remove the root scanner
+    /// ([`set_root_scanner`](tricolor_collector::Mutator::set_root_scanner):
+    /// it reports this mutator's [`Root`]s), leave the mutator in native
+    /// state, or store into objects of the safe API other than through
+    /// their members' rules (a live object of the member's type, or null).
     ///
     /// ```
     /// let heap = tricolor::Heap::new();
     /// let mut m = heap.attach()?;
-    /// assert_eq!(m.raw().heap_alloc().objects, 0);
+    /// // SAFETY: a statistics call; nothing is stored or replaced.
+    /// let id = unsafe { m.raw() }.id();
+    /// # let _ = id;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn raw(&mut self) -> &mut tricolor_collector::Mutator {
+    pub unsafe fn raw(&mut self) -> &mut tricolor_collector::Mutator {
+        self.raw_excl()
+    }
+
+    /// The raw mutator, through `&mut self` (so no `Gc` is alive).
+    fn raw_excl(&mut self) -> &mut tricolor_collector::Mutator {
         // SAFETY: `&mut self`: no `Gc` (which borrows `self`) is alive, and
         // no other reference to the raw mutator is.
         unsafe { self.raw_mut() }
+    }
+
+    /// This mutator's exact allocation figures: live objects and bytes
+    /// allocated minus freed, its own cache flushed first.
+    ///
+    /// ```
+    /// # use tricolor::{Heap, Trace};
+    /// # #[derive(Trace)] struct Unit;
+    /// let heap = Heap::new();
+    /// let mut m = heap.attach()?;
+    /// let _kept = m.alloc(Unit);
+    /// assert_eq!(m.heap_alloc().objects, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn heap_alloc(&mut self) -> tricolor_collector::HeapAlloc {
+        self.raw_excl().heap_alloc()
     }
 
     pub(crate) fn table(&self) -> NonNull<RootTable> {
@@ -339,7 +368,7 @@ impl Mutator {
     /// ```
     #[inline]
     pub fn safepoint(&mut self) {
-        self.raw().safepoint();
+        self.raw_excl().safepoint();
     }
 
     /// Runs a full collection and its sweep; returns when both are done. A
@@ -352,11 +381,11 @@ impl Mutator {
     /// let mut m = heap.attach()?;
     /// for _ in 0..100 { m.alloc(Blob([0; 8])); }
     /// m.collect();
-    /// assert_eq!(m.raw().heap_alloc().objects, 0);
+    /// assert_eq!(m.heap_alloc().objects, 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn collect(&mut self) {
-        self.raw().collect();
+        self.raw_excl().collect();
     }
 
     /// Runs `f` in native state: the thread promises not to touch the heap,
@@ -382,12 +411,12 @@ impl Mutator {
         struct Leave<'a>(&'a mut Mutator);
         impl Drop for Leave<'_> {
             fn drop(&mut self) {
-                self.0.raw().leave_native();
+                self.0.raw_excl().leave_native();
                 // SAFETY: our table, our thread; running again.
                 unsafe { RootTable::set_native(self.0.table, false) };
             }
         }
-        self.raw().enter_native();
+        self.raw_excl().enter_native();
         // SAFETY: our table, our thread.
         unsafe { RootTable::set_native(self.table, true) };
         let _leave = Leave(self);
@@ -404,7 +433,7 @@ impl Mutator {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn wait_for_finalizers(&mut self) {
-        self.raw().wait_for_finalizers();
+        self.raw_excl().wait_for_finalizers();
     }
 
     /// Roots alive on this mutator and root slots in use (for tests and
@@ -439,7 +468,7 @@ fn alloc_failed<T>(e: AllocError) -> ! {
 
 impl Drop for Mutator {
     fn drop(&mut self) {
-        self.raw().set_root_scanner(None);
+        self.raw_excl().set_root_scanner(None);
         // SAFETY: the scanner is gone; our table, our thread.
         unsafe { RootTable::detach(self.table) };
         if self.owned {

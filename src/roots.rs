@@ -256,7 +256,7 @@ impl RootTable {
 ///     head.get(&m).set(|n| &n.next, None); // drop the older nodes
 /// }
 /// m.collect();
-/// assert_eq!(heap.raw().stats().last_cycle.unwrap().objects_marked, 1);
+/// assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Root<T> {

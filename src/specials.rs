@@ -34,7 +34,8 @@ pub(crate) fn register_drop<T: Trace + Send>(m: &mut Mutator, obj: ObjRef) {
     // SAFETY: `obj` is a fresh object whose payload holds a `T` (words
     // beyond it are unused), and `drop_moved::<T>` drops exactly that; `T`
     // is `Send`, so the finalizer thread may drop it.
-    unsafe { m.raw().set_drop(obj, drop_moved::<T>) }.expect("a fresh object takes a drop record");
+    unsafe { m.raw_mut().set_drop(obj, drop_moved::<T>) }
+        .expect("a fresh object takes a drop record");
 }
 
 /// A weak reference: yields its object while the object is reachable, and
@@ -303,7 +304,7 @@ impl<K: Trace, V: Trace> EphemeronTable<K, V> {
     /// ```
     pub fn new(heap: &Heap) -> EphemeronTable<K, V> {
         EphemeronTable {
-            raw: heap.raw().ephemeron_table(),
+            raw: heap.raw_heap().ephemeron_table(),
             heap: heap.clone(),
             _t: PhantomData,
         }
