@@ -155,6 +155,9 @@ mod roots;
 mod specials;
 mod trace;
 
+#[cfg(test)]
+mod tests;
+
 pub use gc::Gc;
 pub use global::Global;
 pub use heap::Heap;
@@ -203,3 +206,8 @@ pub mod raw {
         WeakSlots,
     };
 }
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
