@@ -4,7 +4,7 @@
 use std::any::TypeId as RustTypeId;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use tricolor_collector::{
     AttachError, Config, DescriptorError, GcStats, HeapAlloc, Shape, TypeDescriptor, TypeId,
@@ -229,6 +229,13 @@ impl Heap {
         Arc::ptr_eq(&self.shared, &other.shared)
     }
 
+    /// A handle that does not keep the heap alive: what closures the heap
+    /// itself owns (finalizers) hold, since a strong handle there would be
+    /// a cycle through the heap and the heap would never be dropped.
+    pub(crate) fn downgrade(&self) -> WeakHeap {
+        WeakHeap(Arc::downgrade(&self.shared))
+    }
+
     /// `T`'s descriptor id in this heap, registering it on first use.
     pub(crate) fn type_id_of<T: Trace>(&self) -> Result<TypeId, DescriptorError> {
         let key = RustTypeId::of::<T>();
@@ -239,6 +246,16 @@ impl Heap {
         let id = self.shared.raw.register_type(descriptor::<T>())?;
         types.insert(key, id);
         Ok(id)
+    }
+}
+
+/// A [`Heap`] handle that does not keep the heap alive ([`Heap::downgrade`]).
+pub(crate) struct WeakHeap(Weak<Shared>);
+
+impl WeakHeap {
+    /// The heap, unless its last handle is gone (it is being dropped).
+    pub(crate) fn upgrade(&self) -> Option<Heap> {
+        self.0.upgrade().map(|shared| Heap { shared })
     }
 }
 

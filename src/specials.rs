@@ -226,9 +226,15 @@ impl<'m, T: Trace + Send + Sync> Gc<'m, T> {
         self,
         f: impl FnOnce(&mut Mutator, Root<T>) + Send + 'static,
     ) -> Result<(), SpecialError> {
-        let heap: Heap = self.mutator().heap().clone();
+        // Not a `Heap`: the heap owns this closure until it runs, so a strong
+        // handle in it would keep the heap from ever being dropped (the raw
+        // `set_finalizer`'s contract). While a finalizer runs, the heap is
+        // alive unless its last handle is being dropped: then it is skipped,
+        // as a finalizer that never ran is dropped with its heap.
+        let heap = self.mutator().heap().downgrade();
         // SAFETY: one raw call that runs no user code; the mutator is running.
         unsafe { self.mutator().raw_mut() }.set_finalizer(self.obj_ref(), move |raw, obj| {
+            let Some(heap) = heap.upgrade() else { return };
             // SAFETY: `raw` is the finalizer thread's running mutator of
             // `heap`, which has no root scanner of its own and is not used
             // while `m` lives.
