@@ -35,7 +35,8 @@ use crate::stats::thread_cpu_time;
 /// Makes the calling thread idle-priority, if the platform allows. Returns
 /// whether it worked.
 fn lower_priority() -> bool {
-    #[cfg(target_os = "linux")]
+    // Miri runs no scheduler of its own to ask.
+    #[cfg(all(target_os = "linux", not(miri)))]
     {
         let param = libc::sched_param { sched_priority: 0 };
         // SAFETY: sched_setscheduler reads one sched_param through the valid
@@ -43,7 +44,7 @@ fn lower_priority() -> bool {
         let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
         rc == 0
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(any(not(target_os = "linux"), miri))]
     {
         false
     }
