@@ -211,13 +211,25 @@ impl<'m, T: Trace> Gc<'m, T> {
         }
         let obj = self.obj_ref();
         let new = value.map(|v| v.obj_ref());
-        // SAFETY: `obj` is a live object of the mutator's heap and `word` is
-        // one of its member words (checked; a member word is a pointer word
-        // of the type's descriptor, by the `Trace` contract); `new` is a live
-        // object of the same heap. The mutator is running (it lends a `Gc`),
-        // and no other reference to the raw mutator is alive (no method of
-        // this crate keeps one while user code runs).
-        unsafe { self.m.raw_mut().store(obj, word, new) };
+        // SAFETY: the mutator is running (it lends a `Gc`), and no other
+        // reference to the raw mutator is alive (no method of this crate
+        // keeps one while user code runs).
+        let raw = unsafe { self.m.raw_mut() };
+        if T::FIXED_MEMBERS {
+            // SAFETY: `obj` is a live object of the mutator's heap and `word`
+            // is one of its member words (checked; a member word is a pointer
+            // word of the type's bitmap, by the `Trace` contract); `new` is a
+            // live object of the same heap.
+            unsafe { raw.store(obj, word, new) };
+        } else {
+            // A traced type (an enum, say): its descriptor has no pointer
+            // map, and a store into it is a word store whose barrier decodes
+            // the old and the new word (a member word holds an object's
+            // address or 0, which the descriptor's `decode` maps to itself).
+            // SAFETY: as above; `word` is a word of `obj`'s payload, and the
+            // pointer it will carry is a live object of the same heap.
+            unsafe { raw.store_word(obj, word, new.map_or(0, |o| o.addr() as u64)) };
+        }
     }
 
     /// Checks that `member` lies inside this object's `T`; returns its word.

@@ -282,7 +282,15 @@ pub(crate) fn descriptor<T: Trace>() -> TypeDescriptor {
     let name = std::any::type_name::<T>();
     let words = words_of::<T>();
     let mut pointers = Vec::new();
-    if T::pointer_words(0, &mut pointers) {
+    let fixed = T::pointer_words(0, &mut pointers);
+    // `Gc::set` picks the raw store by `FIXED_MEMBERS`: it must say what
+    // the descriptor is (only a hand-written `Trace` can get it wrong).
+    assert_eq!(
+        fixed,
+        T::FIXED_MEMBERS,
+        "tricolor: `{name}`: Trace::pointer_words and Trace::FIXED_MEMBERS disagree"
+    );
+    if fixed {
         return TypeDescriptor::fixed(name, words, &pointers);
     }
     TypeDescriptor::traced_with(

@@ -68,6 +68,16 @@ pub unsafe trait Trace: 'static {
     /// Whether no value of this type holds a member.
     const NO_MEMBERS: bool;
 
+    /// Whether every member sits at a word offset that does not depend on
+    /// the value: what [`pointer_words`](Trace::pointer_words) returns
+    /// (checked when the type is registered). Such a type gets a pointer
+    /// bitmap; any other is traced through [`trace`](Trace::trace), and
+    /// stores into its members go through the barrier that decodes words
+    /// (`Gc::set` picks the raw store that matches the descriptor).
+    /// Default: `true`; an implementation whose `pointer_words` returns
+    /// `false` must set it to `false`.
+    const FIXED_MEMBERS: bool = true;
+
     /// Appends to `out` the word offset, plus `base`, of every member of a
     /// value of this type; returns `false` if the offsets depend on the
     /// value (then `out` is left as it is, or partly filled, and ignored).
@@ -262,6 +272,7 @@ unsafe impl<T: 'static + ?Sized> Data for PhantomData<T> {}
 // are depends on the variant, so no bitmap unless `T` has none.
 unsafe impl<T: Trace> Trace for Option<T> {
     const NO_MEMBERS: bool = T::NO_MEMBERS;
+    const FIXED_MEMBERS: bool = T::NO_MEMBERS;
     #[inline]
     fn pointer_words(_base: u32, _out: &mut Vec<u32>) -> bool {
         T::NO_MEMBERS
@@ -282,6 +293,7 @@ unsafe impl<T: Data> Data for Option<T> {}
 // `i * size_of::<T>() / 8` words.
 unsafe impl<T: Trace, const N: usize> Trace for [T; N] {
     const NO_MEMBERS: bool = T::NO_MEMBERS || N == 0;
+    const FIXED_MEMBERS: bool = Self::NO_MEMBERS || T::FIXED_MEMBERS;
     #[inline]
     fn pointer_words(base: u32, out: &mut Vec<u32>) -> bool {
         if Self::NO_MEMBERS {
@@ -309,6 +321,7 @@ macro_rules! tuples {
         // for generic elements).
         unsafe impl<$($t: Trace),+> Trace for ($($t,)+) {
             const NO_MEMBERS: bool = true $(&& $t::NO_MEMBERS)+;
+            const FIXED_MEMBERS: bool = Self::NO_MEMBERS;
             fn pointer_words(_base: u32, _out: &mut Vec<u32>) -> bool {
                 // The offsets of a tuple's fields are not known without a
                 // value; trace it instead (rarely worth a bitmap).

@@ -1,5 +1,6 @@
-//! The collector's main scenarios, written against the safe API only (no
-//! `unsafe`, no raw object access), with checkmark, the verifier and
+//! The collector's main scenarios, written against the safe API (no raw
+//! object access; `unsafe` only to switch the barrier off in a control and
+//! in a deliberately wrong `Trace`), with checkmark, the verifier and
 //! poisoning on wherever a heap is made:
 //!
 //! - three mutator threads allocate and rewire a shared graph through two
@@ -12,6 +13,10 @@
 //!   its label, the heap holds exactly the reachable objects, every weak
 //!   reference is set exactly when its node is reachable, and once the
 //!   globals are cleared every label has been dropped exactly once;
+//! - stores into members inside enum variants (types traced through a
+//!   callback, whose stores take the word-decoding barrier), by two threads
+//!   while cycles run, in each concurrent mode; a hand-written `Trace` that
+//!   contradicts itself about its layout is refused;
 //! - finalizers: run once, with the object and what it reaches intact; may
 //!   allocate and resurrect through a `Global`; the resurrected object is
 //!   not finalized again; its weak reference is cleared before the
@@ -521,6 +526,203 @@ fn without_the_barrier_the_graph_test_fails() {
         }
     }
     panic!("20 runs without the barrier lost nothing: the graph test cannot fail");
+}
+
+// ---- traced types: stores into enums ----------------------------------------------
+
+/// A link whose members depend on the variant: the type is traced through a
+/// callback, and stores into it take the word-decoding barrier.
+#[derive(Trace)]
+enum Link {
+    One(Member<Item>),
+    Two(Member<Item>, Member<Item>),
+}
+
+impl Link {
+    /// Member `k` (of one or two).
+    fn side(&self, k: usize) -> &Member<Item> {
+        match (self, k) {
+            (Link::One(a), _) | (Link::Two(a, _), 0) => a,
+            (Link::Two(_, b), _) => b,
+        }
+    }
+}
+
+#[derive(Trace)]
+struct Item {
+    link: Link,
+    id: u64,
+    canary: u64,
+}
+
+#[derive(Trace)]
+struct Shelf {
+    slots: [Link; 16],
+}
+
+fn item(m: &mut Mutator, id: u64) -> tricolor::Root<Item> {
+    m.alloc(Item {
+        link: if id.is_multiple_of(2) {
+            Link::Two(Member::null(), Member::null())
+        } else {
+            Link::One(Member::null())
+        },
+        id,
+        canary: canary(id),
+    })
+}
+
+fn check_item(i: Gc<'_, Item>) {
+    assert_eq!(i.canary, canary(i.id), "item {} corrupted", i.id);
+}
+
+/// Two threads rewire members inside enum variants (of a shared shelf and
+/// of its items) while a collector thread runs cycles back to back.
+fn traced_types_keep_every_reachable_object(mode: BarrierMode) {
+    let ops = if under_sanitizer() { 2_000 } else { 10_000 };
+    let heap = checked_heap(mode);
+    let shelf = Arc::new(heap.global::<Shelf>());
+    {
+        let mut m = heap.attach().unwrap();
+        let s = m.alloc(Shelf {
+            slots: std::array::from_fn(|_| Link::Two(Member::null(), Member::null())),
+        });
+        shelf.set(Some(s.get(&m)));
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let collector = {
+        let (heap, done) = (heap.clone(), done.clone());
+        thread::spawn(move || {
+            while !done.load(Ordering::Acquire) {
+                heap.collect();
+            }
+        })
+    };
+    let workers: Vec<_> = (0..2u64)
+        .map(|t| {
+            let (heap, shelf) = (heap.clone(), shelf.clone());
+            thread::spawn(move || {
+                let mut rng = Rng::new(0x7EAC + t);
+                let mut m = heap.attach().unwrap();
+                let mut next_id = (t + 1) << 40;
+                for _ in 0..ops {
+                    let (a, b, k) = (rng.below(16), rng.below(16), rng.below(2));
+                    match rng.below(5) {
+                        0 | 1 => {
+                            // A new item linked to what slot b holds, into slot a.
+                            let i = item(&mut m, next_id);
+                            next_id += 1;
+                            let (s, i) = (shelf.get(&m).unwrap(), i.get(&m));
+                            i.set(|i| i.link.side(0), s.get(|s| s.slots[b].side(k)));
+                            s.set(|s| s.slots[a].side(k), Some(i));
+                        }
+                        2 => {
+                            // Move an item under another, clearing its slot.
+                            let s = shelf.get(&m).unwrap();
+                            let x = s.get(|s| s.slots[a].side(0));
+                            let y = s.get(|s| s.slots[b].side(1));
+                            if let (Some(x), Some(y)) = (x, y) {
+                                if !Gc::ptr_eq(x, y) {
+                                    x.set(|i| i.link.side(k), Some(y));
+                                    s.set(|s| s.slots[b].side(1), None);
+                                }
+                            }
+                        }
+                        3 => {
+                            // Walk, checking.
+                            let s = shelf.get(&m).unwrap();
+                            let mut cur = s.get(|s| s.slots[a].side(k));
+                            for _ in 0..16 {
+                                let Some(i) = cur else { break };
+                                check_item(i);
+                                cur = i.get(|i| i.link.side(rng.below(2)));
+                            }
+                        }
+                        _ => m.safepoint(),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut failure = None;
+    for w in workers {
+        if let Err(p) = w.join() {
+            failure.get_or_insert(p);
+        }
+    }
+    done.store(true, Ordering::Release);
+    if let Err(p) = collector.join() {
+        failure.get_or_insert(p);
+    }
+    if let Some(p) = failure {
+        std::panic::resume_unwind(p);
+    }
+    let mut m = heap.attach().unwrap();
+    m.collect();
+    let reachable = {
+        let s = shelf.get(&m).unwrap();
+        let mut stack: Vec<Gc<'_, Item>> = (0..16)
+            .flat_map(|i| [s.get(|s| s.slots[i].side(0)), s.get(|s| s.slots[i].side(1))])
+            .flatten()
+            .collect();
+        let mut seen = HashSet::new();
+        while let Some(i) = stack.pop() {
+            if seen.insert(i.id) {
+                check_item(i);
+                stack.extend(i.get(|i| i.link.side(0)));
+                stack.extend(i.get(|i| i.link.side(1)));
+            }
+        }
+        seen.len() as u64
+    };
+    assert_eq!(objects(&mut m), reachable + 1, "{mode}");
+    shelf.set(None);
+    m.collect();
+    assert_eq!(objects(&mut m), 0, "{mode}");
+}
+
+#[test]
+fn satb_stores_into_enums() {
+    traced_types_keep_every_reachable_object(BarrierMode::Satb);
+}
+
+#[test]
+fn incremental_update_stores_into_enums() {
+    traced_types_keep_every_reachable_object(BarrierMode::IncrementalUpdate);
+}
+
+#[test]
+fn hybrid_stores_into_enums() {
+    traced_types_keep_every_reachable_object(BarrierMode::Hybrid);
+}
+
+/// A hand-written `Trace` whose `pointer_words` reports a traced layout but
+/// which keeps the default `FIXED_MEMBERS` (fixed): `Gc::set` would pick the
+/// wrong raw store, so registration refuses the type.
+struct Inconsistent {
+    next: Member<Res>,
+}
+
+// SAFETY: the one member is visited; `pointer_words` reports a traced
+// layout, which is allowed (the contract's mistake is `FIXED_MEMBERS`).
+unsafe impl Trace for Inconsistent {
+    const NO_MEMBERS: bool = false;
+    fn pointer_words(_base: u32, _out: &mut Vec<u32>) -> bool {
+        false
+    }
+    fn trace(&self, t: &mut tricolor::Tracer<'_>) {
+        t.visit(&self.next);
+    }
+}
+
+#[test]
+#[should_panic(expected = "Trace::pointer_words and Trace::FIXED_MEMBERS disagree")]
+fn a_trace_impl_that_contradicts_itself_is_refused() {
+    let heap = Heap::new();
+    let mut m = heap.attach().unwrap();
+    m.alloc(Inconsistent {
+        next: Member::null(),
+    });
 }
 
 // ---- finalizers and cleanups --------------------------------------------------

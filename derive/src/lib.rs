@@ -8,7 +8,8 @@
 //! - a `where` clause asking `Trace` of every field type, so a field the
 //!   collector could not see into (a `Vec<Member<T>>`, a `HashMap` of
 //!   members, an unrooted `Gc`) is a compile error at the derive;
-//! - `NO_MEMBERS`, true when no field holds a member;
+//! - `NO_MEMBERS`, true when no field holds a member, and `FIXED_MEMBERS`,
+//!   true when every field's members sit at fixed words;
 //! - `pointer_words`: each field's member words, shifted by the field's
 //!   offset (`core::mem::offset_of!`), so the type gets a pointer bitmap —
 //!   the marker's fast path — unless a field's members depend on its value;
@@ -123,6 +124,12 @@ fn trace_impl(input: &DeriveInput) -> syn::Result<Tokens> {
     let wc = where_clause(input, quote!(::tricolor::Trace));
     let tys = field_types(input);
     let no_members = quote!(true #(&& <#tys as ::tricolor::Trace>::NO_MEMBERS)*);
+    // A struct's members sit at fixed words if each field's do; an enum's
+    // only if it has none (which words are members depends on the variant).
+    let fixed_members = match &input.data {
+        Data::Struct(_) => quote!(true #(&& <#tys as ::tricolor::Trace>::FIXED_MEMBERS)*),
+        _ => quote!(<Self as ::tricolor::Trace>::NO_MEMBERS),
+    };
 
     let (pointer_words, trace) = match &input.data {
         Data::Struct(s) => {
@@ -202,6 +209,7 @@ fn trace_impl(input: &DeriveInput) -> syn::Result<Tokens> {
         // every field; every field type implements `Trace` (the where clause).
         unsafe impl #impl_g ::tricolor::Trace for #name #ty_g #wc {
             const NO_MEMBERS: bool = #no_members;
+            const FIXED_MEMBERS: bool = #fixed_members;
             #[inline]
             fn pointer_words(base: u32, out: &mut ::std::vec::Vec<u32>) -> bool {
                 #pointer_words
