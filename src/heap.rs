@@ -4,7 +4,9 @@
 use std::any::TypeId as RustTypeId;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
 
 use tricolor_collector::{
     AttachError, Config, DescriptorError, GcStats, HeapAlloc, Shape, TypeDescriptor, TypeId,
@@ -239,7 +241,7 @@ impl Heap {
     /// `T`'s descriptor id in this heap, registering it on first use.
     pub(crate) fn type_id_of<T: Trace>(&self) -> Result<TypeId, DescriptorError> {
         let key = RustTypeId::of::<T>();
-        let mut types = self.shared.types.lock().unwrap_or_else(|e| e.into_inner());
+        let mut types = self.shared.types.lock();
         if let Some(&id) = types.get(&key) {
             return Ok(id);
         }

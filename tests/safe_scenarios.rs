@@ -161,34 +161,46 @@ struct Shared {
 }
 
 /// A barrier that a panicking thread breaks (a `std::sync::Barrier` would
-/// leave the others waiting forever for a thread that died).
+/// leave the others waiting forever for a thread that died). Its state is
+/// atomics, the lock and condition variable only put waiters to sleep: the
+/// standard library is not instrumented under ThreadSanitizer, which then
+/// cannot see a `Mutex` order the data it guards.
 struct Rendezvous {
-    state: Mutex<(usize, bool)>,
-    cv: Condvar,
+    arrived: AtomicUsize,
+    failed: AtomicBool,
     parties: usize,
+    sleep: Mutex<()>,
+    cv: Condvar,
 }
 
 impl Rendezvous {
     fn new(parties: usize) -> Rendezvous {
         Rendezvous {
-            state: Mutex::new((0, false)),
-            cv: Condvar::new(),
+            arrived: AtomicUsize::new(0),
+            failed: AtomicBool::new(false),
             parties,
+            sleep: Mutex::new(()),
+            cv: Condvar::new(),
         }
     }
 
     /// Waits for every party, or returns as soon as one has failed.
     fn wait(&self) {
-        let mut s = self.state.lock().unwrap();
-        s.0 += 1;
+        self.arrived.fetch_add(1, Ordering::SeqCst);
+        let mut g = self.sleep.lock().unwrap_or_else(|e| e.into_inner());
+        // Under the lock, after the update: a waiter that saw the old state
+        // is asleep by now (it held the lock until it slept), so it wakes.
         self.cv.notify_all();
-        while s.0 < self.parties && !s.1 {
-            s = self.cv.wait(s).unwrap();
+        while self.arrived.load(Ordering::SeqCst) < self.parties
+            && !self.failed.load(Ordering::SeqCst)
+        {
+            g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
         }
     }
 
     fn fail(&self) {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.failed.store(true, Ordering::SeqCst);
+        let _g = self.sleep.lock().unwrap_or_else(|e| e.into_inner());
         self.cv.notify_all();
     }
 }
