@@ -128,7 +128,9 @@
 //! `Send`), and cannot reach another object: its members read as null, and
 //! no mutator is available to it (the finalizer thread's is not handed out,
 //! and a thread cannot attach twice to one heap). Objects in cycles are
-//! dropped like any other. [`Gc::set_finalizer`] (the object kept and
+//! dropped like any other. Values still in the heap when it goes (its
+//! last handle, mutator and global dropped) are dropped then, on the thread
+//! that drops it. [`Gc::set_finalizer`] (the object kept and
 //! handed over, Go's `SetFinalizer`) and [`Gc::add_cleanup`] (Go's
 //! `AddCleanup`) are there for work that needs more than `Drop`.
 //!

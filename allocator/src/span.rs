@@ -140,6 +140,15 @@ impl SpecialsGuard<'_> {
         Some(self.list.remove(at))
     }
 
+    /// Removes and returns every record of `kind`, in object order.
+    pub fn take_kind(&mut self, kind: u8) -> Vec<Special> {
+        let (taken, kept) = std::mem::take(&mut *self.list)
+            .into_iter()
+            .partition(|s| s.kind == kind);
+        *self.list = kept;
+        taken
+    }
+
     /// Number of records on the span.
     pub fn len(&self) -> usize {
         self.list.len()

@@ -278,3 +278,11 @@ impl Drop for Heap {
         self.inner.remove_user();
     }
 }
+
+impl Drop for HeapInner {
+    /// The last reference is gone: drop the Rust values the heap still owns
+    /// (specials §6) before its memory goes.
+    fn drop(&mut self) {
+        crate::specials::finalizer_thread::drop_remaining(self);
+    }
+}

@@ -355,6 +355,11 @@ impl Mutator {
     /// cleanup, `f` gets the object's contents. A drop record of an object
     /// that a finalizer resurrects stays on it.
     ///
+    /// If the heap is dropped first (the object still allocated, or its drop
+    /// queued but not yet run), `f` runs then, on the thread that drops the
+    /// heap, with the payload moved out the same way: every recorded value
+    /// is dropped exactly once (specials §6).
+    ///
     /// ```
     /// use std::sync::atomic::{AtomicU64, Ordering};
     /// use tricolor_collector::{Config, Heap, TypeDescriptor};
@@ -380,9 +385,10 @@ impl Mutator {
     /// ```
     ///
     /// # Safety
-    /// `f` must be sound to call, on the finalizer thread, with a buffer
-    /// holding the payload words `obj` has when it dies (at least its
-    /// type's payload words), once.
+    /// `f` must be sound to call, on the finalizer thread or on the thread
+    /// that drops the heap, with a buffer holding the payload words `obj`
+    /// has when it dies or when the heap is dropped (at least its type's
+    /// payload words), once.
     ///
     /// # Errors
     /// As for [`set_finalizer`](Self::set_finalizer): a pointer that is not

@@ -99,6 +99,19 @@
 //! and tells waiters only when the queue has gone empty. A panicking finalizer is caught, counted and reported to
 //! standard error; the next one runs.
 //!
+//! # §6 When the heap is dropped
+//!
+//! A drop record stands for a Rust value the heap owns, and nothing else
+//! will drop it: when the last reference to the heap goes (no handle,
+//! mutator, global or thread is left, so nothing can reach an object), the
+//! heap drops every value it still owns, on the thread that drops it. Those
+//! are the drops queued but not yet run (the finalizer thread stops at
+//! shutdown) and the drop records still on objects: live objects, and dead
+//! ones no sweep has reached. Each is moved out of its object and dropped as
+//! the finalizer thread would, panics caught and counted. Finalizers and
+//! cleanups that never ran are not run (no mutator is left to give them, and
+//! Go does not run them at exit either): their closures are dropped.
+//!
 //! # Where the code is
 //!
 //! | file | what |
@@ -106,7 +119,7 @@
 //! | `records.rs` | §1: the records, their tables, the finalizer queue (`records::Specials`) |
 //! | `tables.rs` | the entries of ephemeron tables (`ephemeron` §1) |
 //! | `sweep.rs` | §3: the allocator's sweep hook |
-//! | `finalizer_thread.rs` | §5: the thread that runs finalizers and cleanups |
+//! | `finalizer_thread.rs` | §5: the thread that runs finalizers and cleanups; §6: the drops left when the heap goes |
 //! | `api.rs` | the public calls: `Mutator::set_finalizer`, `add_cleanup`, `weak_ref`, `keep_alive`, `WeakRef`, `CleanupHandle` |
 //! | `ephemeron.rs` | [`EphemeronTable`](crate::EphemeronTable) and its essay (`ephemeron` §1–§3) |
 //! | `weak_slots.rs` | [`WeakSlots`](crate::WeakSlots): heap arrays of weak words, cleared at mark termination (a VM's intern table) |
