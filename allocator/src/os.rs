@@ -51,6 +51,7 @@ use std::ptr::NonNull;
 
 /// Reserves `size` bytes of address space aligned to `align` (a power of two,
 /// a multiple of the OS page size). The memory is inaccessible until committed.
+#[cfg(not(miri))]
 pub(crate) fn reserve(size: usize, align: usize) -> io::Result<NonNull<u8>> {
     debug_assert!(align.is_power_of_two());
     let over = size
@@ -93,6 +94,7 @@ pub(crate) fn reserve(size: usize, align: usize) -> io::Result<NonNull<u8>> {
 ///
 /// # Safety
 /// The range must lie inside a reservation made by [`reserve`] and still held.
+#[cfg(not(miri))]
 pub(crate) unsafe fn commit(addr: usize, len: usize) -> io::Result<()> {
     // SAFETY: the caller guarantees the range is part of our own reservation;
     // changing its protection to read-write cannot affect any other mapping.
@@ -114,6 +116,7 @@ pub(crate) unsafe fn commit(addr: usize, len: usize) -> io::Result<()> {
 ///
 /// # Safety
 /// The range must be committed memory of ours that holds no live data.
+#[cfg(not(miri))]
 pub(crate) unsafe fn release(addr: usize, len: usize) {
     // SAFETY: the caller guarantees the range is our committed memory with no
     // live data; MADV_DONTNEED on a private anonymous mapping only drops pages.
@@ -131,12 +134,69 @@ pub(crate) unsafe fn release(addr: usize, len: usize) {
 /// # Safety
 /// The range must be a whole reservation made by [`reserve`], and nothing may
 /// use it afterwards.
+#[cfg(not(miri))]
 pub(crate) unsafe fn unreserve(addr: usize, len: usize) {
     // SAFETY: the caller hands over the whole reservation and promises no
     // further use of it.
     let rc = unsafe { libc::munmap(addr as *mut libc::c_void, len) };
     debug_assert_eq!(rc, 0, "munmap failed: {}", io::Error::last_os_error());
 }
+
+/// The same four calls under Miri, which cannot map `PROT_NONE` memory or
+/// change protections: a reservation is a zeroed heap allocation (all of it
+/// accessible, so a wild pointer into an uncommitted part is not caught
+/// there), commit does nothing, and release zeroes the range, as the
+/// kernel's `MADV_DONTNEED` leaves it.
+#[cfg(miri)]
+mod miri_backend {
+    use std::alloc::Layout;
+    use std::collections::HashMap;
+    use std::io;
+    use std::ptr::NonNull;
+    use std::sync::Mutex;
+
+    /// The layout of each live reservation, by address, to free it with.
+    static LAYOUTS: Mutex<Option<HashMap<usize, Layout>>> = Mutex::new(None);
+
+    pub(crate) fn reserve(size: usize, align: usize) -> io::Result<NonNull<u8>> {
+        let layout = Layout::from_size_align(size, align)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: `layout` has a non-zero size (an arena).
+        let p = unsafe { std::alloc::alloc_zeroed(layout) };
+        let p = NonNull::new(p).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        LAYOUTS
+            .lock()
+            .unwrap()
+            .get_or_insert_with(HashMap::new)
+            .insert(p.as_ptr() as usize, layout);
+        Ok(p)
+    }
+
+    pub(crate) unsafe fn commit(_addr: usize, _len: usize) -> io::Result<()> {
+        Ok(())
+    }
+
+    pub(crate) unsafe fn release(addr: usize, len: usize) {
+        // SAFETY: the caller guarantees the range is ours and holds no live
+        // data.
+        unsafe { std::ptr::write_bytes(addr as *mut u8, 0, len) };
+    }
+
+    pub(crate) unsafe fn unreserve(addr: usize, _len: usize) {
+        let layout = LAYOUTS
+            .lock()
+            .unwrap()
+            .as_mut()
+            .and_then(|m| m.remove(&addr))
+            .expect("a reservation of ours");
+        // SAFETY: `addr` was allocated by `reserve` with `layout`, and the
+        // caller promises no further use.
+        unsafe { std::alloc::dealloc(addr as *mut u8, layout) };
+    }
+}
+
+#[cfg(miri)]
+pub(crate) use miri_backend::{commit, release, reserve, unreserve};
 
 /// Resident memory of this process in bytes, from `/proc/self/statm`.
 /// `None` where that file cannot be read.

@@ -17,8 +17,8 @@ use crate::mutator::Mutator;
 use crate::object::ObjRef;
 use crate::specials::finalizer_thread::{start_thread, wait_for_finalizers, FINALIZER_THREAD_OF};
 use crate::specials::records::{
-    Callback, CleanupRec, DropFn, FinalizerRec, SpecialError, WeakCell, KIND_CLEANUP, KIND_DROP,
-    KIND_FINALIZER, KIND_WEAK,
+    drop_fn_data, Callback, CleanupRec, DropFn, FinalizerRec, SpecialError, WeakCell, KIND_CLEANUP,
+    KIND_DROP, KIND_FINALIZER, KIND_WEAK,
 };
 
 /// A user's finalizer, as the records keep it (`records::Callback`).
@@ -401,7 +401,7 @@ impl Mutator {
         o.span().specials().add(Special {
             index: o.index() as u32,
             kind: KIND_DROP,
-            data: f as usize,
+            data: drop_fn_data(f),
         });
         heap.specials
             .drops_registered

@@ -11,7 +11,7 @@ use crate::mark::scan::shade_all;
 use crate::mark::source::{RootKind, Source};
 use crate::mutator::Mutator;
 use crate::object::ObjRef;
-use crate::specials::records::{DropFn, Job, Specials, KIND_DROP};
+use crate::specials::records::{drop_fn_of, DropFn, Job, Specials, KIND_DROP};
 
 thread_local! {
     /// The id of the heap whose finalizer thread this is (0: none). Read by
@@ -222,7 +222,7 @@ pub(crate) fn drop_remaining(heap: &HeapInner) {
                 unsafe { std::slice::from_raw_parts((obj + 8) as *const u64, n) }.into();
             // SAFETY: `data` of a drop record is a `DropFn`, stored by
             // `Mutator::set_drop`.
-            let f = unsafe { std::mem::transmute::<usize, DropFn>(s.data) };
+            let f = unsafe { drop_fn_of(s.data) };
             // SAFETY: moved out just above, its record taken: dropped once.
             let r = unsafe { run_drop(sp, f, &mut words) };
             report_panic(sp, "drop", r);

@@ -26,6 +26,24 @@ pub(crate) const KIND_DROP: u8 = 4;
 /// ([`Mutator::set_drop`](crate::Mutator::set_drop)).
 pub type DropFn = unsafe fn(*mut u64);
 
+/// A drop function as a record's `data` word: its address, with its
+/// provenance exposed so that [`drop_fn_of`] can take it back.
+pub(crate) fn drop_fn_data(f: DropFn) -> usize {
+    (f as *const ()).expose_provenance()
+}
+
+/// The drop function a drop record's `data` holds.
+///
+/// # Safety
+/// `data` came from [`drop_fn_data`].
+pub(crate) unsafe fn drop_fn_of(data: usize) -> DropFn {
+    let p: *const () = std::ptr::with_exposed_provenance(data);
+    // SAFETY: `p` is the address of a `DropFn`, with its provenance (the
+    // caller's contract); a function pointer and a data pointer have the
+    // same size and representation on every platform Rust supports.
+    unsafe { std::mem::transmute::<*const (), DropFn>(p) }
+}
+
 /// A finalizer or cleanup closure, its context type erased. The records
 /// and the queue sit below the public `Mutator` that the user's closures
 /// take (the heap's state holds them, and `Mutator` holds the heap); the

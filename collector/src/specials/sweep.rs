@@ -9,7 +9,7 @@ use tricolor_allocator::{Span, Special, SweepHook};
 use crate::heap::inner::HeapInner;
 use crate::mark::scan::for_each_referent;
 use crate::specials::records::{
-    DropFn, Job, Specials, KIND_CLEANUP, KIND_DROP, KIND_FINALIZER, KIND_WEAK,
+    drop_fn_of, Job, Specials, KIND_CLEANUP, KIND_DROP, KIND_FINALIZER, KIND_WEAK,
 };
 
 /// The allocator's sweep hook: specials §3. It holds the specials, not the
@@ -93,7 +93,7 @@ impl SweepHook for SpecialsHook {
                 unsafe { std::slice::from_raw_parts((obj + 8) as *const u64, n) }.into();
             // SAFETY: `data` of a drop record is a `DropFn`, stored by
             // `Mutator::set_drop`.
-            let f = unsafe { std::mem::transmute::<usize, DropFn>(s.data) };
+            let f = unsafe { drop_fn_of(s.data) };
             jobs.push(Job::Drop { words, f });
             sp.drops_queued.fetch_add(1, Ordering::Relaxed);
             false
