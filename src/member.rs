@@ -21,8 +21,10 @@ use crate::trace::{Trace, Tracer};
 ///
 /// The field is one atomic word: several threads may store into it and load
 /// it at once (the raw [`store`](crate::raw::Mutator::store)'s racing-store
-/// contract). Hence `Member<T>` is `Send` and `Sync` only when `T` is both:
-/// an object reachable from a `Sync` object may be reached by any thread.
+/// contract). `Member<T>` is `Sync` only when `T` is `Send` and `Sync`: an
+/// object reachable from a `Sync` object may be reached by any thread. It is
+/// always `Send` (moving a member moves no access to its object: see the
+/// `Send` impl).
 ///
 /// ```
 /// use tricolor::{Heap, Member, Trace};
@@ -45,9 +47,22 @@ pub struct Member<T> {
     /// (through the raw store, `Release`) and by the clear of a value being
     /// dropped; read by [`crate::Gc::get`] (`Acquire`) and by the marker.
     word: AtomicUsize,
-    /// `Arc<T>`: `Send` and `Sync` exactly when `T` is both.
+    /// `Arc<T>`: `Sync` exactly when `T` is `Send` and `Sync` (`Send` is
+    /// granted below for every `T`).
     _t: PhantomData<Arc<T>>,
 }
+
+// SAFETY: sending a member to another thread gives that thread no access to
+// the object it names. A member outside the heap is null (it cannot be set
+// there), and a member inside the heap is never moved (the safe API hands
+// out no `&mut` to an object): what moves between threads is a value about
+// to be allocated (all members null), or a dead value moved out to be
+// dropped on the finalizer thread, whose members are nulled first. Reaching
+// the target object from another thread takes a shared `&Member`, hence
+// `Sync`, which stays conditional on `T`. So a type with a `Cell` (not
+// `Sync`) and members to its own type is still `Send`, and can be
+// allocated.
+unsafe impl<T> Send for Member<T> {}
 
 impl<T> Member<T> {
     /// A null member: how every member of a value starts, before the value

@@ -120,3 +120,31 @@ fn a_root_dropped_in_native_state_keeps_its_slot_until_the_thread_returns() {
     });
     assert_eq!(m.root_counts(), (0, 0));
 }
+
+/// A single-threaded linked type: a `Cell` (not `Sync`) and a member to its
+/// own type. It is `Send` (members always are), so it can be allocated,
+/// and it is not `Sync`, so it cannot be shared through a `Global`.
+#[derive(Trace)]
+struct Counter {
+    next: Member<Counter>,
+    hits: std::cell::Cell<u64>,
+}
+
+#[test]
+fn a_cell_and_a_self_member_can_be_allocated() {
+    let heap = Heap::new();
+    let mut m = heap.attach().unwrap();
+    let a = m.alloc(Counter {
+        next: Member::null(),
+        hits: std::cell::Cell::new(0),
+    });
+    let b = m.alloc(Counter {
+        next: Member::null(),
+        hits: std::cell::Cell::new(0),
+    });
+    a.get(&m).set(|c| &c.next, Some(b.get(&m)));
+    a.get(&m).get(|c| &c.next).unwrap().hits.set(3);
+    drop(b);
+    m.collect();
+    assert_eq!(a.get(&m).get(|c| &c.next).unwrap().hits.get(), 3);
+}
