@@ -1,6 +1,5 @@
-//! Unit tests of the safe layer: small enough for Miri (`cargo +nightly
-//! miri test -p tricolor --lib`, see `docs/SAFE_API.md`), and run by
-//! `cargo test` as well.
+//! Unit tests of the safe layer: small enough for Miri (the command is in
+//! the README, "Checking it more deeply"), and run by `cargo test` as well.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
