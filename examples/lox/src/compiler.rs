@@ -4,13 +4,17 @@ use std::io::Write;
 
 use tricolor::raw::ObjRef;
 
-use crate::heap::Gc;
+use crate::heap::{FnCounts, Gc, Kind};
 use crate::roots::{Compiling, Roots};
 use crate::scanner::{Scanner, Tk, Token};
 use crate::value::Value;
+use crate::verify::{verify, Chunk, Const};
 
-/// The instruction set. Operands follow the opcode: `u8` constant or slot
-/// indices, `u16` big-endian jump offsets.
+/// The instruction set. Operands follow the opcode: `u8` constant, slot,
+/// upvalue indices and argument counts, `u16` big-endian global indices
+/// and jump offsets; `CLASS` has the class's name constant and its field
+/// hint (the distinct property names its body assigns, at most 255).
+/// Every chunk is verified (`verify`) before it can run.
 pub mod op {
     pub const CONSTANT: u8 = 0;
     pub const NIL: u8 = 1;
@@ -109,8 +113,13 @@ struct FnState<'s> {
     depth: i32,
 }
 
-struct ClassState {
+struct ClassState<'s> {
     has_super: bool,
+    /// The distinct property names the class body assigns.
+    fields: Vec<&'s [u8]>,
+    /// Where the `CLASS` instruction's field hint is, in the enclosing
+    /// function's code.
+    hint_at: usize,
 }
 
 /// Compiles a script; the top-level function, or `None` after reporting
@@ -152,7 +161,7 @@ struct Compiler<'s, 'v> {
     had_error: bool,
     panic: bool,
     fns: Vec<FnState<'s>>,
-    classes: Vec<ClassState>,
+    classes: Vec<ClassState<'s>>,
     gc: &'v mut Gc,
     roots: &'v Roots,
     err: &'v mut dyn Write,
@@ -348,14 +357,36 @@ impl<'s, 'v> Compiler<'s, 'v> {
         let rs = self.roots.get();
         let c = rs.compiling.last().expect("compiling");
         let (name, consts) = (c.name, c.constants.clone());
-        let f = self.gc.new_function(
-            name,
-            st.arity as u8,
-            st.upvalues.len(),
-            &st.code,
-            &st.lines,
-            &consts,
-        );
+        let kinds: Vec<Const> = consts
+            .iter()
+            .map(|v| match v.as_obj().map(|o| (o, self.gc.kind(o))) {
+                Some((_, Kind::String)) => Const::String,
+                Some((o, Kind::Function)) => Const::Function(self.gc.fn_counts(o).upvalues),
+                _ => Const::Other,
+            })
+            .collect();
+        let chunk = Chunk {
+            code: &st.code,
+            arity: st.arity,
+            upvalues: st.upvalues.len(),
+            constants: &kinds,
+            globals: rs.global_names.len(),
+        };
+        let max_stack = match verify(&chunk) {
+            Ok(n) => n,
+            // A chunk with compile errors never runs; one that cannot run
+            // (a stack deeper than the VM's) is refused at its call.
+            Err(_) if self.had_error => usize::MAX >> 32,
+            Err(e) => panic!("the compiler emitted unverifiable bytecode: {e}"),
+        };
+        let counts = FnCounts {
+            arity: st.arity,
+            upvalues: st.upvalues.len(),
+            max_stack,
+        };
+        let f = self
+            .gc
+            .new_function(name, counts, &st.code, &st.lines, &consts);
         self.roots.get().compiling.pop();
         if !self.fns.is_empty() {
             // Rooted as the enclosing function's constant before the
@@ -481,14 +512,34 @@ impl<'s, 'v> Compiler<'s, 'v> {
         self.add_local(name);
     }
 
-    fn parse_variable(&mut self, msg: &str) -> u8 {
+    fn parse_variable(&mut self, msg: &str) -> u16 {
         self.consume(Tk::Identifier, msg);
         self.declare_variable();
         if self.f().depth > 0 {
             return 0;
         }
         let name = self.prev.text;
-        self.identifier_constant(name)
+        self.global(name)
+    }
+
+    /// The index of global `name` (a new one if it is not named yet).
+    fn global(&mut self, name: &[u8]) -> u16 {
+        match global_index(self.gc, self.roots, name) {
+            Some(i) => i,
+            None => {
+                self.error("Too many global variables.");
+                0
+            }
+        }
+    }
+
+    /// Emits `ins` with `arg`: one byte, or two for a global index.
+    fn emit_arg(&mut self, ins: u8, arg: u16) {
+        self.emit(ins);
+        if matches!(ins, op::GET_GLOBAL | op::SET_GLOBAL | op::DEFINE_GLOBAL) {
+            self.emit((arg >> 8) as u8);
+        }
+        self.emit(arg as u8);
     }
 
     fn mark_initialized(&mut self) {
@@ -502,29 +553,28 @@ impl<'s, 'v> Compiler<'s, 'v> {
         }
     }
 
-    fn define_variable(&mut self, global: u8) {
+    fn define_variable(&mut self, global: u16) {
         if self.f().depth > 0 {
             self.mark_initialized();
             return;
         }
-        self.emit2(op::DEFINE_GLOBAL, global);
+        self.emit_arg(op::DEFINE_GLOBAL, global);
     }
 
     fn named_variable(&mut self, name: &'s [u8], can_assign: bool) {
         let fi = self.fns.len() - 1;
         let (get, set, arg) = if let Some(i) = self.resolve_local(fi, name) {
-            (op::GET_LOCAL, op::SET_LOCAL, i)
+            (op::GET_LOCAL, op::SET_LOCAL, i as u16)
         } else if let Some(i) = self.resolve_upvalue(fi, name) {
-            (op::GET_UPVALUE, op::SET_UPVALUE, i)
+            (op::GET_UPVALUE, op::SET_UPVALUE, i as u16)
         } else {
-            let k = self.identifier_constant(name);
-            (op::GET_GLOBAL, op::SET_GLOBAL, k)
+            (op::GET_GLOBAL, op::SET_GLOBAL, self.global(name))
         };
         if can_assign && self.matches(Tk::Equal) {
             self.expression();
-            self.emit2(set, arg);
+            self.emit_arg(set, arg);
         } else {
-            self.emit2(get, arg);
+            self.emit_arg(get, arg);
         }
     }
 
@@ -553,9 +603,20 @@ impl<'s, 'v> Compiler<'s, 'v> {
         let class_name = self.prev;
         let k = self.identifier_constant(class_name.text);
         self.declare_variable();
+        let g = if self.f().depth == 0 {
+            self.global(class_name.text)
+        } else {
+            0
+        };
         self.emit2(op::CLASS, k);
-        self.define_variable(k);
-        self.classes.push(ClassState { has_super: false });
+        self.emit(0);
+        let hint_at = self.f().code.len() - 1;
+        self.define_variable(g);
+        self.classes.push(ClassState {
+            has_super: false,
+            fields: Vec::new(),
+            hint_at,
+        });
         if self.matches(Tk::Less) {
             self.consume(Tk::Identifier, "Expect superclass name.");
             self.variable(false);
@@ -585,7 +646,9 @@ impl<'s, 'v> Compiler<'s, 'v> {
         }
         self.consume(Tk::RightBrace, "Expect '}' after class body.");
         self.emit(op::POP);
-        if self.classes.pop().expect("class").has_super {
+        let class = self.classes.pop().expect("class");
+        self.f().code[class.hint_at] = class.fields.len().min(255) as u8;
+        if class.has_super {
             self.end_scope();
         }
     }
@@ -889,8 +952,14 @@ impl<'s, 'v> Compiler<'s, 'v> {
 
     fn dot(&mut self, can_assign: bool) {
         self.consume(Tk::Identifier, "Expect property name after '.'.");
-        let name = self.identifier_constant(self.prev.text);
+        let field = self.prev.text;
+        let name = self.identifier_constant(field);
         if can_assign && self.matches(Tk::Equal) {
+            if let Some(c) = self.classes.last_mut() {
+                if !c.fields.contains(&field) {
+                    c.fields.push(field);
+                }
+            }
             self.expression();
             self.emit2(op::SET_PROPERTY, name);
         } else if self.matches(Tk::LeftParen) {
@@ -901,4 +970,27 @@ impl<'s, 'v> Compiler<'s, 'v> {
             self.emit2(op::GET_PROPERTY, name);
         }
     }
+}
+
+/// The index of the global variable `name`, a new one (its value
+/// undefined) if no code named it yet; `None` past 65,536 globals.
+/// Allocates.
+pub fn global_index(gc: &mut Gc, roots: &Roots, name: &[u8]) -> Option<u16> {
+    let s = gc.intern(name);
+    let rs = roots.get();
+    if let Some(&i) = rs.global_index.get(&s.addr()) {
+        return Some(i);
+    }
+    let i = rs.global_names.len();
+    let i16 = u16::try_from(i).ok()?;
+    // Rooted (by the names) before the next allocation.
+    rs.global_names.push(s);
+    rs.global_index.insert(s.addr(), i16);
+    let old = rs.globals;
+    let cap = old.map_or(0, |g| gc.globals_cap(g));
+    if i >= cap {
+        let new = gc.new_globals(old, i, (2 * cap).max(64));
+        roots.get().globals = Some(new);
+    }
+    Some(i16)
 }

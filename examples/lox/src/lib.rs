@@ -9,6 +9,7 @@
 //! | `heap` | the object layer: layouts, allocation, fields, tables, the weak intern table |
 //! | `roots` | the VM's roots and the root-scanner callback |
 //! | `scanner`, `compiler` | source to bytecode |
+//! | `verify` | the bytecode verifier the interpreter's unchecked reads rely on |
 //! | `vm` | the interpreter |
 //!
 //! ```
@@ -31,6 +32,8 @@ pub mod roots;
 #[allow(missing_docs)]
 pub mod scanner;
 pub mod value;
+#[allow(missing_docs)]
+pub mod verify;
 #[allow(missing_docs)]
 pub mod vm;
 
