@@ -234,13 +234,12 @@ impl<'m, T: Trace> Gc<'m, T> {
 
     /// Checks that `member` lies inside this object's `T`; returns its word.
     #[inline]
-    fn check_member<U>(self, member: &Member<U>, what: &str) -> usize {
+    fn check_member<U>(self, member: &Member<U>, what: &'static str) -> usize {
         let offset = (member as *const Member<U> as usize)
             .wrapping_sub(payload_of(self.obj.as_ptr() as usize));
-        assert!(
-            offset < size_of::<T>() && offset.is_multiple_of(8),
-            "tricolor: {what}: the projection must select a member of this object"
-        );
+        if !(offset < size_of::<T>() && offset.is_multiple_of(8)) {
+            not_a_member(what);
+        }
         offset / 8
     }
 
@@ -279,14 +278,17 @@ impl<'m, T: Trace> Gc<'m, T> {
     }
 
     #[inline]
-    pub(crate) fn raw_ptr(self) -> NonNull<u8> {
-        self.obj
-    }
-
-    #[inline]
     pub(crate) fn obj_ref(self) -> ObjRef {
         ObjRef::from_addr(self.addr()).expect("a Gc is never null")
     }
+}
+
+/// The panic of [`Gc::check_member`], out of line: the message's argument
+/// is then made only when it fails.
+#[cold]
+#[inline(never)]
+fn not_a_member(what: &'static str) -> ! {
+    panic!("tricolor: {what}: the projection must select a member of this object")
 }
 
 impl<T: Trace> Deref for Gc<'_, T> {

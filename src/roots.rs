@@ -47,11 +47,14 @@ pub(crate) struct StaysOnItsThread(#[allow(dead_code)] *const ());
 
 /// The slots of one mutator's roots (roots §1).
 pub(crate) struct RootTable {
-    /// Object addresses; 0 is a free slot. Written by the owning thread
-    /// while running, read by the scanner (roots §1).
+    /// Object addresses (8-aligned, never 0) of live roots; a free slot
+    /// holds [`free_link`] of the next free slot, an odd word the scanner
+    /// skips. Written by the owning thread while running, read by the
+    /// scanner (roots §1).
     slots: UnsafeCell<Vec<usize>>,
-    /// Free slot indices, reused first. Owning thread only.
-    free: UnsafeCell<Vec<u32>>,
+    /// The first free slot ([`NO_SLOT`]: none), reused first; the free
+    /// slots form a list through their words. Owning thread only.
+    free: Cell<u32>,
     /// Slots of roots dropped while the mutator was in native state, still
     /// holding their objects; cleared when it leaves. Owning thread only.
     deferred: UnsafeCell<Vec<u32>>,
@@ -61,6 +64,18 @@ pub(crate) struct RootTable {
     live: Cell<usize>,
     /// The mutator is gone: the last root to drop frees the table.
     detached: Cell<bool>,
+}
+
+/// The end of the free list; also one more than the last slot index, so
+/// that every index `i` and `NO_SLOT` survive [`free_link`] and back (on
+/// 64 bits, `u32::MAX`).
+const NO_SLOT: u32 = (usize::MAX >> 1) as u32;
+
+/// The word of a free slot whose successor on the free list is `next`:
+/// odd, so never an object's address.
+#[inline]
+fn free_link(next: u32) -> usize {
+    ((next as usize) << 1) | 1
 }
 
 /// The table's address, moved into the root scanner.
@@ -77,7 +92,7 @@ impl RootTable {
     pub(crate) fn new() -> NonNull<RootTable> {
         let t = Box::new(RootTable {
             slots: UnsafeCell::new(Vec::new()),
-            free: UnsafeCell::new(Vec::new()),
+            free: Cell::new(NO_SLOT),
             deferred: UnsafeCell::new(Vec::new()),
             native: Cell::new(false),
             live: Cell::new(0),
@@ -95,35 +110,82 @@ impl RootTable {
             // installed, and no slot is written while the scanner runs.
             let slots = unsafe { &*(*p.0.as_ptr()).slots.get() };
             for &s in slots {
-                v.visit(ObjRef::from_addr(s));
+                // Odd: a free slot.
+                if s & 1 == 0 {
+                    v.visit(ObjRef::from_addr(s));
+                }
             }
         })
     }
 
     /// Adds a root holding `addr` (a live object); returns its slot.
     ///
+    /// Inlined: with [`RootTable::remove`], the cost of every root, which
+    /// is every allocation's.
+    ///
     /// # Safety
     /// `table` is alive, the caller is its owning thread, and the mutator is
     /// running (roots §1).
+    #[inline]
     pub(crate) unsafe fn add(table: NonNull<RootTable>, addr: usize) -> u32 {
         // SAFETY: the caller's contract; no reference into the table is
         // held across this call.
         let t = unsafe { table.as_ref() };
         debug_assert!(!t.native.get(), "roots are created only while running");
+        debug_assert!(addr != 0 && addr.is_multiple_of(8), "roots hold objects");
         t.live.set(t.live.get() + 1);
         // SAFETY: owning thread, running: no scanner reads (roots §1), and
-        // nothing else borrows these vectors now.
-        let (slots, free) = unsafe { (&mut *t.slots.get(), &mut *t.free.get()) };
-        match free.pop() {
-            Some(i) => {
-                slots[i as usize] = addr;
-                i
-            }
-            None => {
-                slots.push(addr);
-                (slots.len() - 1) as u32
-            }
+        // nothing else borrows the vector now.
+        let slots = unsafe { &mut *t.slots.get() };
+        let i = t.free.get();
+        if i != NO_SLOT {
+            let slot = &mut slots[i as usize];
+            t.free.set((*slot >> 1) as u32);
+            *slot = addr;
+            i
+        } else {
+            Self::push(slots, addr)
         }
+    }
+
+    /// A new slot holding `addr`, at the end.
+    #[cold]
+    #[inline(never)]
+    fn push(slots: &mut Vec<usize>, addr: usize) -> u32 {
+        let i = u32::try_from(slots.len())
+            .ok()
+            .filter(|&i| i < NO_SLOT)
+            .expect("tricolor: too many roots on one mutator");
+        slots.push(addr);
+        i
+    }
+
+    /// Frees slot `i` (owning thread, running: roots §1).
+    ///
+    /// # Safety
+    /// As for [`RootTable::add`]; `i` is a slot that no live root holds.
+    #[inline]
+    unsafe fn free_slot(t: &RootTable, i: u32) {
+        // SAFETY: owning thread, running (the caller's contract); nothing
+        // else borrows the vector now.
+        let slots = unsafe { &mut *t.slots.get() };
+        slots[i as usize] = free_link(t.free.get());
+        t.free.set(i);
+    }
+
+    /// The object in slot `i`.
+    ///
+    /// # Safety
+    /// `table` is alive, the caller is its owning thread, and `i` is a slot
+    /// of a live root.
+    #[inline]
+    pub(crate) unsafe fn get(table: NonNull<RootTable>, i: u32) -> usize {
+        // SAFETY: the caller's contract.
+        let t = unsafe { table.as_ref() };
+        // SAFETY: owning thread: no slot is written meanwhile (the scanner
+        // only reads), and no `&mut` to the vector is alive.
+        let slots = unsafe { &*t.slots.get() };
+        slots[i as usize]
     }
 
     /// Points slot `i` at `addr` (a live object).
@@ -143,7 +205,27 @@ impl RootTable {
     /// # Safety
     /// `table` is alive and the caller is its owning thread; `i` is the
     /// slot of a live root, dropped once.
+    #[inline]
     unsafe fn remove(table: NonNull<RootTable>, i: u32) {
+        // SAFETY: the caller's contract.
+        let t = unsafe { table.as_ref() };
+        if t.detached.get() | t.native.get() {
+            // SAFETY: the caller's contract.
+            return unsafe { Self::remove_slow(table, i) };
+        }
+        t.live.set(t.live.get() - 1);
+        // SAFETY: owning thread, running (neither native nor detached), and
+        // the root in `i` is being dropped.
+        unsafe { Self::free_slot(t, i) };
+    }
+
+    /// [`RootTable::remove`] of a detached table or in native state.
+    ///
+    /// # Safety
+    /// As for [`RootTable::remove`].
+    #[cold]
+    #[inline(never)]
+    unsafe fn remove_slow(table: NonNull<RootTable>, i: u32) {
         // SAFETY: the caller's contract.
         let t = unsafe { table.as_ref() };
         t.live.set(t.live.get() - 1);
@@ -156,16 +238,9 @@ impl RootTable {
             }
             return;
         }
-        if t.native.get() {
-            // SAFETY: owning thread; the scanner never reads `deferred`.
-            unsafe { (*t.deferred.get()).push(i) };
-            return;
-        }
-        // SAFETY: owning thread, running (roots §1).
-        unsafe {
-            (&mut *t.slots.get())[i as usize] = 0;
-            (*t.free.get()).push(i);
-        }
+        // Native: the scanner may be reading the slots.
+        // SAFETY: owning thread; the scanner never reads `deferred`.
+        unsafe { (*t.deferred.get()).push(i) };
     }
 
     /// The mutator enters (`true`) or leaves native state; leaving clears the
@@ -179,17 +254,12 @@ impl RootTable {
         let t = unsafe { table.as_ref() };
         t.native.set(native);
         if !native {
-            // SAFETY: owning thread, running (roots §1).
-            let (slots, free, deferred) = unsafe {
-                (
-                    &mut *t.slots.get(),
-                    &mut *t.free.get(),
-                    &mut *t.deferred.get(),
-                )
-            };
+            // SAFETY: owning thread; `free_slot` does not touch `deferred`.
+            let deferred = unsafe { &mut *t.deferred.get() };
             for i in deferred.drain(..) {
-                slots[i as usize] = 0;
-                free.push(i);
+                // SAFETY: owning thread, running (roots §1); the roots of
+                // deferred slots are gone.
+                unsafe { Self::free_slot(t, i) };
             }
         }
     }
@@ -218,7 +288,7 @@ impl RootTable {
         // SAFETY: the caller's contract.
         let t = unsafe { table.as_ref() };
         // SAFETY: owning thread; a read.
-        let used = unsafe { (*t.slots.get()).iter().filter(|&&s| s != 0).count() };
+        let used = unsafe { (*t.slots.get()).iter().filter(|&&s| s & 1 == 0).count() };
         (t.live.get(), used)
     }
 }
@@ -262,10 +332,12 @@ impl RootTable {
 pub struct Root<T> {
     /// Neither `Send` nor `Sync`: the slot is on this thread's table.
     _thread: PhantomData<StaysOnItsThread>,
+    /// The table and the slot that holds the object. Two words and no
+    /// more (the object is read from the slot), so that a `Root` is
+    /// returned in registers: a third word made every `alloc` return it
+    /// through memory, and the copy that followed stalled on the stores.
     table: NonNull<RootTable>,
     slot: u32,
-    /// The object (roots never move it: the collector does not move objects).
-    obj: NonNull<u8>,
     _t: PhantomData<*const T>,
 }
 
@@ -275,6 +347,7 @@ impl<T: Trace> Root<T> {
     /// # Safety
     /// `obj` is a live object of `m`'s heap whose payload is a `T`, and `m`
     /// is running.
+    #[inline]
     pub(crate) unsafe fn new(m: &Mutator, obj: NonNull<u8>) -> Root<T> {
         // SAFETY: `m`'s table is alive while `m` is; this is its thread, and
         // the caller guarantees it is running.
@@ -283,7 +356,6 @@ impl<T: Trace> Root<T> {
             _thread: PhantomData,
             table: m.table(),
             slot,
-            obj,
             _t: PhantomData,
         }
     }
@@ -312,7 +384,7 @@ impl<T: Trace> Root<T> {
         self.check(m, "Root::get");
         // SAFETY: the root keeps the object alive, and it is an object of
         // `m`'s heap holding a `T` (it was rooted from a `Gc<T>` of `m`).
-        unsafe { Gc::from_raw(self.obj, m) }
+        unsafe { Gc::from_raw(self.obj(), m) }
     }
 
     /// Makes the root hold `value` instead.
@@ -341,18 +413,38 @@ impl<T: Trace> Root<T> {
         // SAFETY: the table is `value`'s mutator's (checked), which is
         // running (it lends a `Gc`), on this thread.
         unsafe { RootTable::set(self.table, self.slot, value.addr()) };
-        self.obj = value.raw_ptr();
     }
 
-    fn check(&self, m: &Mutator, what: &str) {
-        assert!(
-            self.table == m.table(),
-            "tricolor: {what} with a mutator that did not make the root (another thread's or heap's mutator)"
-        );
+    /// The object the root holds.
+    #[inline]
+    fn obj(&self) -> NonNull<u8> {
+        // SAFETY: a root is `!Send`, so this is its table's owning thread,
+        // and the table lives until its last root is dropped; the slot is
+        // this live root's.
+        let addr = unsafe { RootTable::get(self.table, self.slot) };
+        NonNull::new(addr as *mut u8).expect("a live root's slot holds its object")
+    }
+
+    #[inline]
+    fn check(&self, m: &Mutator, what: &'static str) {
+        if self.table != m.table() {
+            foreign_mutator(what);
+        }
     }
 }
 
+/// The panic of [`Root::check`], out of line: the message's argument is
+/// then made only when it fails.
+#[cold]
+#[inline(never)]
+fn foreign_mutator(what: &'static str) -> ! {
+    panic!(
+        "tricolor: {what} with a mutator that did not make the root (another thread's or heap's mutator)"
+    )
+}
+
 impl<T> Drop for Root<T> {
+    #[inline]
     fn drop(&mut self) {
         // SAFETY: a root is `!Send`: this is its table's owning thread; the
         // table lives until its last root is dropped; each root drops once.
@@ -362,6 +454,8 @@ impl<T> Drop for Root<T> {
 
 impl<T> fmt::Debug for Root<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Root({:p})", self.obj)
+        // SAFETY: as in `Root::obj`.
+        let addr = unsafe { RootTable::get(self.table, self.slot) };
+        write!(f, "Root({addr:#x})")
     }
 }
