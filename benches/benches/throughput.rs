@@ -1,5 +1,6 @@
-//! Throughput workloads: binary-trees and GCBench, each run by tricolor and
-//! by two baselines side by side in the same invocation.
+//! Throughput workloads: binary-trees and GCBench, each run by tricolor
+//! (through its raw API and through its safe API) and by two baselines side
+//! by side in the same invocation.
 //!
 //! * **binary-trees** (the Benchmarks Game program): a stretch tree of depth
 //!   `max + 1`, a long-lived tree of depth `max`, then for depths
@@ -20,6 +21,11 @@
 //!   [`Mutator::store`]; the heap is configured by [`Config::from_env`], so
 //!   `TRICOLOR_GOGC`, `TRICOLOR_BARRIER`, `TRICOLOR_GCTRACE` and the rest
 //!   apply (gctrace lines go to standard error).
+//! * `safe` — the same heap through the safe API, written as its user
+//!   would: `#[derive(Trace)]` nodes, [`Root`]s for what must survive an
+//!   allocation, [`Gc`] handles for the walks, every store through
+//!   [`Gc::set`]; the heap is `tricolor::Heap::from_env`, so the same
+//!   variables apply. Its ratios are also given against `tricolor`.
 //! * `box+mimalloc` — `Box`ed nodes, with mimalloc as this binary's global
 //!   allocator (the tricolor heap does not allocate objects through the
 //!   global allocator).
@@ -28,8 +34,10 @@
 //!
 //! A binary-trees node is two pointers (`Node`: 2 words, both pointers); a
 //! GCBench node also carries the original's two unused ints `i` and `j`
-//! (`GcBenchNode`: 3 words, the first two pointers). All three
-//! implementations use the same fields.
+//! (`GcBenchNode`: 3 words, the first two pointers). All four
+//! implementations use the same fields. GCBench's long-lived array is the one
+//! difference: the safe API has no array type yet, so its doubles are a
+//! `Vec` outside the collector's heap (`SafeDoubles`).
 //!
 //! Every run happens in a child process (this binary again, with `--child`),
 //! so that peak RSS (`VmHWM`) belongs to one implementation; the parent runs
@@ -41,8 +49,12 @@
 //! assists). Pauses are tricolor's stop-the-world pauses, each one separately.
 //!
 //! ```text
-//! cargo bench -p tricolor-benches --bench throughput -- [--depth 18] [--reps 3] [--workload binary-trees|gcbench|all] [--timeout 600]
+//! cargo bench -p tricolor-benches --bench throughput -- [--depth 18] [--reps 3] [--workload binary-trees|gcbench|all] [--impl tricolor,safe,box+mimalloc,arena] [--timeout 600]
 //! ```
+//!
+//! `--impl` runs only the implementations named (all four by default);
+//! the ratios against Box+mimalloc need it among them. One run alone, in
+//! this process, for a profiler: `--child WORKLOAD IMPL [--depth N]`.
 //!
 //! A run that has not finished after `--timeout` seconds is killed and
 //! the bench fails, naming it.
@@ -55,6 +67,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tricolor::raw::{Config, Heap, Mutator, ObjRef, TypeDescriptor, TypeId};
+use tricolor::{Gc, Member, Root, Trace};
 use tricolor_testkit::{args, child, median, procfs};
 
 #[global_allocator]
@@ -437,6 +450,181 @@ impl GcBench for Tricolor {
     }
 }
 
+// ---- tricolor, safe API ---------------------------------------------------------------
+
+/// A binary-trees node of the safe API: two members, 2 words like `Node`.
+#[derive(Trace, Default)]
+struct SafeNode {
+    left: Member<SafeNode>,
+    right: Member<SafeNode>,
+}
+
+/// A GCBench node of the safe API: two members and the original's two
+/// unused ints, 3 words like `GcBenchNode`.
+#[derive(Trace, Default)]
+struct SafeGcNode {
+    left: Member<SafeGcNode>,
+    right: Member<SafeGcNode>,
+    i: i32,
+    j: i32,
+}
+
+/// GCBench's long-lived array. The safe API has no array type yet, and a
+/// boxed slice is not `Trace` (only sized `Box<T>` of data is), so the
+/// doubles are a `Vec` held by one small object: built first, then moved
+/// into the heap; its drop glue runs on the finalizer thread. Unlike the raw
+/// version's in-heap array, its 4 MB are outside the collector's heap, so
+/// the pacer does not count them: this heap is smaller and collects more
+/// often (compare the cycle counts).
+#[derive(Trace)]
+struct SafeDoubles(Vec<f64>);
+
+/// Tricolor through the safe API: `Root`s for whatever must survive an
+/// allocation, `Gc` handles in between, every store through `Gc::set`.
+struct Safe {
+    m: tricolor::Mutator,
+    long_lived: Option<Root<SafeNode>>,
+    gc_long_lived: Option<Root<SafeGcNode>>,
+    array: Option<Root<SafeDoubles>>,
+}
+
+impl Safe {
+    fn new(heap: &tricolor::Heap) -> Safe {
+        Safe {
+            m: heap.attach().expect("attach"),
+            long_lived: None,
+            gc_long_lived: None,
+            array: None,
+        }
+    }
+}
+
+/// Builds a tree of `depth` bottom-up: both subtrees (each held by its
+/// root across the next allocation), then their parent.
+fn safe_bottom_up(m: &mut tricolor::Mutator, depth: u32) -> Root<SafeNode> {
+    if depth == 0 {
+        return m.alloc(SafeNode::default());
+    }
+    let left = safe_bottom_up(m, depth - 1);
+    let right = safe_bottom_up(m, depth - 1);
+    let node = m.alloc(SafeNode::default());
+    let n = node.get(m);
+    n.set(|n| &n.left, Some(left.get(m)));
+    n.set(|n| &n.right, Some(right.get(m)));
+    node
+}
+
+/// The item check: nodes in the tree at `node`.
+fn safe_check(node: Gc<'_, SafeNode>) -> u64 {
+    match node.get(|n| &n.left) {
+        None => 1,
+        Some(l) => {
+            let r = node.get(|n| &n.right).expect("a node with one child");
+            1 + safe_check(l) + safe_check(r)
+        }
+    }
+}
+
+/// GCBench's `MakeTree`: bottom-up, as [`safe_bottom_up`].
+fn safe_make_tree(m: &mut tricolor::Mutator, depth: u32, count: &mut u64) -> Root<SafeGcNode> {
+    *count += 1;
+    if depth == 0 {
+        return m.alloc(SafeGcNode::default());
+    }
+    let left = safe_make_tree(m, depth - 1, count);
+    let right = safe_make_tree(m, depth - 1, count);
+    let node = m.alloc(SafeGcNode::default());
+    let n = node.get(m);
+    n.set(|n| &n.left, Some(left.get(m)));
+    n.set(|n| &n.right, Some(right.get(m)));
+    node
+}
+
+/// GCBench's `Populate`: gives the rooted `node` two fresh children, then
+/// populates them.
+fn safe_populate(m: &mut tricolor::Mutator, depth: u32, node: &Root<SafeGcNode>, count: &mut u64) {
+    if depth == 0 {
+        return;
+    }
+    let left = m.alloc(SafeGcNode::default());
+    node.get(m).set(|n| &n.left, Some(left.get(m)));
+    let right = m.alloc(SafeGcNode::default());
+    node.get(m).set(|n| &n.right, Some(right.get(m)));
+    *count += 2;
+    safe_populate(m, depth - 1, &left, count);
+    safe_populate(m, depth - 1, &right, count);
+}
+
+/// GCBench's long-lived tree walk: (nodes, sum of `i` and `j`).
+fn safe_walk(node: Option<Gc<'_, SafeGcNode>>) -> (u64, i64) {
+    let Some(n) = node else { return (0, 0) };
+    let (nl, sl) = safe_walk(n.get(|n| &n.left));
+    let (nr, sr) = safe_walk(n.get(|n| &n.right));
+    (1 + nl + nr, n.i as i64 + n.j as i64 + sl + sr)
+}
+
+impl BinaryTrees for Safe {
+    fn temp_tree_check(&mut self, depth: u32) -> u64 {
+        let t = safe_bottom_up(&mut self.m, depth);
+        safe_check(t.get(&self.m))
+    }
+
+    fn make_long_lived(&mut self, depth: u32) {
+        self.long_lived = Some(safe_bottom_up(&mut self.m, depth));
+    }
+
+    fn long_lived_check(&mut self) -> u64 {
+        let t = self.long_lived.as_ref().expect("long-lived tree");
+        safe_check(t.get(&self.m))
+    }
+}
+
+impl GcBench for Safe {
+    fn stretch(&mut self, depth: u32) -> u64 {
+        let mut count = 0;
+        safe_make_tree(&mut self.m, depth, &mut count);
+        count
+    }
+
+    fn make_long_lived(&mut self, depth: u32) {
+        let mut count = 1;
+        let root = self.m.alloc(SafeGcNode::default());
+        safe_populate(&mut self.m, depth, &root, &mut count);
+        self.gc_long_lived = Some(root);
+    }
+
+    fn make_array(&mut self, len: usize) {
+        let mut a = vec![0.0; len];
+        for (i, x) in a.iter_mut().enumerate().take(len / 2) {
+            *x = 1.0 / i as f64;
+        }
+        self.array = Some(self.m.alloc(SafeDoubles(a)));
+    }
+
+    fn top_down(&mut self, depth: u32) -> u64 {
+        let mut count = 1;
+        let t = self.m.alloc(SafeGcNode::default());
+        safe_populate(&mut self.m, depth, &t, &mut count);
+        count
+    }
+
+    fn bottom_up(&mut self, depth: u32) -> u64 {
+        let mut count = 0;
+        safe_make_tree(&mut self.m, depth, &mut count);
+        count
+    }
+
+    fn long_lived_walk(&mut self) -> (u64, i64) {
+        let t = self.gc_long_lived.as_ref().map(|t| t.get(&self.m));
+        safe_walk(t)
+    }
+
+    fn array_probe(&mut self) -> (usize, f64) {
+        let a = self.array.as_ref().expect("array").get(&self.m);
+        (a.0.len(), a.0[1000])
+    }
+}
+
 // ---- Box + mimalloc ----------------------------------------------------------------
 
 /// A binary-trees node.
@@ -785,9 +973,12 @@ impl GcBench for Arenas {
 // ---- the child: one run ----------------------------------------------------------
 
 /// The implementations, in table order.
-const IMPLS: [&str; 3] = ["tricolor", "box+mimalloc", "arena"];
+const IMPLS: [&str; 4] = ["tricolor", "safe", "box+mimalloc", "arena"];
 /// The baseline of the ratios.
 const BASELINE: &str = "box+mimalloc";
+/// The safe API's ratios are also given against this one: the raw API it
+/// is built on.
+const RAW: &str = "tricolor";
 /// The workloads.
 const WORKLOADS: [&str; 2] = ["binary-trees", "gcbench"];
 
@@ -835,6 +1026,18 @@ fn run_one(workload: &str, imp: &str, depth: u32) {
             let config = Config::from_env().unwrap_or_else(|e| panic!("tricolor: {e}"));
             let heap = Heap::new(config);
             let mut t = Tricolor::new(&heap);
+            match workload {
+                "binary-trees" => binary_trees(&mut t, depth, &mut r),
+                _ => gcbench(&mut t, &mut r),
+            }
+            end = Clocks::now();
+            gc = Some(heap.stats());
+            drop(t);
+            drop(heap);
+        }
+        "safe" => {
+            let heap = tricolor::Heap::from_env();
+            let mut t = Safe::new(&heap);
             match workload {
                 "binary-trees" => binary_trees(&mut t, depth, &mut r),
                 _ => gcbench(&mut t, &mut r),
@@ -989,14 +1192,15 @@ fn report(title: &str, runs: &[(&str, Vec<Run>)], reps: usize) {
         let v: Vec<u64> = rs.iter().filter_map(|r| r.stat(key)).collect();
         (!v.is_empty()).then(|| median(v))
     };
-    let base = &runs
-        .iter()
-        .find(|(imp, _)| *imp == BASELINE)
-        .expect("the baseline ran")
-        .1;
-    let base_wall = med(base, "wall_ns").unwrap();
-    let base_cpu = med(base, "process_cpu_ns").unwrap();
-    let base_rss = med(base, "peak_rss_kib").unwrap();
+    let runs_of = |name: &str| runs.iter().find(|(imp, _)| *imp == name).map(|(_, rs)| rs);
+    // Without the baseline (`--impl`), its ratios are left out.
+    let base = runs_of(BASELINE);
+    let base_med = |key: &str| base.map_or(0, |b| med(b, key).unwrap());
+    let (base_wall, base_cpu, base_rss) = (
+        base_med("wall_ns"),
+        base_med("process_cpu_ns"),
+        base_med("peak_rss_kib"),
+    );
 
     println!("Medians of {reps} runs, each in its own process. Ratios are against {BASELINE}.\n");
     println!("| implementation | wall (s) | wall min-max (s) | wall ratio | process CPU (s) | CPU ratio | mutator thread CPU (s) | peak RSS (MiB) | RSS ratio | GC cycles | max pause (ms) | median pause (ms) | total pause (ms) | mark CPU (s) |");
@@ -1027,6 +1231,18 @@ fn report(title: &str, runs: &[(&str, Vec<Run>)], reps: usize) {
         );
     }
 
+    if let (Some(safe), Some(raw)) = (runs_of("safe"), runs_of(RAW)) {
+        let r = |key: &str| ratio(med(safe, key).unwrap(), med(raw, key).unwrap());
+        println!(
+            "\nThe safe API against the raw one (safe / {RAW}, medians): wall {}, process CPU {}, \
+             mutator thread CPU {}, peak RSS {}.",
+            r("wall_ns"),
+            r("process_cpu_ns"),
+            r("thread_cpu_ns"),
+            r("peak_rss_kib"),
+        );
+    }
+
     println!("\nWall time per phase, ms (median of {reps} runs):\n");
     let mut header = "| phase |".to_string();
     let mut rule = "|---|".to_string();
@@ -1047,7 +1263,7 @@ fn report(title: &str, runs: &[(&str, Vec<Run>)], reps: usize) {
 }
 
 const USAGE: &str = "throughput [--depth N] [--reps N] [--workload binary-trees|gcbench|all] \
-                     [--timeout SECONDS]\n\
+                     [--impl tricolor,safe,box+mimalloc,arena] [--timeout SECONDS]\n\
                      (THROUGHPUT_DEPTH=N also sets the binary-trees depth)";
 
 /// The command line.
@@ -1057,6 +1273,8 @@ struct Options {
     /// Seconds.
     timeout: u64,
     workloads: Vec<&'static str>,
+    /// The implementations to run, in table order.
+    impls: Vec<&'static str>,
     /// `--child WORKLOAD IMPL`: one run, in this process.
     child: Option<(String, String)>,
 }
@@ -1074,6 +1292,7 @@ fn parse_options() -> Result<Options, lexopt::Error> {
         reps: 3,
         timeout: 600,
         workloads: WORKLOADS.to_vec(),
+        impls: IMPLS.to_vec(),
         child: None,
     };
     let mut p = lexopt::Parser::from_env();
@@ -1090,6 +1309,16 @@ fn parse_options() -> Result<Options, lexopt::Error> {
                     None => return Err(format!("unknown workload {w:?}").into()),
                 };
             }
+            Long("impl") => {
+                let chosen: Vec<String> = args::list(&mut p)?;
+                if let Some(bad) = chosen.iter().find(|c| !IMPLS.contains(&c.as_str())) {
+                    return Err(format!("unknown implementation {bad:?}").into());
+                }
+                o.impls = IMPLS
+                    .into_iter()
+                    .filter(|i| chosen.iter().any(|c| c == i))
+                    .collect();
+            }
             Long("child") => {
                 let v = p.values()?.take(2).map(|v| v.string());
                 let v: Vec<String> = v.collect::<Result<_, _>>()?;
@@ -1105,6 +1334,9 @@ fn parse_options() -> Result<Options, lexopt::Error> {
     if o.reps == 0 || !(MIN_DEPTH..=26).contains(&o.depth) {
         return Err(format!("--reps must be at least 1 and --depth in {MIN_DEPTH}..=26").into());
     }
+    if o.impls.is_empty() {
+        return Err("--impl names no implementation".into());
+    }
     Ok(o)
 }
 
@@ -1114,6 +1346,7 @@ fn main() {
         reps,
         timeout,
         workloads,
+        impls,
         child: child_run,
     } = args::or_exit(parse_options(), USAGE);
     if let Some((w, i)) = child_run {
@@ -1130,12 +1363,12 @@ fn main() {
                 "GCBench (long-lived tree {K_LONG_LIVED_TREE_DEPTH}, array {K_ARRAY_SIZE}, trees {K_MIN_TREE_DEPTH}..{K_MAX_TREE_DEPTH}, stretch {K_STRETCH_TREE_DEPTH})"
             ),
         };
-        let mut runs: Vec<(&str, Vec<Run>)> = IMPLS.iter().map(|&i| (i, Vec::new())).collect();
+        let mut runs: Vec<(&str, Vec<Run>)> = impls.iter().map(|&i| (i, Vec::new())).collect();
         for rep in 0..reps {
             // Interleaved: each round starts with the next implementation.
-            for k in 0..IMPLS.len() {
-                let idx = (rep + k) % IMPLS.len();
-                let imp = IMPLS[idx];
+            for k in 0..impls.len() {
+                let idx = (rep + k) % impls.len();
+                let imp = impls[idx];
                 let run = run_child(workload, imp, depth, Duration::from_secs(timeout));
                 eprintln!(
                     "{workload} {imp} (round {}/{reps}): {} s",
