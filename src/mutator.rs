@@ -479,8 +479,12 @@ impl Mutator {
     /// let mut m = heap.attach()?;
     /// let other = heap.clone();
     /// let t = std::thread::spawn(move || other.collect()); // needs no help from `m`
-    /// m.native(|| std::thread::sleep(Duration::from_millis(10)));
-    /// t.join().unwrap();
+    /// m.native(|| {
+    ///     std::thread::sleep(Duration::from_millis(10));
+    ///     // Blocking, so in native state too: a collection still under way
+    ///     // would wait for a running `m` forever.
+    ///     t.join().unwrap()
+    /// });
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn native<R>(&mut self, f: impl FnOnce() -> R) -> R {
