@@ -5,9 +5,11 @@
 //!
 //! What `#[derive(Trace)]` generates for a struct:
 //!
-//! - a `where` clause asking `Trace` of every field type, so a field the
-//!   collector could not see into (a `Vec<Member<T>>`, a `HashMap` of
-//!   members, an unrooted `Gc`) is a compile error at the derive;
+//! - `Trace` asked of every field type (a `where` clause for a generic
+//!   type; for a concrete one, the impl's own uses of each field's `Trace`),
+//!   so a field the collector could not see into (a `Vec<Member<T>>`, a
+//!   `HashMap` of members, an unrooted `Gc`) is a compile error naming the
+//!   field;
 //! - `NO_MEMBERS`, true when no field holds a member, and `FIXED_MEMBERS`,
 //!   true when every field's members sit at fixed words;
 //! - `pointer_words`: each field's member words, shifted by the field's
