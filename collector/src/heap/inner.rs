@@ -283,6 +283,6 @@ impl Drop for HeapInner {
     /// The last reference is gone: drop the Rust values the heap still owns
     /// (specials §6) before its memory goes.
     fn drop(&mut self) {
-        crate::specials::finalizer_thread::drop_remaining(self);
+        crate::specials::records::drop_remaining(&self.specials, &self.page);
     }
 }

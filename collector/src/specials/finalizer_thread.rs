@@ -11,7 +11,7 @@ use crate::mark::scan::shade_all;
 use crate::mark::source::{RootKind, Source};
 use crate::mutator::Mutator;
 use crate::object::ObjRef;
-use crate::specials::records::{drop_fn_of, DropFn, Job, Specials, KIND_DROP};
+use crate::specials::records::{report_panic, run_drop, Job, Specials};
 
 thread_local! {
     /// The id of the heap whose finalizer thread this is (0: none). Read by
@@ -141,31 +141,6 @@ fn run_job(m: &mut Mutator, job: Job) {
     report_panic(sp, what, result);
 }
 
-/// Runs drop function `f` on `words`, catching a panic; counts the drop.
-///
-/// # Safety
-/// `words` holds the payload of an object whose drop record named `f`,
-/// moved out of it, and is dropped once (`Mutator::set_drop`'s contract).
-unsafe fn run_drop(sp: &Specials, f: DropFn, words: &mut [u64]) -> std::thread::Result<()> {
-    // SAFETY: the caller's contract.
-    let r = catch_unwind(AssertUnwindSafe(|| unsafe { f(words.as_mut_ptr()) }));
-    sp.drops_run.fetch_add(1, Ordering::Relaxed);
-    r
-}
-
-/// Counts and reports a panic of a finalizer, cleanup or drop.
-fn report_panic(sp: &Specials, what: &str, result: std::thread::Result<()>) {
-    if let Err(payload) = result {
-        sp.finalizer_panics.fetch_add(1, Ordering::Relaxed);
-        let msg = payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "unknown panic".into());
-        eprintln!("tricolor: a {what} panicked: {msg}; later ones still run");
-    }
-}
-
 /// Sweeps what the last cycle left (queuing every finalizer and cleanup it
 /// found due), then waits until the finalizer thread has run them all.
 ///
@@ -189,43 +164,4 @@ pub(crate) fn wait_for_finalizers(heap: &HeapInner) {
         }
         sp.queue_cv.wait(&mut q);
     }
-}
-
-// ---- when the heap is dropped (specials §6) -----------------------------------
-
-/// Drops every value the heap still owns: the queued drops and the drop
-/// records left on objects (specials §6). Called once, as the heap is
-/// dropped: no mutator, handle or thread of it is left.
-pub(crate) fn drop_remaining(heap: &HeapInner) {
-    let sp = &*heap.specials;
-    // The finalizer thread has stopped: the queue is ours. Finalizer and
-    // cleanup jobs are dropped without running.
-    let jobs = std::mem::take(&mut sp.queue.lock().jobs);
-    for job in jobs {
-        if let Job::Drop { mut words, f } = job {
-            // SAFETY: as in `run_job`: moved out by the sweep, dropped once.
-            let r = unsafe { run_drop(sp, f, &mut words) };
-            report_panic(sp, "drop", r);
-        }
-    }
-    heap.page.for_each_span(|span| {
-        let records = span.specials().take_kind(KIND_DROP);
-        for s in records {
-            let obj = span.object_addr(s.index as usize);
-            let n = span.elem_size() / 8 - 1;
-            // SAFETY: the object holds the value its record stands for
-            // (live, or dead and never swept: a sweep takes the record);
-            // nothing can reach it any more, and its slot is `elem_size`
-            // bytes: a header word and `n` payload words. The value is moved
-            // out here, as the sweep does.
-            let mut words: Box<[u64]> =
-                unsafe { std::slice::from_raw_parts((obj + 8) as *const u64, n) }.into();
-            // SAFETY: `data` of a drop record is a `DropFn`, stored by
-            // `Mutator::set_drop`.
-            let f = unsafe { drop_fn_of(s.data) };
-            // SAFETY: moved out just above, its record taken: dropped once.
-            let r = unsafe { run_drop(sp, f, &mut words) };
-            report_panic(sp, "drop", r);
-        }
-    });
 }

@@ -6,10 +6,12 @@
 
 use std::any::Any;
 use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use parking_lot::{Condvar, Mutex};
+use tricolor_allocator::PageHeap;
 
 use crate::mark::source::RootKind;
 use crate::specials::tables::TableInner;
@@ -428,4 +430,74 @@ impl Specials {
             }
         }
     }
+}
+
+// ---- running drops, and the heap's last ones (specials §6) --------------------
+
+/// Runs drop function `f` on `words`, catching a panic; counts the drop.
+///
+/// # Safety
+/// `words` holds the payload of an object whose drop record named `f`,
+/// moved out of it, and is dropped once (`Mutator::set_drop`'s contract).
+pub(crate) unsafe fn run_drop(
+    sp: &Specials,
+    f: DropFn,
+    words: &mut [u64],
+) -> std::thread::Result<()> {
+    // SAFETY: the caller's contract.
+    let r = catch_unwind(AssertUnwindSafe(|| unsafe { f(words.as_mut_ptr()) }));
+    sp.drops_run.fetch_add(1, Ordering::Relaxed);
+    r
+}
+
+/// Counts and reports a panic of a finalizer, cleanup or drop.
+pub(crate) fn report_panic(sp: &Specials, what: &str, result: std::thread::Result<()>) {
+    if let Err(payload) = result {
+        sp.finalizer_panics.fetch_add(1, Ordering::Relaxed);
+        let msg = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into());
+        eprintln!("tricolor: a {what} panicked: {msg}; later ones still run");
+    }
+}
+
+// ---- when the heap is dropped (specials §6) -----------------------------------
+
+/// Drops every value the heap still owns: the queued drops and the drop
+/// records left on objects (specials §6). Called once, as the heap is
+/// dropped: no mutator, handle or thread of it is left.
+pub(crate) fn drop_remaining(sp: &Specials, page: &PageHeap) {
+    // The finalizer thread has stopped: the queue is ours. Finalizer and
+    // cleanup jobs are dropped without running.
+    let jobs = std::mem::take(&mut sp.queue.lock().jobs);
+    for job in jobs {
+        if let Job::Drop { mut words, f } = job {
+            // SAFETY: as in the finalizer thread's `run_job`: moved out by
+            // the sweep, dropped once.
+            let r = unsafe { run_drop(sp, f, &mut words) };
+            report_panic(sp, "drop", r);
+        }
+    }
+    page.for_each_span(|span| {
+        let records = span.specials().take_kind(KIND_DROP);
+        for s in records {
+            let obj = span.object_addr(s.index as usize);
+            let n = span.elem_size() / 8 - 1;
+            // SAFETY: the object holds the value its record stands for
+            // (live, or dead and never swept: a sweep takes the record);
+            // nothing can reach it any more, and its slot is `elem_size`
+            // bytes: a header word and `n` payload words. The value is moved
+            // out here, as the sweep does.
+            let mut words: Box<[u64]> =
+                unsafe { std::slice::from_raw_parts((obj + 8) as *const u64, n) }.into();
+            // SAFETY: `data` of a drop record is a `DropFn`, stored by
+            // `Mutator::set_drop`.
+            let f = unsafe { drop_fn_of(s.data) };
+            // SAFETY: moved out just above, its record taken: dropped once.
+            let r = unsafe { run_drop(sp, f, &mut words) };
+            report_panic(sp, "drop", r);
+        }
+    });
 }
