@@ -277,6 +277,13 @@ impl<'m, T: Trace> Gc<'m, T> {
         self.obj.as_ptr() as usize
     }
 
+    /// The object's header address, with the pointer's provenance: what
+    /// reads beyond `T` (an array's elements) are derived from.
+    #[inline]
+    pub(crate) fn ptr(self) -> NonNull<u8> {
+        self.obj
+    }
+
     #[inline]
     pub(crate) fn obj_ref(self) -> ObjRef {
         ObjRef::from_addr(self.addr()).expect("a Gc is never null")

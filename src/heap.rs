@@ -238,14 +238,20 @@ impl Heap {
         WeakHeap(Arc::downgrade(&self.shared))
     }
 
-    /// `T`'s descriptor id in this heap, registering it on first use.
-    pub(crate) fn type_id_of<T: Trace>(&self) -> Result<TypeId, DescriptorError> {
-        let key = RustTypeId::of::<T>();
+    /// The descriptor id in this heap of the Rust type `K`, registering
+    /// `descriptor()` on first use: `descriptor::<T>` for a value `T`,
+    /// `array::descriptor::<E>` for an `Array<E>` (which is never allocated
+    /// as a value, so the two never share a key).
+    pub(crate) fn type_id_of<K: 'static>(
+        &self,
+        descriptor: fn() -> TypeDescriptor,
+    ) -> Result<TypeId, DescriptorError> {
+        let key = RustTypeId::of::<K>();
         let mut types = self.shared.types.lock();
         if let Some(&id) = types.get(&key) {
             return Ok(id);
         }
-        let id = self.shared.raw.register_type(descriptor::<T>())?;
+        let id = self.shared.raw.register_type(descriptor())?;
         types.insert(key, id);
         Ok(id)
     }

@@ -6,7 +6,7 @@
 //! This crate has two APIs:
 //!
 //! - **the safe API** (this page: [`Heap`], [`Mutator`], [`Gc`], [`Root`],
-//!   [`Member`], [`Global`], `#[derive(Trace)]`): Rust types in the heap,
+//!   [`Member`], [`Array`], [`Global`], `#[derive(Trace)]`): Rust types in the heap,
 //!   no `unsafe` for the user, misuse rejected by the compiler.
 //! - [`raw`]: the embedding API a VM's own object model calls (word
 //!   indices, descriptors, `unsafe` field access), the one the safe API is
@@ -62,8 +62,8 @@
 //! set out to remove (boa issue 2773). So the API splits handles in two, by
 //! what the borrow checker can see.
 //!
-//! 1. **GC points take `&mut Mutator`.** [`Mutator::alloc`],
-//!    [`Mutator::safepoint`], [`Mutator::collect`] and
+//! 1. **GC points take `&mut Mutator`.** [`Mutator::alloc`] (and
+//!    [`Mutator::alloc_array`]), [`Mutator::safepoint`], [`Mutator::collect`] and
 //!    [`Mutator::native`] are the only places where this thread's roots are
 //!    scanned or where it can observe a collection's sweep; each borrows the
 //!    mutator mutably.
@@ -95,6 +95,13 @@
 //!    no callback into Rust — and as a trace callback otherwise (enums). It
 //!    asks `Trace` of every field, so a member the collector could not see (a
 //!    `Vec<Member<T>>`, a map) does not compile.
+//! 7. **[`Array<E>`](Array)** is the heap's variable-length sequence, made
+//!    by [`Mutator::alloc_array`]: its elements lie in its object (counted by
+//!    the pacer like any object) and may hold members, which
+//!    [`Gc::get_at`] and [`Gc::set_at`] read and write with `Gc::get`'s and
+//!    `Gc::set`'s checks (index in bounds, projection inside the element).
+//!    A growable collection is a member to an array, replaced by a larger
+//!    copy when it fills, as a VM's vector is.
 //!
 //! ## Threads
 //!
@@ -139,15 +146,17 @@
 //! The user writes none (`Trace` and `Data` are `unsafe` traits that the
 //! derives implement). Inside this crate, unsafe code is confined to the
 //! modules that make the rules above true: `roots` (the table's protocol,
-//! roots §1), `gc` (dereferencing a handle, loads and stores), `mutator`
-//! (writing a fresh object, the raw mutator behind a shared borrow) and
-//! `specials` (dropping moved values).
+//! roots §1), `gc` (dereferencing a handle, loads and stores), `array` (an
+//! array's elements as a slice of its object, writing them, dropping them),
+//! `mutator` (writing a fresh object, the raw mutator behind a shared
+//! borrow) and `specials` (dropping moved values).
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 // The derives name `::tricolor`; this lets the crate's own tests use them.
 extern crate self as tricolor;
 
+mod array;
 mod gc;
 mod global;
 mod heap;
@@ -160,6 +169,7 @@ mod trace;
 #[cfg(test)]
 mod tests;
 
+pub use array::Array;
 pub use gc::Gc;
 pub use global::Global;
 pub use heap::Heap;

@@ -10,8 +10,9 @@ use std::marker::PhantomData;
 use std::mem::{align_of, needs_drop};
 use std::ptr::NonNull;
 
-use tricolor_collector::{DescriptorError, GcAllocError, TypeId};
+use tricolor_collector::{DescriptorError, GcAllocError, TypeDescriptor, TypeId};
 
+use crate::array::Array;
 use crate::gc::payload_of;
 use crate::heap::Heap;
 use crate::roots::{Root, RootTable, StaysOnItsThread};
@@ -23,8 +24,8 @@ use crate::trace::Trace;
 /// # Where the collector may act
 ///
 /// The collector frees nothing and scans nothing of this thread's except
-/// at this mutator's **GC points**: [`alloc`](Mutator::alloc),
-/// [`safepoint`](Mutator::safepoint), [`collect`](Mutator::collect) and
+/// at this mutator's **GC points**: [`alloc`](Mutator::alloc) (and
+/// [`alloc_array`](Mutator::alloc_array)), [`safepoint`](Mutator::safepoint), [`collect`](Mutator::collect) and
 /// [`native`](Mutator::native). Each takes `&mut self`. A [`Gc`](crate::Gc)
 /// borrows `&self`, so the borrow checker rejects any `Gc` held across a GC
 /// point; what must survive one is held in a [`Root`] (or a
@@ -370,7 +371,9 @@ impl Mutator {
         };
         let ty = match self.recent_type_id::<T>() {
             Some(ty) => ty,
-            None => self.type_id_slow::<T>().map_err(AllocError::Type)?,
+            None => self
+                .type_id_slow::<T>(crate::heap::descriptor::<T>)
+                .map_err(AllocError::Type)?,
         };
         // SAFETY: `&mut self`: no other reference to the raw mutator.
         let obj = unsafe { self.raw_mut() }
@@ -389,6 +392,135 @@ impl Mutator {
         Ok(ptr)
     }
 
+    /// Allocates an array of `len` elements, element `i` being `f(i)`, and
+    /// returns it rooted ([`Array`]). A GC point, as [`alloc`](Mutator::alloc)
+    /// (before `f` runs: none happens while it does).
+    ///
+    /// The elements are written straight into the object, in order; their
+    /// members are null, as any value's built outside the heap, and are set
+    /// through [`Gc::set_at`](crate::Gc::set_at). `E` must be `Send` for
+    /// [`alloc`](Mutator::alloc)'s reason: an element type with drop glue is
+    /// dropped on the heap's finalizer thread once the array is found
+    /// unreachable (every element, members nulled first). If `f` panics,
+    /// the elements made so far are dropped at once and the object is left
+    /// as garbage.
+    ///
+    /// `f` runs between GC points of this mutator, so a long one delays
+    /// other threads' collections as any long stretch without a safepoint
+    /// does.
+    ///
+    /// # Panics
+    /// If the allocation fails ([`Mutator::try_alloc_array`] returns the
+    /// error instead), if `f` panics, or if `E`'s alignment exceeds 8 bytes
+    /// (a compile-time error where the call is monomorphised).
+    ///
+    /// ```
+    /// use tricolor::{Heap, Member, Trace};
+    ///
+    /// #[derive(Trace)]
+    /// struct Bucket { key: Member<Key>, hash: u64 }
+    /// #[derive(Trace)]
+    /// struct Key(String);
+    ///
+    /// let heap = Heap::new();
+    /// let mut m = heap.attach()?;
+    /// let table = m.alloc_array(8, |i| Bucket { key: Member::null(), hash: i as u64 });
+    /// let k = m.alloc(Key("tri".into()));
+    /// table.get(&m).set_at(3, |b| &b.key, Some(k.get(&m)));
+    /// drop(k);
+    /// m.collect();
+    /// let t = table.get(&m);
+    /// assert_eq!(t.len(), 8);
+    /// assert_eq!(t.get_at(3, |b| &b.key).unwrap().0, "tri");
+    /// assert_eq!(t.iter().map(|b| b.hash).sum::<u64>(), 28);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn alloc_array<E: Trace + Send>(
+        &mut self,
+        len: usize,
+        f: impl FnMut(usize) -> E,
+    ) -> Root<Array<E>> {
+        match self.alloc_array_object(len, f) {
+            // SAFETY: live (fresh, no safepoint since), of this heap, an
+            // initialised `Array<E>`; the mutator is running.
+            Ok(obj) => unsafe { Root::new(self, obj) },
+            Err(e) => alloc_failed::<Array<E>>(e),
+        }
+    }
+
+    /// [`alloc_array`](Mutator::alloc_array), returning the error instead of
+    /// panicking when the allocation fails (`f` is not called then).
+    ///
+    /// # Errors
+    /// [`AllocError`] if the type cannot be registered, the length is too
+    /// large (the size overflows, or the collector's length of the array,
+    /// its elements or its data words, exceeds `u32::MAX`), or the heap
+    /// refuses the allocation (a memory limit, say).
+    ///
+    /// ```
+    /// use tricolor::{raw::Config, Heap};
+    /// let heap = Heap::with_config(Config { max_object_size: 1 << 20, ..Config::default() });
+    /// let mut m = heap.attach()?;
+    /// assert!(m.try_alloc_array(1 << 20, |_| 0u64).is_err(), "8 MiB: over the limit");
+    /// assert!(m.try_alloc_array(usize::MAX, |_| 0u64).is_err(), "the size overflows");
+    /// let small = m.try_alloc_array(1000, |i| i as u64)?;
+    /// assert_eq!(small.get(&m).as_slice()[999], 999);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn try_alloc_array<E: Trace + Send>(
+        &mut self,
+        len: usize,
+        f: impl FnMut(usize) -> E,
+    ) -> Result<Root<Array<E>>, AllocError> {
+        let obj = self.alloc_array_object(len, f)?;
+        // SAFETY: live (fresh, no safepoint since), of this heap, an
+        // initialised `Array<E>`; the mutator is running.
+        Ok(unsafe { Root::new(self, obj) })
+    }
+
+    /// An `Array<E>` object of `len` elements made by `f`, not yet rooted:
+    /// what [`Mutator::alloc_array`] and [`Mutator::try_alloc_array`] share.
+    fn alloc_array_object<E: Trace + Send>(
+        &mut self,
+        len: usize,
+        f: impl FnMut(usize) -> E,
+    ) -> Result<NonNull<u8>, AllocError> {
+        const {
+            assert!(
+                align_of::<E>() <= 8,
+                "tricolor: a heap object's payload is 8-byte aligned; this type needs more"
+            )
+        };
+        let ty = match self.recent_type_id::<Array<E>>() {
+            Some(ty) => ty,
+            None => self
+                .type_id_slow::<Array<E>>(crate::array::descriptor::<E>)
+                .map_err(AllocError::Type)?,
+        };
+        let units = crate::array::units::<E>(len).ok_or_else(|| {
+            AllocError::Heap(GcAllocError::BadLength {
+                type_name: std::any::type_name::<Array<E>>().to_string(),
+                len,
+                reason: "the size overflows",
+            })
+        })?;
+        // SAFETY: `&mut self`: no other reference to the raw mutator.
+        let obj = unsafe { self.raw_mut() }
+            .try_alloc(ty, units)
+            .map_err(AllocError::Heap)?;
+        let ptr = NonNull::new(obj.addr() as *mut u8).expect("objects are not null");
+        // SAFETY: a fresh object of `Array<E>`'s type made for `len`
+        // elements (`units`), zeroed and unpublished; `&mut self` is held
+        // until it returns, so `f` cannot reach this mutator's GC points.
+        unsafe { crate::array::init(ptr, len, f) };
+        if needs_drop::<E>() {
+            crate::specials::register_array_drop::<E>(self, obj);
+        }
+        Ok(ptr)
+    }
+
     /// `T`'s type id in this heap if the cache of recent types has it.
     ///
     /// Apart from the slow path, and an `Option`, so that the id's fields
@@ -397,7 +529,7 @@ impl Mutator {
     /// store-to-load forward on every allocation (`alloc` fell from 30 % to
     /// 12 % of binary-trees' samples without it).
     #[inline]
-    fn recent_type_id<T: Trace>(&self) -> Option<TypeId> {
+    fn recent_type_id<T: 'static>(&self) -> Option<TypeId> {
         let key = RustTypeId::of::<T>();
         let entry = type_cache_entry(key);
         if self.recent_keys[entry].get() == key {
@@ -408,17 +540,20 @@ impl Mutator {
     }
 
     /// `T`'s type id in this heap, when the cache of recent types does not
-    /// have it: this mutator's map, or the heap's registry (registering `T`
-    /// on first use).
+    /// have it: this mutator's map, or the heap's registry (registering
+    /// `descriptor()` for `T` on first use).
     #[cold]
     #[inline(never)]
-    fn type_id_slow<T: Trace>(&self) -> Result<TypeId, DescriptorError> {
+    fn type_id_slow<T: 'static>(
+        &self,
+        descriptor: fn() -> TypeDescriptor,
+    ) -> Result<TypeId, DescriptorError> {
         let key = RustTypeId::of::<T>();
         let id = self.types.borrow().get(&key).copied();
         let id = match id {
             Some(id) => id,
             None => {
-                let id = self.heap.type_id_of::<T>()?;
+                let id = self.heap.type_id_of::<T>(descriptor)?;
                 self.types.borrow_mut().insert(key, id);
                 id
             }

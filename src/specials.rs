@@ -38,6 +38,18 @@ pub(crate) fn register_drop<T: Trace + Send>(m: &mut Mutator, obj: ObjRef) {
         .expect("a fresh object takes a drop record");
 }
 
+/// Registers the drop of the `Array<E>` in the fresh object `obj`: every
+/// element, each one's members nulled first (`array::drop_moved`).
+pub(crate) fn register_array_drop<E: Trace + Send>(m: &mut Mutator, obj: ObjRef) {
+    // SAFETY: `obj` is a fresh, fully written `Array<E>` object (its length
+    // word counts its initialised elements), and `drop_moved::<E>` drops
+    // exactly what its payload words hold: the length it reads from them,
+    // and that many elements after it (words beyond them are unused). `E`
+    // is `Send`, so the finalizer thread may drop them.
+    unsafe { m.raw_mut().set_drop(obj, crate::array::drop_moved::<E>) }
+        .expect("a fresh object takes a drop record");
+}
+
 /// A weak reference: yields its object while the object is reachable, and
 /// nothing once a collection has found it unreachable. It does not keep
 /// the object alive. Go's `weak.Pointer`.

@@ -147,3 +147,138 @@ fn a_cell_and_a_self_member_can_be_allocated() {
     m.collect();
     assert_eq!(a.get(&m).get(|c| &c.next).unwrap().hits.get(), 3);
 }
+
+// ---- arrays ---------------------------------------------------------------------
+
+#[test]
+fn arrays_of_data_are_packed_slices() {
+    let heap = Heap::new();
+    let mut m = heap.attach().unwrap();
+    let bytes = m.alloc_array(13, |i| i as u8);
+    let units = m.alloc_array(5, |_| ());
+    let empty = m.alloc_array(0, |_| 0u64);
+    m.collect();
+    assert_eq!(bytes.get(&m).as_slice(), &(0..13).collect::<Vec<u8>>()[..]);
+    assert_eq!(units.get(&m).len(), 5);
+    assert!(empty.get(&m).is_empty());
+    assert_eq!(m.heap_alloc().objects, 3);
+}
+
+#[derive(Trace, Default)]
+struct Slot {
+    node: Member<Node>,
+    tag: u64,
+}
+
+#[test]
+fn arrays_keep_what_their_members_hold() {
+    let heap = Heap::new();
+    let mut m = heap.attach().unwrap();
+    let a = m.alloc_array(3, |i| Slot {
+        tag: i as u64,
+        ..Slot::default()
+    });
+    for i in 0..3 {
+        let n = m.alloc(Node {
+            value: 10 + i as u64,
+            ..Node::default()
+        });
+        a.get(&m).set_at(i, |s| &s.node, Some(n.get(&m)));
+    }
+    m.collect();
+    assert_eq!(m.heap_alloc().objects, 4);
+    let g = a.get(&m);
+    let sum: u64 = (0..3)
+        .map(|i| g.get_at(i, |s| &s.node).unwrap().value)
+        .sum();
+    assert_eq!(sum, 33);
+    g.set_at(1, |s| &s.node, None);
+    m.collect();
+    assert_eq!(m.heap_alloc().objects, 3);
+    drop(a);
+    m.collect();
+    assert_eq!(m.heap_alloc().objects, 0);
+}
+
+/// Members in enum variants: the array is traced through a callback.
+#[derive(Trace)]
+enum Either {
+    Nothing,
+    One(Member<Node>),
+}
+
+#[test]
+fn arrays_of_traced_elements_keep_their_members() {
+    let heap = Heap::new();
+    let mut m = heap.attach().unwrap();
+    let a = m.alloc_array(2, |i| {
+        if i == 0 {
+            Either::Nothing
+        } else {
+            Either::One(Member::null())
+        }
+    });
+    let n = m.alloc(Node {
+        value: 5,
+        ..Node::default()
+    });
+    fn one(e: &Either) -> &Member<Node> {
+        match e {
+            Either::One(x) => x,
+            Either::Nothing => unreachable!(),
+        }
+    }
+    a.get(&m).set_at(1, one, Some(n.get(&m)));
+    drop(n);
+    m.collect();
+    assert_eq!(a.get(&m).get_at(1, one).unwrap().value, 5);
+    assert_eq!(m.heap_alloc().objects, 2);
+}
+
+static ARRAY_DROPS: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(Trace)]
+struct Tagged {
+    peer: Member<Tagged>,
+    name: Counted2,
+}
+
+#[derive(Trace)]
+struct Counted2(String);
+
+impl Drop for Counted2 {
+    fn drop(&mut self) {
+        assert!(self.0.starts_with('e'));
+        ARRAY_DROPS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn array_elements_are_dropped_once_and_a_panicking_builder_leaks_nothing() {
+    let heap = Heap::new();
+    let mut m = heap.attach().unwrap();
+    let a = m.alloc_array(4, |i| Tagged {
+        peer: Member::null(),
+        name: Counted2(format!("e{i}")),
+    });
+    let b = m.alloc(Tagged {
+        peer: Member::null(),
+        name: Counted2("e-b".into()),
+    });
+    // A cycle through an element.
+    a.get(&m).set_at(2, |t| &t.peer, Some(b.get(&m)));
+    drop((a, b));
+    // A builder that panics after two elements: those two are dropped now.
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        m.alloc_array(4, |i| {
+            assert!(i < 2, "builder gave up");
+            Counted2(format!("e{i}"))
+        })
+    }));
+    assert!(r.is_err());
+    assert_eq!(ARRAY_DROPS.load(Ordering::SeqCst), 2);
+    m.collect();
+    m.wait_for_finalizers();
+    assert_eq!(ARRAY_DROPS.load(Ordering::SeqCst), 2 + 4 + 1);
+    assert_eq!(m.heap_alloc().objects, 0);
+}

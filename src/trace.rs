@@ -29,7 +29,8 @@ use crate::member::Member;
 /// so a field whose members the collector could not see — a
 /// `Vec<Member<T>>` (its buffer is outside the heap), a `HashMap` of
 /// members, a `Gc` (an unrooted handle cannot be stored) — is a compile
-/// error at the derive.
+/// error at the derive. A variable number of members goes in an
+/// [`Array`](crate::Array) (a field `Member<Array<Member<T>>>`).
 ///
 /// ```
 /// use tricolor::{Member, Trace};
@@ -114,7 +115,7 @@ pub unsafe trait Trace: 'static {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` may hold members, so it cannot sit outside the object's inline words",
     label = "not plain data",
-    note = "members must lie inline in the object, where the collector sees them: use a `Member` field (or an array of them) instead of a `Vec`, `Box` or map of members; for plain data types, `#[derive(Data)]`"
+    note = "members must lie inline in the object, where the collector sees them: use a `Member` field (or an array of them, or a member to a `tricolor::Array` of them) instead of a `Vec`, `Box` or map of members; for plain data types, `#[derive(Data)]`"
 )]
 pub unsafe trait Data: Trace {}
 

@@ -51,7 +51,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 
 use tricolor::raw::{BarrierMode, Config, PacerConfig};
-use tricolor::{Data, EphemeronTable, Gc, Global, Heap, Member, Mutator, Trace, Weak};
+use tricolor::{Array, Data, EphemeronTable, Gc, Global, Heap, Member, Mutator, Root, Trace, Weak};
 use tricolor_testkit::Rng;
 
 /// The barrier modes that mark concurrently with the mutators.
@@ -1149,6 +1149,398 @@ fn values_left_in_the_heap_are_dropped_with_it() {
     assert_eq!(NOTE_BAD_DROPS.load(Ordering::SeqCst), 0);
 }
 
+// ---- arrays ------------------------------------------------------------------
+
+/// A piece of the shared board: its children are an array of members.
+#[derive(Trace)]
+struct Piece {
+    kids: Member<Array<Member<Piece>>>,
+    id: u64,
+    canary: u64,
+}
+
+/// A pin: members inside enum variants, so an array of pins is traced
+/// through a callback and its stores take the word-decoding barrier.
+#[derive(Trace)]
+enum Pin {
+    One(Member<Piece>),
+    Two(Member<Piece>, Member<Piece>),
+}
+
+impl Pin {
+    fn side(&self, k: usize) -> &Member<Piece> {
+        match (self, k) {
+            (Pin::One(a), _) | (Pin::Two(a, _), 0) => a,
+            (Pin::Two(_, b), _) => b,
+        }
+    }
+}
+
+const BOARD: usize = 32;
+
+struct Board {
+    /// An array of members (a pointer map: one range over the array).
+    slots: Global<Array<Member<Piece>>>,
+    /// An array of enums (traced).
+    pins: Global<Array<Pin>>,
+}
+
+/// A fresh piece with `kids` children, each taken from a random board slot.
+fn piece(m: &mut Mutator, board: &Board, rng: &mut Rng, id: u64, kids: usize) -> Root<Piece> {
+    let arr = m.alloc_array(kids, |_| Member::null());
+    let p = m.alloc(Piece {
+        kids: Member::null(),
+        id,
+        canary: canary(id),
+    });
+    let (pg, ag) = (p.get(m), arr.get(m));
+    pg.set(|p| &p.kids, Some(ag));
+    let slots = board.slots.get(m).unwrap();
+    for j in 0..kids {
+        ag.set_at(j, |e| e, slots.get_at(rng.below(BOARD), |e| e));
+    }
+    p
+}
+
+fn check_piece(p: Gc<'_, Piece>) {
+    assert_eq!(
+        p.canary,
+        canary(p.id),
+        "piece {} corrupted: a reachable object was freed",
+        p.id
+    );
+    let kids = p.get(|p| &p.kids).expect("every piece has its array");
+    assert!((1..=3).contains(&kids.len()), "piece {}'s array", p.id);
+}
+
+/// Two threads rewire a board of arrays (members, and members in enum
+/// variants) while a collector thread runs cycles back to back and the
+/// pacer starts its own: new pieces with arrays of children, moves between
+/// slots, pins and children (the only pointer to an object moved while a
+/// mark runs), pieces hidden in roots across GC points, and the board's
+/// array replaced by a copy allocated mid-mark.
+///
+/// `barrier_on: false` switches the write barrier off (test-only), for the
+/// control below.
+fn arrays_keep_every_reachable_object(mode: BarrierMode, barrier_on: bool) {
+    let ops = if under_sanitizer() { 2_000 } else { 10_000 };
+    let heap = checked_heap(mode);
+    if !barrier_on {
+        // SAFETY: none: a reachable object may be freed and then read. Only
+        // for the control below, which expects a check to catch exactly
+        // that (and which never runs under a sanitizer).
+        unsafe { heap.raw() }.disable_barrier_for_testing(true);
+    }
+    let board = Arc::new(Board {
+        slots: heap.global(),
+        pins: heap.global(),
+    });
+    {
+        let mut m = heap.attach().unwrap();
+        let slots = m.alloc_array(BOARD, |_| Member::null());
+        let pins = m.alloc_array(BOARD, |i| {
+            if i % 2 == 0 {
+                Pin::Two(Member::null(), Member::null())
+            } else {
+                Pin::One(Member::null())
+            }
+        });
+        board.slots.set(Some(slots.get(&m)));
+        board.pins.set(Some(pins.get(&m)));
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let collector = {
+        let (heap, done) = (heap.clone(), done.clone());
+        thread::spawn(move || {
+            while !done.load(Ordering::Acquire) {
+                heap.collect();
+            }
+        })
+    };
+    let workers: Vec<_> = (0..2u64)
+        .map(|t| {
+            let (heap, board) = (heap.clone(), board.clone());
+            thread::spawn(move || {
+                let mut rng = Rng::new(0xA77A + t);
+                let mut m = heap.attach().unwrap();
+                let mut next_id = (t + 1) << 40;
+                for _ in 0..ops {
+                    let (a, b, k) = (rng.below(BOARD), rng.below(BOARD), rng.below(2));
+                    match rng.below(9) {
+                        0 | 1 => {
+                            let kids = 1 + rng.below(3);
+                            let p = piece(&mut m, &board, &mut rng, next_id, kids);
+                            next_id += 1;
+                            let slots = board.slots.get(&m).unwrap();
+                            slots.set_at(a, |e| e, Some(p.get(&m)));
+                        }
+                        2 => {
+                            // Slot b's piece becomes a child of slot a's; slot
+                            // b is cleared.
+                            let slots = board.slots.get(&m).unwrap();
+                            let x = slots.get_at(a, |e| e);
+                            let y = slots.get_at(b, |e| e);
+                            if let (Some(x), Some(y)) = (x, y) {
+                                if !Gc::ptr_eq(x, y) {
+                                    let kids = x.get(|p| &p.kids).unwrap();
+                                    kids.set_at(k % kids.len(), |e| e, Some(y));
+                                    slots.set_at(b, |e| e, None);
+                                }
+                            }
+                        }
+                        3 => {
+                            // Between the board and the pins, both ways.
+                            let (slots, pins) =
+                                (board.slots.get(&m).unwrap(), board.pins.get(&m).unwrap());
+                            if rng.bool() {
+                                pins.set_at(a, |p| p.side(k), slots.get_at(b, |e| e));
+                                slots.set_at(b, |e| e, None);
+                            } else {
+                                slots.set_at(a, |e| e, pins.get_at(b, |p| p.side(k)));
+                                pins.set_at(b, |p| p.side(k), None);
+                            }
+                        }
+                        4 => {
+                            // A child pulled up into the board.
+                            let slots = board.slots.get(&m).unwrap();
+                            if let Some(x) = slots.get_at(a, |e| e) {
+                                let kids = x.get(|p| &p.kids).unwrap();
+                                let c = kids.get_at(0, |e| e);
+                                kids.set_at(0, |e| e, None);
+                                slots.set_at(b, |e| e, c);
+                            }
+                        }
+                        5 => {
+                            // Hidden in a root across a GC point.
+                            let slots = board.slots.get(&m).unwrap();
+                            if let Some(x) = slots.get_at(a, |e| e) {
+                                let hidden = x.root();
+                                slots.set_at(a, |e| e, None);
+                                if rng.one_in(8) {
+                                    m.collect();
+                                } else {
+                                    m.safepoint();
+                                }
+                                let slots = board.slots.get(&m).unwrap();
+                                slots.set_at(b, |e| e, Some(hidden.get(&m)));
+                            }
+                        }
+                        6 => {
+                            // A walk down random children, checking.
+                            let slots = board.slots.get(&m).unwrap();
+                            let mut cur = slots.get_at(a, |e| e);
+                            for _ in 0..16 {
+                                let Some(p) = cur else { break };
+                                check_piece(p);
+                                let kids = p.get(|p| &p.kids).unwrap();
+                                cur = kids.get_at(rng.below(kids.len()), |e| e);
+                            }
+                        }
+                        7 if rng.one_in(8) => {
+                            // The board's array replaced by a copy (stores
+                            // into the old one meanwhile are lost: only
+                            // reachability is checked).
+                            let copy = m.alloc_array(BOARD, |_| Member::null());
+                            let (old, new) = (board.slots.get(&m).unwrap(), copy.get(&m));
+                            for i in 0..BOARD {
+                                new.set_at(i, |e| e, old.get_at(i, |e| e));
+                            }
+                            board.slots.set(Some(new));
+                        }
+                        _ => m.safepoint(),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut failure = None;
+    for w in workers {
+        if let Err(p) = w.join() {
+            failure.get_or_insert(p);
+        }
+    }
+    done.store(true, Ordering::Release);
+    if let Err(p) = collector.join() {
+        failure.get_or_insert(p);
+    }
+    if let Some(p) = failure {
+        std::panic::resume_unwind(p);
+    }
+    let mut m = heap.attach().unwrap();
+    m.collect();
+    // Every reachable piece checked; objects: pieces, their arrays and the
+    // board's two arrays.
+    let pieces = {
+        let (slots, pins) = (board.slots.get(&m).unwrap(), board.pins.get(&m).unwrap());
+        let mut stack: Vec<Gc<'_, Piece>> = Vec::new();
+        for i in 0..BOARD {
+            stack.extend(slots.get_at(i, |e| e));
+            stack.extend(pins.get_at(i, |p| p.side(0)));
+            stack.extend(pins.get_at(i, |p| p.side(1)));
+        }
+        let mut seen = HashSet::new();
+        while let Some(p) = stack.pop() {
+            if seen.insert(p.id) {
+                check_piece(p);
+                let kids = p.get(|p| &p.kids).unwrap();
+                stack.extend((0..kids.len()).filter_map(|j| kids.get_at(j, |e| e)));
+            }
+        }
+        seen.len() as u64
+    };
+    assert_eq!(objects(&mut m), 2 * pieces + 2, "{mode}");
+    eprintln!(
+        "{mode}: {} cycles, {pieces} reachable pieces",
+        heap.stats().cycles
+    );
+    board.slots.set(None);
+    board.pins.set(None);
+    m.collect();
+    assert_eq!(objects(&mut m), 0, "{mode}");
+}
+
+#[test]
+fn satb_arrays_rewired_while_cycles_run() {
+    arrays_keep_every_reachable_object(BarrierMode::Satb, true);
+}
+
+#[test]
+fn incremental_update_arrays_rewired_while_cycles_run() {
+    arrays_keep_every_reachable_object(BarrierMode::IncrementalUpdate, true);
+}
+
+#[test]
+fn hybrid_arrays_rewired_while_cycles_run() {
+    arrays_keep_every_reachable_object(BarrierMode::Hybrid, true);
+}
+
+/// The control: without the write barrier, the array program loses
+/// objects and checkmark or a check of the test says so (within a bounded
+/// number of runs: which object is lost depends on thread timing). Not
+/// under a sanitizer: a lost object may be read after it is freed.
+#[test]
+fn without_the_barrier_the_array_test_fails() {
+    if under_sanitizer() {
+        return;
+    }
+    for _ in 0..20 {
+        let r = std::panic::catch_unwind(|| {
+            arrays_keep_every_reachable_object(BarrierMode::Hybrid, false)
+        });
+        if let Err(p) = r {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            assert!(
+                [
+                    "checkmark",
+                    "verifier",
+                    "corrupted",
+                    "poison",
+                    "array",
+                    "hybrid"
+                ]
+                .iter()
+                .any(|w| msg.contains(w)),
+                "unexpected failure: {msg}"
+            );
+            return;
+        }
+    }
+    panic!("20 runs without the barrier lost nothing: the array test cannot fail");
+}
+
+/// Drops of [`Bead`]s, and drops that saw a member still set or a bead
+/// broken.
+static BEAD_DROPS: AtomicUsize = AtomicUsize::new(0);
+static BEAD_BAD_DROPS: AtomicUsize = AtomicUsize::new(0);
+
+/// An array element with drop glue and a member back to its string.
+#[derive(Trace)]
+struct Bead {
+    string: Member<Strand>,
+    text: String,
+}
+
+impl Drop for Bead {
+    fn drop(&mut self) {
+        if !self.string.is_null() || !self.text.starts_with("bead ") {
+            BEAD_BAD_DROPS.fetch_add(1, Ordering::SeqCst);
+        }
+        BEAD_DROPS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Holds an array of beads, each pointing back at it: a cycle through
+/// array elements.
+#[derive(Trace)]
+struct Strand {
+    beads: Member<Array<Bead>>,
+}
+
+fn strand(m: &mut Mutator, beads: usize) -> Root<Strand> {
+    let s = m.alloc(Strand {
+        beads: Member::null(),
+    });
+    let a = m.alloc_array(beads, |i| Bead {
+        string: Member::null(),
+        text: format!("bead {i}"),
+    });
+    let (sg, ag) = (s.get(m), a.get(m));
+    sg.set(|s| &s.beads, Some(ag));
+    for i in 0..beads {
+        ag.set_at(i, |b| &b.string, Some(sg));
+    }
+    s
+}
+
+/// Every element of a dead array is dropped once, on the finalizer thread,
+/// members already null; none of a live one; and the arrays a heap still
+/// owns when it goes (live, dead and unswept) are dropped with it.
+#[test]
+fn array_elements_are_dropped_once_after_death_cycles_included() {
+    // The one test that allocates `Bead`s.
+    for mode in CONCURRENT_MODES {
+        let before = BEAD_DROPS.load(Ordering::SeqCst);
+        let heap = checked_heap(mode);
+        let mut m = heap.attach().unwrap();
+        let kept = strand(&mut m, 7);
+        for n in 0..10 {
+            strand(&mut m, n); // garbage at once, 0..=9 beads: 45
+        }
+        m.collect();
+        m.wait_for_finalizers();
+        assert_eq!(BEAD_DROPS.load(Ordering::SeqCst) - before, 45, "{mode}");
+        assert_eq!(objects(&mut m), 2, "{mode}");
+        let beads = kept.get(&m).get(|s| &s.beads).unwrap();
+        assert_eq!(beads.as_slice()[6].text, "bead 6", "{mode}: kept intact");
+        // Dead and never swept, then the heap goes with a live one too.
+        strand(&mut m, 5);
+        drop((m, heap));
+        assert_eq!(
+            BEAD_DROPS.load(Ordering::SeqCst) - before,
+            45 + 5 + 7,
+            "{mode}: every element dropped once, by the time the heap is gone"
+        );
+        drop(kept);
+    }
+    assert_eq!(BEAD_BAD_DROPS.load(Ordering::SeqCst), 0);
+}
+
+/// An array's bytes are the heap's: the pacer counts them.
+#[test]
+fn an_array_is_counted_in_the_heap() {
+    let heap = checked_heap(BarrierMode::Hybrid);
+    let mut m = heap.attach().unwrap();
+    let before = m.heap_alloc().bytes;
+    let a = m.alloc_array(1 << 20, |i| i as f64);
+    assert!(m.heap_alloc().bytes - before >= 8 << 20);
+    m.collect();
+    assert_eq!(a.get(&m).as_slice()[12345], 12345.0);
+}
+
 // ---- native state ------------------------------------------------------------
 
 #[test]
@@ -1298,4 +1690,73 @@ fn a_refused_store_leaves_both_heaps_usable() {
     mb.collect();
     assert_eq!((x.get(&ma).id, y.get(&mb).id), (1, 2));
     assert_eq!((objects(&mut ma), objects(&mut mb)), (1, 1));
+}
+
+#[test]
+#[should_panic(expected = "Gc::get_at: index 4 is out of bounds for an array of 4 elements")]
+fn an_index_out_of_bounds_panics() {
+    let heap = Heap::new();
+    let mut m = heap.attach().unwrap();
+    let a = m.alloc_array(4, |_| Member::<Res>::null());
+    let _ = a.get(&m).get_at(4, |e| e);
+}
+
+#[test]
+#[should_panic(expected = "Gc::set_at: index 9 is out of bounds for an array of 4 elements")]
+fn a_store_out_of_bounds_panics() {
+    let heap = Heap::new();
+    let mut m = heap.attach().unwrap();
+    let a = m.alloc_array(4, |_| Member::<Res>::null());
+    a.get(&m).set_at(9, |e| e, None);
+}
+
+#[test]
+#[should_panic(expected = "Gc::set_at: the projection must select a member of element 0")]
+fn set_at_with_another_elements_member_panics() {
+    // A projection returns a member that outlives its argument only if the
+    // member is `'static`: here, through a leaked mutator's handles.
+    let m: &'static mut Mutator = Box::leak(Box::new(Heap::new().attach().unwrap()));
+    let a = m.alloc_array(4, |_| Member::<Res>::null());
+    let x = res(m, 1);
+    let m: &'static Mutator = m;
+    let g = a.get(m);
+    let elems = g.as_slice();
+    g.set_at(0, |_| &elems[1], Some(x.get(m)));
+}
+
+#[test]
+#[should_panic(expected = "Gc::get_at: the projection must select a member of element 2")]
+fn get_at_with_a_projection_outside_the_array_panics() {
+    let heap = Heap::new();
+    let mut m = heap.attach().unwrap();
+    let a = m.alloc_array(4, |_| Member::<Res>::null());
+    let _ = a.get(&m).get_at(2, |_| &STRAY);
+}
+
+/// `Gc::set` of the array object itself reaches only the array's own
+/// `Array<E>` (its length): an element is not a member of it.
+#[test]
+#[should_panic(expected = "Gc::set: the projection must select a member of this object")]
+fn set_on_an_array_with_an_element_panics() {
+    let m: &'static mut Mutator = Box::leak(Box::new(Heap::new().attach().unwrap()));
+    let a = m.alloc_array(4, |_| Member::<Res>::null());
+    let x = res(m, 1);
+    let m: &'static Mutator = m;
+    let g = a.get(m);
+    let elems = g.as_slice();
+    g.set(|_| &elems[0], Some(x.get(m)));
+}
+
+#[test]
+#[should_panic(expected = "Gc::set_at with a value of another mutator (another heap)")]
+fn storing_an_object_of_another_heap_into_an_array_panics() {
+    let (a, b) = (
+        checked_heap(BarrierMode::Hybrid),
+        checked_heap(BarrierMode::Hybrid),
+    );
+    let mut ma = a.attach().unwrap();
+    let mut mb = b.attach().unwrap();
+    let arr = ma.alloc_array(2, |_| Member::<Res>::null());
+    let y = res(&mut mb, 2);
+    arr.get(&ma).set_at(0, |e| e, Some(y.get(&mb)));
 }
