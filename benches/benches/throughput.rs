@@ -35,9 +35,11 @@
 //! A binary-trees node is two pointers (`Node`: 2 words, both pointers); a
 //! GCBench node also carries the original's two unused ints `i` and `j`
 //! (`GcBenchNode`: 3 words, the first two pointers). All four
-//! implementations use the same fields. GCBench's long-lived array is the one
-//! difference: the safe API has no array type yet, so its doubles are a
-//! `Vec` outside the collector's heap (`SafeDoubles`).
+//! implementations use the same fields. GCBench's long-lived array of
+//! doubles is a collector object in both tricolor versions (the raw API's
+//! array type, the safe API's [`Array<f64>`](tricolor::Array)); the raw
+//! version stores the first half's words after allocating it zeroed, the
+//! safe one writes every element as it allocates.
 //!
 //! Every run happens in a child process (this binary again, with `--child`),
 //! so that peak RSS (`VmHWM`) belongs to one implementation; the parent runs
@@ -67,7 +69,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tricolor::raw::{Config, Heap, Mutator, ObjRef, TypeDescriptor, TypeId};
-use tricolor::{Gc, Member, Root, Trace};
+use tricolor::{Array, Gc, Member, Root, Trace};
 use tricolor_testkit::{args, child, median, procfs};
 
 #[global_allocator]
@@ -469,23 +471,13 @@ struct SafeGcNode {
     j: i32,
 }
 
-/// GCBench's long-lived array. The safe API has no array type yet, and a
-/// boxed slice is not `Trace` (only sized `Box<T>` of data is), so the
-/// doubles are a `Vec` held by one small object: built first, then moved
-/// into the heap; its drop glue runs on the finalizer thread. Unlike the raw
-/// version's in-heap array, its 4 MB are outside the collector's heap, so
-/// the pacer does not count them: this heap is smaller and collects more
-/// often (compare the cycle counts).
-#[derive(Trace)]
-struct SafeDoubles(Vec<f64>);
-
 /// Tricolor through the safe API: `Root`s for whatever must survive an
 /// allocation, `Gc` handles in between, every store through `Gc::set`.
 struct Safe {
     m: tricolor::Mutator,
     long_lived: Option<Root<SafeNode>>,
     gc_long_lived: Option<Root<SafeGcNode>>,
-    array: Option<Root<SafeDoubles>>,
+    array: Option<Root<Array<f64>>>,
 }
 
 impl Safe {
@@ -594,11 +586,12 @@ impl GcBench for Safe {
     }
 
     fn make_array(&mut self, len: usize) {
-        let mut a = vec![0.0; len];
-        for (i, x) in a.iter_mut().enumerate().take(len / 2) {
-            *x = 1.0 / i as f64;
-        }
-        self.array = Some(self.m.alloc(SafeDoubles(a)));
+        // GCBench's array: the first half 1/i, the rest 0 (as the raw
+        // version's zeroed object with its first half stored).
+        let a = self
+            .m
+            .alloc_array(len, |i| if i < len / 2 { 1.0 / i as f64 } else { 0.0 });
+        self.array = Some(a);
     }
 
     fn top_down(&mut self, depth: u32) -> u64 {
@@ -621,7 +614,7 @@ impl GcBench for Safe {
 
     fn array_probe(&mut self) -> (usize, f64) {
         let a = self.array.as_ref().expect("array").get(&self.m);
-        (a.0.len(), a.0[1000])
+        (a.len(), a.as_slice()[1000])
     }
 }
 
