@@ -9,4 +9,4 @@ pub mod config;
 pub mod pacer;
 
 pub use config::{Config, ConfigError};
-pub use pacer::{CycleGoal, Decision, Pacer, PacerConfig};
+pub use pacer::{CycleGoal, Decision, LimitCrossing, LimitWatch, Pacer, PacerConfig};

@@ -134,6 +134,34 @@
 //!    increase;
 //! 6. with GOGC off and no memory limit, goal and trigger are [`NEVER`].
 //!
+//! # Changing GOGC and the limit at run time
+//!
+//! [`Pacer::set_gogc`] and [`Pacer::set_memory_limit`] (behind
+//! `Heap::set_gc_percent` and `Heap::set_memory_limit`, Go's
+//! `debug.SetGCPercent` and `debug.SetMemoryLimit`) replace one setting,
+//! return the previous one, and re-plan at once from the live heap of the
+//! last cycle, by the formulas above: the new goal, trigger and hard limit
+//! hold from the next [`decide`](Pacer::decide). A heap that is already at
+//! or past the new trigger gets [`Decision::StartCycle`] (past the new
+//! hard limit, [`Decision::Block`]); the heap asks for a cycle right away
+//! when that happens rather than waiting for the next allocation report,
+//! since a mutator reports only every 64 KiB and one that does not
+//! allocate never reports.
+//!
+//! # The near-limit watch
+//!
+//! A [`LimitWatch`] compares the live heap after each cycle with a fraction
+//! of the memory limit and reports each *upward crossing* once:
+//!
+//! ```text
+//! threshold = round(limit * fraction)
+//! report    = live >= threshold  and  live after the previous cycle < its threshold
+//! ```
+//!
+//! A cycle that ends below the threshold re-arms the watch; so does a cycle
+//! with no limit set (nothing is reported without a limit). The fraction is
+//! used like the ratios above: NaN counts as 1, a negative fraction as 0.
+//!
 //! # Environment
 //!
 //! [`PacerConfig::from_env`] overrides a base config with two variables:
@@ -544,6 +572,48 @@ impl Pacer {
         self.current
     }
 
+    /// Replaces GOGC (`None`: off), re-plans at once from the live heap of
+    /// the last cycle, and returns the previous GOGC (Go's
+    /// `debug.SetGCPercent`; see the [module docs](self)).
+    ///
+    /// ```
+    /// use tricolor_collector::policy::pacer::{Decision, Pacer, PacerConfig, MIB};
+    ///
+    /// let mut pacer = Pacer::new(PacerConfig::new());
+    /// pacer.end_cycle(100 * MIB); // goal 200 MiB
+    /// assert_eq!(pacer.decide(150 * MIB), Decision::Continue);
+    /// assert_eq!(pacer.set_gogc(Some(25)), Some(100));
+    /// assert_eq!(pacer.goal(), 125 * MIB);
+    /// // The heap already holds 150 MiB: past the new goal, and past its
+    /// // hard limit (1.1 x 125 MiB).
+    /// assert_eq!(pacer.decide(150 * MIB), Decision::Block);
+    /// ```
+    pub fn set_gogc(&mut self, gogc: Option<u32>) -> Option<u32> {
+        let previous = std::mem::replace(&mut self.config.gogc, gogc);
+        self.current = CycleGoal::compute(&self.config, self.live_after_last_mark);
+        previous
+    }
+
+    /// Replaces the memory limit (`None`: no limit), re-plans at once from
+    /// the live heap of the last cycle, and returns the previous limit
+    /// (Go's `debug.SetMemoryLimit`; see the [module docs](self)).
+    ///
+    /// ```
+    /// use tricolor_collector::policy::pacer::{Pacer, PacerConfig, MIB};
+    ///
+    /// let mut pacer = Pacer::new(PacerConfig::new());
+    /// pacer.end_cycle(100 * MIB);
+    /// assert_eq!(pacer.set_memory_limit(Some(150 * MIB)), None);
+    /// assert_eq!(pacer.goal(), 150 * MIB, "the limit caps the GOGC goal");
+    /// assert_eq!(pacer.set_memory_limit(None), Some(150 * MIB));
+    /// assert_eq!(pacer.goal(), 200 * MIB);
+    /// ```
+    pub fn set_memory_limit(&mut self, limit: Option<u64>) -> Option<u64> {
+        let previous = std::mem::replace(&mut self.config.memory_limit, limit);
+        self.current = CycleGoal::compute(&self.config, self.live_after_last_mark);
+        previous
+    }
+
     /// What an allocating mutator must do when the heap holds
     /// `heap_live_now` bytes; see [`CycleGoal::decide`].
     pub fn decide(&self, heap_live_now: u64) -> Decision {
@@ -585,6 +655,99 @@ impl Pacer {
 impl Default for Pacer {
     fn default() -> Self {
         Self::new(PacerConfig::default())
+    }
+}
+
+/// Watches the live heap after each cycle against a fraction of the memory
+/// limit, and reports each upward crossing once (the
+/// [module docs](self#the-near-limit-watch)). Pure: the heap feeds it the
+/// live bytes of every cycle and calls its embedder's callback when
+/// [`observe`](Self::observe) reports a crossing.
+///
+/// ```
+/// use tricolor_collector::policy::pacer::{LimitCrossing, LimitWatch, MIB};
+///
+/// let mut watch = LimitWatch::new(0.75);
+/// let limit = Some(100 * MIB);
+/// assert_eq!(watch.observe(50 * MIB, limit), None);
+/// assert_eq!(
+///     watch.observe(80 * MIB, limit),
+///     Some(LimitCrossing { live: 80 * MIB, limit: 100 * MIB, threshold: 75 * MIB }),
+/// );
+/// assert_eq!(watch.observe(90 * MIB, limit), None, "still above: reported once");
+/// assert_eq!(watch.observe(60 * MIB, limit), None, "below again: re-armed");
+/// assert!(watch.observe(76 * MIB, limit).is_some(), "a second crossing");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LimitWatch {
+    fraction: f64,
+    /// The live heap of the last cycle observed was at or above its
+    /// threshold (a limit was set).
+    above: bool,
+}
+
+/// An upward crossing of the near-limit threshold, reported by
+/// [`LimitWatch::observe`]. All in bytes (the pacer's slot bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LimitCrossing {
+    /// The live heap after the cycle (bytes marked, allocated-black bytes
+    /// included).
+    pub live: u64,
+    /// The memory limit in force at the end of the cycle.
+    pub limit: u64,
+    /// `round(limit * fraction)`: the live size that counts as near.
+    pub threshold: u64,
+}
+
+impl LimitWatch {
+    /// A watch reporting when the live heap reaches `fraction` of the
+    /// memory limit (0.9: at 90% of it). Armed: the first cycle at or above
+    /// the threshold is reported.
+    pub const fn new(fraction: f64) -> LimitWatch {
+        LimitWatch {
+            fraction,
+            above: false,
+        }
+    }
+
+    /// The fraction as given.
+    pub fn fraction(&self) -> f64 {
+        self.fraction
+    }
+
+    /// The fraction actually used: NaN counts as 1, negative values as 0.
+    pub fn effective_fraction(&self) -> f64 {
+        if self.fraction.is_nan() {
+            1.0
+        } else {
+            self.fraction.max(0.0)
+        }
+    }
+
+    /// The live size that counts as near `limit`: `round(limit * fraction)`
+    /// (saturating).
+    pub fn threshold(&self, limit: u64) -> u64 {
+        scale(limit, self.effective_fraction())
+    }
+
+    /// Feeds the live heap after a cycle and the memory limit in force;
+    /// returns the crossing if the live heap has just reached the
+    /// threshold (it was below it, or there was no limit, after the
+    /// previous cycle observed).
+    pub fn observe(&mut self, live: u64, limit: Option<u64>) -> Option<LimitCrossing> {
+        let Some(limit) = limit else {
+            self.above = false;
+            return None;
+        };
+        let threshold = self.threshold(limit);
+        let above = live >= threshold;
+        let crossed = above && !self.above;
+        self.above = above;
+        crossed.then_some(LimitCrossing {
+            live,
+            limit,
+            threshold,
+        })
     }
 }
 
@@ -973,6 +1136,119 @@ mod tests {
         assert_eq!(pacer.live_after_last_mark(), 100 * MIB);
     }
 
+    /// A run-time change of one setting.
+    #[derive(Clone, Copy, Debug)]
+    enum Change {
+        Gogc(Option<u32>),
+        Limit(Option<u64>),
+    }
+
+    use Change::{Gogc, Limit};
+    use Decision::{Block, Continue, StartCycle};
+
+    /// (name, config, live after the last cycle, heap now, change, the
+    /// previous value the setter returns, the goal after, what a mutator
+    /// with `heap now` must do after).
+    #[rustfmt::skip]
+    #[allow(clippy::type_complexity)]
+    const RUNTIME_CASES: &[(&str, PacerConfig, u64, u64, Change, Option<u64>, u64, Decision)] = &[
+        // GOGC.
+        ("raising gogc moves the goal up", DEFAULT, 100 * MIB, 150 * MIB, Gogc(Some(200)), Some(100), 300 * MIB, Continue),
+        ("lowering gogc under the heap starts a cycle", DEFAULT, 100 * MIB, 150 * MIB, Gogc(Some(40)), Some(100), 140 * MIB, StartCycle),
+        ("lowering gogc far under the heap blocks", DEFAULT, 100 * MIB, 150 * MIB, Gogc(Some(25)), Some(100), 125 * MIB, Block),
+        ("lowering gogc above the heap changes nothing now", DEFAULT, 100 * MIB, 110 * MIB, Gogc(Some(50)), Some(100), 150 * MIB, Continue),
+        ("gogc 0 is live plus a step", DEFAULT, 100 * MIB, 100 * MIB + STEP, Gogc(Some(0)), Some(100), 100 * MIB + STEP, StartCycle),
+        ("gogc off without a limit never collects", DEFAULT, 100 * MIB, 10 * GIB, Gogc(None), Some(100), NEVER, Continue),
+        ("gogc off with a limit keeps the limit's goal", DEFAULT.with_memory_limit(Some(GIB)), 100 * MIB, 150 * MIB, Gogc(None), Some(100), GIB, Continue),
+        ("gogc on again from off", GOGC_OFF, 100 * MIB, 150 * MIB, Gogc(Some(100)), None, 200 * MIB, Continue),
+        ("gogc on again under the heap", GOGC_OFF, 100 * MIB, 10 * GIB, Gogc(Some(100)), None, 200 * MIB, Block),
+        ("gogc before the first cycle keeps min_heap", DEFAULT, 0, 3 * MIB, Gogc(Some(10)), Some(100), 4 * MIB, Continue),
+        ("concurrent trigger follows the new goal", CONCURRENT, 100 * MIB, 135 * MIB, Gogc(Some(50)), Some(100), 150 * MIB, StartCycle),
+        // The memory limit.
+        ("a limit under the goal", DEFAULT, 100 * MIB, 125 * MIB, Limit(Some(120 * MIB)), None, 120 * MIB, StartCycle),
+        ("a limit far under the heap blocks", DEFAULT, 100 * MIB, 150 * MIB, Limit(Some(120 * MIB)), None, 120 * MIB, Block),
+        ("lowering the limit under the heap", DEFAULT.with_memory_limit(Some(GIB)), 100 * MIB, 150 * MIB, Limit(Some(140 * MIB)), Some(GIB), 140 * MIB, StartCycle),
+        ("raising the limit", DEFAULT.with_memory_limit(Some(120 * MIB)), 100 * MIB, 125 * MIB, Limit(Some(GIB)), Some(120 * MIB), 200 * MIB, Continue),
+        ("removing the limit", DEFAULT.with_memory_limit(Some(120 * MIB)), 100 * MIB, 125 * MIB, Limit(None), Some(120 * MIB), 200 * MIB, Continue),
+        ("a limit under live keeps the headroom", DEFAULT, 100 * MIB, 101 * MIB, Limit(Some(50 * MIB)), None, 100 * MIB + 6_553_600, Continue),
+        ("gogc off, a limit with a concurrent trigger", CONCURRENT.with_gogc(None), 100 * MIB, 700 * MIB, Limit(Some(GIB)), None, GIB, Continue),
+        ("gogc off, removing the limit never collects", GOGC_OFF.with_memory_limit(Some(GIB)), 100 * MIB, 10 * GIB, Limit(None), Some(GIB), NEVER, Continue),
+        ("a limit before the first cycle", DEFAULT, 0, 3 * MIB, Limit(Some(2 * MIB)), None, 2 * MIB, Block),
+    ];
+
+    #[test]
+    fn runtime_change_table() {
+        for &(name, ref config, live, heap, change, previous, goal, decision) in RUNTIME_CASES {
+            let mut pacer = Pacer::new(config.clone());
+            pacer.end_cycle(live);
+            let (got_previous, changed) = match change {
+                Gogc(g) => (
+                    pacer.set_gogc(g).map(u64::from),
+                    config.clone().with_gogc(g),
+                ),
+                Limit(l) => (
+                    pacer.set_memory_limit(l),
+                    config.clone().with_memory_limit(l),
+                ),
+            };
+            assert_eq!(got_previous, previous, "case {name:?}: previous value");
+            assert_eq!(pacer.goal(), goal, "case {name:?}: goal");
+            assert_eq!(pacer.decide(heap), decision, "case {name:?}: decision");
+            // The same plan as a config with the new value from the start,
+            // and as `set_config`; the live heap is kept.
+            assert_eq!(
+                pacer.cycle_goal(),
+                CycleGoal::compute(&changed, live),
+                "case {name:?}"
+            );
+            assert_eq!(pacer.config(), &changed, "case {name:?}: config");
+            assert_eq!(pacer.live_after_last_mark(), live, "case {name:?}: live");
+            let mut via_set_config = Pacer::new(config.clone());
+            via_set_config.end_cycle(live);
+            assert_eq!(
+                via_set_config.set_config(changed),
+                pacer.cycle_goal(),
+                "case {name:?}"
+            );
+        }
+    }
+
+    /// (name, fraction, each cycle's (live, limit, whether it reports)).
+    #[rustfmt::skip]
+    #[allow(clippy::type_complexity)]
+    const WATCH_CASES: &[(&str, f64, &[(u64, Option<u64>, bool)])] = &[
+        ("below never reports", 0.9, &[(10 * MIB, Some(100 * MIB), false), (89 * MIB, Some(100 * MIB), false)]),
+        ("a crossing is reported once", 0.9, &[(50 * MIB, Some(100 * MIB), false), (90 * MIB, Some(100 * MIB), true), (95 * MIB, Some(100 * MIB), false), (200 * MIB, Some(100 * MIB), false)]),
+        ("the first cycle above reports", 0.9, &[(95 * MIB, Some(100 * MIB), true)]),
+        ("below again re-arms", 0.9, &[(90 * MIB, Some(100 * MIB), true), (89 * MIB, Some(100 * MIB), false), (90 * MIB, Some(100 * MIB), true)]),
+        ("the threshold itself counts", 0.5, &[(50 * MIB - 1, Some(100 * MIB), false), (50 * MIB, Some(100 * MIB), true)]),
+        ("no limit never reports, and re-arms", 0.9, &[(90 * MIB, Some(100 * MIB), true), (90 * MIB, None, false), (90 * MIB, Some(100 * MIB), true)]),
+        ("lowering the limit is a crossing", 0.9, &[(50 * MIB, Some(100 * MIB), false), (50 * MIB, Some(50 * MIB), true)]),
+        ("raising the limit re-arms", 0.9, &[(90 * MIB, Some(100 * MIB), true), (90 * MIB, Some(200 * MIB), false), (180 * MIB, Some(200 * MIB), true)]),
+        ("a fraction over 1: past the soft limit", 1.5, &[(120 * MIB, Some(100 * MIB), false), (150 * MIB, Some(100 * MIB), true)]),
+        ("fraction 0 reports the first cycle", 0.0, &[(0, Some(100 * MIB), true), (0, Some(100 * MIB), false)]),
+        ("NaN counts as 1", f64::NAN, &[(100 * MIB - 1, Some(100 * MIB), false), (100 * MIB, Some(100 * MIB), true)]),
+        ("negative counts as 0", -1.0, &[(0, Some(100 * MIB), true)]),
+        ("limit 0", 0.9, &[(0, Some(0), true)]),
+        ("rounds to nearest", 0.7, &[(2_936_012, Some(4 * MIB), false), (2_936_013, Some(4 * MIB), true)]),
+    ];
+
+    #[test]
+    fn near_limit_watch_table() {
+        for &(name, fraction, cycles) in WATCH_CASES {
+            let mut watch = LimitWatch::new(fraction);
+            for (i, &(live, limit, reports)) in cycles.iter().enumerate() {
+                let got = watch.observe(live, limit);
+                assert_eq!(got.is_some(), reports, "case {name:?}, cycle {i}");
+                if let (Some(c), Some(limit)) = (got, limit) {
+                    assert_eq!((c.live, c.limit), (live, limit), "case {name:?}, cycle {i}");
+                    assert_eq!(c.threshold, watch.threshold(limit), "case {name:?}");
+                    assert!(c.live >= c.threshold, "case {name:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn scale_table() {
         let cases: Vec<(u64, f64, u64)> = vec![
@@ -1266,6 +1542,22 @@ mod tests {
             let exact = value as f64 * ratio;
             let got = scale(value, ratio) as f64;
             prop_assert!((got - exact).abs() <= 0.5 + exact * 1e-12, "{value} * {ratio} = {got}");
+        }
+
+        /// The watch reports exactly the cycles that end at or above the
+        /// threshold after one that ended below it (or had no limit).
+        #[test]
+        fn watch_reports_each_upward_crossing_once(
+            fraction in any_ratio(),
+            cycles in proptest::collection::vec((0..=200 * MIB, proptest::option::of(0..=200 * MIB)), 0..40),
+        ) {
+            let mut watch = LimitWatch::new(fraction);
+            let mut was_above = false;
+            for (live, limit) in cycles {
+                let above = limit.is_some_and(|l| live >= watch.threshold(l));
+                prop_assert_eq!(watch.observe(live, limit).is_some(), above && !was_above);
+                was_above = above;
+            }
         }
 
         #[test]
