@@ -183,7 +183,12 @@
 //! references are methods of [`Mutator`] ([`Mutator::set_finalizer`],
 //! [`Mutator::add_cleanup`], [`Mutator::weak_ref`]); weak-keyed tables are
 //! [`EphemeronTable`]. The `Mutator` docs explain running vs native
-//! state and how the collector acts for native threads.
+//! state and how the collector acts for native threads. What a heap shows
+//! of itself: [`Heap::stats`] ([`GcStats`], [`CycleStats`], the gctrace
+//! line, per-type live counts [`TypeStats`]), the callbacks of
+//! [`Heap::on_cycle_event`] and [`Heap::on_near_limit`] ([`events`]), and
+//! GOGC and the memory limit changed at run time
+//! ([`Heap::set_gc_percent`], [`Heap::set_memory_limit`]).
 //!
 //! ## Layout: one cycle, bottom to top
 //!
@@ -194,7 +199,7 @@
 //! |---|---|---|
 //! | object model | `object`, `descriptor`, `types` | an object's header and fields, type descriptors, the type table |
 //! | policy | [`policy`] (`config`, `pacer`) | configuration and environment parsing; the pacer (step 1), pure |
-//! | shared state | [`phase`], `stats`, [`mutator::state`], [`mark::source`], [`mark::queue`], [`specials::records`], [`specials::tables`], [`heap::inner`] | each part's own state type; `heap::inner::HeapInner` composes them, and everything above takes `&HeapInner` |
+//! | shared state | [`phase`], `stats`, [`events`], [`mutator::state`], [`mark::source`], [`mark::queue`], [`specials::records`], [`specials::tables`], [`heap::inner`] | each part's own state type; `heap::inner::HeapInner` composes them, and everything above takes `&HeapInner` |
 //! | safepoints | [`mutator::safepoint`] | stopping the world, handshakes |
 //! | the mark (steps 2–4) | [`mark::scan`], [`mark::drain`], [`mark::roots`], [`mark::workers`], [`mark::stw`], [`mark::ephemeron`], [`mark::finalizers`]; [`mutator::barrier`], [`mutator::assist`] | one scanner and one drain loop, used by every marker: background workers, assists, the collector thread, the stop-the-world workers |
 //! | the sweep (step 5) | [`sweep`], [`specials::sweep`], [`specials::finalizer_thread`] | the background sweeper, the specials' sweep hook, the finalizer thread |
@@ -236,6 +241,7 @@ mod types;
 pub mod policy;
 // The state a heap's threads share, each part's own type, composed in
 // `heap::inner`.
+pub mod events;
 pub mod phase;
 mod stats;
 // Step by step: mutators and their safepoints, barrier and assists; the
@@ -255,6 +261,7 @@ pub use descriptor::{
     DecodeClosure, DecodeFn, DescriptorError, Edges, ObjectLayout, PointerWords, Pointers, Shape,
     TraceClosure, TraceFn, TypeDescriptor, TypeId, MAX_TYPES,
 };
+pub use events::{CycleEvent, NearLimit};
 pub use heap::inner::{CollectError, Heap};
 pub use heap::GlobalRoot;
 pub use mark::source::RootKind;
@@ -266,5 +273,5 @@ pub use specials::api::{CleanupHandle, WeakRef};
 pub use specials::ephemeron::EphemeronTable;
 pub use specials::records::{DropFn, SpecialError, SpecialStats};
 pub use specials::weak_slots::WeakSlots;
-pub use stats::{CycleStats, GcStats, HeapAlloc, PauseHistogram};
+pub use stats::{CycleStats, GcStats, HeapAlloc, PauseHistogram, TypeStats};
 pub use tricolor_barriers::BarrierMode;

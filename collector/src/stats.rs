@@ -3,24 +3,24 @@
 //! # gctrace
 //!
 //! With `TRICOLOR_GCTRACE=1` (or [`Config::gctrace`](crate::Config::gctrace))
-//! every cycle prints one line to standard error, in the spirit of Go's
-//! `GODEBUG=gctrace=1`:
+//! every cycle prints one line to standard error, laid out as Go's
+//! `GODEBUG=gctrace=1` line is, field for field where there is a Go field:
 //!
 //! ```text
-//! gc 12 @3.456s hybrid: 0.031+84.2+0.044 ms clock, 61.0 ms mark cpu (12.5 MiB assist, 0.4 ms waited), 120->130->64 MiB, 128 MiB goal, 1 workers, 1200000 objects marked (35 at termination, 2 flush rounds), pause 0.031+0.044 ms (stop 0.006+0.009)
+//! gc 12 @3.456s 4%: 0.031+84.2+0.044 ms clock, 0.030+12.1/20.3/28.6+0.040 ms cpu (12.5 MiB assist, 0.4 ms waited), 120->130->64 MiB, 128 MiB goal, 1 workers (hybrid), 1200000 objects marked (35 at termination, 2 flush rounds), pause 0.031+0.044 ms (stop 0.006+0.009) (forced)
 //! ```
 //!
 //! | field | meaning |
 //! |---|---|
 //! | `gc 12` | cycle number, from 1 |
 //! | `@3.456s` | when the cycle started, since the heap was made |
-//! | `hybrid` | the barrier mode (`off`: the whole mark stopped the world) |
-//! | `a+b+c ms clock` | wall time of sweep termination (STW #1), mark (concurrent unless `off`), and mark termination (STW #2) |
-//! | `x ms mark cpu` | CPU time of background workers and assists (`off`: of the mark workers) |
+//! | `4%` | the share of the machine's CPU time the collector has used since the heap was made, this cycle included ([`CycleStats::gc_cpu_fraction`]) |
+//! | `a+b+c ms clock` | wall time of sweep termination (STW #1), mark (concurrent unless the barrier is `off`), and mark termination (STW #2) |
+//! | `a+b/c/d+e ms cpu` | CPU time of STW #1, then of the mark split into mark assists / background workers / idle-priority workers, then of STW #2 (the columns below) |
 //! | `(N MiB assist, W ms waited)` | scan work done by mark assists, and the time mutators spent parked in assists (owing work and finding none), summed over mutators |
-//! | `A->B->C MiB` | heap when the cycle was triggered and when marking began (both live after the last mark plus allocation since, as the pacer counts it), and live heap marked (allocated-black bytes included); all in slot bytes |
+//! | `A->B->C MiB` | the heap when marking began, the heap at mark termination, and the live heap marked (below) |
 //! | `G MiB goal` | the goal the pacer set for the next cycle |
-//! | `N workers` | mark workers (background workers for a concurrent mark) |
+//! | `N workers (mode)` | mark workers (background workers for a concurrent mark, the stop-the-world mark's threads for `off`) and the barrier mode (`off`: the whole mark stopped the world) |
 //! | `objects marked` | objects found live; in parentheses, how many were marked during mark termination, and how many flush rounds the termination protocol took |
 //! | `pause` | each stop-the-world pause of the cycle (two for a concurrent mark, one for `off`) |
 //! | `(stop ...)` | the part of each pause spent waiting for the mutators to stop (time to safepoint) |
@@ -28,6 +28,48 @@
 //! | `cleanups R/Q run` | cleanups run / queued so far |
 //! | `weak W cleared` | weak cells cleared so far |
 //! | `eph D dropped` | ephemeron entries this cycle removed (their key died) |
+//! | `(forced)` | the cycle was asked for (`collect`, gc-stress, a stepped cycle), not started by the pacer |
+//!
+//! ## Where the line means what Go's means, and where not
+//!
+//! - **`A->B->C`** is Go's triple: `A` is the heap when the cycle began
+//!   marking (Go's `heap0`, read in sweep termination), `B` the heap at mark
+//!   termination, allocation during the mark included (`heap1`), and `C`
+//!   the live heap the mark found, objects allocated black during it
+//!   included (`heap2`, Go's `bytesMarked`, which counts them too). Go's
+//!   heap counts whole spans once a cache holds them; this one counts the
+//!   slot bytes mutators have reported (in chunks of up to 64 KiB per
+//!   mutator) on top of the last mark's live heap, which is what the pacer
+//!   uses. Both overestimate a little, differently. The heap when the
+//!   pacer triggered the cycle, which an earlier version of this line
+//!   printed as `A`, is [`CycleStats::heap_trigger`]; Go prints it only
+//!   under `gcpacertrace`. Units are MiB (Go prints "MB" for the same
+//!   unit).
+//! - **CPU of the pauses** (`a` and `e`) is the CPU time of the thread that
+//!   ran the pause, measured; Go counts a pause's wall time times
+//!   `GOMAXPROCS`, since no goroutine can run then. Here a stopped mutator
+//!   frees its core for other threads of the process, so the pause costs
+//!   the process only what the collector does in it.
+//! - **background** (`c`) is background workers at normal priority
+//!   (`TRICOLOR_MARK_IDLE=0`), the collector thread's own marking while it
+//!   waits for the mark's end, and the finalizer stage when it runs outside
+//!   a pause; with the barrier off, every thread of the stop-the-world mark.
+//!   **idle** (`d`) is background workers at the operating system's idle
+//!   priority (the default): like Go's idle mark workers, they get only
+//!   CPU time no other thread wants. Go's background column holds its
+//!   dedicated and fractional workers; there are no fractional workers
+//!   here.
+//! - **The percentage** is Go's `GCCPUFraction` in per cent: GC CPU time
+//!   (all five columns, summed over cycles) over the wall time since the
+//!   heap was made times the cores available to the process. Since pauses
+//!   are counted as measured CPU (above), it is lower than Go's for the
+//!   same pauses. A process with several heaps prints each heap's share.
+//! - **`(forced)`** marks cycles asked for by the program (Go: by
+//!   `runtime.GC` or the periodic forced collection, which tricolor does
+//!   not have); gc-stress and stepped cycles count as asked for.
+//! - Go's `# MB stacks, # MB globals, # P` have no counterpart: stacks and
+//!   globals here are root slots, not heap; `N workers` stands where `# P`
+//!   stands.
 
 use std::time::Duration;
 
@@ -125,8 +167,12 @@ pub struct CycleStats {
     /// Wall time of mark termination (STW #2: the last flush and drain,
     /// verification, next goal, starting the sweep).
     pub mark_termination: Duration,
-    /// CPU time spent marking: background workers and assists (with the
-    /// barrier off, the mark workers).
+    /// CPU time spent marking outside the pauses: assists, background and
+    /// idle workers, the collector thread's own marking (with the barrier
+    /// off, the mark's threads): the sum of
+    /// [`assist_cpu`](Self::assist_cpu),
+    /// [`background_cpu`](Self::background_cpu) and
+    /// [`idle_cpu`](Self::idle_cpu).
     pub mark_cpu: Duration,
     /// Bytes of scan work done by mark assists.
     pub assist_bytes: u64,
@@ -155,9 +201,11 @@ pub struct CycleStats {
     /// The pacer's heap when the cycle was triggered: live after the last
     /// mark plus allocation reported since, in slot bytes.
     pub heap_trigger: u64,
-    /// The same count when marking began (after sweep termination).
+    /// The same count when marking began (after sweep termination): the
+    /// `A` of the gctrace line's `A->B->C` (Go's `heap0`).
     pub heap_before: u64,
-    /// Live bytes marked.
+    /// Live bytes marked (slot sizes), allocated-black bytes included: the
+    /// `C` of `A->B->C` (Go's `heap2`).
     pub heap_marked: u64,
     /// Objects marked.
     pub objects_marked: u64,
@@ -165,6 +213,51 @@ pub struct CycleStats {
     pub goal: u64,
     /// Mark workers used.
     pub workers: usize,
+    /// The cycle was asked for (`collect`, gc-stress, a
+    /// [`CycleStepper`](crate::CycleStepper)) rather than started by the
+    /// pacer: "(forced)" in the gctrace line.
+    pub forced: bool,
+    /// The pacer's heap at mark termination (after the last flush, before
+    /// the next goal): [`heap_before`](Self::heap_before) plus what
+    /// mutators reported allocating during the mark, in slot bytes. The
+    /// `B` of the gctrace line's `A->B->C` (Go's `heap1`).
+    pub heap_end: u64,
+    /// Bytes (slot sizes) allocated during the mark, black, as mutators
+    /// reported them: part of [`heap_marked`](Self::heap_marked), counted
+    /// in neither [`objects_marked`](Self::objects_marked) nor
+    /// [`per_type`](Self::per_type).
+    pub allocated_black_bytes: u64,
+    /// CPU time of the thread that ran sweep termination (STW #1), during
+    /// the pause (the first `cpu` column of the gctrace line).
+    pub sweep_termination_cpu: Duration,
+    /// CPU time of mark assists.
+    pub assist_cpu: Duration,
+    /// CPU time of marking outside the pauses by background workers at
+    /// normal priority and by the collector thread (its own draining while
+    /// it waits for the mark's end, the finalizer stage); with the barrier
+    /// off, of the stop-the-world mark's threads.
+    pub background_cpu: Duration,
+    /// CPU time of background workers at the operating system's idle
+    /// priority ([`Config::idle_priority_workers`](crate::Config::idle_priority_workers)).
+    pub idle_cpu: Duration,
+    /// CPU time of the thread that ran mark termination (STW #2), during
+    /// the pause; with the barrier off, from the end of the mark to the
+    /// restart.
+    pub mark_termination_cpu: Duration,
+    /// The share of the machine's CPU time the heap's collector has used
+    /// since the heap was made, as of this cycle's end: GC CPU time (every
+    /// CPU field of every cycle so far, [`CycleStats::gc_cpu`]) over the
+    /// wall time since the heap was made times the cores available to the
+    /// process. Go's `MemStats.GCCPUFraction`, for one heap; the `N%` of
+    /// the gctrace line.
+    pub gc_cpu_fraction: f64,
+    /// Live objects and bytes per type, largest first (by bytes, then by
+    /// name), when [`Config::per_type_stats`](crate::Config::per_type_stats)
+    /// is on; empty otherwise. Counts what the markers marked: the
+    /// objects sum to [`objects_marked`](Self::objects_marked), and the
+    /// bytes (slot sizes) to [`heap_marked`](Self::heap_marked) less
+    /// [`allocated_black_bytes`](Self::allocated_black_bytes).
+    pub per_type: Vec<TypeStats>,
     /// Finalizable objects this cycle found to reach themselves: one per
     /// group of finalizable objects in a cycle (never collected; see
     /// [`SpecialStats::finalizer_cycles`] and [`Mutator::set_finalizer`]).
@@ -180,7 +273,72 @@ pub struct CycleStats {
     pub specials: crate::specials::records::SpecialStats,
 }
 
+/// Live objects and bytes of one type after a cycle (cppgc's
+/// `HeapStatistics`, per type): an entry of [`CycleStats::per_type`],
+/// filled when [`Config::per_type_stats`](crate::Config::per_type_stats) is
+/// on.
+///
+/// ```
+/// use tricolor_collector::{Config, Heap, TypeDescriptor};
+///
+/// let heap = Heap::new(Config { per_type_stats: true, ..Config::default() });
+/// let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
+/// let text = heap.register_type(TypeDescriptor::bytes("Text"))?;
+/// let mut m = heap.attach()?;
+/// let list = m.push_root(None);
+/// for _ in 0..10 {
+///     let n = m.alloc(node, 0);
+///     // SAFETY: `n` is fresh; the list is rooted.
+///     unsafe { m.store(n, 0, m.root(list)) };
+///     m.set_root(list, Some(n));
+/// }
+/// let s = m.alloc(text, 100); // 8 + 100 bytes: a 112-byte slot
+/// m.push_root(Some(s));
+/// m.collect();
+/// let stats = heap.stats();
+/// let by_name = |name: &str| stats.per_type().iter().find(|t| t.name == name).cloned();
+/// let nodes = by_name("Node").unwrap();
+/// assert_eq!((nodes.objects, nodes.bytes), (10, 160), "16-byte slots");
+/// assert_eq!(by_name("Text").unwrap().bytes, 112);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypeStats {
+    /// The type.
+    pub ty: crate::TypeId,
+    /// Its descriptor's name.
+    pub name: String,
+    /// Live objects of the type.
+    pub objects: u64,
+    /// Their bytes, slot sizes (header and rounding to the size class
+    /// included), as `heap_marked` counts them.
+    pub bytes: u64,
+}
+
 impl CycleStats {
+    /// The collector's CPU time in this cycle: both pauses, assists,
+    /// background and idle workers (the five columns of the gctrace line's
+    /// `cpu`).
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// heap.collect();
+    /// let c = heap.stats().last_cycle.unwrap();
+    /// assert_eq!(
+    ///     c.gc_cpu(),
+    ///     c.sweep_termination_cpu + c.mark_cpu + c.mark_termination_cpu,
+    /// );
+    /// ```
+    pub fn gc_cpu(&self) -> Duration {
+        self.sweep_termination_cpu
+            + self.assist_cpu
+            + self.background_cpu
+            + self.idle_cpu
+            + self.mark_termination_cpu
+    }
+
     /// The gctrace line for this cycle (the format [`Config::gctrace`]
     /// prints).
     ///
@@ -245,25 +403,31 @@ impl CycleStats {
             }
         };
         format!(
-            "gc {} @{:.3}s {}: {:.3}+{:.3}+{:.3} ms clock, {:.1} ms mark cpu{}, {}->{}->{} MiB, {} MiB goal, {} workers, {} objects marked{}, pause {} ms (stop {}){}",
+            "gc {} @{:.3}s {:.0}%: {:.3}+{:.3}+{:.3} ms clock, {:.3}+{:.3}/{:.3}/{:.3}+{:.3} ms cpu{}, {}->{}->{} MiB, {} MiB goal, {} workers ({}), {} objects marked{}, pause {} ms (stop {}){}{}",
             self.number,
             self.start.as_secs_f64(),
-            self.barrier,
+            self.gc_cpu_fraction * 100.0,
             ms(self.sweep_termination),
             ms(self.mark),
             ms(self.mark_termination),
-            ms(self.mark_cpu),
+            ms(self.sweep_termination_cpu),
+            ms(self.assist_cpu),
+            ms(self.background_cpu),
+            ms(self.idle_cpu),
+            ms(self.mark_termination_cpu),
             assist,
-            mib(self.heap_trigger),
             mib(self.heap_before),
+            mib(self.heap_end),
             mib(self.heap_marked),
             if self.goal == u64::MAX { "inf".to_string() } else { mib(self.goal).to_string() },
             self.workers,
+            self.barrier,
             self.objects_marked,
             termination,
             joined(&self.pauses),
             joined(&self.stop_waits),
             specials,
+            if self.forced { " (forced)" } else { "" },
         )
     }
 }
@@ -334,11 +498,34 @@ pub struct GcStats {
     pub heap: tricolor_allocator::HeapStats,
     /// Finalizers, cleanups, weak references and ephemerons.
     pub specials: crate::specials::records::SpecialStats,
+    /// The collector's CPU time over all cycles ([`CycleStats::gc_cpu`]
+    /// summed).
+    pub gc_cpu_total: Duration,
+    /// [`gc_cpu_total`](Self::gc_cpu_total) over the wall time since the
+    /// heap was made times the cores available to the process, as of the
+    /// call (Go's `GCCPUFraction`; [`CycleStats::gc_cpu_fraction`] is the
+    /// same as of a cycle's end).
+    pub gc_cpu_fraction: f64,
+}
+
+impl GcStats {
+    /// Live objects and bytes per type after the last cycle, largest first
+    /// ([`CycleStats::per_type`]); empty unless
+    /// [`Config::per_type_stats`](crate::Config::per_type_stats) is on, or
+    /// before the first cycle. [`TypeStats`] has an example.
+    pub fn per_type(&self) -> &[TypeStats] {
+        self.last_cycle.as_ref().map_or(&[], |c| &c.per_type)
+    }
 }
 
 /// Running totals, under the heap's stats lock.
-#[derive(Default)]
 pub(crate) struct StatsState {
+    /// Cores available to the process when the heap was made (the
+    /// denominator of `gc_cpu_fraction`, read once: the query reads files
+    /// on Linux).
+    pub(crate) cores: usize,
+    /// GC CPU time over all cycles.
+    pub(crate) gc_cpu_total: Duration,
     pub(crate) cycles: u64,
     pub(crate) pause_total: Duration,
     pub(crate) pause_max: Duration,
@@ -355,7 +542,42 @@ pub(crate) struct StatsState {
 }
 
 impl StatsState {
-    pub(crate) fn record(&mut self, c: CycleStats) {
+    pub(crate) fn new() -> StatsState {
+        StatsState {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            gc_cpu_total: Duration::ZERO,
+            cycles: 0,
+            pause_total: Duration::ZERO,
+            pause_max: Duration::ZERO,
+            recent: Default::default(),
+            recent_stop: Default::default(),
+            stop_wait_max: Duration::ZERO,
+            histogram: PauseHistogram::default(),
+            sweep_term_total: Duration::ZERO,
+            mark_total: Duration::ZERO,
+            mark_term_total: Duration::ZERO,
+            mark_cpu_total: Duration::ZERO,
+            last: None,
+        }
+    }
+
+    /// The share of the machine's CPU that `gc_cpu` is over `elapsed`
+    /// (the wall time since the heap was made).
+    pub(crate) fn cpu_fraction(&self, gc_cpu: Duration, elapsed: Duration) -> f64 {
+        let available = elapsed.as_secs_f64() * self.cores as f64;
+        if available > 0.0 {
+            gc_cpu.as_secs_f64() / available
+        } else {
+            0.0
+        }
+    }
+
+    /// Adds a finished cycle to the totals, filling in its
+    /// `gc_cpu_fraction` (as of `elapsed` since the heap was made); returns
+    /// it as recorded.
+    pub(crate) fn record(&mut self, mut c: CycleStats, elapsed: Duration) -> CycleStats {
+        self.gc_cpu_total += c.gc_cpu();
+        c.gc_cpu_fraction = self.cpu_fraction(self.gc_cpu_total, elapsed);
         self.cycles = c.number;
         for (i, &p) in c.pauses.iter().enumerate() {
             let stop = c.stop_waits.get(i).copied().unwrap_or_default();
@@ -374,7 +596,8 @@ impl StatsState {
         self.mark_total += c.mark;
         self.mark_term_total += c.mark_termination;
         self.mark_cpu_total += c.mark_cpu;
-        self.last = Some(c);
+        self.last = Some(c.clone());
+        c
     }
 }
 
@@ -456,6 +679,7 @@ mod tests {
             mark: Duration::from_micros(2500),
             heap_trigger: 10 << 20,
             heap_before: 10 << 20,
+            heap_end: 12 << 20,
             heap_marked: 4 << 20,
             goal: 8 << 20,
             workers: 2,
@@ -464,12 +688,51 @@ mod tests {
         };
         let l = c.trace_line();
         assert!(
-            l.starts_with("gc 3 @1.500s hybrid: 0.000+2.500+0.000 ms clock"),
+            l.starts_with("gc 3 @1.500s 0%: 0.000+2.500+0.000 ms clock"),
             "{l}"
         );
         assert!(
-            l.contains("10->10->4 MiB, 8 MiB goal, 2 workers, 77 objects marked"),
+            l.contains("10->12->4 MiB, 8 MiB goal, 2 workers (hybrid), 77 objects marked"),
             "{l}"
         );
+        assert!(!l.contains("forced"), "{l}");
+        let forced = CycleStats {
+            forced: true,
+            gc_cpu_fraction: 0.13,
+            sweep_termination_cpu: Duration::from_micros(10),
+            assist_cpu: Duration::from_micros(1500),
+            background_cpu: Duration::from_micros(250),
+            idle_cpu: Duration::from_millis(3),
+            mark_termination_cpu: Duration::from_micros(20),
+            ..c
+        };
+        let l = forced.trace_line();
+        assert!(l.starts_with("gc 3 @1.500s 13%: "), "{l}");
+        assert!(
+            l.contains(", 0.010+1.500/0.250/3.000+0.020 ms cpu (0.0 MiB assist"),
+            "{l}"
+        );
+        assert!(l.ends_with(" (forced)"), "{l}");
+        assert_eq!(forced.gc_cpu(), Duration::from_micros(4780));
+    }
+
+    #[test]
+    fn cpu_fraction_counts_every_core() {
+        let mut s = StatsState::new();
+        s.cores = 4;
+        let c = CycleStats {
+            number: 1,
+            background_cpu: Duration::from_millis(300),
+            mark_termination_cpu: Duration::from_millis(100),
+            ..CycleStats::default()
+        };
+        let c = s.record(c, Duration::from_secs(1));
+        assert!(
+            (c.gc_cpu_fraction - 0.1).abs() < 1e-12,
+            "{}",
+            c.gc_cpu_fraction
+        );
+        assert_eq!(s.gc_cpu_total, Duration::from_millis(400));
+        assert_eq!(s.cpu_fraction(s.gc_cpu_total, Duration::ZERO), 0.0);
     }
 }

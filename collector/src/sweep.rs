@@ -9,10 +9,25 @@
 //! exactly once. The next cycle's sweep termination finishes whatever is
 //! left before marking starts, so marking never sees an unswept span.
 
+//!
+//! With a cycle-event callback set (`events`), the background sweeper also
+//! waits out spans other threads are sweeping when it finds nothing left,
+//! and delivers the cycle's `SweepDone`.
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::heap::inner::HeapInner;
+
+/// Delivers `SweepDone` for every cycle whose sweep is now complete and
+/// whose end was delivered (`events`). Called outside pauses and locks: by
+/// the background sweeper, the thread that runs the next cycle, and
+/// `collect` once it has finished the sweep. One relaxed load when no
+/// callback is set.
+pub(crate) fn report_sweep_done(heap: &HeapInner) {
+    heap.events
+        .deliver_sweep_done(|| heap.page.sweep_done(), || heap.started_at.elapsed());
+}
 
 /// The background sweeper's loop: sweep while there is work, sleep until the
 /// next cycle otherwise.
@@ -29,6 +44,12 @@ pub(crate) fn background_sweeper(heap: Arc<HeapInner>) {
             if heap.page.sweep_one().is_none() {
                 break;
             }
+        }
+        if heap.events.enabled() {
+            // Nothing left to take; spans other threads are sweeping are
+            // finished shortly (no safepoint inside a span's sweep).
+            heap.page.finish_sweep();
+            report_sweep_done(&heap);
         }
         let mut c = heap.cycles.lock();
         // Sleep until the next cycle ends (it starts a new sweep).

@@ -482,7 +482,7 @@ fn cycles_through_finalizable_objects_leak_and_are_counted() {
         assert!(
             line.ends_with(
                 ", fin 0/0 run (0 panicked, 2 in cycles), cleanups 0/0 run, \
-                 weak 0 cleared, eph 0 dropped"
+                 weak 0 cleared, eph 0 dropped (forced)"
             ),
             "{mode}: {line}"
         );

@@ -229,6 +229,9 @@ const MIRRORS: &[Mirror] = &[
         ops: &[
             "[real] marked_bytes.fetch_add(_, Relaxed)",
             "marked_objects.fetch_add(_, Relaxed)",
+            // The per-type counts (`Config::per_type_stats`): a leaf lock
+            // taken only to merge counts, which no step of the model reads.
+            "[real] types.lock()",
         ],
     },
     Mirror {
@@ -402,7 +405,8 @@ const MIRRORS: &[Mirror] = &[
             "[real] bg_credit.fetch_add(_, Relaxed)",
             "add()",
             "[real] wake_assists()",
-            "[real] cpu_ns.fetch_add(_, Relaxed)",
+            // CPU time, into the idle or the background counter.
+            "[real] _.fetch_add(_, Relaxed)",
             "[real] active.load(Relaxed)",
             "idle_workers.fetch_add(_, SeqCst)",
         ],

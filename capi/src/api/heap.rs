@@ -135,6 +135,7 @@ impl tricolor_config {
             poison: self.poison,
             gc_stress: NonZeroU32::new(self.gc_stress),
             gctrace: self.gctrace,
+            per_type_stats: d.per_type_stats,
             max_object_size: size(self.max_object_size, d.max_object_size),
             max_heap_bytes: size(self.max_heap_bytes, d.max_heap_bytes),
         })

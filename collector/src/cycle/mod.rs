@@ -13,6 +13,12 @@
 //! | 4b mark termination | `mark_termination`, then `finish_mark_termination` | stopped (STW #2) |
 //! | 5 sweep | background sweeper (`sweep`) and lazy sweeping | running |
 //!
+//! The embedder hears of the steps through `events`: `MarkStart` after
+//! step 2, `MarkTermination` and `End` after step 4b, `SweepDone` once
+//! step 5 is over, each delivered by the thread that ran the step once the
+//! world runs again (`deliver_mark_start`, `after_cycle`,
+//! `sweep::report_sweep_done`).
+//!
 //! With [`BarrierMode::Off`] the same steps run inside one stop-the-world
 //! (`stop_the_world_cycle`): `stop_for_sweep_termination`, the roots
 //! shaded and drained by `mark::stw`, the same `weak_rules` fixpoint, and
@@ -47,16 +53,17 @@ use std::time::{Duration, Instant};
 
 use tricolor_barriers::BarrierMode;
 
+use crate::events::{self, CycleEvent, TracedPhase};
 use crate::heap::inner::HeapInner;
 use crate::mark::drain::drain_private;
-use crate::mark::queue::Tally;
 use crate::mark::scan::shade_roots;
 use crate::mark::source::Source;
 use crate::mark::{ephemeron, finalizers, roots, stw};
 use crate::mutator::safepoint::{self, StoppedWorld};
 use crate::mutator::{assist, barrier};
 use crate::phase::Phase;
-use crate::stats::CycleStats;
+use crate::stats::{thread_cpu_time, CycleStats, TypeStats};
+use crate::sweep::report_sweep_done;
 use crate::verify;
 
 pub mod stepper;
@@ -90,11 +97,65 @@ pub(crate) fn driver(heap: Arc<HeapInner>) {
         }
         let result = catch_unwind(AssertUnwindSafe(|| {
             let _one = heap.cycle_lock.lock();
-            heap.cycles.lock().started += 1;
+            let number = {
+                let mut c = heap.cycles.lock();
+                c.started += 1;
+                c.started
+            };
+            let _span = events::cycle_span(number);
             run_cycle(&heap)
         }));
+        // The cycle lock is released: the end of the cycle is told before
+        // its waiters are woken (so `collect` returns after it).
+        let result = result.map(|end| after_cycle(&heap, end));
         end_cycle(&heap, result.err());
     }
+}
+
+/// What a finished cycle hands to [`after_cycle`]: its statistics and the
+/// times of the events still to deliver.
+pub(crate) struct CycleEnd {
+    pub(crate) stats: CycleStats,
+    /// `MarkStart`'s time, if it is still to be delivered (the barrier was
+    /// off: the mark began inside the one pause).
+    mark_start_at: Option<Duration>,
+    /// When the world restarted after mark termination, since the heap was
+    /// made.
+    mark_termination_at: Duration,
+}
+
+/// Delivers what step 2 ends with, once the world runs again: the last
+/// cycle's `SweepDone` (STW #1 finished that sweep) and `MarkStart`.
+pub(crate) fn deliver_mark_start(heap: &HeapInner, run: &CycleRun) {
+    if heap.events.enabled() {
+        report_sweep_done(heap);
+        heap.events.deliver(CycleEvent::MarkStart {
+            cycle: run.number,
+            at: run.mark_start_at,
+        });
+    }
+}
+
+/// The end of a cycle, told to the embedder by the thread that ran it,
+/// with the world running and no collector lock held: `MarkStart` too if
+/// the whole cycle was one pause, then `MarkTermination`, `End`, the
+/// near-limit callback, and `SweepDone` if the sweep is over already.
+pub(crate) fn after_cycle(heap: &HeapInner, end: CycleEnd) -> CycleStats {
+    events::trace_cycle_end(&end.stats);
+    if heap.events.enabled() {
+        if let Some(at) = end.mark_start_at {
+            report_sweep_done(heap);
+            heap.events.deliver(CycleEvent::MarkStart {
+                cycle: end.stats.number,
+                at,
+            });
+        }
+        let limit = heap.pacer.lock().config().memory_limit;
+        heap.events
+            .deliver_end(&end.stats, end.mark_termination_at, limit);
+        report_sweep_done(heap);
+    }
+    end.stats
 }
 
 /// Records a cycle's end (and its failure, if it panicked) and wakes waiters.
@@ -122,25 +183,43 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Runs one whole cycle on the calling (collector) thread.
-pub(crate) fn run_cycle(heap: &Arc<HeapInner>) -> CycleStats {
+pub(crate) fn run_cycle(heap: &Arc<HeapInner>) -> CycleEnd {
     if heap.mode == BarrierMode::Off {
         return stop_the_world_cycle(heap);
     }
     let mut run = sweep_termination(heap, true);
+    deliver_mark_start(heap, &run);
+    let mark_span = events::phase_span(TracedPhase::Mark, run.number);
+    // What this thread does until mark termination (stack scans for
+    // native mutators, draining when the markers stall, the finalizer
+    // stage) is background marking.
+    let cpu0 = thread_cpu_time();
     // Step 3a (stacks; a worker takes the globals) and 3b run meanwhile.
     scan_stacks(heap);
     await_mark_end(heap, &mut run);
+    heap.mark_state.background_cpu_ns.fetch_add(
+        thread_cpu_time().saturating_sub(cpu0).as_nanos() as u64,
+        Ordering::Relaxed,
+    );
+    mark_span.end();
     mark_termination(heap, run)
 }
 
 /// The whole cycle with the world stopped throughout ([`BarrierMode::Off`]):
 /// the concurrent cycle's steps, with no restart between them and the mark
 /// drained by `mark_workers` threads (`mark::stw`); no barrier is needed.
-fn stop_the_world_cycle(heap: &HeapInner) -> CycleStats {
+fn stop_the_world_cycle(heap: &HeapInner) -> CycleEnd {
     let (mut run, mut world) = stop_for_sweep_termination(heap, false);
     // Step 3, with the world still stopped: the roots, then the grey set.
     heap.phase.transition(Phase::SweepTermination, Phase::Mark);
     run.mark_began = Instant::now();
+    run.mark_start_at = heap.started_at.elapsed();
+    let cpu_mark = thread_cpu_time();
+    run.sweep_termination_cpu = cpu_mark.saturating_sub(run.cpu0);
+    if let Some(span) = run.span.take() {
+        span.end();
+    }
+    let mark_span = events::phase_span(TracedPhase::Mark, run.number);
     let roots = roots::gather(heap, &mut world);
     shade_roots(heap, roots.iter().map(|&(v, kind)| (v, Source::Root(kind))));
     let workers = heap.config.effective_mark_workers(heap.mode);
@@ -150,20 +229,32 @@ fn stop_the_world_cycle(heap: &HeapInner) -> CycleStats {
         stw::drain_stopped_world(heap, workers);
     }
     let mark_ended = Instant::now();
+    // This thread's part of the mark (it is the mark's first worker, which
+    // `mark::stw` leaves to be counted here) is background marking.
+    let cpu_end = thread_cpu_time();
+    heap.mark_state.background_cpu_ns.fetch_add(
+        cpu_end.saturating_sub(cpu_mark).as_nanos() as u64,
+        Ordering::Relaxed,
+    );
+    mark_span.end();
+    let span = events::phase_span(TracedPhase::MarkTermination, run.number);
     heap.phase.transition(Phase::Mark, Phase::MarkTermination);
     let mark = mark_ended - run.mark_began;
-    finish_mark_termination(
+    let end = finish_mark_termination(
         heap,
         run,
         world,
         MarkEnd {
             mark,
             since: mark_ended,
+            cpu_since: cpu_end,
             stop_wait: None,
             termination_objects: 0,
             workers,
         },
-    )
+    );
+    span.end();
+    end
 }
 
 /// Step 4a (with 4a'): with the world running, waits for the markers to
@@ -205,7 +296,9 @@ fn weak_rules(heap: &HeapInner) -> bool {
         return true;
     }
     if !heap.specials.stage_done.load(Ordering::Acquire) {
-        finalizers::finalizer_stage(heap);
+        // Its CPU time is in the pause's, or in the collector thread's
+        // background marking (`run_cycle`, `stop_the_world_cycle`).
+        finalizers::finalizer_stage(heap, false);
         return true;
     }
     false
@@ -269,6 +362,17 @@ pub(crate) struct CycleRun {
     flush_rounds: u32,
     /// `finalizer_cycles` summed over the heap's life, when the cycle began.
     fin_cycles_before: u64,
+    /// Asked for rather than paced (`CycleControl::forced`).
+    forced: bool,
+    /// This thread's CPU time when the world began to stop for STW #1.
+    cpu0: Duration,
+    /// This thread's CPU time in STW #1 (with the barrier off, up to the
+    /// start of the mark).
+    sweep_termination_cpu: Duration,
+    /// When marking began, since the heap was made: `MarkStart`'s time.
+    mark_start_at: Duration,
+    /// The sweep-termination span (feature `tracing`), until STW #1 ends.
+    span: Option<events::PhaseSpan>,
 }
 
 /// Step 2, as both kinds of cycle begin it: take the cycle's number and the
@@ -283,11 +387,16 @@ fn stop_for_sweep_termination(
     heap: &HeapInner,
     collector_driven: bool,
 ) -> (CycleRun, StoppedWorld<'_>) {
-    let number = heap.cycles.lock().started;
+    let (number, forced) = {
+        let c = heap.cycles.lock();
+        (c.started, c.forced >= c.started)
+    };
     let start = heap.started_at.elapsed();
     let heap_trigger = heap.paced_heap();
     while heap.page.sweep_one().is_some() {}
+    let span = events::phase_span(TracedPhase::SweepTermination, number);
     let t0 = Instant::now();
+    let cpu0 = thread_cpu_time();
     let mut world = safepoint::stop_the_world(heap);
     heap.phase.transition(Phase::Off, Phase::SweepTermination);
     heap.page.finish_sweep();
@@ -330,6 +439,11 @@ fn stop_for_sweep_termination(
         mark_began: t0,
         flush_rounds: 0,
         fin_cycles_before: heap.specials.finalizer_cycles.load(Ordering::Relaxed),
+        forced,
+        cpu0,
+        sweep_termination_cpu: Duration::ZERO,
+        mark_start_at: start,
+        span: Some(span),
     };
     (run, world)
 }
@@ -354,8 +468,13 @@ pub(crate) fn sweep_termination(heap: &HeapInner, collector_driven: bool) -> Cyc
     ms.active.store(true, Ordering::Release);
     run.stw1 = Some(run.t0.elapsed());
     world.start();
+    run.sweep_termination_cpu = thread_cpu_time().saturating_sub(run.cpu0);
+    if let Some(span) = run.span.take() {
+        span.end();
+    }
     ms.wake_all();
     run.mark_began = Instant::now();
+    run.mark_start_at = heap.started_at.elapsed();
     run
 }
 
@@ -392,7 +511,7 @@ pub(crate) fn scan_globals_if_pending(heap: &HeapInner) {
 /// objects; returns the bytes scanned (0: no grey object could be found).
 pub(crate) fn drain_some(heap: &HeapInner, budget: u64) -> u64 {
     scan_globals_if_pending(heap);
-    drain_private(heap, budget, &mut Tally::default())
+    drain_private(heap, budget, &mut heap.mark_state.tally())
 }
 
 /// Step 4a: flushes every mutator's barrier buffer into the grey set by
@@ -413,9 +532,11 @@ pub(crate) fn flush_buffers(heap: &Arc<HeapInner>) -> usize {
 /// buffer, rescan stacks in incremental-update mode, drain to an empty grey
 /// set and settle the weak rules with the world stopped, turn
 /// allocate-black off; then `finish_mark_termination`.
-pub(crate) fn mark_termination(heap: &HeapInner, run: CycleRun) -> CycleStats {
+pub(crate) fn mark_termination(heap: &HeapInner, run: CycleRun) -> CycleEnd {
+    let _span = events::phase_span(TracedPhase::MarkTermination, run.number);
     let mark = run.mark_began.elapsed();
     let since = Instant::now();
+    let cpu_since = thread_cpu_time();
     let mut world = safepoint::stop_the_world(heap);
     let stop_wait = world.stop_wait;
     heap.phase.transition(Phase::Mark, Phase::MarkTermination);
@@ -460,6 +581,7 @@ pub(crate) fn mark_termination(heap: &HeapInner, run: CycleRun) -> CycleStats {
         MarkEnd {
             mark,
             since,
+            cpu_since,
             stop_wait: Some(stop_wait),
             termination_objects: objects_after - objects_before,
             workers: ms.workers,
@@ -474,6 +596,8 @@ struct MarkEnd {
     /// When the last part of the cycle's final pause began: STW #2's stop
     /// (concurrent), or the end of marking (stop-the-world).
     since: Instant,
+    /// This thread's CPU time at `since`.
+    cpu_since: Duration,
     /// Time to stop of STW #2 (concurrent only).
     stop_wait: Option<Duration>,
     /// Objects marked inside STW #2.
@@ -494,9 +618,12 @@ fn finish_mark_termination(
     run: CycleRun,
     mut world: StoppedWorld<'_>,
     end: MarkEnd,
-) -> CycleStats {
+) -> CycleEnd {
     let ms = &heap.mark_state;
     let (marked_bytes, marked_objects) = ms.totals();
+    // Every marker has published (the grey set is empty and no marker
+    // runs): the per-type counts are final.
+    let types = ms.take_types();
     if heap.config.checkmark {
         let mut roots = roots::gather(heap, &mut world);
         finalizers::checkmark_roots(heap, &mut roots);
@@ -508,13 +635,17 @@ fn finish_mark_termination(
     }
     let ephemerons_dropped = ephemeron::drop_dead_entries(heap);
     crate::mark::weak_slots::clear_dead(heap);
+    let heap_end = heap.paced_heap();
     let goal = heap.pacer.lock().end_cycle(marked_bytes);
     heap.live_after_mark.store(marked_bytes, Ordering::Relaxed);
     heap.allocated_since_mark.store(0, Ordering::Relaxed);
     heap.page.start_sweep_cycle();
+    heap.events.sweep_started(run.number);
     heap.phase.transition(Phase::MarkTermination, Phase::Off);
     let last = end.since.elapsed();
     world.start();
+    let mark_termination_cpu = thread_cpu_time().saturating_sub(end.cpu_since);
+    let mark_termination_at = heap.started_at.elapsed();
 
     let (sweep_termination, mark_termination, pauses, stop_waits) = match (run.stw1, end.stop_wait)
     {
@@ -536,6 +667,7 @@ fn finish_mark_termination(
             )
         }
     };
+    let (assist_cpu, background_cpu, idle_cpu) = ms.cpu();
     let stats = CycleStats {
         number: run.number,
         start: run.start,
@@ -543,7 +675,18 @@ fn finish_mark_termination(
         sweep_termination,
         mark: end.mark,
         mark_termination,
-        mark_cpu: Duration::from_nanos(ms.cpu_ns.load(Ordering::Relaxed)),
+        mark_cpu: assist_cpu + background_cpu + idle_cpu,
+        forced: run.forced,
+        heap_end,
+        allocated_black_bytes: ms.black_bytes.load(Ordering::Relaxed),
+        sweep_termination_cpu: run.sweep_termination_cpu,
+        assist_cpu,
+        background_cpu,
+        idle_cpu,
+        mark_termination_cpu,
+        // Filled in when the cycle is recorded.
+        gc_cpu_fraction: 0.0,
+        per_type: per_type_stats(heap, types),
         assist_bytes: ms.assist_bytes.load(Ordering::Relaxed),
         assist_wait: Duration::from_nanos(ms.assist_wait_ns.load(Ordering::Relaxed)),
         pause: pauses.iter().sum(),
@@ -562,11 +705,37 @@ fn finish_mark_termination(
         ephemerons_dropped,
         specials: heap.specials.stats(),
     };
+    let stats = heap.stats.lock().record(stats, heap.started_at.elapsed());
     if heap.gctrace.load(Ordering::Relaxed) {
         eprintln!("{}", stats.trace_line());
     }
-    heap.stats.lock().record(stats.clone());
-    stats
+    CycleEnd {
+        stats,
+        // With the barrier off the mark began inside the one pause.
+        mark_start_at: run.stw1.is_none().then_some(run.mark_start_at),
+        mark_termination_at,
+    }
+}
+
+/// The cycle's per-type table (`MarkState::take_types`) with each type's
+/// id and name, largest first (by bytes, then by name).
+fn per_type_stats(heap: &HeapInner, types: Vec<crate::mark::queue::TypeCount>) -> Vec<TypeStats> {
+    let mut out: Vec<TypeStats> = types
+        .into_iter()
+        .enumerate()
+        .filter(|(_, c)| c.objects != 0)
+        .filter_map(|(i, c)| {
+            let (ty, desc) = heap.types.entry(i as u32)?;
+            Some(TypeStats {
+                ty,
+                name: desc.name().to_string(),
+                objects: c.objects,
+                bytes: c.bytes,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.name.cmp(&b.name)));
+    out
 }
 
 /// Drains the grey set with the world stopped until the markers are
@@ -574,7 +743,7 @@ fn finish_mark_termination(
 fn drain_stopped(heap: &HeapInner) {
     loop {
         check_markers(heap);
-        drain_private(heap, u64::MAX, &mut Tally::default());
+        drain_private(heap, u64::MAX, &mut heap.mark_state.tally());
         if heap.mark_state.quiescent() {
             break;
         }

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use tricolor_barriers::BarrierMode;
 
 use crate::cycle::{
-    end_cycle, flush_buffers, mark_termination, panic_message, scan_globals_if_pending,
-    scan_stacks, scan_stacks_of, sweep_termination, CycleRun,
+    after_cycle, deliver_mark_start, end_cycle, flush_buffers, mark_termination, panic_message,
+    scan_globals_if_pending, scan_stacks, scan_stacks_of, sweep_termination, CycleRun,
 };
+use crate::events::in_callback;
 use crate::heap::inner::HeapInner;
 use crate::mark::drain::drain_private_objects;
-use crate::mark::queue::Tally;
 use crate::mark::{ephemeron, finalizers};
 use crate::mutator::state::running_here;
 use crate::stats::CycleStats;
@@ -63,7 +63,9 @@ use crate::stats::CycleStats;
 pub struct CycleStepper<'h> {
     heap: &'h Arc<HeapInner>,
     run: Option<CycleRun>,
-    _one_cycle: parking_lot::MutexGuard<'h, ()>,
+    /// The heap's cycle lock, released before the cycle's end is told
+    /// (`events`).
+    one_cycle: Option<parking_lot::MutexGuard<'h, ()>>,
 }
 
 impl<'h> CycleStepper<'h> {
@@ -72,6 +74,10 @@ impl<'h> CycleStepper<'h> {
             heap.mode != BarrierMode::Off,
             "tricolor: begin_cycle needs a concurrent barrier mode; with the barrier off \
              marking stops the world (use collect)"
+        );
+        assert!(
+            !in_callback(),
+            "tricolor: begin_cycle called from a cycle-event or near-limit callback"
         );
         assert!(
             !running_here(heap.id()),
@@ -86,12 +92,15 @@ impl<'h> CycleStepper<'h> {
             }
             c.started += 1;
             c.requested = c.requested.max(c.started);
+            // Asked for, not paced.
+            c.forced = c.forced.max(c.started);
         }
         let run = sweep_termination(heap, false);
+        deliver_mark_start(heap, &run);
         CycleStepper {
             heap,
             run: Some(run),
-            _one_cycle: lock,
+            one_cycle: Some(lock),
         }
     }
 
@@ -116,7 +125,7 @@ impl<'h> CycleStepper<'h> {
     /// many it scanned (0: the grey set is empty, as far as the shared
     /// queues show; barrier buffers may still hold values).
     pub fn mark(&mut self, objects: usize) -> usize {
-        drain_private_objects(self.heap, objects, &mut Tally::default())
+        drain_private_objects(self.heap, objects, &mut self.heap.mark_state.tally())
     }
 
     /// Flushes every mutator's barrier buffer into the grey set by
@@ -136,7 +145,7 @@ impl<'h> CycleStepper<'h> {
     /// marks the referents of every unmarked finalizable object, draining
     /// after each. Returns how many finalizable objects it found in cycles.
     pub fn finalizer_stage(&mut self) -> u64 {
-        finalizers::finalizer_stage(self.heap)
+        finalizers::finalizer_stage(self.heap, true)
     }
 
     /// Runs the rest of the cycle: the global roots if not yet scanned, then
@@ -159,7 +168,10 @@ impl<'h> CycleStepper<'h> {
             mark_termination(heap, run)
         }));
         match result {
-            Ok(stats) => {
+            Ok(end) => {
+                // Told with the cycle lock released, before waiters wake.
+                self.one_cycle = None;
+                let stats = after_cycle(heap, end);
                 end_cycle(heap, None);
                 stats
             }

@@ -19,6 +19,7 @@ use std::time::Instant;
 use parking_lot::{Condvar, Mutex};
 use tricolor_allocator::PageHeap;
 
+use crate::events::Events;
 use crate::mark::queue::MarkState;
 use crate::mutator::state::MutatorShared;
 use crate::phase::PhaseWord;
@@ -36,6 +37,10 @@ pub(crate) struct CycleControl {
     pub(crate) completed: u64,
     /// Cycles started.
     pub(crate) started: u64,
+    /// The highest cycle number asked for by a forcing call (`collect`,
+    /// gc-stress, a stepped cycle) rather than by the pacer: a cycle whose
+    /// number is at most this is forced ("(forced)" in gctrace).
+    pub(crate) forced: u64,
     /// Set when the last user handle goes away.
     pub(crate) shutdown: bool,
     /// Set when a cycle panicked (a checkmark or verifier failure): the
@@ -148,6 +153,9 @@ pub(crate) struct HeapInner {
     /// Print a gctrace line per cycle: [`Config::gctrace`] at first, then
     /// whatever [`Heap::set_gctrace`] last said. Read by the cycle's end.
     pub(crate) gctrace: AtomicBool,
+    /// The embedder's cycle-event and near-limit callbacks, and what has
+    /// been delivered (`events` module docs).
+    pub(crate) events: Events,
 }
 
 #[derive(Default)]
@@ -199,10 +207,12 @@ impl HeapInner {
             + self.allocated_since_mark.load(Ordering::Relaxed)
     }
 
-    /// Asks for a cycle to start after this call; returns its number.
+    /// Asks for a cycle to start after this call (a forced cycle: not the
+    /// pacer's); returns its number.
     pub(crate) fn request_cycle(&self) -> u64 {
         let mut c = self.cycles.lock();
         let target = c.started + 1;
+        c.forced = c.forced.max(target);
         if c.requested < target {
             c.requested = target;
             self.cycle_cv.notify_all();

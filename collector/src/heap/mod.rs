@@ -20,16 +20,18 @@ use tricolor_allocator::PageHeap;
 
 use crate::cycle::CycleStepper;
 use crate::descriptor::{DescriptorError, TypeDescriptor, TypeId};
+use crate::events::{assert_not_in_callback, CycleEvent, Events, NearLimit};
 use crate::mark::queue::MarkState;
 use crate::mutator::barrier::on_global_store;
 use crate::mutator::state::running_here;
 use crate::mutator::{AttachError, Mutator};
 use crate::object::ObjRef;
 use crate::phase::PhaseWord;
-use crate::policy::{Config, Pacer};
+use crate::policy::{Config, Decision, Pacer};
 use crate::specials::records::Specials;
 use crate::specials::sweep::SpecialsHook;
 use crate::stats::{GcStats, HeapAlloc, StatsState};
+use crate::sweep::report_sweep_done;
 use crate::types::TypeTable;
 
 use inner::{CollectError, CycleControl, Globals, Heap, HeapInner};
@@ -64,6 +66,7 @@ impl Heap {
         } else {
             config.effective_mark_workers(mode)
         };
+        let per_type = config.per_type_stats;
         let inner = Arc::new(HeapInner {
             specials: Arc::new(Specials::new()),
             gctrace: AtomicBool::new(config.gctrace),
@@ -80,10 +83,10 @@ impl Heap {
             cycles: Mutex::new(CycleControl::default()),
             cycle_cv: Condvar::new(),
             sweep_cv: Condvar::new(),
-            stats: Mutex::new(StatsState::default()),
+            stats: Mutex::new(StatsState::new()),
             started_at: Instant::now(),
             mode,
-            mark_state: MarkState::new(bg_workers),
+            mark_state: MarkState::new(bg_workers, per_type),
             barrier_disabled_for_testing: AtomicBool::new(false),
             workers_stalled_for_testing: AtomicBool::new(false),
             cycle_lock: Mutex::new(()),
@@ -92,6 +95,7 @@ impl Heap {
             shutting_down: AtomicBool::new(false),
             next_mutator_id: AtomicU64::new(1),
             handshake_lock: Mutex::new(()),
+            events: Events::new(),
         });
         inner.page.set_sweep_hook(Box::new(SpecialsHook {
             specials: inner.specials.clone(),
@@ -345,10 +349,163 @@ impl Heap {
     #[track_caller]
     pub fn try_collect(&self) -> Result<(), CollectError> {
         self.assert_not_running("Heap::collect", "call Mutator::collect");
+        assert_not_in_callback("Heap::collect");
         let n = self.inner.request_cycle();
         self.inner.wait_for_cycle(n)?;
         self.inner.page.finish_sweep();
+        report_sweep_done(&self.inner);
         Ok(())
+    }
+
+    /// Sets GOGC (`None`: off) on the running heap and returns the previous
+    /// value: Go's `debug.SetGCPercent`. The pacer re-derives the goal at
+    /// once from the live heap of the last cycle (`policy::pacer` module
+    /// docs, "Changing GOGC and the limit at run time"); if the heap is
+    /// already at or past the new trigger, a cycle starts now.
+    ///
+    /// Where Go differs: Go takes a negative value for off and, when GC is
+    /// turned off, waits for a running mark to finish before returning;
+    /// here a running cycle finishes on its own and the call never waits.
+    /// Go starts the cycle a lowered goal calls for at the next allocation
+    /// that takes a fresh span; here the call asks for it itself, since a
+    /// mutator reports allocation only every 64 KiB. With
+    /// [`Config::manual_cycles`] no cycle is started. The assist ratio of a
+    /// cycle already running is not changed. [`config`](Self::config)
+    /// still shows the value the heap was made with; this value is
+    /// [`gc_percent`](Self::gc_percent).
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// assert_eq!(heap.set_gc_percent(Some(50)), Some(100));
+    /// assert_eq!(heap.gc_percent(), Some(50));
+    /// // A VM about to build a large table: no collections meanwhile...
+    /// let previous = heap.set_gc_percent(None);
+    /// // ... build it ..., then back to normal.
+    /// heap.set_gc_percent(previous);
+    /// assert_eq!(heap.gc_percent(), Some(50));
+    /// ```
+    pub fn set_gc_percent(&self, gogc: Option<u32>) -> Option<u32> {
+        let previous = self.inner.pacer.lock().set_gogc(gogc);
+        self.start_cycle_if_due();
+        previous
+    }
+
+    /// The GOGC in force ([`set_gc_percent`](Self::set_gc_percent); at
+    /// first the configuration's).
+    pub fn gc_percent(&self) -> Option<u32> {
+        self.inner.pacer.lock().config().gogc
+    }
+
+    /// Sets the soft memory limit on the running heap, in bytes (`None`:
+    /// no limit), and returns the previous one: Go's
+    /// `debug.SetMemoryLimit`. The pacer re-derives the goal at once; if
+    /// the heap is already at or past the new trigger, a cycle starts now.
+    ///
+    /// Where Go differs: the limit bounds the heap as the pacer counts it
+    /// (slot bytes of live and newly allocated objects), not every byte
+    /// the process maps (Go's counts stacks and runtime metadata too); no
+    /// value only reads it (that is [`memory_limit`](Self::memory_limit));
+    /// and, as for [`set_gc_percent`](Self::set_gc_percent), the cycle a
+    /// lowered limit calls for is asked for by this call. The limit is
+    /// soft as in Go: the goal keeps a headroom above the live heap
+    /// (`policy::pacer`), so a heap whose live data exceeds the limit goes
+    /// on collecting at a bounded cost instead of thrashing.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// assert_eq!(heap.set_memory_limit(Some(64 << 20)), None);
+    /// assert_eq!(heap.memory_limit(), Some(64 << 20));
+    /// assert!(heap.stats().goal <= 64 << 20);
+    /// heap.set_memory_limit(None);
+    /// ```
+    pub fn set_memory_limit(&self, limit: Option<u64>) -> Option<u64> {
+        let previous = self.inner.pacer.lock().set_memory_limit(limit);
+        self.start_cycle_if_due();
+        previous
+    }
+
+    /// The memory limit in force ([`set_memory_limit`](Self::set_memory_limit);
+    /// at first the configuration's).
+    pub fn memory_limit(&self) -> Option<u64> {
+        self.inner.pacer.lock().config().memory_limit
+    }
+
+    /// Asks for a cycle if the pacer says the heap is at or past its
+    /// trigger (after a change of GOGC or the limit). Never waits.
+    fn start_cycle_if_due(&self) {
+        if self.inner.config.manual_cycles {
+            return;
+        }
+        let heap = self.inner.paced_heap();
+        if self.inner.pacer.lock().decide(heap) != Decision::Continue {
+            self.inner.nudge_cycle();
+        }
+    }
+
+    /// Calls `f` at each phase transition of every cycle from now on, and
+    /// once at each cycle's end with its statistics (bdwgc's
+    /// `GC_set_on_collection_event`); replaces the callback set before.
+    /// The [`events`](crate::events) module docs give the events' order
+    /// and the threads that deliver them: never inside a stop-the-world
+    /// pause, never with a lock a mutator takes. `f` must not start or wait
+    /// for a collection ([`collect`](Self::collect) panics there).
+    /// [`CycleEvent`] has an example.
+    ///
+    /// With no callback set, each delivery point costs one relaxed load.
+    /// The heap owns the callback: one that holds a [`Heap`] handle keeps
+    /// the heap (and its threads) alive until the callback is cleared.
+    pub fn on_cycle_event(&self, f: impl Fn(&CycleEvent<'_>) + Send + Sync + 'static) {
+        self.inner.events.set_cycle_callback(Some(Arc::new(f)));
+    }
+
+    /// Removes the callback of [`on_cycle_event`](Self::on_cycle_event).
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// heap.on_cycle_event(|e| println!("cycle {}: {e:?}", e.cycle()));
+    /// heap.clear_cycle_event();
+    /// heap.collect(); // prints nothing
+    /// ```
+    pub fn clear_cycle_event(&self) {
+        self.inner.events.set_cycle_callback(None);
+    }
+
+    /// Calls `f` when the live heap after a cycle reaches `fraction` of the
+    /// memory limit ([`set_memory_limit`](Self::set_memory_limit), or the
+    /// configuration's): once per crossing, at the end of the first cycle
+    /// at or above the threshold; a cycle that ends below it re-arms the
+    /// watch (`policy::pacer::LimitWatch`). Nothing is reported while no
+    /// limit is set. Replaces the callback set before, with a fresh watch.
+    ///
+    /// For an embedder running many isolated VMs, one heap each: give each
+    /// heap its budget as its limit, and act (refuse new work, shed
+    /// caches, move the VM) when one gets near it. `f` runs where the
+    /// cycle-event callback runs (the [`events`](crate::events) module
+    /// docs), after the cycle's `End`. [`NearLimit`] has
+    /// an example.
+    pub fn on_near_limit(&self, fraction: f64, f: impl Fn(&NearLimit) + Send + Sync + 'static) {
+        self.inner
+            .events
+            .set_near_limit(Some((fraction, Arc::new(f))));
+    }
+
+    /// Removes the callback of [`on_near_limit`](Self::on_near_limit).
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// heap.on_near_limit(0.9, |near| eprintln!("{near:?}"));
+    /// heap.clear_near_limit();
+    /// ```
+    pub fn clear_near_limit(&self) {
+        self.inner.events.set_near_limit(None);
     }
 
     /// The failure that stopped this heap's collector, if a collection
@@ -548,6 +705,8 @@ impl Heap {
             allocated_since_mark: self.inner.allocated_since_mark.load(Ordering::Relaxed),
             heap: self.inner.page.stats(),
             specials: self.inner.specials.stats(),
+            gc_cpu_total: s.gc_cpu_total,
+            gc_cpu_fraction: s.cpu_fraction(s.gc_cpu_total, self.inner.started_at.elapsed()),
         }
     }
 }

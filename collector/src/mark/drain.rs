@@ -21,7 +21,7 @@ use crossbeam_deque::Worker;
 
 use crate::heap::inner::HeapInner;
 use crate::mark::queue::{balance, offer, steal_into, MarkState, Prefetched, Tally, PRIVATE_MAX};
-use crate::mark::scan::{for_each_referent, grey, resolve, scan, Lookup};
+use crate::mark::scan::{count_scanned, for_each_referent, grey, resolve, scan, type_of, Lookup};
 use crate::mark::source::Source;
 
 /// Objects a worker scans between calls of its `keep_going` (publishing
@@ -167,7 +167,7 @@ pub(crate) fn mark_closure_alone(
 ) -> Tally {
     let _drain = PrivateDrain::enter(&heap.mark_state);
     let mut local = Vec::new();
-    let mut tally = Tally::default();
+    let mut tally = heap.mark_state.tally();
     // Shades like `mark::scan::shade`, and records what it marked.
     let mut shade_recording =
         |v: usize, src: Source<'_>, tally: &mut Tally, local: &mut Vec<usize>| {
@@ -192,6 +192,9 @@ pub(crate) fn mark_closure_alone(
             );
         });
         tally.scanned_bytes += (words as u64 + 1) * 8;
+        if tally.per_type {
+            count_scanned(&mut tally, type_of(obj), words);
+        }
     }
     tally
 }

@@ -69,7 +69,7 @@ fn mark_from_candidate(heap: &HeapInner, obj: usize) -> (Tally, bool) {
 /// at its turn is marked from. Returns what it marked and how many
 /// candidates were found to reach themselves.
 fn run_stage(heap: &HeapInner) -> (Tally, u64) {
-    let mut total = Tally::default();
+    let mut total = heap.mark_state.tally();
     let mut cycles = 0;
     for obj in unmarked_finalizable(heap) {
         if is_marked(heap, obj) {
@@ -86,10 +86,12 @@ fn run_stage(heap: &HeapInner) -> (Tally, u64) {
 }
 
 /// The finalizer stage (specials §2), on the calling thread, in either
-/// kind of mark; what it marks is added to the cycle's totals and its CPU
-/// time to the mark's. Returns how many candidates were found to reach
-/// themselves. Runs at most once per cycle (the first caller wins).
-pub(crate) fn finalizer_stage(heap: &HeapInner) -> u64 {
+/// kind of mark; what it marks is added to the cycle's totals and, when
+/// `background` (it runs outside a pause, whose CPU time is measured
+/// whole), its CPU time to the mark's background CPU. Returns how many
+/// candidates were found to reach themselves. Runs at most once per cycle
+/// (the first caller wins).
+pub(crate) fn finalizer_stage(heap: &HeapInner, background: bool) -> u64 {
     if heap.specials.stage_done.swap(true, Ordering::AcqRel) {
         return 0;
     }
@@ -97,10 +99,12 @@ pub(crate) fn finalizer_stage(heap: &HeapInner) -> u64 {
     let (mut tally, cycles) = run_stage(heap);
     let ms = &heap.mark_state;
     ms.add(&mut tally);
-    ms.cpu_ns.fetch_add(
-        thread_cpu_time().saturating_sub(cpu0).as_nanos() as u64,
-        Ordering::Relaxed,
-    );
+    if background {
+        ms.background_cpu_ns.fetch_add(
+            thread_cpu_time().saturating_sub(cpu0).as_nanos() as u64,
+            Ordering::Relaxed,
+        );
+    }
     cycles
 }
 

@@ -55,7 +55,16 @@
 //!
 //! **Counters.** Bytes and objects marked are summed locally by each marker
 //! and added to the shared totals in batches; they are exact once the mark has
-//! terminated. Scan work (bytes of objects scanned) done by background
+//! terminated. With per-type statistics on (`Config::per_type_stats`), each
+//! marker also counts objects and bytes per type in its `Tally` (an object
+//! with pointers when it scans it, having read its header to scan it; an
+//! object without pointers after it marks it, reading its header for the
+//! count alone), and adds them to the cycle's table under a lock with the
+//! rest of the batch: no shared write per object. The header of an object
+//! without pointers is cold (nothing else in the mark reads it), so its
+//! read waits in a small ring (`NOSCAN_PENDING` objects, prefetched as they
+//! enter, as `Prefetched` does for grey objects) and the misses overlap;
+//! the ring is emptied whenever the tally is published. Scan work (bytes of objects scanned) done by background
 //! workers is credited to `bg_credit`, from which mark assists draw before
 //! they scan themselves (Go's `bgScanCredit`).
 
@@ -66,8 +75,17 @@ use std::time::Duration;
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use parking_lot::{Condvar, Mutex};
 
-/// Marked bytes and objects, and scan work, counted locally by one marker.
-#[derive(Debug, Default, Clone, Copy)]
+use crate::object::{self, ObjRef};
+
+/// Objects without pointers whose header a marker has yet to read for the
+/// per-type counts (module docs).
+const NOSCAN_PENDING: usize = 16;
+
+/// Marked bytes and objects, and scan work, counted locally by one marker;
+/// with per-type statistics on, objects and bytes per type too. Made by
+/// [`MarkState::tally`], which knows whether to count per type; published
+/// (and its pending per-type counts resolved) by [`MarkState::add`].
+#[derive(Debug, Clone)]
 pub(crate) struct Tally {
     /// Bytes (slot sizes) of objects this marker shaded.
     pub(crate) marked_bytes: u64,
@@ -75,13 +93,116 @@ pub(crate) struct Tally {
     pub(crate) marked_objects: u64,
     /// Bytes of objects this marker scanned.
     pub(crate) scanned_bytes: u64,
+    /// Count per type (`Config::per_type_stats`; fixed for the heap).
+    pub(crate) per_type: bool,
+    /// Objects and bytes (slot sizes) per type index, counted by this
+    /// marker since it last published (`MarkState::add`); grown on demand.
+    pub(crate) types: Vec<TypeCount>,
+    /// Objects without pointers this marker marked and has not counted per
+    /// type yet, with their slot bytes: a ring of `pending_len` entries
+    /// from `pending_head`. Each object's header was prefetched when it
+    /// entered. Every entry is an object marked in the current mark, so
+    /// allocated until the sweep, which no entry outlives: the ring is
+    /// emptied when the tally is published, before the mark can end.
+    pending: [(usize, u64); NOSCAN_PENDING],
+    pending_head: usize,
+    pending_len: usize,
+}
+
+/// Live objects of one type and their bytes (slot sizes): an entry of a
+/// marker's per-type counts, and of the cycle's table.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TypeCount {
+    pub(crate) objects: u64,
+    pub(crate) bytes: u64,
+}
+
+impl Tally {
+    /// Counts one live object of type index `ty`, of `bytes` slot bytes.
+    #[inline]
+    pub(crate) fn count_type(&mut self, ty: u32, bytes: u64) {
+        let i = ty as usize;
+        if i >= self.types.len() {
+            self.grow_types(i);
+        }
+        let c = &mut self.types[i];
+        c.objects += 1;
+        c.bytes += bytes;
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow_types(&mut self, i: usize) {
+        self.types.resize(i + 1, TypeCount::default());
+    }
+
+    /// Counts object `obj`, without pointers and of `bytes` slot bytes,
+    /// which this marker just marked: its header is prefetched now and
+    /// read `NOSCAN_PENDING` objects later (or when the tally is
+    /// published).
+    #[inline]
+    pub(crate) fn count_noscan(&mut self, obj: usize, bytes: u64) {
+        prefetch(obj);
+        if self.pending_len == NOSCAN_PENDING {
+            let (oldest, b) = self.pending[self.pending_head];
+            self.count_header(oldest, b);
+            self.pending[self.pending_head] = (obj, bytes);
+            self.pending_head = (self.pending_head + 1) % NOSCAN_PENDING;
+        } else {
+            self.pending[(self.pending_head + self.pending_len) % NOSCAN_PENDING] = (obj, bytes);
+            self.pending_len += 1;
+        }
+    }
+
+    /// Counts every object still waiting in the ring.
+    pub(crate) fn flush_pending(&mut self) {
+        while self.pending_len > 0 {
+            let (obj, bytes) = self.pending[self.pending_head];
+            self.count_header(obj, bytes);
+            self.pending_head = (self.pending_head + 1) % NOSCAN_PENDING;
+            self.pending_len -= 1;
+        }
+    }
+
+    /// Counts `obj` by the type its header names.
+    #[inline]
+    fn count_header(&mut self, obj: usize, bytes: u64) {
+        let o = ObjRef::from_addr(obj).expect("non-null object");
+        // SAFETY: `obj` entered the ring when this marker marked it, in this
+        // mark; it stays allocated until the sweep, and the ring is emptied
+        // before the mark ends (the field's docs).
+        let (ty, _) = object::decode_header(unsafe { object::load_header(o) });
+        self.count_type(ty, bytes);
+    }
+}
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        debug_assert!(
+            self.pending_len == 0 || std::thread::panicking(),
+            "a marker's tally was dropped with per-type counts pending (not published)"
+        );
+    }
 }
 
 impl std::ops::AddAssign for Tally {
-    fn add_assign(&mut self, t: Tally) {
+    fn add_assign(&mut self, mut t: Tally) {
+        t.flush_pending();
         self.marked_bytes += t.marked_bytes;
         self.marked_objects += t.marked_objects;
         self.scanned_bytes += t.scanned_bytes;
+        merge_types(&mut self.types, &t.types);
+    }
+}
+
+/// Adds per-type counts `from` into `into`, growing it as needed.
+fn merge_types(into: &mut Vec<TypeCount>, from: &[TypeCount]) {
+    if into.len() < from.len() {
+        into.resize(from.len(), TypeCount::default());
+    }
+    for (a, b) in into.iter_mut().zip(from) {
+        a.objects += b.objects;
+        a.bytes += b.bytes;
     }
 }
 
@@ -120,8 +241,21 @@ pub(crate) struct MarkState {
     /// Background workers should look for work (between sweep termination
     /// and mark termination). Written by the collector thread.
     pub(crate) active: AtomicBool,
-    /// CPU time of background workers and assists this cycle, in ns.
-    pub(crate) cpu_ns: AtomicU64,
+    /// Count live objects per type (`Config::per_type_stats`); fixed for
+    /// the heap.
+    per_type: bool,
+    /// This cycle's objects and bytes per type index, added to by markers
+    /// as they publish (`add`); taken at mark termination. Reset at sweep
+    /// termination.
+    types: Mutex<Vec<TypeCount>>,
+    /// CPU time of mark assists this cycle, in ns. Added to by mutators.
+    pub(crate) assist_cpu_ns: AtomicU64,
+    /// CPU time of marking outside the pauses this cycle by background
+    /// workers at normal priority and the collector thread (with the
+    /// barrier off: the stop-the-world mark's threads), in ns.
+    pub(crate) background_cpu_ns: AtomicU64,
+    /// CPU time of background workers at idle OS priority this cycle, in ns.
+    pub(crate) idle_cpu_ns: AtomicU64,
     /// Scan work done by assists this cycle, in bytes.
     pub(crate) assist_bytes: AtomicU64,
     /// The message of a marker thread that panicked (a bad pointer found
@@ -155,7 +289,7 @@ pub(crate) struct MarkState {
 }
 
 impl MarkState {
-    pub(crate) fn new(workers: usize) -> MarkState {
+    pub(crate) fn new(workers: usize, per_type: bool) -> MarkState {
         MarkState {
             injector: Injector::new(),
             stealers: OnceLock::new(),
@@ -169,7 +303,11 @@ impl MarkState {
             epoch: AtomicU64::new(0),
             private_drains: AtomicUsize::new(0),
             active: AtomicBool::new(false),
-            cpu_ns: AtomicU64::new(0),
+            per_type,
+            types: Mutex::new(Vec::new()),
+            assist_cpu_ns: AtomicU64::new(0),
+            background_cpu_ns: AtomicU64::new(0),
+            idle_cpu_ns: AtomicU64::new(0),
             assist_bytes: AtomicU64::new(0),
             roots_pending: AtomicBool::new(false),
             failure: Mutex::new(None),
@@ -197,7 +335,10 @@ impl MarkState {
         self.marked_objects.store(0, Ordering::Relaxed);
         self.black_bytes.store(0, Ordering::Relaxed);
         self.bg_credit.store(0, Ordering::Relaxed);
-        self.cpu_ns.store(0, Ordering::Relaxed);
+        self.assist_cpu_ns.store(0, Ordering::Relaxed);
+        self.background_cpu_ns.store(0, Ordering::Relaxed);
+        self.idle_cpu_ns.store(0, Ordering::Relaxed);
+        self.types.lock().clear();
         self.assist_bytes.store(0, Ordering::Relaxed);
         self.assist_wait_ns.store(0, Ordering::Relaxed);
         self.assist_parks.store(0, Ordering::Relaxed);
@@ -207,15 +348,54 @@ impl MarkState {
             .store(assists_may_park, Ordering::Relaxed);
     }
 
-    /// Adds a marker's local tally to the totals.
+    /// An empty tally for a marker of this heap.
+    pub(crate) fn tally(&self) -> Tally {
+        Tally {
+            marked_bytes: 0,
+            marked_objects: 0,
+            scanned_bytes: 0,
+            per_type: self.per_type,
+            types: Vec::new(),
+            pending: [(0, 0); NOSCAN_PENDING],
+            pending_head: 0,
+            pending_len: 0,
+        }
+    }
+
+    /// Adds a marker's local tally to the totals and empties it (keeping
+    /// its per-type table's capacity).
     pub(crate) fn add(&self, t: &mut Tally) {
+        t.flush_pending();
         if t.marked_objects != 0 {
             self.marked_bytes
                 .fetch_add(t.marked_bytes, Ordering::Relaxed);
             self.marked_objects
                 .fetch_add(t.marked_objects, Ordering::Relaxed);
         }
-        *t = Tally::default();
+        if !t.types.is_empty() {
+            merge_types(&mut self.types.lock(), &t.types);
+            t.types.clear();
+        }
+        t.marked_bytes = 0;
+        t.marked_objects = 0;
+        t.scanned_bytes = 0;
+    }
+
+    /// This cycle's objects and bytes per type index (empty unless per-type
+    /// statistics are on). Exact once the mark has terminated, every
+    /// marker having published.
+    pub(crate) fn take_types(&self) -> Vec<TypeCount> {
+        std::mem::take(&mut *self.types.lock())
+    }
+
+    /// The mark's CPU time this cycle: (assists, background, idle).
+    pub(crate) fn cpu(&self) -> (Duration, Duration, Duration) {
+        let d = |a: &AtomicU64| Duration::from_nanos(a.load(Ordering::Relaxed));
+        (
+            d(&self.assist_cpu_ns),
+            d(&self.background_cpu_ns),
+            d(&self.idle_cpu_ns),
+        )
     }
 
     /// (bytes, objects) marked this cycle, allocated-black bytes included.

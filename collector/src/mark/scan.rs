@@ -256,9 +256,28 @@ pub(crate) fn grey(
         tally.marked_objects += 1;
         if !o.span().is_noscan() {
             out.push_grey(o.base());
+        } else if tally.per_type {
+            // Never scanned: counted once its header arrives (an object
+            // with pointers is counted when it is scanned, its header read
+            // then anyway).
+            tally.count_noscan(o.base(), o.size() as u64);
         }
     }
     won
+}
+
+/// Per-type statistics: counts grey object `obj`, of `words` payload
+/// words, which this marker just scanned, by its slot size (what its
+/// allocation accounted and `grey` counted). `ty` is its header's type.
+#[inline]
+pub(crate) fn count_scanned(tally: &mut Tally, ty: u32, words: usize) {
+    let slot = tricolor_allocator::slot_size((words + 1) * 8);
+    tally.count_type(ty, slot as u64);
+}
+
+/// The type index in the header of `obj`, an object a marker reached.
+pub(crate) fn type_of(obj: usize) -> u32 {
+    object::decode_header(load_header_of(obj)).0
 }
 
 /// Shades a batch of values into the injector and wakes the markers; the
@@ -276,7 +295,7 @@ pub(crate) fn shade_roots<'a>(
     values: impl IntoIterator<Item = (usize, Source<'a>)>,
 ) {
     let ms = &heap.mark_state;
-    let mut tally = Tally::default();
+    let mut tally = ms.tally();
     for (v, src) in values {
         if v != 0 {
             shade(heap, v, src, &mut &ms.injector, &mut tally);
@@ -298,5 +317,9 @@ pub(crate) fn scan(lk: &mut Lookup<'_>, obj: usize, out: &mut impl Grey, tally: 
     });
     let bytes = (words as u64 + 1) * 8;
     tally.scanned_bytes += bytes;
+    if tally.per_type {
+        // `header_of` left the object's type in the memo.
+        count_scanned(tally, lk.ty, words);
+    }
     bytes
 }

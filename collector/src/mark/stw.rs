@@ -21,7 +21,7 @@ use crossbeam_deque::{Stealer, Worker};
 
 use crate::heap::inner::HeapInner;
 use crate::mark::drain::drain_worker;
-use crate::mark::queue::{steal_into, Tally};
+use crate::mark::queue::steal_into;
 use crate::stats::thread_cpu_time;
 
 /// Drains the grey set with `workers` threads (the calling thread is one of
@@ -91,7 +91,7 @@ impl Ctx<'_> {
     fn drain(&self, me: usize, local: &Worker<usize>) {
         let ms = &self.heap.mark_state;
         let cpu0 = thread_cpu_time();
-        let mut tally = Tally::default();
+        let mut tally = ms.tally();
         let steal = || steal_into(&ms.injector, self.stealers, Some(me), local);
         loop {
             drain_worker(self.heap, local, steal, &mut tally, |_| {
@@ -106,10 +106,14 @@ impl Ctx<'_> {
                     || self.abort.load(Ordering::Relaxed)
                 {
                     ms.add(&mut tally);
-                    ms.cpu_ns.fetch_add(
-                        thread_cpu_time().saturating_sub(cpu0).as_nanos() as u64,
-                        Ordering::Relaxed,
-                    );
+                    // Worker 0 is the cycle's own thread, which counts
+                    // its whole part of the mark itself.
+                    if me != 0 {
+                        ms.background_cpu_ns.fetch_add(
+                            thread_cpu_time().saturating_sub(cpu0).as_nanos() as u64,
+                            Ordering::Relaxed,
+                        );
+                    }
                     return;
                 }
                 if self.work_visible() {

@@ -74,14 +74,14 @@ pub(crate) fn spawn(heap: &Arc<HeapInner>) -> Vec<std::thread::JoinHandle<()>> {
 }
 
 fn worker(heap: Arc<HeapInner>, me: usize, local: Worker<usize>) {
-    if heap.config.idle_priority_workers {
-        lower_priority();
-    }
+    // Where this worker's CPU time is counted: idle if the OS runs it at
+    // idle priority, background otherwise (`CycleStats::idle_cpu`).
+    let idle = heap.config.idle_priority_workers && lower_priority();
     // A bad pointer found in a debug build panics in the marker; record the
     // message for the collector thread, which fails the cycle with it, and
     // stay idle (the heap runs no more cycles).
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        work(&heap, me, &local);
+        work(&heap, me, &local, idle);
     }));
     if let Err(p) = result {
         let msg = p
@@ -94,10 +94,16 @@ fn worker(heap: Arc<HeapInner>, me: usize, local: Worker<usize>) {
     }
 }
 
-/// The worker's loop. `local` is its deque (others steal from it).
-fn work(heap: &HeapInner, me: usize, local: &Worker<usize>) {
+/// The worker's loop. `local` is its deque (others steal from it); `idle`:
+/// it runs at idle priority.
+fn work(heap: &HeapInner, me: usize, local: &Worker<usize>, idle: bool) {
     let ms = &heap.mark_state;
-    let mut tally = Tally::default();
+    let cpu_ns = if idle {
+        &ms.idle_cpu_ns
+    } else {
+        &ms.background_cpu_ns
+    };
+    let mut tally = ms.tally();
     // Counted idle from the start (see `spawn`).
     loop {
         if heap.shutting_down.load(Ordering::Acquire) {
@@ -138,8 +144,7 @@ fn work(heap: &HeapInner, me: usize, local: &Worker<usize>) {
         });
         publish(heap, &mut tally);
         let cpu = thread_cpu_time().saturating_sub(cpu0);
-        ms.cpu_ns
-            .fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
+        cpu_ns.fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
         // Busy -> idle, with an empty deque and every count published.
         debug_assert!(local.is_empty() || !ms.active.load(Ordering::Relaxed));
         while let Some(v) = local.pop() {

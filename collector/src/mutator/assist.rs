@@ -51,7 +51,6 @@ use std::time::Duration;
 
 use crate::heap::inner::HeapInner;
 use crate::mark::drain::drain_private;
-use crate::mark::queue::Tally;
 use crate::mutator::state::MutatorData;
 use crate::stats::thread_cpu_time;
 
@@ -113,10 +112,10 @@ pub(crate) fn assist(heap: &HeapInner, data: &mut MutatorData, bytes: u64) -> Ow
     }
     let cpu0 = thread_cpu_time();
     let budget = (data.assist_debt as u64).clamp(MIN_ASSIST, MAX_ASSIST);
-    let mut tally = Tally::default();
+    let mut tally = ms.tally();
     let done = drain_private(heap, budget, &mut tally);
     ms.assist_bytes.fetch_add(done, Ordering::Relaxed);
-    ms.cpu_ns.fetch_add(
+    ms.assist_cpu_ns.fetch_add(
         thread_cpu_time().saturating_sub(cpu0).as_nanos() as u64,
         Ordering::Relaxed,
     );

@@ -606,14 +606,16 @@ impl Mutator {
             self.data.is_some(),
             "tricolor: Mutator::collect called in native state; call leave_native first"
         );
+        crate::events::assert_not_in_callback("Mutator::collect");
         self.report_allocation()?;
         let n = self.heap.request_cycle();
         self.enter_native();
         let done = self.heap.wait_for_cycle(n);
         if done.is_ok() {
             // Sweep what the cycle left, in native state: the world may
-            // stop meanwhile.
+            // stop meanwhile; then tell the embedder (`events`).
             self.heap.page.finish_sweep();
+            crate::sweep::report_sweep_done(&self.heap);
         }
         self.leave_native();
         done
@@ -674,6 +676,7 @@ impl Mutator {
     /// As [`collect`](Self::collect).
     #[track_caller]
     pub fn collect_without_sweeping(&mut self) {
+        crate::events::assert_not_in_callback("Mutator::collect_without_sweeping");
         assert!(
             self.data.is_some(),
             "tricolor: Mutator::collect called in native state; call leave_native first"

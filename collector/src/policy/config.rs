@@ -79,6 +79,14 @@ pub struct Config {
     pub gc_stress: Option<NonZeroU32>,
     /// Print one line per cycle to standard error. Env: `TRICOLOR_GCTRACE=1`.
     pub gctrace: bool,
+    /// Count live objects and bytes per type in every mark
+    /// ([`CycleStats::per_type`](crate::CycleStats::per_type), cppgc's
+    /// `HeapStatistics`): each marker counts what it marks in counters of
+    /// its own, added to the cycle's table with its other counts. Costs a
+    /// header read for each object without pointers (the marker reads the
+    /// others' headers anyway) and a counter update per object; off by
+    /// default. Env: `TRICOLOR_PER_TYPE_STATS=1`.
+    pub per_type_stats: bool,
     /// Largest object, in bytes.
     pub max_object_size: usize,
     /// Most address space the heap may reserve, in bytes.
@@ -101,6 +109,7 @@ impl Default for Config {
             poison: false,
             gc_stress: None,
             gctrace: false,
+            per_type_stats: false,
             max_object_size: alloc.max_object_size,
             max_heap_bytes: alloc.max_heap_bytes,
         }
@@ -145,6 +154,7 @@ impl Config {
     /// | `TRICOLOR_MARK_WORKERS` | number of mark workers |
     /// | `TRICOLOR_MARK_IDLE` | `0` runs background mark workers at normal priority |
     /// | `TRICOLOR_GCTRACE` | `1` prints a line per cycle |
+    /// | `TRICOLOR_PER_TYPE_STATS` | `1` counts live objects and bytes per type in every mark |
     /// | `TRICOLOR_CHECKMARK`, `TRICOLOR_VERIFY`, `TRICOLOR_POISON` | `1` turns the mode on |
     /// | `TRICOLOR_GCSTRESS` | collect every N allocations |
     ///
@@ -230,6 +240,9 @@ impl Config {
         if let Some(v) = get("TRICOLOR_GCTRACE") {
             self.gctrace = flag(&v, "TRICOLOR_GCTRACE")?;
         }
+        if let Some(v) = get("TRICOLOR_PER_TYPE_STATS") {
+            self.per_type_stats = flag(&v, "TRICOLOR_PER_TYPE_STATS")?;
+        }
         if let Some(v) = get("TRICOLOR_CHECKMARK") {
             self.checkmark = flag(&v, "TRICOLOR_CHECKMARK")?;
         }
@@ -289,8 +302,10 @@ mod tests {
                 ("TRICOLOR_CHECKMARK", "1"),
                 ("TRICOLOR_GCSTRESS", "7"),
                 ("TRICOLOR_MARK_WORKERS", "3"),
+                ("TRICOLOR_PER_TYPE_STATS", "1"),
             ]))
             .unwrap();
+        assert!(c.per_type_stats);
         assert_eq!(c.pacer.gogc, None);
         assert!(c.checkmark && !c.verify);
         assert_eq!(c.gc_stress.map(|n| n.get()), Some(7));
