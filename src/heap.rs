@@ -150,6 +150,104 @@ impl Heap {
         self.shared.raw.set_gctrace(on);
     }
 
+    /// Sets GOGC (`None`: off) on the running heap and returns the previous
+    /// value, as Go's `debug.SetGCPercent` does; a heap already past the
+    /// new trigger starts a cycle at once
+    /// ([`raw::Heap::set_gc_percent`](tricolor_collector::Heap::set_gc_percent)
+    /// says where it differs from Go).
+    ///
+    /// ```
+    /// let heap = tricolor::Heap::new();
+    /// assert_eq!(heap.set_gc_percent(Some(200)), Some(100));
+    /// assert_eq!(heap.gc_percent(), Some(200));
+    /// ```
+    pub fn set_gc_percent(&self, gogc: Option<u32>) -> Option<u32> {
+        self.shared.raw.set_gc_percent(gogc)
+    }
+
+    /// The GOGC in force ([`set_gc_percent`](Self::set_gc_percent)).
+    pub fn gc_percent(&self) -> Option<u32> {
+        self.shared.raw.gc_percent()
+    }
+
+    /// Sets the soft memory limit in bytes (`None`: none) on the running
+    /// heap and returns the previous one, as Go's `debug.SetMemoryLimit`
+    /// does ([`raw::Heap::set_memory_limit`](tricolor_collector::Heap::set_memory_limit)).
+    ///
+    /// ```
+    /// let heap = tricolor::Heap::new();
+    /// assert_eq!(heap.set_memory_limit(Some(256 << 20)), None);
+    /// assert_eq!(heap.memory_limit(), Some(256 << 20));
+    /// ```
+    pub fn set_memory_limit(&self, limit: Option<u64>) -> Option<u64> {
+        self.shared.raw.set_memory_limit(limit)
+    }
+
+    /// The memory limit in force ([`set_memory_limit`](Self::set_memory_limit)).
+    pub fn memory_limit(&self) -> Option<u64> {
+        self.shared.raw.memory_limit()
+    }
+
+    /// Calls `f` at each phase of every cycle and at each cycle's end, never
+    /// inside a pause ([`raw::Heap::on_cycle_event`](tricolor_collector::Heap::on_cycle_event);
+    /// the `events` module of `tricolor-collector` gives the order and the
+    /// threads). `f` must not collect. A closure that holds a clone of this
+    /// heap keeps the heap alive until [`clear_cycle_event`](Self::clear_cycle_event).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// use tricolor::raw::CycleEvent;
+    ///
+    /// let heap = tricolor::Heap::new();
+    /// let ends = Arc::new(AtomicU64::new(0));
+    /// let e = ends.clone();
+    /// heap.on_cycle_event(move |ev| {
+    ///     if let CycleEvent::End(stats) = ev {
+    ///         e.fetch_add(1, Ordering::Relaxed);
+    ///         eprintln!("{}", stats.trace_line());
+    ///     }
+    /// });
+    /// heap.collect();
+    /// assert_eq!(ends.load(Ordering::Relaxed), 1);
+    /// ```
+    pub fn on_cycle_event(
+        &self,
+        f: impl Fn(&tricolor_collector::CycleEvent<'_>) + Send + Sync + 'static,
+    ) {
+        self.shared.raw.on_cycle_event(f);
+    }
+
+    /// Removes the callback of [`on_cycle_event`](Self::on_cycle_event).
+    pub fn clear_cycle_event(&self) {
+        self.shared.raw.clear_cycle_event();
+    }
+
+    /// Calls `f` once each time the live heap after a cycle reaches
+    /// `fraction` of the memory limit
+    /// ([`raw::Heap::on_near_limit`](tricolor_collector::Heap::on_near_limit)).
+    ///
+    /// ```
+    /// let heap = tricolor::Heap::new();
+    /// heap.set_memory_limit(Some(64 << 20));
+    /// heap.on_near_limit(0.8, |near| {
+    ///     eprintln!("{} of {} bytes live", near.live, near.limit);
+    /// });
+    /// # heap.clear_near_limit();
+    /// ```
+    pub fn on_near_limit(
+        &self,
+        fraction: f64,
+        f: impl Fn(&tricolor_collector::NearLimit) + Send + Sync + 'static,
+    ) {
+        self.shared.raw.on_near_limit(fraction, f);
+    }
+
+    /// Removes the callback of [`on_near_limit`](Self::on_near_limit).
+    pub fn clear_near_limit(&self) {
+        self.shared.raw.clear_near_limit();
+    }
+
     /// Live objects and bytes (allocated minus freed), mutator caches
     /// counted as of their last flush.
     ///

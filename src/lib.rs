@@ -217,6 +217,9 @@ pub mod raw {
         SpecialError, SpecialStats, TraceClosure, TraceFn, TypeDescriptor, TypeId, WeakRef,
         WeakSlots,
     };
+    // Seeing inside the heap: cycle events, the near-limit callback,
+    // per-type live counts.
+    pub use tricolor_collector::{CycleEvent, NearLimit, TypeStats};
 }
 
 /// The README's Rust examples, compiled and run as doctests.
