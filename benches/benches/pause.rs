@@ -50,8 +50,13 @@
 //! ```text
 //! cargo bench -p tricolor-benches --bench pause -- [--quick] [--sizes 256,1024]
 //!     [--modes off,satb,incremental,hybrid] [--gogc 100,200] [--no-baseline]
-//!     [--seconds S] [--budget-mib N]
+//!     [--seconds S] [--budget-mib N] [--cycle-events]
 //! ```
+//!
+//! `--cycle-events` installs a cycle-event callback that counts the events
+//! (`Heap::on_cycle_event`), to measure what delivering them costs against
+//! the same run without one; `TRICOLOR_PER_TYPE_STATS=1` does the same for
+//! per-type live counts.
 //!
 //! Run time defaults to 10 s at up to 256 MiB and 15 s above, after the heap
 //! is built; `--seconds` or `PAUSE_SECONDS` sets it for every size. `--quick`
@@ -411,6 +416,8 @@ struct RunSpec {
     seconds: f64,
     /// Stop after this much churn allocation (the baseline).
     budget_mib: Option<u64>,
+    /// Count cycle events with a callback (`--cycle-events`).
+    cycle_events: bool,
 }
 
 impl RunSpec {
@@ -421,7 +428,16 @@ impl RunSpec {
     fn label(&self) -> String {
         match self.gogc {
             None => format!("{} MiB, GOGC off (baseline)", self.live_mib),
-            Some(g) => format!("{} MiB, {}, GOGC {g}", self.live_mib, self.mode),
+            Some(g) => format!(
+                "{} MiB, {}, GOGC {g}{}",
+                self.live_mib,
+                self.mode,
+                if self.cycle_events {
+                    ", counting cycle events"
+                } else {
+                    ""
+                }
+            ),
         }
     }
 
@@ -440,6 +456,9 @@ impl RunSpec {
         if let Some(b) = self.budget_mib {
             a.extend(["--budget-mib".into(), b.to_string()]);
         }
+        if self.cycle_events {
+            a.push("--cycle-events".into());
+        }
         a
     }
 
@@ -451,6 +470,7 @@ impl RunSpec {
             gogc: Some(100),
             seconds: 10.0,
             budget_mib: None,
+            cycle_events: false,
         };
         let mut p = lexopt::Parser::from_args(args);
         while let Some(arg) = p.next()? {
@@ -463,6 +483,7 @@ impl RunSpec {
                 }
                 Long("seconds") => spec.seconds = p.value()?.parse()?,
                 Long("budget-mib") => spec.budget_mib = Some(p.value()?.parse()?),
+                Long("cycle-events") => spec.cycle_events = true,
                 _ => return Err(arg.unexpected()),
             }
         }
@@ -504,6 +525,9 @@ struct Figures {
     probe: Option<Summary>,
     /// MMU for each of `MMU_WINDOWS_MS`.
     mmu: Vec<Option<f64>>,
+    /// Cycle events the callback counted (`--cycle-events`; else 0).
+    #[serde(default)]
+    cycle_events: u64,
 }
 
 impl Figures {
@@ -541,6 +565,13 @@ fn child(spec: &RunSpec) {
     let epoch = Instant::now();
     let heap = Heap::new(config);
     let heap_new = epoch.elapsed();
+    let events = Arc::new(AtomicU64::new(0));
+    if spec.cycle_events {
+        let e = events.clone();
+        heap.on_cycle_event(move |_| {
+            e.fetch_add(1, Ordering::Relaxed);
+        });
+    }
     let t = Types {
         node: heap
             .register_type(TypeDescriptor::fixed("Node", 4, &[0, 1]))
@@ -736,7 +767,7 @@ fn child(spec: &RunSpec) {
         steal,
     );
     println!(
-        "- cycles: {} started in the run ({} missed by polling), mark {:.2} s wall ({:.0}% of the run), mark CPU {:.2} s, assists {} MiB, mutators parked in assists {:.1} ms",
+        "- cycles: {} started in the run ({} missed by polling), mark {:.2} s wall ({:.0}% of the run), mark CPU {:.2} s, assists {} MiB, mutators parked in assists {:.1} ms{}",
         run_cycles.len(),
         missed,
         mark_wall.as_secs_f64(),
@@ -744,6 +775,14 @@ fn child(spec: &RunSpec) {
         mark_cpu.as_secs_f64(),
         assist >> 20,
         assist_wait.as_secs_f64() * 1e3,
+        if spec.cycle_events {
+            format!(
+                "; cycle events counted by the callback: {}",
+                events.load(Ordering::Relaxed)
+            )
+        } else {
+            String::new()
+        },
     );
     let total_pause: u64 = pauses.iter().map(|p| p.ns).sum();
     println!(
@@ -805,6 +844,7 @@ fn child(spec: &RunSpec) {
         work,
         probe: probe_all,
         mmu: mmus,
+        cycle_events: events.load(Ordering::Relaxed),
     });
 }
 
@@ -818,10 +858,12 @@ struct Options {
     seconds: Option<f64>,
     budget_mib: Option<u64>,
     quick: bool,
+    cycle_events: bool,
 }
 
 const USAGE: &str = "pause [--quick] [--sizes 256,1024] [--modes off,satb,incremental,hybrid] \
-                     [--gogc 100,200] [--no-baseline] [--seconds S] [--budget-mib N]";
+                     [--gogc 100,200] [--no-baseline] [--seconds S] [--budget-mib N] \
+                     [--cycle-events]";
 
 fn parse_options() -> Result<Options, lexopt::Error> {
     use lexopt::prelude::*;
@@ -839,6 +881,7 @@ fn parse_options() -> Result<Options, lexopt::Error> {
         },
         budget_mib: None,
         quick: std::env::var("PAUSE_QUICK").is_ok_and(|v| v == "1"),
+        cycle_events: false,
     };
     let (mut sizes, mut gogcs, mut seconds) = (None, None, None);
     let mut p = lexopt::Parser::from_env();
@@ -856,6 +899,7 @@ fn parse_options() -> Result<Options, lexopt::Error> {
             Long("no-baseline") => o.baseline = false,
             Long("seconds") => seconds = Some(p.value()?.parse()?),
             Long("budget-mib") => o.budget_mib = Some(p.value()?.parse()?),
+            Long("cycle-events") => o.cycle_events = true,
             // Passed by `cargo bench`.
             Long("bench") => {}
             _ => return Err(args::unexpected(arg, USAGE)),
@@ -895,7 +939,8 @@ fn main() {
     if argv.first().is_some_and(|a| a == "--child") {
         let spec = args::or_exit(
             RunSpec::from_args(&argv[1..]),
-            "pause --child [--live-mib N] [--mode M] [--gogc N|off] [--seconds S] [--budget-mib N]",
+            "pause --child [--live-mib N] [--mode M] [--gogc N|off] [--seconds S] [--budget-mib N] \
+             [--cycle-events]",
         );
         child(&spec);
         return;
@@ -923,6 +968,7 @@ fn main() {
                 gogc: None,
                 seconds,
                 budget_mib: Some(o.budget_mib.unwrap_or(DEFAULT_BUDGET_MIB.min(fits))),
+                cycle_events: o.cycle_events,
             });
         }
         for mode in &o.modes {
@@ -933,6 +979,7 @@ fn main() {
                     gogc: Some(g),
                     seconds,
                     budget_mib: None,
+                    cycle_events: o.cycle_events,
                 });
             }
         }
