@@ -13,17 +13,21 @@
 //!   a shared borrow of the mutator, impossible while
 //!   [`Mutator::native`](crate::Mutator::native) holds it mutably; and a
 //!   root dropped while the mutator is in native state (reached through a
-//!   thread-local, say) only queues its index in `deferred`, which the
-//!   scanner never reads, for the mutator to clear when it leaves native
+//!   thread-local, say) only queues its slot in `deferred`, which the
+//!   scanner never reads, for the mutator to free when it leaves native
 //!   state. The slot keeps its object until then: rooted a little longer,
 //!   never too short.
 //! - **the root scanner**, a closure installed on the raw mutator, which
-//!   reads `slots`. The collector calls it only while the owning thread is
+//!   reads the chunks of slots. The collector calls it only while the owning thread is
 //!   at a safepoint (on that thread, inside the raw call that polled) or
 //!   stopped or in native state (on another thread, after taking the
 //!   mutator's state lock, which the owning thread released when it
 //!   stopped: that lock orders the thread's slot writes before the read).
 //!   So the scanner never reads a slot while the owning thread writes one.
+//!
+//! Slots never move (they sit in chunks that live as long as the table), so
+//! a root holds its slot's address; the owning thread writes a slot only
+//! through the root that holds it, or the free list, under the same rule.
 //!
 //! When the mutator goes, its scanner is removed first; the table is freed
 //! when the last of its roots is dropped (a root that outlives its mutator
@@ -45,45 +49,66 @@ use crate::trace::Trace;
 /// thread name it.
 pub(crate) struct StaysOnItsThread(#[allow(dead_code)] *const ());
 
-/// The slots of one mutator's roots (roots §1).
-pub(crate) struct RootTable {
-    /// Object addresses (8-aligned, never 0) of live roots; a free slot
-    /// holds [`free_link`] of the next free slot, an odd word the scanner
-    /// skips. Written by the owning thread while running, read by the
-    /// scanner (roots §1).
-    slots: UnsafeCell<Vec<usize>>,
-    /// The first free slot ([`NO_SLOT`]: none), reused first; the free
-    /// slots form a list through their words. Owning thread only.
-    free: Cell<u32>,
-    /// Slots of roots dropped while the mutator was in native state, still
-    /// holding their objects; cleared when it leaves. Owning thread only.
-    deferred: UnsafeCell<Vec<u32>>,
-    /// The mutator is in native state. Owning thread only.
-    native: Cell<bool>,
-    /// Roots alive (created, not dropped). Owning thread only.
-    live: Cell<usize>,
-    /// The mutator is gone: the last root to drop frees the table.
-    detached: Cell<bool>,
+/// Slots per chunk of a root table (2 KiB), allocated when no slot is free.
+const CHUNK: usize = 256;
+
+/// A slot of a root table: a live root's object (its header address, never
+/// null, 8-aligned), or, free, [`tag`] of the next free slot (odd: the
+/// scanner skips it).
+type Slot = *mut u8;
+
+/// [`RootTable::state`]: the mutator is in native state.
+const NATIVE: u8 = 1;
+/// [`RootTable::state`]: the mutator is gone.
+const DETACHED: u8 = 2;
+
+/// The word of a free slot whose successor on the free list is `next`
+/// (null: none): odd, so never an object's address, and a pointer, so the
+/// list keeps its provenance.
+#[inline]
+fn tag(next: *mut Slot) -> Slot {
+    next.cast::<u8>().map_addr(|a| a | 1)
 }
 
-/// The end of the free list; also one more than the last slot index, so
-/// that every index `i` and `NO_SLOT` survive [`free_link`] and back (on
-/// 64 bits, `u32::MAX`).
-const NO_SLOT: u32 = (usize::MAX >> 1) as u32;
-
-/// The word of a free slot whose successor on the free list is `next`:
-/// odd, so never an object's address.
+/// The successor that free slot word `w` names ([`tag`]'s inverse).
 #[inline]
-fn free_link(next: u32) -> usize {
-    ((next as usize) << 1) | 1
+fn untag(w: Slot) -> *mut Slot {
+    w.map_addr(|a| a & !1).cast()
+}
+
+/// The slots of one mutator's roots (roots §1).
+///
+/// Slots sit in chunks at fixed addresses, and a [`Root`] holds its slot's
+/// address: reading a root is one load, and creating or dropping one pops
+/// or pushes the free list threaded through the free slots' words, a few
+/// instructions with no index, bounds check or count (roots are created
+/// and dropped on every allocation, mostly in LIFO order, which the list
+/// serves best: the slot freed last is reused first).
+pub(crate) struct RootTable {
+    /// Every chunk, `CHUNK` slots each, every slot live or free; leaked
+    /// boxes, freed with the table. Pushed to by the owning thread while
+    /// running, read by the scanner (roots §1), as the slots are.
+    chunks: UnsafeCell<Vec<NonNull<Slot>>>,
+    /// The first free slot (null: none). Owning thread only.
+    free: Cell<*mut Slot>,
+    /// Slots of roots dropped while the mutator was in native state, still
+    /// holding their objects; freed when it leaves. Owning thread only.
+    deferred: UnsafeCell<Vec<NonNull<Slot>>>,
+    /// [`NATIVE`] and [`DETACHED`]: a root's drop takes the slow path if
+    /// either is set. Owning thread only.
+    state: Cell<u8>,
+    /// Roots alive, counted when the table is detached (before that, the
+    /// slots in use less the deferred ones say it): the last root to drop
+    /// then frees the table. Owning thread only.
+    detached_live: Cell<usize>,
 }
 
 /// The table's address, moved into the root scanner.
 struct TablePtr(NonNull<RootTable>);
 
-// SAFETY: the scanner only reads `slots`, and only while the owning thread
-// writes none (roots §1); the table outlives the scanner, which is removed
-// before the table can be freed (`detach`).
+// SAFETY: the scanner only reads the chunks and their slots, and only while
+// the owning thread writes none (roots §1); the table outlives the scanner,
+// which is removed before the table can be freed (`detach`).
 unsafe impl Send for TablePtr {}
 
 impl RootTable {
@@ -91,12 +116,11 @@ impl RootTable {
     /// drop free it.
     pub(crate) fn new() -> NonNull<RootTable> {
         let t = Box::new(RootTable {
-            slots: UnsafeCell::new(Vec::new()),
-            free: Cell::new(NO_SLOT),
+            chunks: UnsafeCell::new(Vec::new()),
+            free: Cell::new(std::ptr::null_mut()),
             deferred: UnsafeCell::new(Vec::new()),
-            native: Cell::new(false),
-            live: Cell::new(0),
-            detached: Cell::new(false),
+            state: Cell::new(0),
+            detached_live: Cell::new(0),
         });
         NonNull::from(Box::leak(t))
     }
@@ -107,18 +131,22 @@ impl RootTable {
         Box::new(move |v: &mut RootVisitor<'_>| {
             let p = &p;
             // SAFETY: roots §1: the table is alive while its scanner is
-            // installed, and no slot is written while the scanner runs.
-            let slots = unsafe { &*(*p.0.as_ptr()).slots.get() };
-            for &s in slots {
-                // Odd: a free slot.
-                if s & 1 == 0 {
-                    v.visit(ObjRef::from_addr(s));
+            // installed, and nothing in it is written while the scanner runs.
+            let chunks = unsafe { &*(*p.0.as_ptr()).chunks.get() };
+            for chunk in chunks {
+                for k in 0..CHUNK {
+                    // SAFETY: as above; slot `k` of a chunk is initialised.
+                    let s = unsafe { *chunk.as_ptr().add(k) };
+                    // Odd: a free slot.
+                    if s.addr() & 1 == 0 {
+                        v.visit(ObjRef::from_addr(s.addr()));
+                    }
                 }
             }
         })
     }
 
-    /// Adds a root holding `addr` (a live object); returns its slot.
+    /// Adds a root holding `obj` (a live object); returns its slot.
     ///
     /// Inlined: with [`RootTable::remove`], the cost of every root, which
     /// is every allocation's.
@@ -127,96 +155,81 @@ impl RootTable {
     /// `table` is alive, the caller is its owning thread, and the mutator is
     /// running (roots §1).
     #[inline]
-    pub(crate) unsafe fn add(table: NonNull<RootTable>, addr: usize) -> u32 {
+    pub(crate) unsafe fn add(table: NonNull<RootTable>, obj: NonNull<u8>) -> NonNull<Slot> {
         // SAFETY: the caller's contract; no reference into the table is
         // held across this call.
         let t = unsafe { table.as_ref() };
-        debug_assert!(!t.native.get(), "roots are created only while running");
-        debug_assert!(addr != 0 && addr.is_multiple_of(8), "roots hold objects");
-        t.live.set(t.live.get() + 1);
-        // SAFETY: owning thread, running: no scanner reads (roots §1), and
-        // nothing else borrows the vector now.
-        let slots = unsafe { &mut *t.slots.get() };
-        let i = t.free.get();
-        if i != NO_SLOT {
-            let slot = &mut slots[i as usize];
-            t.free.set((*slot >> 1) as u32);
-            *slot = addr;
-            i
-        } else {
-            Self::push(slots, addr)
+        debug_assert!(t.state.get() == 0, "roots are created only while running");
+        debug_assert!(obj.as_ptr().addr().is_multiple_of(8), "roots hold objects");
+        let mut slot = t.free.get();
+        if slot.is_null() {
+            slot = Self::grow(t);
+        }
+        // SAFETY: `slot` is a free slot of one of the table's chunks (the
+        // list holds nothing else); owning thread, running: no scanner
+        // reads (roots §1), and nothing else refers to the slot.
+        unsafe {
+            t.free.set(untag(*slot));
+            *slot = obj.as_ptr();
+            NonNull::new_unchecked(slot)
         }
     }
 
-    /// A new slot holding `addr`, at the end.
+    /// A new chunk, its slots put on the (empty) free list; returns the
+    /// list's head.
     #[cold]
     #[inline(never)]
-    fn push(slots: &mut Vec<usize>, addr: usize) -> u32 {
-        let i = u32::try_from(slots.len())
-            .ok()
-            .filter(|&i| i < NO_SLOT)
-            .expect("tricolor: too many roots on one mutator");
-        slots.push(addr);
-        i
-    }
-
-    /// Frees slot `i` (owning thread, running: roots §1).
-    ///
-    /// # Safety
-    /// As for [`RootTable::add`]; `i` is a slot that no live root holds.
-    #[inline]
-    unsafe fn free_slot(t: &RootTable, i: u32) {
-        // SAFETY: owning thread, running (the caller's contract); nothing
-        // else borrows the vector now.
-        let slots = unsafe { &mut *t.slots.get() };
-        slots[i as usize] = free_link(t.free.get());
-        t.free.set(i);
-    }
-
-    /// The object in slot `i`.
-    ///
-    /// # Safety
-    /// `table` is alive, the caller is its owning thread, and `i` is a slot
-    /// of a live root.
-    #[inline]
-    pub(crate) unsafe fn get(table: NonNull<RootTable>, i: u32) -> usize {
-        // SAFETY: the caller's contract.
-        let t = unsafe { table.as_ref() };
-        // SAFETY: owning thread: no slot is written meanwhile (the scanner
-        // only reads), and no `&mut` to the vector is alive.
-        let slots = unsafe { &*t.slots.get() };
-        slots[i as usize]
-    }
-
-    /// Points slot `i` at `addr` (a live object).
-    ///
-    /// # Safety
-    /// As for [`RootTable::add`]; `i` is a slot of a live root.
-    pub(crate) unsafe fn set(table: NonNull<RootTable>, i: u32, addr: usize) {
-        // SAFETY: as for `add`.
-        let t = unsafe { table.as_ref() };
-        // SAFETY: as for `add`.
-        unsafe { (&mut *t.slots.get())[i as usize] = addr };
-    }
-
-    /// Drops the root in slot `i`; frees the table if it was the last one
-    /// of a detached table.
-    ///
-    /// # Safety
-    /// `table` is alive and the caller is its owning thread; `i` is the
-    /// slot of a live root, dropped once.
-    #[inline]
-    unsafe fn remove(table: NonNull<RootTable>, i: u32) {
-        // SAFETY: the caller's contract.
-        let t = unsafe { table.as_ref() };
-        if t.detached.get() | t.native.get() {
-            // SAFETY: the caller's contract.
-            return unsafe { Self::remove_slow(table, i) };
+    fn grow(t: &RootTable) -> *mut Slot {
+        debug_assert!(t.free.get().is_null());
+        let slots: Box<[Slot]> = vec![std::ptr::null_mut(); CHUNK].into_boxed_slice();
+        // Every link is derived from the leaked box's pointer, which the
+        // roots and the scanner then use.
+        let chunk = Box::into_raw(slots).cast::<Slot>();
+        for k in 0..CHUNK {
+            let next = if k + 1 < CHUNK {
+                chunk.wrapping_add(k + 1)
+            } else {
+                std::ptr::null_mut()
+            };
+            // SAFETY: slot `k` < `CHUNK` of the chunk just leaked, ours alone.
+            unsafe { chunk.add(k).write(tag(next)) };
         }
-        t.live.set(t.live.get() - 1);
+        // SAFETY: owning thread, running: no scanner reads the list (roots
+        // §1), and nothing else borrows it now.
+        unsafe { (*t.chunks.get()).push(NonNull::new(chunk).expect("a box is not null")) };
+        chunk
+    }
+
+    /// Frees `slot` (owning thread, running: roots §1).
+    ///
+    /// # Safety
+    /// As for [`RootTable::add`]; `slot` is a slot of this table that no
+    /// live root holds.
+    #[inline]
+    unsafe fn free_slot(t: &RootTable, slot: NonNull<Slot>) {
+        // SAFETY: the caller's contract: a slot of this table, ours to
+        // write (owning thread, running).
+        unsafe { *slot.as_ptr() = tag(t.free.get()) };
+        t.free.set(slot.as_ptr());
+    }
+
+    /// Drops the root in `slot`; frees the table if it was the last one of
+    /// a detached table.
+    ///
+    /// # Safety
+    /// `table` is alive and the caller is its owning thread; `slot` is the
+    /// slot of a live root of it, dropped once.
+    #[inline]
+    unsafe fn remove(table: NonNull<RootTable>, slot: NonNull<Slot>) {
+        // SAFETY: the caller's contract.
+        let t = unsafe { table.as_ref() };
+        if t.state.get() != 0 {
+            // SAFETY: the caller's contract.
+            return unsafe { Self::remove_slow(table, slot) };
+        }
         // SAFETY: owning thread, running (neither native nor detached), and
-        // the root in `i` is being dropped.
-        unsafe { Self::free_slot(t, i) };
+        // the root in `slot` is being dropped.
+        unsafe { Self::free_slot(t, slot) };
     }
 
     /// [`RootTable::remove`] of a detached table or in native state.
@@ -225,12 +238,12 @@ impl RootTable {
     /// As for [`RootTable::remove`].
     #[cold]
     #[inline(never)]
-    unsafe fn remove_slow(table: NonNull<RootTable>, i: u32) {
+    unsafe fn remove_slow(table: NonNull<RootTable>, slot: NonNull<Slot>) {
         // SAFETY: the caller's contract.
         let t = unsafe { table.as_ref() };
-        t.live.set(t.live.get() - 1);
-        if t.detached.get() {
-            if t.live.get() == 0 {
+        if t.state.get() & DETACHED != 0 {
+            t.detached_live.set(t.detached_live.get() - 1);
+            if t.detached_live.get() == 0 {
                 // SAFETY: detached (no scanner, no mutator) and no root left:
                 // nothing can reach the table any more; it was leaked from a
                 // `Box` in `new`.
@@ -240,10 +253,10 @@ impl RootTable {
         }
         // Native: the scanner may be reading the slots.
         // SAFETY: owning thread; the scanner never reads `deferred`.
-        unsafe { (*t.deferred.get()).push(i) };
+        unsafe { (*t.deferred.get()).push(slot) };
     }
 
-    /// The mutator enters (`true`) or leaves native state; leaving clears the
+    /// The mutator enters (`true`) or leaves native state; leaving frees the
     /// slots of roots dropped meanwhile.
     ///
     /// # Safety
@@ -252,14 +265,16 @@ impl RootTable {
     pub(crate) unsafe fn set_native(table: NonNull<RootTable>, native: bool) {
         // SAFETY: the caller's contract.
         let t = unsafe { table.as_ref() };
-        t.native.set(native);
-        if !native {
+        if native {
+            t.state.set(t.state.get() | NATIVE);
+        } else {
+            t.state.set(t.state.get() & !NATIVE);
             // SAFETY: owning thread; `free_slot` does not touch `deferred`.
             let deferred = unsafe { &mut *t.deferred.get() };
-            for i in deferred.drain(..) {
+            for slot in deferred.drain(..) {
                 // SAFETY: owning thread, running (roots §1); the roots of
                 // deferred slots are gone.
-                unsafe { Self::free_slot(t, i) };
+                unsafe { Self::free_slot(t, slot) };
             }
         }
     }
@@ -272,24 +287,46 @@ impl RootTable {
     /// no longer installed.
     pub(crate) unsafe fn detach(table: NonNull<RootTable>) {
         // SAFETY: the caller's contract.
+        let (live, _) = unsafe { Self::counts(table) };
+        // SAFETY: the caller's contract.
         let t = unsafe { table.as_ref() };
-        t.detached.set(true);
-        if t.live.get() == 0 {
-            // SAFETY: as in `remove`.
+        t.state.set(t.state.get() | DETACHED);
+        t.detached_live.set(live);
+        if live == 0 {
+            // SAFETY: as in `remove_slow`.
             drop(unsafe { Box::from_raw(table.as_ptr()) });
         }
     }
 
-    /// Roots alive and slots in use (tests).
+    /// Roots alive and slots in use (tests, and `detach`).
     ///
     /// # Safety
-    /// `table` is alive and the caller is its owning thread.
+    /// `table` is alive, not detached, and the caller is its owning thread.
     pub(crate) unsafe fn counts(table: NonNull<RootTable>) -> (usize, usize) {
         // SAFETY: the caller's contract.
         let t = unsafe { table.as_ref() };
-        // SAFETY: owning thread; a read.
-        let used = unsafe { (*t.slots.get()).iter().filter(|&&s| s & 1 == 0).count() };
-        (t.live.get(), used)
+        // SAFETY: owning thread; reads.
+        let (chunks, deferred) = unsafe { (&*t.chunks.get(), &*t.deferred.get()) };
+        let used = chunks
+            .iter()
+            // SAFETY: every slot of a chunk is initialised.
+            .flat_map(|c| (0..CHUNK).map(move |k| unsafe { *c.as_ptr().add(k) }))
+            .filter(|s| s.addr() & 1 == 0)
+            .count();
+        (used - deferred.len(), used)
+    }
+}
+
+impl Drop for RootTable {
+    fn drop(&mut self) {
+        for chunk in self.chunks.get_mut().drain(..) {
+            // SAFETY: each chunk was leaked from a boxed slice of `CHUNK`
+            // slots in `grow`, and nothing refers to it any more (the table
+            // is dropped only when no root and no scanner is left).
+            drop(unsafe {
+                Box::from_raw(std::ptr::slice_from_raw_parts_mut(chunk.as_ptr(), CHUNK))
+            });
+        }
     }
 }
 
@@ -337,7 +374,7 @@ pub struct Root<T> {
     /// returned in registers: a third word made every `alloc` return it
     /// through memory, and the copy that followed stalled on the stores.
     table: NonNull<RootTable>,
-    slot: u32,
+    slot: NonNull<Slot>,
     _t: PhantomData<*const T>,
 }
 
@@ -351,7 +388,7 @@ impl<T: Trace> Root<T> {
     pub(crate) unsafe fn new(m: &Mutator, obj: NonNull<u8>) -> Root<T> {
         // SAFETY: `m`'s table is alive while `m` is; this is its thread, and
         // the caller guarantees it is running.
-        let slot = unsafe { RootTable::add(m.table(), obj.as_ptr() as usize) };
+        let slot = unsafe { RootTable::add(m.table(), obj) };
         Root {
             _thread: PhantomData,
             table: m.table(),
@@ -411,18 +448,21 @@ impl<T: Trace> Root<T> {
     pub fn set(&mut self, value: Gc<'_, T>) {
         self.check(value.mutator(), "Root::set");
         // SAFETY: the table is `value`'s mutator's (checked), which is
-        // running (it lends a `Gc`), on this thread.
-        unsafe { RootTable::set(self.table, self.slot, value.addr()) };
+        // running (it lends a `Gc`), on this thread: no scanner reads the
+        // slot (roots §1), which is this live root's.
+        unsafe { *self.slot.as_ptr() = value.ptr().as_ptr() };
     }
 
     /// The object the root holds.
     #[inline]
     fn obj(&self) -> NonNull<u8> {
-        // SAFETY: a root is `!Send`, so this is its table's owning thread,
-        // and the table lives until its last root is dropped; the slot is
-        // this live root's.
-        let addr = unsafe { RootTable::get(self.table, self.slot) };
-        NonNull::new(addr as *mut u8).expect("a live root's slot holds its object")
+        // SAFETY: a root is `!Send`, so this is its table's owning thread
+        // (no slot is written meanwhile: the scanner only reads), and the
+        // table and its chunks live until its last root is dropped; the
+        // slot is this live root's, so it holds the object, never null
+        // (`add` and `set` write a `Gc`'s object into it, and only the
+        // root's drop frees it).
+        unsafe { NonNull::new_unchecked(*self.slot.as_ptr()) }
     }
 
     #[inline]
@@ -455,7 +495,7 @@ impl<T> Drop for Root<T> {
 impl<T> fmt::Debug for Root<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // SAFETY: as in `Root::obj`.
-        let addr = unsafe { RootTable::get(self.table, self.slot) };
-        write!(f, "Root({addr:#x})")
+        let obj = unsafe { *self.slot.as_ptr() };
+        write!(f, "Root({:#x})", obj.addr())
     }
 }
