@@ -2,9 +2,9 @@
 //!
 //! # The loop's registers
 //!
-//! The dispatch loop ([`Vm::run`]) keeps what every instruction touches in
-//! locals the compiler holds in registers: the code cursor ([`Ip`]), the
-//! stack top ([`Sp`]), the frame's slot 0 ([`Slots`]), its closure and
+//! The dispatch loop (`Vm::run`) keeps what every instruction touches in
+//! locals the compiler holds in registers: the code cursor (`Ip`), the
+//! stack top (`Sp`), the frame's slot 0 (`Slots`), its closure and
 //! constants, the frame count. Memory sees them only where it must:
 //!
 //! - the stack top is written back to the roots (`RootState::sp`) before
