@@ -156,10 +156,18 @@ pub(crate) fn units<E: Trace>(len: usize) -> Option<usize> {
     }
 }
 
-/// The address of element 0 of the array object `obj`.
+/// The address of the length word (the prefix) of the array object `obj`,
+/// with `obj`'s provenance.
+#[inline]
+fn length_of(obj: *mut u8) -> *mut usize {
+    obj.wrapping_add(8).cast()
+}
+
+/// The address of element 0 of the array object `obj`, with `obj`'s
+/// provenance.
 #[inline]
 pub(crate) fn elements_of<E>(obj: *mut u8) -> *mut E {
-    obj.wrapping_add(PREFIX_BYTES + 8).cast()
+    obj.wrapping_add(8 + PREFIX_BYTES).cast()
 }
 
 /// The descriptor of `Array<E>` (the module docs' table).
@@ -207,7 +215,7 @@ pub(crate) fn descriptor<E: Trace>() -> TypeDescriptor {
             // allocation (the `Trace` contract), so reading them while
             // mutators run is no data race.
             let elems = unsafe {
-                let len = *(payload_of(obj as usize) as *const usize);
+                let len = *length_of(obj);
                 std::slice::from_raw_parts(elements_of::<E>(obj), len)
             };
             let mut visit = |a: usize| edges.visit(a);
@@ -264,7 +272,7 @@ pub(crate) unsafe fn init<E: Trace>(obj: NonNull<u8>, len: usize, mut f: impl Fn
     std::mem::forget(partial);
     // SAFETY: the prefix word is the payload's first word, ours alone; the
     // elements it counts are all written.
-    unsafe { (payload_of(obj.as_ptr() as usize) as *mut usize).write(len) };
+    unsafe { length_of(obj.as_ptr()).write(len) };
 }
 
 /// The drop function of an `Array<E>` whose `E` has drop glue (see
@@ -309,7 +317,7 @@ impl<'m, E: Trace> Gc<'m, Array<E>> {
         // SAFETY: a live `Array<E>` object (the handle's contract): its
         // first payload word is its length, written before it was
         // published and never after.
-        unsafe { *(payload_of(self.ptr().as_ptr() as usize) as *const usize) }
+        unsafe { *length_of(self.ptr().as_ptr()) }
     }
 
     /// Whether the array has no element.
