@@ -62,6 +62,34 @@ const CONCURRENT_MODES: [BarrierMode; 3] = [
     BarrierMode::Hybrid,
 ];
 
+/// Joins the worker threads, then tells the collecting thread to stop
+/// (`done`) and joins it; passes on the first panic of any of them after
+/// all have been joined. Returns the workers' results.
+fn join_all<R, C>(
+    workers: Vec<thread::JoinHandle<R>>,
+    done: &AtomicBool,
+    collector: thread::JoinHandle<C>,
+) -> Vec<R> {
+    let mut results = Vec::new();
+    let mut failure = None;
+    for w in workers {
+        match w.join() {
+            Ok(r) => results.push(r),
+            Err(p) => {
+                failure.get_or_insert(p);
+            }
+        }
+    }
+    done.store(true, Ordering::Release);
+    if let Err(p) = collector.join() {
+        failure.get_or_insert(p);
+    }
+    if let Some(p) = failure {
+        std::panic::resume_unwind(p);
+    }
+    results
+}
+
 /// Checkmark, the verifier and poisoning on; one mark worker; a small
 /// minimum heap so that the pacer starts cycles of its own.
 fn checked(mode: BarrierMode) -> Config {
@@ -411,23 +439,7 @@ fn threads_rewire_shared_graph(mode: BarrierMode, tally: usize, barrier_on: bool
             thread::spawn(move || rewire(heap, shared, i as u64, ops, tally))
         })
         .collect();
-    let mut reports = Vec::new();
-    let mut failure = None;
-    for w in workers {
-        match w.join() {
-            Ok(r) => reports.push(r),
-            Err(p) => {
-                failure.get_or_insert(p);
-            }
-        }
-    }
-    done.store(true, Ordering::Release);
-    if let Err(p) = collector.join() {
-        failure.get_or_insert(p);
-    }
-    if let Some(p) = failure {
-        std::panic::resume_unwind(p);
-    }
+    let reports = join_all(workers, &done, collector);
 
     let mut m = heap.attach().unwrap();
     m.collect();
@@ -659,19 +671,7 @@ fn traced_types_keep_every_reachable_object(mode: BarrierMode) {
             })
         })
         .collect();
-    let mut failure = None;
-    for w in workers {
-        if let Err(p) = w.join() {
-            failure.get_or_insert(p);
-        }
-    }
-    done.store(true, Ordering::Release);
-    if let Err(p) = collector.join() {
-        failure.get_or_insert(p);
-    }
-    if let Some(p) = failure {
-        std::panic::resume_unwind(p);
-    }
+    join_all(workers, &done, collector);
     let mut m = heap.attach().unwrap();
     m.collect();
     let reachable = {
@@ -1354,19 +1354,7 @@ fn arrays_keep_every_reachable_object(mode: BarrierMode, barrier_on: bool) {
             })
         })
         .collect();
-    let mut failure = None;
-    for w in workers {
-        if let Err(p) = w.join() {
-            failure.get_or_insert(p);
-        }
-    }
-    done.store(true, Ordering::Release);
-    if let Err(p) = collector.join() {
-        failure.get_or_insert(p);
-    }
-    if let Some(p) = failure {
-        std::panic::resume_unwind(p);
-    }
+    join_all(workers, &done, collector);
     let mut m = heap.attach().unwrap();
     m.collect();
     // Every reachable piece checked; objects: pieces, their arrays and the
