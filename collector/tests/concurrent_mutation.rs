@@ -253,8 +253,16 @@ fn stop_the_world_marking_keeps_every_reachable_object() {
 /// objects: this shows the tests above can fail. Which object is lost, and
 /// when, depends on thread timing, so the program repeats (bounded) until
 /// a failure is seen.
+///
+/// Not under a sanitizer: there several mutator threads may panic at once,
+/// and the panics' output, which the uninstrumented standard library
+/// serialises, reads to ThreadSanitizer as a race (as in `racing_stores`).
+/// The plain test run keeps the control.
 #[test]
 fn without_the_barrier_objects_are_lost() {
+    if std::env::var_os("TRICOLOR_UNDER_SANITIZER").is_some() {
+        return;
+    }
     for attempt in 0..20u64 {
         let r = std::panic::catch_unwind(|| run_with(BarrierMode::Hybrid, 0xBAD + attempt, false));
         if let Err(p) = r {
