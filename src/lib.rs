@@ -213,8 +213,8 @@ pub mod raw {
         AttachError, BarrierMode, CleanupHandle, CollectError, Config, ConfigError, CycleStats,
         DecodeClosure, DecodeFn, DescriptorError, DropFn, Edges, EphemeronTable, GcAllocError,
         GcStats, GlobalRoot, Heap, HeapAlloc, Mutator, ObjRef, ObjectLayout, ObjectView,
-        PauseHistogram, PointerWords, Pointers, RootKind, RootScanner, RootVisitor, Shape,
-        SpecialError, SpecialStats, TraceClosure, TraceFn, TypeDescriptor, TypeId, WeakRef,
+        PauseHistogram, PauseQuantiles, PointerWords, Pointers, RootKind, RootScanner, RootVisitor,
+        Shape, SpecialError, SpecialStats, TraceClosure, TraceFn, TypeDescriptor, TypeId, WeakRef,
         WeakSlots,
     };
     // Seeing inside the heap: cycle events, the near-limit callback,

@@ -50,8 +50,12 @@
 //! ```text
 //! cargo bench -p tricolor-benches --bench pause -- [--quick] [--sizes 256,1024]
 //!     [--modes off,satb,incremental,hybrid] [--gogc 100,200] [--no-baseline]
-//!     [--seconds S] [--budget-mib N] [--cycle-events]
+//!     [--seconds S] [--budget-mib N] [--cycle-events] [--plots DIR | --no-plots]
 //! ```
+//!
+//! Pictures: per live size, the pause histogram of every collecting run
+//! (`pauses-{size}mib.svg`) and its MMU curve, windows from 1 ms to 1 s
+//! (`mmu-{size}mib.svg`), in `--plots DIR` (default `target/plots`).
 //!
 //! `--cycle-events` installs a cycle-event callback that counts the events
 //! (`Heap::on_cycle_event`), to measure what delivering them costs against
@@ -66,6 +70,7 @@
 //! and GOGC.
 
 use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -73,6 +78,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tricolor::raw::{Config, CycleStats, Heap, Mutator, ObjRef, TypeDescriptor, TypeId};
+use tricolor_benches::plot;
 use tricolor_testkit::{args, child, procfs, Histogram, Rng, Summary};
 
 /// Bytes of one node (4 words and the header, in the 48-byte class).
@@ -89,6 +95,8 @@ const PROBE_PERIOD_NS: u64 = 1_000_000;
 const POLL: Duration = Duration::from_millis(5);
 /// MMU windows, in milliseconds.
 const MMU_WINDOWS_MS: [u64; 3] = [1, 10, 100];
+/// The windows of the MMU curve (`--plots`), in milliseconds: 1 ms to 1 s.
+const MMU_CURVE_MS: [f64; 10] = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
 /// Every barrier mode, in the order of the tables.
 const MODES: [&str; 4] = ["off", "satb", "incremental", "hybrid"];
 /// The baseline's allocation budget unless memory is short or `--budget-mib`.
@@ -528,6 +536,13 @@ struct Figures {
     /// Cycle events the callback counted (`--cycle-events`; else 0).
     #[serde(default)]
     cycle_events: u64,
+    /// Every pause, in ns, in order (for the histogram picture).
+    #[serde(default)]
+    pause_ns: Vec<u64>,
+    /// MMU for each of `MMU_CURVE_MS` (for the MMU picture; `None` where
+    /// the run was shorter than the window).
+    #[serde(default)]
+    mmu_curve: Vec<Option<f64>>,
 }
 
 impl Figures {
@@ -692,6 +707,10 @@ fn child(spec: &RunSpec) {
         .iter()
         .map(|&w| mmu(&intervals, t0, t1, w as f64 / 1e3))
         .collect();
+    let mmu_curve: Vec<Option<f64>> = MMU_CURVE_MS
+        .iter()
+        .map(|&w| mmu(&intervals, t0, t1, w / 1e3))
+        .collect();
 
     let samples: Vec<Sample> = samples.into_iter().filter(|s| in_run(s.at)).collect();
     let late: Histogram = samples.iter().map(|s| s.late_ns).collect();
@@ -845,6 +864,8 @@ fn child(spec: &RunSpec) {
         probe: probe_all,
         mmu: mmus,
         cycle_events: events.load(Ordering::Relaxed),
+        pause_ns: pauses.iter().map(|p| p.ns).collect(),
+        mmu_curve,
     });
 }
 
@@ -859,11 +880,13 @@ struct Options {
     budget_mib: Option<u64>,
     quick: bool,
     cycle_events: bool,
+    /// Where the pictures go; `None` with `--no-plots`.
+    plots: Option<PathBuf>,
 }
 
 const USAGE: &str = "pause [--quick] [--sizes 256,1024] [--modes off,satb,incremental,hybrid] \
                      [--gogc 100,200] [--no-baseline] [--seconds S] [--budget-mib N] \
-                     [--cycle-events]";
+                     [--cycle-events] [--plots DIR | --no-plots]";
 
 fn parse_options() -> Result<Options, lexopt::Error> {
     use lexopt::prelude::*;
@@ -882,6 +905,7 @@ fn parse_options() -> Result<Options, lexopt::Error> {
         budget_mib: None,
         quick: std::env::var("PAUSE_QUICK").is_ok_and(|v| v == "1"),
         cycle_events: false,
+        plots: Some(plot::default_dir()),
     };
     let (mut sizes, mut gogcs, mut seconds) = (None, None, None);
     let mut p = lexopt::Parser::from_env();
@@ -900,6 +924,8 @@ fn parse_options() -> Result<Options, lexopt::Error> {
             Long("seconds") => seconds = Some(p.value()?.parse()?),
             Long("budget-mib") => o.budget_mib = Some(p.value()?.parse()?),
             Long("cycle-events") => o.cycle_events = true,
+            Long("plots") => o.plots = Some(p.value()?.into()),
+            Long("no-plots") => o.plots = None,
             // Passed by `cargo bench`.
             Long("bench") => {}
             _ => return Err(args::unexpected(arg, USAGE)),
@@ -1161,9 +1187,76 @@ fn main() {
             notes.join("; ")
         );
     }
+    if let Some(dir) = &o.plots {
+        draw_pictures(dir, &o.sizes, &rows);
+    }
     println!(
         "\nTotal time {:.0} s ({} runs).",
         wall.elapsed().as_secs_f64(),
         rows.len()
     );
+}
+
+/// Writes, per live size, the pause histogram and the MMU curve of every
+/// collecting run (`pauses-{size}mib.svg`, `mmu-{size}mib.svg` in `dir`),
+/// and says where they are. A picture that cannot be drawn is reported,
+/// not fatal: the tables are already out.
+fn draw_pictures(dir: &Path, sizes: &[u64], rows: &[(RunSpec, Result<Figures, String>)]) {
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        println!("\n(no pictures: cannot create {}: {e})", dir.display());
+        return;
+    }
+    println!("\n## Pictures\n");
+    for &size in sizes {
+        let runs: Vec<(String, &Figures)> = rows
+            .iter()
+            .filter_map(|(s, r)| match (r, s.gogc) {
+                (Ok(d), Some(g)) if s.live_mib == size => Some((format!("{} GOGC {g}", s.mode), d)),
+                _ => None,
+            })
+            .collect();
+        let pauses: Vec<(String, Vec<u64>)> = runs
+            .iter()
+            .map(|(label, d)| (label.clone(), d.pause_ns.clone()))
+            .collect();
+        let curves: Vec<(String, Vec<(f64, f64)>)> = runs
+            .iter()
+            .map(|(label, d)| {
+                let pts = MMU_CURVE_MS
+                    .iter()
+                    .zip(&d.mmu_curve)
+                    .filter_map(|(&w, m)| Some((w, (*m)?)))
+                    .collect();
+                (label.clone(), pts)
+            })
+            .collect();
+        let hist = dir.join(format!("pauses-{size}mib.svg"));
+        let mmu_path = dir.join(format!("mmu-{size}mib.svg"));
+        let results = [
+            (
+                &hist,
+                plot::pause_histogram(
+                    &hist,
+                    &format!("Stop-the-world pauses, {size} MiB live, 2 mutators churning"),
+                    &pauses,
+                ),
+            ),
+            (
+                &mmu_path,
+                plot::mmu_curves(
+                    &mmu_path,
+                    &format!(
+                        "Minimum mutator utilisation, {size} MiB live (stop-the-world time only)"
+                    ),
+                    &curves,
+                ),
+            ),
+        ];
+        for (path, r) in results {
+            match r {
+                Ok(()) => println!("- {}", path.display()),
+                Err(e) => println!("- {}: not drawn ({e})", path.display()),
+            }
+        }
+    }
 }

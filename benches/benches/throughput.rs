@@ -51,8 +51,12 @@
 //! assists). Pauses are tricolor's stop-the-world pauses, each one separately.
 //!
 //! ```text
-//! cargo bench -p tricolor-benches --bench throughput -- [--depth 18] [--reps 3] [--workload binary-trees|gcbench|all] [--impl tricolor,safe,box+mimalloc,arena] [--timeout 600]
+//! cargo bench -p tricolor-benches --bench throughput -- [--depth 18] [--reps 3] [--workload binary-trees|gcbench|all] [--impl tricolor,safe,box+mimalloc,arena] [--timeout 600] [--plots DIR | --no-plots]
 //! ```
+//!
+//! The parent also draws `throughput.svg` (in `--plots DIR`, default
+//! `target/plots`): each workload's wall time and peak RSS against
+//! Box+mimalloc, as bars per implementation.
 //!
 //! `--impl` runs only the implementations named (all four by default);
 //! the ratios against Box+mimalloc need it among them. One run alone, in
@@ -70,6 +74,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tricolor::raw::{Config, Heap, Mutator, ObjRef, TypeDescriptor, TypeId};
 use tricolor::{Array, Gc, Member, Root, Trace};
+use tricolor_benches::plot;
 use tricolor_testkit::{args, child, median, procfs};
 
 #[global_allocator]
@@ -1166,7 +1171,14 @@ fn ratio(a: u64, b: u64) -> String {
     }
 }
 
-fn report(title: &str, runs: &[(&str, Vec<Run>)], reps: usize) {
+/// An implementation's median wall time and peak RSS as ratios against
+/// the baseline (`None` without it).
+type Ratios = (Option<f64>, Option<f64>);
+
+/// Prints one workload's tables; returns, per implementation in table
+/// order, its median wall time and peak RSS as ratios against the baseline
+/// (`None` without the baseline), for the picture.
+fn report(title: &str, runs: &[(&str, Vec<Run>)], reps: usize) -> Vec<Ratios> {
     // The standard output, which every run must have printed identically.
     let first = &runs[0].1[0].lines;
     for (imp, rs) in runs {
@@ -1198,6 +1210,8 @@ fn report(title: &str, runs: &[(&str, Vec<Run>)], reps: usize) {
     println!("Medians of {reps} runs, each in its own process. Ratios are against {BASELINE}.\n");
     println!("| implementation | wall (s) | wall min-max (s) | wall ratio | process CPU (s) | CPU ratio | mutator thread CPU (s) | peak RSS (MiB) | RSS ratio | GC cycles | max pause (ms) | median pause (ms) | total pause (ms) | mark CPU (s) |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut ratios = Vec::new();
+    let of = |a: u64, b: u64| (base.is_some() && b > 0).then(|| a as f64 / b as f64);
     for (imp, rs) in runs {
         let walls: Vec<u64> = rs.iter().filter_map(|r| r.stat("wall_ns")).collect();
         let wall = median(walls.iter().copied());
@@ -1205,6 +1219,7 @@ fn report(title: &str, runs: &[(&str, Vec<Run>)], reps: usize) {
         let thread = med(rs, "thread_cpu_ns").unwrap();
         let rss = med(rs, "peak_rss_kib").unwrap();
         let gc = |key: &str, f: fn(u64) -> String| med(rs, key).map_or("-".to_string(), f);
+        ratios.push((of(wall, base_wall), of(rss, base_rss)));
         println!(
             "| {imp} | {} | {}-{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             secs(wall),
@@ -1253,10 +1268,12 @@ fn report(title: &str, runs: &[(&str, Vec<Run>)], reps: usize) {
         println!("{row}");
     }
     println!();
+    ratios
 }
 
 const USAGE: &str = "throughput [--depth N] [--reps N] [--workload binary-trees|gcbench|all] \
-                     [--impl tricolor,safe,box+mimalloc,arena] [--timeout SECONDS]\n\
+                     [--impl tricolor,safe,box+mimalloc,arena] [--timeout SECONDS] \
+                     [--plots DIR | --no-plots]\n\
                      (THROUGHPUT_DEPTH=N also sets the binary-trees depth)";
 
 /// The command line.
@@ -1270,6 +1287,8 @@ struct Options {
     impls: Vec<&'static str>,
     /// `--child WORKLOAD IMPL`: one run, in this process.
     child: Option<(String, String)>,
+    /// Where the picture goes; `None` with `--no-plots`.
+    plots: Option<std::path::PathBuf>,
 }
 
 fn parse_options() -> Result<Options, lexopt::Error> {
@@ -1287,6 +1306,7 @@ fn parse_options() -> Result<Options, lexopt::Error> {
         workloads: WORKLOADS.to_vec(),
         impls: IMPLS.to_vec(),
         child: None,
+        plots: Some(plot::default_dir()),
     };
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next()? {
@@ -1294,6 +1314,8 @@ fn parse_options() -> Result<Options, lexopt::Error> {
             Long("depth") => o.depth = p.value()?.parse()?,
             Long("reps") => o.reps = p.value()?.parse()?,
             Long("timeout") => o.timeout = p.value()?.parse()?,
+            Long("plots") => o.plots = Some(p.value()?.into()),
+            Long("no-plots") => o.plots = None,
             Long("workload") => {
                 let w = p.value()?.string()?;
                 o.workloads = match WORKLOADS.into_iter().find(|&x| x == w) {
@@ -1341,6 +1363,7 @@ fn main() {
         workloads,
         impls,
         child: child_run,
+        plots,
     } = args::or_exit(parse_options(), USAGE);
     if let Some((w, i)) = child_run {
         run_one(&w, &i, depth);
@@ -1349,6 +1372,8 @@ fn main() {
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("# Throughput: binary-trees and GCBench ({cores} cores)\n");
+    // Per workload: its name and each implementation's ratios.
+    let mut pictured: Vec<(&str, Vec<Ratios>)> = Vec::new();
     for workload in workloads {
         let title = match workload {
             "binary-trees" => format!("binary-trees, depth {depth}"),
@@ -1371,6 +1396,48 @@ fn main() {
                 runs[idx].1.push(run);
             }
         }
-        report(&title, &runs, reps);
+        pictured.push((workload, report(&title, &runs, reps)));
+    }
+    if let Some(dir) = plots {
+        if impls.contains(&BASELINE) {
+            draw_bars(&dir, depth, &impls, &pictured);
+        }
+    }
+}
+
+/// Writes `throughput.svg` in `dir`: per workload, wall time and peak RSS
+/// of each implementation against the baseline, and says where it is.
+fn draw_bars(dir: &std::path::Path, depth: u32, impls: &[&str], pictured: &[(&str, Vec<Ratios>)]) {
+    let mut groups: Vec<plot::BarGroup> = Vec::new();
+    for (workload, ratios) in pictured {
+        let name = match *workload {
+            "binary-trees" => format!("binary-trees {depth}"),
+            _ => "GCBench".to_string(),
+        };
+        groups.push((
+            format!("{name}: wall"),
+            ratios.iter().map(|r| r.0).collect(),
+        ));
+        groups.push((
+            format!("{name}: peak RSS"),
+            ratios.iter().map(|r| r.1).collect(),
+        ));
+    }
+    let bars: Vec<String> = impls.iter().map(|i| i.to_string()).collect();
+    let path = dir.join("throughput.svg");
+    let r = std::fs::create_dir_all(dir)
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            plot::ratio_bars(
+                &path,
+                &format!("Throughput and memory against {BASELINE} (medians; lower is better)"),
+                &format!("× {BASELINE}"),
+                &bars,
+                &groups,
+            )
+        });
+    match r {
+        Ok(()) => println!("Picture: {}", path.display()),
+        Err(e) => println!("Picture {}: not drawn ({e})", path.display()),
     }
 }

@@ -8,6 +8,9 @@
 //! - Whether a criterion bench binary was started as a plain run, with no
 //!   filter or mode of criterion's ([`criterion_args`]).
 //! - The paired checks' interleaved rounds ([`interleaved_rounds`]).
+//! - The pictures of the pause and throughput benches ([`plot`]).
+
+pub mod plot;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

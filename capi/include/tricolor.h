@@ -193,7 +193,7 @@ typedef struct {
   uint64_t pause_total_ns;
   // The longest pause.
   uint64_t pause_max_ns;
-  // An upper bound of the 99th percentile pause (power-of-two buckets).
+  // The 99th percentile pause, to three significant digits.
   uint64_t pause_p99_ns;
   // The longest wait for the world to stop (inside a pause).
   uint64_t stop_wait_max_ns;

@@ -225,10 +225,11 @@
 //!   (`TypeDescriptor::for_each_pointer_word`), one `trailing_zeros` per
 //!   pointer, and a leading count as a plain range. Checkmark keeps no bit array: its visited set is the map of
 //!   how each object was reached, which it needs for its message.
-//! - **Statistics**: the pause histogram (`stats::PauseHistogram`) is 64
-//!   power-of-two counters filled after the world restarts, read through
-//!   `quantile_upper_bound`; the benchmarks' quantiles use `hdrhistogram`
-//!   (`tricolor-testkit`), which the collector does not need.
+//! - **Statistics**: pause quantiles (`stats::PauseQuantiles`) come from an
+//!   `hdrhistogram` (three significant digits) recorded after the world
+//!   restarts, so the pause pays nothing for them; the older power-of-two
+//!   `stats::PauseHistogram` stays beside it. The benchmarks' quantiles use
+//!   the same crate through `tricolor-testkit`.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -273,5 +274,5 @@ pub use specials::api::{CleanupHandle, WeakRef};
 pub use specials::ephemeron::EphemeronTable;
 pub use specials::records::{DropFn, SpecialError, SpecialStats};
 pub use specials::weak_slots::WeakSlots;
-pub use stats::{CycleStats, GcStats, HeapAlloc, PauseHistogram, TypeStats};
+pub use stats::{CycleStats, GcStats, HeapAlloc, PauseHistogram, PauseQuantiles, TypeStats};
 pub use tricolor_barriers::BarrierMode;

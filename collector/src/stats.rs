@@ -135,6 +135,82 @@ impl PauseHistogram {
     }
 }
 
+/// Pause quantiles over every pause since the heap was made (each
+/// stop-the-world separately), to three significant digits: an
+/// HdrHistogram, recorded after each cycle once the world runs again, so
+/// the pause itself pays nothing for it. Go's `/gc/pauses:seconds` metric
+/// read as quantiles.
+///
+/// ```
+/// use tricolor_collector::{Config, Heap};
+///
+/// let heap = Heap::new(Config::default());
+/// heap.collect();
+/// heap.collect();
+/// let q = heap.stats().pause_quantiles;
+/// assert_eq!(q.count, 4, "two concurrent cycles, two pauses each");
+/// assert!(q.p50 <= q.p99 && q.p99 <= q.max);
+/// assert_eq!(q.max, heap.stats().pause_max, "the maximum is exact");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PauseQuantiles {
+    /// Pauses recorded.
+    pub count: u64,
+    /// The median pause.
+    pub p50: Duration,
+    /// The 90th percentile.
+    pub p90: Duration,
+    /// The 99th percentile.
+    pub p99: Duration,
+    /// The 99.9th percentile.
+    pub p999: Duration,
+    /// The longest pause, exactly.
+    pub max: Duration,
+}
+
+/// The histogram behind [`PauseQuantiles`]: nanoseconds, three significant
+/// digits, growing with the longest pause (about 45 KiB of counts once a
+/// pause of a millisecond was seen).
+pub(crate) struct PauseHdr {
+    hist: hdrhistogram::Histogram<u32>,
+    pub(crate) quantiles: PauseQuantiles,
+}
+
+impl PauseHdr {
+    fn new() -> PauseHdr {
+        PauseHdr {
+            hist: hdrhistogram::Histogram::new(3)
+                .expect("3 significant digits is a valid precision"),
+            quantiles: PauseQuantiles::default(),
+        }
+    }
+
+    fn record(&mut self, d: Duration) {
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1);
+        // Past the histogram's range (2^62 ns), or a count at u32::MAX:
+        // counted at the top rather than lost.
+        if self.hist.record(ns).is_err() {
+            self.hist.saturating_record(ns);
+        }
+        self.quantiles.max = self.quantiles.max.max(d);
+    }
+
+    /// Recomputes the quantiles; called once per cycle, after its pauses
+    /// are recorded.
+    fn refresh(&mut self) {
+        let at =
+            |q: f64| Duration::from_nanos(self.hist.value_at_quantile(q)).min(self.quantiles.max);
+        self.quantiles = PauseQuantiles {
+            count: self.hist.len(),
+            p50: at(0.5),
+            p90: at(0.9),
+            p99: at(0.99),
+            p999: at(0.999),
+            max: self.quantiles.max,
+        };
+    }
+}
+
 /// What one cycle did.
 ///
 /// ```
@@ -463,8 +539,11 @@ pub struct GcStats {
     /// The last pauses, oldest first (at most 256). Each stop-the-world is
     /// one entry: two per concurrent cycle.
     pub recent_pauses: Vec<Duration>,
-    /// All pauses (each stop-the-world separately), bucketed.
+    /// All pauses (each stop-the-world separately), bucketed by powers of
+    /// two.
     pub pause_histogram: PauseHistogram,
+    /// All pauses' quantiles, to three significant digits.
+    pub pause_quantiles: PauseQuantiles,
     /// The time to stop of each of [`recent_pauses`](Self::recent_pauses),
     /// in the same order ([`CycleStats::stop_waits`]).
     pub recent_stop_waits: Vec<Duration>,
@@ -534,6 +613,7 @@ pub(crate) struct StatsState {
     pub(crate) recent_stop: std::collections::VecDeque<Duration>,
     pub(crate) stop_wait_max: Duration,
     pub(crate) histogram: PauseHistogram,
+    pub(crate) hdr: PauseHdr,
     pub(crate) sweep_term_total: Duration,
     pub(crate) mark_total: Duration,
     pub(crate) mark_term_total: Duration,
@@ -553,6 +633,7 @@ impl StatsState {
             recent_stop: Default::default(),
             stop_wait_max: Duration::ZERO,
             histogram: PauseHistogram::default(),
+            hdr: PauseHdr::new(),
             sweep_term_total: Duration::ZERO,
             mark_total: Duration::ZERO,
             mark_term_total: Duration::ZERO,
@@ -591,7 +672,9 @@ impl StatsState {
             self.recent.push_back(p);
             self.recent_stop.push_back(stop);
             self.histogram.record(p);
+            self.hdr.record(p);
         }
+        self.hdr.refresh();
         self.sweep_term_total += c.sweep_termination;
         self.mark_total += c.mark;
         self.mark_term_total += c.mark_termination;
@@ -669,6 +752,33 @@ mod tests {
         assert!(h.quantile_upper_bound(0.5) >= Duration::from_micros(3));
         assert!(h.quantile_upper_bound(1.0) >= Duration::from_micros(5000));
         assert!(h.quantile_upper_bound(1.0) < Duration::from_micros(10000));
+    }
+
+    #[test]
+    fn pause_quantiles_are_within_three_digits() {
+        // 1..=1000 µs: the q quantile is q × 1000 µs (nearest rank).
+        let mut h = PauseHdr::new();
+        for us in (1..=1000u64).rev() {
+            h.record(Duration::from_micros(us));
+        }
+        h.refresh();
+        let q = h.quantiles;
+        let near = |got: Duration, us: u64| {
+            let want = Duration::from_micros(us);
+            let err = got.abs_diff(want).as_nanos() as f64 / want.as_nanos() as f64;
+            assert!(err <= 1e-3, "got {got:?}, want {want:?}");
+        };
+        assert_eq!(q.count, 1000);
+        near(q.p50, 500);
+        near(q.p90, 900);
+        near(q.p99, 990);
+        near(q.p999, 999);
+        assert_eq!(q.max, Duration::from_micros(1000), "exact");
+        // A pause past any bound is kept, at the top.
+        h.record(Duration::from_secs(u64::MAX));
+        h.refresh();
+        assert_eq!(h.quantiles.count, 1001);
+        assert_eq!(h.quantiles.max, Duration::from_secs(u64::MAX));
     }
 
     #[test]

@@ -768,7 +768,7 @@ pub struct tricolor_stats {
     pub pause_total_ns: u64,
     /// The longest pause.
     pub pause_max_ns: u64,
-    /// An upper bound of the 99th percentile pause (power-of-two buckets).
+    /// The 99th percentile pause, to three significant digits.
     pub pause_p99_ns: u64,
     /// The longest wait for the world to stop (inside a pause).
     pub stop_wait_max_ns: u64,
@@ -827,7 +827,7 @@ pub unsafe extern "C" fn tricolor_heap_stats(
             cycles: s.cycles,
             pause_total_ns: ns(s.pause_total),
             pause_max_ns: ns(s.pause_max),
-            pause_p99_ns: ns(s.pause_histogram.quantile_upper_bound(0.99)),
+            pause_p99_ns: ns(s.pause_quantiles.p99),
             stop_wait_max_ns: ns(s.stop_wait_max),
             mark_total_ns: ns(s.mark_total),
             mark_cpu_total_ns: ns(s.mark_cpu_total),

@@ -693,6 +693,7 @@ impl Heap {
             pause_max: s.pause_max,
             recent_pauses: s.recent.iter().copied().collect(),
             pause_histogram: s.histogram.clone(),
+            pause_quantiles: s.hdr.quantiles,
             recent_stop_waits: s.recent_stop.iter().copied().collect(),
             stop_wait_max: s.stop_wait_max,
             sweep_termination_total: s.sweep_term_total,
