@@ -924,7 +924,7 @@ fn parse_options() -> Result<Options, lexopt::Error> {
             Long("seconds") => seconds = Some(p.value()?.parse()?),
             Long("budget-mib") => o.budget_mib = Some(p.value()?.parse()?),
             Long("cycle-events") => o.cycle_events = true,
-            Long("plots") => o.plots = Some(p.value()?.into()),
+            Long("plots") => o.plots = Some(plot::resolve_dir(p.value()?.into())),
             Long("no-plots") => o.plots = None,
             // Passed by `cargo bench`.
             Long("bench") => {}

@@ -1314,7 +1314,7 @@ fn parse_options() -> Result<Options, lexopt::Error> {
             Long("depth") => o.depth = p.value()?.parse()?,
             Long("reps") => o.reps = p.value()?.parse()?,
             Long("timeout") => o.timeout = p.value()?.parse()?,
-            Long("plots") => o.plots = Some(p.value()?.into()),
+            Long("plots") => o.plots = Some(plot::resolve_dir(p.value()?.into())),
             Long("no-plots") => o.plots = None,
             Long("workload") => {
                 let w = p.value()?.string()?;

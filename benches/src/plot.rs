@@ -18,15 +18,37 @@ use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
+/// The workspace's root folder (the benches crate's parent).
+fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the benches crate sits in the workspace")
+}
+
+/// A `--plots DIR` argument as a folder: a relative path is taken from the
+/// workspace's root, where the bench was most likely typed (`cargo bench`
+/// runs the bench binary in the benches crate's folder).
+///
+/// ```
+/// use std::path::Path;
+/// let d = tricolor_benches::plot::resolve_dir("docs/img".into());
+/// assert!(d.ends_with("docs/img") && d.is_absolute());
+/// assert_eq!(tricolor_benches::plot::resolve_dir("/tmp/p".into()), Path::new("/tmp/p"));
+/// ```
+pub fn resolve_dir(dir: PathBuf) -> PathBuf {
+    if dir.is_absolute() {
+        dir
+    } else {
+        workspace_root().join(dir)
+    }
+}
+
 /// Where the benches write their pictures unless told otherwise:
 /// `$CARGO_TARGET_DIR/plots`, else the workspace's `target/plots`.
 pub fn default_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => PathBuf::from(dir).join("plots"),
-        None => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("the benches crate sits in the workspace")
-            .join("target/plots"),
+        None => workspace_root().join("target/plots"),
     }
 }
 
