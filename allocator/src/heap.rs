@@ -11,7 +11,7 @@
 //! locks never nest). Caches take no lock on the fast path.
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
@@ -151,6 +151,11 @@ pub struct PageHeap {
     cached_spans: AtomicUsize,
     /// The central `sweep_one` starts at: the last one it found work in.
     sweep_cursor: AtomicUsize,
+    /// Whether this sweep cycle keeps the mark bits (sticky mark bits: a
+    /// generational minor cycle comes next). Written by
+    /// `start_sweep_cycle_keeping_marks` with `gate` held for writing, read
+    /// by every sweep of the cycle under `gate` for reading.
+    keep_marks: AtomicBool,
     /// What the sweep does with specials of dead objects; set once by the
     /// collector before any object has a special.
     sweep_hook: std::sync::OnceLock<Box<dyn crate::span::SweepHook>>,
@@ -180,6 +185,7 @@ impl PageHeap {
             unswept: AtomicUsize::new(0),
             cached_spans: AtomicUsize::new(0),
             sweep_cursor: AtomicUsize::new(0),
+            keep_marks: AtomicBool::new(false),
             sweep_hook: std::sync::OnceLock::new(),
             counters: Counters::default(),
         })
@@ -531,7 +537,19 @@ impl PageHeap {
     /// previous cycle's sweep has not finished
     /// ([`finish_sweep`](Self::finish_sweep) first).
     pub fn start_sweep_cycle(&self) {
+        self.start_sweep_cycle_keeping_marks(false);
+    }
+
+    /// [`start_sweep_cycle`](Self::start_sweep_cycle), saying whether this
+    /// cycle's sweeps keep the mark bits (sticky mark bits: survivors stay
+    /// marked, for a generational collector's next, minor, cycle) or clear
+    /// them as Go's sweep does.
+    ///
+    /// # Panics
+    /// As [`start_sweep_cycle`](Self::start_sweep_cycle).
+    pub fn start_sweep_cycle_keeping_marks(&self, keep_marks: bool) {
         let _gate = self.gate.write();
+        self.keep_marks.store(keep_marks, Relaxed);
         let l = self.locked.lock();
         let cached = self.cached_spans.load(Acquire);
         assert_eq!(
@@ -591,6 +609,21 @@ impl PageHeap {
         }
     }
 
+    /// Clears the mark bits of every in-use span: what a sweep that keeps
+    /// them ([`start_sweep_cycle_keeping_marks`](Self::start_sweep_cycle_keeping_marks))
+    /// left undone, before a cycle that must mark from nothing (a
+    /// generational collector's major cycle after a minor one). Call with
+    /// every span swept and nothing marking; allocation may go on, as it
+    /// does not touch mark bits unless it allocates black.
+    ///
+    /// # Panics
+    /// If spans of the current cycle are still unswept.
+    pub fn clear_marks(&self) {
+        let unswept = self.unswept.load(Acquire);
+        assert_eq!(unswept, 0, "clear_marks: {unswept} spans are not swept yet");
+        self.for_each_span(|span| span.mark_bits().clear_all());
+    }
+
     /// Whether every span of the current cycle has been swept.
     pub fn sweep_done(&self) -> bool {
         self.unswept.load(Acquire) == 0
@@ -603,7 +636,12 @@ impl PageHeap {
         if !span.try_acquire_sweep(h) {
             return None;
         }
-        let outcome = span.sweep(h, self.config.poison, self.sweep_hook.get().map(|h| &**h));
+        let outcome = span.sweep(
+            h,
+            self.config.poison,
+            self.sweep_hook.get().map(|h| &**h),
+            self.keep_marks.load(Relaxed),
+        );
         let class = span.span_class().size_class();
         self.counters.nfree[class.index()].fetch_add(outcome.freed as u64, Relaxed);
         if class == SizeClass::LARGE && outcome.freed > 0 {

@@ -464,7 +464,9 @@ impl Span {
 
     /// Sweeps the span (Go's `mspan.sweep`): unmarked objects become free, the
     /// mark bits become the alloc bits, and the mark bits are cleared for the
-    /// next cycle. The caller must hold sweep ownership for generation `h`
+    /// next cycle, unless `keep_marks` (sticky mark bits: the next cycle is a
+    /// generational minor one, for which every surviving object is old and
+    /// stays marked). The caller must hold sweep ownership for generation `h`
     /// (a successful [`try_acquire_sweep`](Self::try_acquire_sweep)); on return
     /// the span is swept (`sweepgen == h`) and still owned by the caller, who
     /// puts it on a list or frees it.
@@ -472,7 +474,13 @@ impl Span {
     /// # Panics
     /// If the caller does not hold sweep ownership: the span was swept twice
     /// in one cycle, or sweeping was started without acquiring it.
-    pub(crate) fn sweep(&self, h: u32, poison: bool, hook: Option<&dyn SweepHook>) -> SweepOutcome {
+    pub(crate) fn sweep(
+        &self,
+        h: u32,
+        poison: bool,
+        hook: Option<&dyn SweepHook>,
+        keep_marks: bool,
+    ) -> SweepOutcome {
         let sg = self.sweepgen.load(Acquire);
         assert_eq!(
             sg,
@@ -608,7 +616,9 @@ impl Span {
         }
 
         self.alloc_bits.copy_from(&self.mark_bits, nelems);
-        self.mark_bits.clear_all();
+        if !keep_marks {
+            self.mark_bits.clear_all();
+        }
         self.freeindex.store(0, Relaxed);
         self.alloc_cache.store(!self.alloc_bits.word(0), Relaxed);
         self.alloc_count.store(live, Relaxed);
@@ -750,7 +760,7 @@ mod tests {
         let h = h + 2;
         assert!(span.try_acquire_sweep(h));
         assert!(!span.try_acquire_sweep(h), "second acquire must fail");
-        let out = span.sweep(h, false, None);
+        let out = span.sweep(h, false, None, false);
         assert_eq!(out.live, 171);
         assert_eq!(out.freed, 512 - 171);
         assert_eq!(span.sweepgen(), h);
@@ -768,8 +778,8 @@ mod tests {
     fn double_sweep_panics() {
         let span = small_span(3, 2);
         assert!(span.try_acquire_sweep(4));
-        span.sweep(4, false, None);
-        span.sweep(4, false, None);
+        span.sweep(4, false, None, false);
+        span.sweep(4, false, None, false);
     }
 
     #[test]
@@ -778,7 +788,7 @@ mod tests {
         let span = small_span(3, 2);
         span.mark_bits().test_and_set(5); // never allocated
         assert!(span.try_acquire_sweep(4));
-        span.sweep(4, false, None);
+        span.sweep(4, false, None, false);
     }
 
     #[test]
@@ -815,7 +825,7 @@ mod tests {
         });
         span.mark_bits().test_and_set(9);
         assert!(span.try_acquire_sweep(4));
-        let out = span.sweep(4, false, None);
+        let out = span.sweep(4, false, None, false);
         assert_eq!(out.dead_specials.len(), 2);
         assert!(out.dead_specials.iter().all(|s| s.index == 7));
         assert_eq!(
@@ -859,7 +869,7 @@ mod tests {
             });
         }
         assert!(span.try_acquire_sweep(4));
-        let out = span.sweep(4, false, Some(&KeepKind1));
+        let out = span.sweep(4, false, Some(&KeepKind1), false);
         // Object 3 is kept: its kind-3 record goes back on the span; object
         // 5 is freed with its record; object 6's weak record was consumed.
         assert_eq!(out.live, 1);

@@ -649,6 +649,8 @@ pub enum DescriptorError {
 /// object layout) registers one traced type and keeps its own class or
 /// shape pointer in each object.
 pub const MAX_TYPES: usize = 1 << 16;
+// A type index fits the header's type bits (`object` module docs).
+const _: () = assert!(MAX_TYPES as u64 <= crate::object::TYPE_MASK + 1);
 
 impl fmt::Display for DescriptorError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -132,6 +132,16 @@
 //!
 //! The phase transitions are a table in [`phase`], checked where they change.
 //!
+//! ## Generations
+//!
+//! With [`Config::generational`] most cycles are *minor*: the sweep keeps
+//! the mark bits of what survived (sticky mark bits), so old objects stay
+//! marked and a minor mark scans only what is young, from the roots and a
+//! remembered set of old objects that stores logged outside a mark. The
+//! `generation` module's essay (cited "generation §n") has the design, the
+//! barrier and the argument that a minor cycle loses nothing; the policy
+//! choosing minor or major is [`policy::generations`].
+//!
 //! ## Objects
 //!
 //! An object is a header word (its type and length) and payload words
@@ -243,6 +253,7 @@ pub mod policy;
 // The state a heap's threads share, each part's own type, composed in
 // `heap::inner`.
 pub mod events;
+mod generation;
 pub mod phase;
 mod stats;
 // Step by step: mutators and their safepoints, barrier and assists; the
@@ -263,6 +274,7 @@ pub use descriptor::{
     TraceClosure, TraceFn, TypeDescriptor, TypeId, MAX_TYPES,
 };
 pub use events::{CycleEvent, NearLimit};
+pub use generation::CycleKind;
 pub use heap::inner::{CollectError, Heap};
 pub use heap::GlobalRoot;
 pub use mark::source::RootKind;

@@ -9,8 +9,16 @@
 //! ^ ObjRef points here
 //! ```
 //!
-//! The header holds the [`TypeId`](crate::TypeId)'s index in its low 32 bits and the length (array
-//! elements, or bytes for a byte array; 0 for fixed types) in its high 32 bits.
+//! The header holds the [`TypeId`](crate::TypeId)'s index in its low 16
+//! bits, the log-armed bit ([`LOG_ARMED`], bit 31; generational mode) and
+//! the length (array elements, or bytes for a byte array; 0 for fixed types)
+//! in its high 32 bits. Bits 16–30 are zero.
+//!
+//! The log-armed bit is the only part of a header that changes after the
+//! object is made (`generation` essay §3): the marker sets it on objects it
+//! scans in generational mode, allocation sets it on objects allocated
+//! black there, and a mutator's store clears it when it logs the object
+//! into the remembered set. Every other bit is written once.
 //!
 //! Every access to object memory goes through this module and is an atomic
 //! operation on a whole word: the mutator stores pointer fields (through the
@@ -122,13 +130,68 @@ impl fmt::Debug for ObjRef {
 /// (`TypeId::index`) and the length.
 #[inline]
 pub(crate) fn header(type_index: u32, len: u32) -> u64 {
+    debug_assert!(
+        type_index as u64 <= TYPE_MASK,
+        "type index {type_index} over 16 bits"
+    );
     (len as u64) << 32 | type_index as u64
 }
 
-/// Decodes a header word into (type index, length).
+/// The header bits of the type index (`descriptor::MAX_TYPES` is checked
+/// against it there).
+pub(crate) const TYPE_MASK: u64 = 0xFFFF;
+
+/// Header bit 31: the object is old (marked by a generational cycle) and not
+/// in the remembered set, so the next pointer store into it outside a mark
+/// must log it (`generation` essay §3).
+pub(crate) const LOG_ARMED: u64 = 1 << 31;
+
+/// Decodes a header word into (type index, length); the log-armed bit is
+/// part of neither.
 #[inline]
 pub(crate) fn decode_header(h: u64) -> (u32, usize) {
-    (h as u32, (h >> 32) as usize)
+    ((h & TYPE_MASK) as u32, (h >> 32) as usize)
+}
+
+/// Sets `obj`'s log-armed bit (`generation` essay §3). A relaxed load and,
+/// if the bit is clear, a relaxed store: not a read-modify-write, because
+/// the only bit that can change meanwhile is this one (a store logging the
+/// object clears it), and losing that race leaves the object armed and
+/// already logged, so a later store logs it once more, which is harmless.
+///
+/// # Safety
+/// `obj` must be an allocated object of a live heap.
+#[inline]
+pub(crate) unsafe fn arm_log(obj: ObjRef) {
+    // SAFETY: the caller guarantees `obj` is an allocated slot, whose first
+    // word is committed, 8-aligned memory that lives as long as the heap.
+    let w = unsafe { &*obj.word(0) };
+    let h = w.load(Ordering::Relaxed);
+    if h & LOG_ARMED == 0 {
+        w.store(h | LOG_ARMED, Ordering::Relaxed);
+    }
+}
+
+/// Whether `obj`'s log-armed bit is set: the generational store barrier's
+/// fast-path test.
+///
+/// # Safety
+/// As for [`arm_log`].
+#[inline(always)]
+pub(crate) unsafe fn log_armed(obj: ObjRef) -> bool {
+    // SAFETY: as for `arm_log`.
+    unsafe { (*obj.word(0)).load(Ordering::Relaxed) & LOG_ARMED != 0 }
+}
+
+/// Clears `obj`'s log-armed bit; returns whether this call cleared it (so
+/// that of two threads storing into the object at once, one logs it).
+///
+/// # Safety
+/// As for [`arm_log`].
+#[inline]
+pub(crate) unsafe fn disarm_log(obj: ObjRef) -> bool {
+    // SAFETY: as for `arm_log`.
+    unsafe { (*obj.word(0)).fetch_and(!LOG_ARMED, Ordering::Relaxed) & LOG_ARMED != 0 }
 }
 
 /// Reads the header word.

@@ -235,6 +235,15 @@ pub struct CycleStats {
     pub start: Duration,
     /// The barrier mode the cycle ran with (`Off`: marking stopped the world).
     pub barrier: BarrierMode,
+    /// Minor or major (generation §1); always major unless the heap is
+    /// generational ([`Config::generational`](crate::Config::generational)).
+    pub kind: crate::CycleKind,
+    /// The heap collects generationally; the gctrace line then names each
+    /// cycle's kind.
+    pub generational: bool,
+    /// Old objects a minor cycle scanned from the remembered set (stores
+    /// logged them since the last cycle; generation §3). 0 in a major cycle.
+    pub remembered: u64,
     /// Wall time of sweep termination (STW #1; with the barrier off, the
     /// first part of the one pause).
     pub sweep_termination: Duration,
@@ -281,7 +290,9 @@ pub struct CycleStats {
     /// `A` of the gctrace line's `A->B->C` (Go's `heap0`).
     pub heap_before: u64,
     /// Live bytes marked (slot sizes), allocated-black bytes included: the
-    /// `C` of `A->B->C` (Go's `heap2`).
+    /// `C` of `A->B->C` (Go's `heap2`). In a minor cycle (generation §5),
+    /// the live heap as the pacer sees it: the old generation plus what
+    /// this cycle marked.
     pub heap_marked: u64,
     /// Objects marked.
     pub objects_marked: u64,
@@ -479,7 +490,7 @@ impl CycleStats {
             }
         };
         format!(
-            "gc {} @{:.3}s {:.0}%: {:.3}+{:.3}+{:.3} ms clock, {:.3}+{:.3}/{:.3}/{:.3}+{:.3} ms cpu{}, {}->{}->{} MiB, {} MiB goal, {} workers ({}), {} objects marked{}, pause {} ms (stop {}){}{}",
+            "gc {} @{:.3}s {:.0}%: {:.3}+{:.3}+{:.3} ms clock, {:.3}+{:.3}/{:.3}/{:.3}+{:.3} ms cpu{}, {}->{}->{} MiB, {} MiB goal, {} workers ({}), {} objects marked{}, pause {} ms (stop {}){}{}{}",
             self.number,
             self.start.as_secs_f64(),
             self.gc_cpu_fraction * 100.0,
@@ -503,6 +514,14 @@ impl CycleStats {
             joined(&self.pauses),
             joined(&self.stop_waits),
             specials,
+            if self.generational {
+                match self.kind {
+                    crate::CycleKind::Minor => format!(", minor ({} remembered)", self.remembered),
+                    crate::CycleKind::Major => ", major".to_string(),
+                }
+            } else {
+                String::new()
+            },
             if self.forced { " (forced)" } else { "" },
         )
     }

@@ -158,7 +158,13 @@ fn assists_park_while_the_mark_cannot_end() {
     let cycle = heap.stats().last_cycle.expect("a cycle ran");
     eprintln!("{pace:?}; {}", cycle.trace_line());
     assert_eq!(cycle.number, cycles + 1, "one cycle ran meanwhile");
-    assert_eq!(cycle.objects_marked, LIVE, "the list, nothing else");
+    if cycle.kind == tricolor_collector::CycleKind::Major {
+        assert_eq!(cycle.objects_marked, LIVE, "the list, nothing else");
+    } else {
+        // Generational (the `test-generational` feature): the list is old
+        // and stays marked; a minor cycle marks only what is young.
+        assert!(cycle.objects_marked <= LIVE, "{}", cycle.trace_line());
+    }
     assert!(
         parked,
         "the mutator reached the hard limit ({} bytes) without staying parked\n{}",

@@ -54,6 +54,7 @@ use std::time::{Duration, Instant};
 use tricolor_barriers::BarrierMode;
 
 use crate::events::{self, CycleEvent, TracedPhase};
+use crate::generation::CycleKind;
 use crate::heap::inner::HeapInner;
 use crate::mark::drain::drain_private;
 use crate::mark::scan::shade_roots;
@@ -62,6 +63,7 @@ use crate::mark::{ephemeron, finalizers, roots, stw};
 use crate::mutator::safepoint::{self, StoppedWorld};
 use crate::mutator::{assist, barrier};
 use crate::phase::Phase;
+use crate::policy::generations;
 use crate::stats::{thread_cpu_time, CycleStats, TypeStats};
 use crate::sweep::report_sweep_done;
 use crate::verify;
@@ -187,7 +189,7 @@ pub(crate) fn run_cycle(heap: &Arc<HeapInner>) -> CycleEnd {
     if heap.mode == BarrierMode::Off {
         return stop_the_world_cycle(heap);
     }
-    let mut run = sweep_termination(heap, true);
+    let mut run = sweep_termination(heap, true, None);
     deliver_mark_start(heap, &run);
     let mark_span = events::phase_span(TracedPhase::Mark, run.number);
     // What this thread does until mark termination (stack scans for
@@ -209,7 +211,7 @@ pub(crate) fn run_cycle(heap: &Arc<HeapInner>) -> CycleEnd {
 /// the concurrent cycle's steps, with no restart between them and the mark
 /// drained by `mark_workers` threads (`mark::stw`); no barrier is needed.
 fn stop_the_world_cycle(heap: &HeapInner) -> CycleEnd {
-    let (mut run, mut world) = stop_for_sweep_termination(heap, false);
+    let (mut run, mut world) = stop_for_sweep_termination(heap, false, None);
     // Step 3, with the world still stopped: the roots, then the grey set.
     heap.phase.transition(Phase::SweepTermination, Phase::Mark);
     run.mark_began = Instant::now();
@@ -222,6 +224,7 @@ fn stop_the_world_cycle(heap: &HeapInner) -> CycleEnd {
     let mark_span = events::phase_span(TracedPhase::Mark, run.number);
     let roots = roots::gather(heap, &mut world);
     shade_roots(heap, roots.iter().map(|&(v, kind)| (v, Source::Root(kind))));
+    roots::scan_remembered(heap);
     let workers = heap.config.effective_mark_workers(heap.mode);
     stw::drain_stopped_world(heap, workers);
     // Step 4's fixpoint of the weak rules.
@@ -373,6 +376,10 @@ pub(crate) struct CycleRun {
     mark_start_at: Duration,
     /// The sweep-termination span (feature `tracing`), until STW #1 ends.
     span: Option<events::PhaseSpan>,
+    /// Minor or major (generation §2).
+    kind: CycleKind,
+    /// The remembered set's size, taken at STW #1 (generation §3).
+    remembered: u64,
 }
 
 /// Step 2, as both kinds of cycle begin it: take the cycle's number and the
@@ -383,9 +390,12 @@ pub(crate) struct CycleRun {
 /// concurrent mark, allocation turns black and stacks grey (unscanned).
 /// `collector_driven`: the collector thread runs this cycle to its end (not
 /// a [`CycleStepper`]), so mark assists may park (`mutator::assist`).
+/// `wish`: the kind a stepper asked for (generation §2); `None` lets the
+/// policy choose, and a forced cycle is major.
 fn stop_for_sweep_termination(
     heap: &HeapInner,
     collector_driven: bool,
+    wish: Option<CycleKind>,
 ) -> (CycleRun, StoppedWorld<'_>) {
     let (number, forced) = {
         let c = heap.cycles.lock();
@@ -394,12 +404,33 @@ fn stop_for_sweep_termination(
     let start = heap.started_at.elapsed();
     let heap_trigger = heap.paced_heap();
     while heap.page.sweep_one().is_some() {}
+    // Generation §2: a major cycle after a sweep that kept the marks
+    // clears them first, with the world running (nothing marks now, and
+    // allocation does not touch mark bits outside a mark).
+    // A cycle the program asked for is major, unless a stepper asked for
+    // a minor one.
+    let wish = wish.or(forced.then_some(CycleKind::Major));
+    let (kind, clear_marks) = heap.generations.choose(wish);
+    if clear_marks {
+        heap.page.finish_sweep();
+        heap.page.clear_marks();
+        heap.generations.marks_cleared();
+    }
     let span = events::phase_span(TracedPhase::SweepTermination, number);
     let t0 = Instant::now();
     let cpu0 = thread_cpu_time();
     let mut world = safepoint::stop_the_world(heap);
     heap.phase.transition(Phase::Off, Phase::SweepTermination);
     heap.page.finish_sweep();
+    // Generation §3: the stores' logs become a minor cycle's remembered
+    // set (a major cycle drops them).
+    heap.generations.begin(kind);
+    let remembered = if heap.generations.enabled {
+        heap.generations
+            .take_logs(world.mutators.iter_mut().map(|(_, data)| &mut data.log))
+    } else {
+        0
+    };
     // 2b: every cache hands its spans back, so the spans' allocation state
     // is exact for the debug checks during the mark.
     let concurrent = heap.mode != BarrierMode::Off;
@@ -407,7 +438,7 @@ fn stop_for_sweep_termination(
         data.cache.release_all();
         if concurrent {
             // From now on each allocation is black; stacks are grey.
-            data.cache.set_allocate_black(true);
+            data.set_allocate_black(true, heap.config.generational);
             data.stack_scanned = false;
             data.assist_debt = 0;
         }
@@ -444,6 +475,8 @@ fn stop_for_sweep_termination(
         sweep_termination_cpu: Duration::ZERO,
         mark_start_at: start,
         span: Some(span),
+        kind,
+        remembered: remembered as u64,
     };
     (run, world)
 }
@@ -451,8 +484,12 @@ fn stop_for_sweep_termination(
 /// Step 2 of a concurrent cycle (STW #1): `stop_for_sweep_termination`,
 /// then (SATB) every stack scanned, the barrier turned on, and the world
 /// restarted.
-pub(crate) fn sweep_termination(heap: &HeapInner, collector_driven: bool) -> CycleRun {
-    let (mut run, mut world) = stop_for_sweep_termination(heap, collector_driven);
+pub(crate) fn sweep_termination(
+    heap: &HeapInner,
+    collector_driven: bool,
+    wish: Option<CycleKind>,
+) -> CycleRun {
+    let (mut run, mut world) = stop_for_sweep_termination(heap, collector_driven, wish);
     // 2c (SATB): the snapshot's roots. SATB's deletion barrier does not
     // cover stacks that are not yet scanned (barriers §5, §7), so every
     // stack is scanned before any mutator stores again.
@@ -570,7 +607,7 @@ pub(crate) fn mark_termination(heap: &HeapInner, run: CycleRun) -> CycleEnd {
     // restarts).
     ms.wake_assists();
     for (_, data) in world.mutators.iter_mut() {
-        data.cache.set_allocate_black(false);
+        data.set_allocate_black(false, heap.config.generational);
         data.cache.release_all();
     }
     let (_, objects_after) = ms.totals();
@@ -636,10 +673,22 @@ fn finish_mark_termination(
     let ephemerons_dropped = ephemeron::drop_dead_entries(heap);
     crate::mark::weak_slots::clear_dead(heap);
     let heap_end = heap.paced_heap();
-    let goal = heap.pacer.lock().end_cycle(marked_bytes);
-    heap.live_after_mark.store(marked_bytes, Ordering::Relaxed);
+    // Generation §2, §5: a minor cycle's live heap is the old generation
+    // plus its survivors; the policy picks the next cycle's kind, and the
+    // sweep keeps the marks for a minor one.
+    let (live, keep_marks) = if heap.generations.enabled {
+        let config = heap.pacer.lock().config().clone();
+        heap.generations
+            .end_mark(marked_bytes, |old, base, minors| {
+                generations::next_is_major(&config, old, base, minors)
+            })
+    } else {
+        (marked_bytes, false)
+    };
+    let goal = heap.pacer.lock().end_cycle(live);
+    heap.live_after_mark.store(live, Ordering::Relaxed);
     heap.allocated_since_mark.store(0, Ordering::Relaxed);
-    heap.page.start_sweep_cycle();
+    heap.page.start_sweep_cycle_keeping_marks(keep_marks);
     heap.events.sweep_started(run.number);
     heap.phase.transition(Phase::MarkTermination, Phase::Off);
     let last = end.since.elapsed();
@@ -672,6 +721,9 @@ fn finish_mark_termination(
         number: run.number,
         start: run.start,
         barrier: heap.mode,
+        kind: run.kind,
+        generational: heap.generations.enabled,
+        remembered: run.remembered,
         sweep_termination,
         mark: end.mark,
         mark_termination,
@@ -694,7 +746,7 @@ fn finish_mark_termination(
         stop_waits,
         heap_trigger: run.heap_trigger,
         heap_before: run.heap_before,
-        heap_marked: marked_bytes,
+        heap_marked: live,
         objects_marked: marked_objects,
         termination_objects: end.termination_objects,
         flush_rounds: run.flush_rounds,

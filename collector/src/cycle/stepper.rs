@@ -11,6 +11,7 @@ use crate::cycle::{
     scan_globals_if_pending, scan_stacks, scan_stacks_of, sweep_termination, CycleRun,
 };
 use crate::events::in_callback;
+use crate::generation::CycleKind;
 use crate::heap::inner::HeapInner;
 use crate::mark::drain::drain_private_objects;
 use crate::mark::{ephemeron, finalizers};
@@ -69,7 +70,7 @@ pub struct CycleStepper<'h> {
 }
 
 impl<'h> CycleStepper<'h> {
-    pub(crate) fn begin(heap: &'h Arc<HeapInner>) -> CycleStepper<'h> {
+    pub(crate) fn begin(heap: &'h Arc<HeapInner>, kind: CycleKind) -> CycleStepper<'h> {
         assert!(
             heap.mode != BarrierMode::Off,
             "tricolor: begin_cycle needs a concurrent barrier mode; with the barrier off \
@@ -95,7 +96,7 @@ impl<'h> CycleStepper<'h> {
             // Asked for, not paced.
             c.forced = c.forced.max(c.started);
         }
-        let run = sweep_termination(heap, false);
+        let run = sweep_termination(heap, false, Some(kind));
         deliver_mark_start(heap, &run);
         CycleStepper {
             heap,

@@ -156,6 +156,9 @@ pub(crate) struct HeapInner {
     /// The embedder's cycle-event and near-limit callbacks, and what has
     /// been delivered (`events` module docs).
     pub(crate) events: Events,
+    /// Generational collection: the running cycle's kind, the old
+    /// generation's size, the remembered set (generation §1–§5).
+    pub(crate) generations: crate::generation::GenState,
 }
 
 #[derive(Default)]

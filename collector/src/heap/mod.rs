@@ -21,6 +21,7 @@ use tricolor_allocator::PageHeap;
 use crate::cycle::CycleStepper;
 use crate::descriptor::{DescriptorError, TypeDescriptor, TypeId};
 use crate::events::{assert_not_in_callback, CycleEvent, Events, NearLimit};
+use crate::generation::CycleKind;
 use crate::mark::queue::MarkState;
 use crate::mutator::barrier::on_global_store;
 use crate::mutator::state::running_here;
@@ -67,6 +68,7 @@ impl Heap {
             config.effective_mark_workers(mode)
         };
         let per_type = config.per_type_stats;
+        let generational = config.generational;
         let inner = Arc::new(HeapInner {
             specials: Arc::new(Specials::new()),
             gctrace: AtomicBool::new(config.gctrace),
@@ -86,7 +88,7 @@ impl Heap {
             stats: Mutex::new(StatsState::new()),
             started_at: Instant::now(),
             mode,
-            mark_state: MarkState::new(bg_workers, per_type),
+            mark_state: MarkState::new(bg_workers, per_type, generational),
             barrier_disabled_for_testing: AtomicBool::new(false),
             workers_stalled_for_testing: AtomicBool::new(false),
             cycle_lock: Mutex::new(()),
@@ -96,6 +98,7 @@ impl Heap {
             next_mutator_id: AtomicU64::new(1),
             handshake_lock: Mutex::new(()),
             events: Events::new(),
+            generations: crate::generation::GenState::new(generational),
         });
         inner.page.set_sweep_hook(Box::new(SpecialsHook {
             specials: inner.specials.clone(),
@@ -624,7 +627,49 @@ impl Heap {
     ///
     /// [`CycleStepper`]: crate::CycleStepper
     pub fn begin_cycle(&self) -> CycleStepper<'_> {
-        CycleStepper::begin(&self.inner)
+        CycleStepper::begin(&self.inner, CycleKind::Major)
+    }
+
+    /// [`begin_cycle`](Self::begin_cycle), for a minor cycle of a
+    /// generational heap (generation §1): it marks from the roots and the
+    /// remembered set only. The cycle is major if a minor one is not
+    /// possible: the heap is not generational, or the last sweep cleared
+    /// the marks (the pacer had chosen a major cycle next); the stepper's
+    /// [`finish`](CycleStepper::finish) reports which it was
+    /// ([`CycleStats::kind`](crate::CycleStats::kind)).
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, CycleKind, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config { generational: true, manual_cycles: true, ..Config::default() });
+    /// let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
+    /// let mut m = heap.attach()?;
+    /// let old = m.alloc(node, 0);
+    /// let slot = m.push_root(Some(old));
+    /// m.collect(); // major: `old` is old now
+    /// let young = m.alloc(node, 0);
+    /// // SAFETY: `old` is rooted, `young` fresh; field 0 is a pointer.
+    /// unsafe { m.store(old, 0, Some(young)) }; // logs `old`
+    /// m.enter_native();
+    /// let h = heap.clone();
+    /// let stats = std::thread::spawn(move || {
+    ///     let mut cycle = h.begin_minor_cycle();
+    ///     cycle.scan_stacks();
+    ///     cycle.scan_globals(); // the remembered set too
+    ///     while cycle.mark(100) > 0 {}
+    ///     cycle.finish()
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// m.leave_native();
+    /// assert_eq!(stats.kind, CycleKind::Minor);
+    /// assert_eq!(stats.remembered, 1);
+    /// assert_eq!(stats.objects_marked, 1, "only the young object");
+    /// # let _ = slot;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn begin_minor_cycle(&self) -> CycleStepper<'_> {
+        CycleStepper::begin(&self.inner, CycleKind::Minor)
     }
 
     /// Test-only: makes every write barrier of this heap record nothing, so

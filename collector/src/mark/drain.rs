@@ -21,7 +21,9 @@ use crossbeam_deque::Worker;
 
 use crate::heap::inner::HeapInner;
 use crate::mark::queue::{balance, offer, steal_into, MarkState, Prefetched, Tally, PRIVATE_MAX};
-use crate::mark::scan::{count_scanned, for_each_referent, grey, resolve, scan, type_of, Lookup};
+use crate::mark::scan::{
+    arm, count_scanned, for_each_referent, grey, resolve, scan, type_of, Lookup,
+};
 use crate::mark::source::Source;
 
 /// Objects a worker scans between calls of its `keep_going` (publishing
@@ -183,6 +185,11 @@ pub(crate) fn mark_closure_alone(
         }
     }
     while let Some(obj) = local.pop() {
+        if tally.arm {
+            // SAFETY: `obj` was marked in this mark from a validated
+            // pointer; nothing is freed while marking.
+            unsafe { arm(obj) };
+        }
         let words = for_each_referent(heap, obj, |v, desc, field| {
             shade_recording(
                 v,

@@ -95,6 +95,9 @@ pub(crate) struct Tally {
     pub(crate) scanned_bytes: u64,
     /// Count per type (`Config::per_type_stats`; fixed for the heap).
     pub(crate) per_type: bool,
+    /// Arm every object this marker scans (`Config::generational`, fixed
+    /// for the heap; generation §3).
+    pub(crate) arm: bool,
     /// Objects and bytes (slot sizes) per type index, counted by this
     /// marker since it last published (`MarkState::add`); grown on demand.
     pub(crate) types: Vec<TypeCount>,
@@ -244,6 +247,8 @@ pub(crate) struct MarkState {
     /// Count live objects per type (`Config::per_type_stats`); fixed for
     /// the heap.
     per_type: bool,
+    /// Arm scanned objects (`Config::generational`); fixed for the heap.
+    arm: bool,
     /// This cycle's objects and bytes per type index, added to by markers
     /// as they publish (`add`); taken at mark termination. Reset at sweep
     /// termination.
@@ -289,7 +294,7 @@ pub(crate) struct MarkState {
 }
 
 impl MarkState {
-    pub(crate) fn new(workers: usize, per_type: bool) -> MarkState {
+    pub(crate) fn new(workers: usize, per_type: bool, arm: bool) -> MarkState {
         MarkState {
             injector: Injector::new(),
             stealers: OnceLock::new(),
@@ -304,6 +309,7 @@ impl MarkState {
             private_drains: AtomicUsize::new(0),
             active: AtomicBool::new(false),
             per_type,
+            arm,
             types: Mutex::new(Vec::new()),
             assist_cpu_ns: AtomicU64::new(0),
             background_cpu_ns: AtomicU64::new(0),
@@ -355,6 +361,7 @@ impl MarkState {
             marked_objects: 0,
             scanned_bytes: 0,
             per_type: self.per_type,
+            arm: self.arm,
             types: Vec::new(),
             pending: [(0, 0); NOSCAN_PENDING],
             pending_head: 0,

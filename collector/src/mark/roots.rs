@@ -57,6 +57,33 @@ pub(crate) fn gather(heap: &HeapInner, world: &mut StoppedWorld<'_>) -> Vec<(usi
     roots
 }
 
+/// Greys the running minor cycle's remembered set (generation §3): each
+/// logged object is re-armed and pushed grey although its mark bit is set
+/// (it is old), so that its fields are scanned; one whose bit is clear (not
+/// expected: logged objects are old) is shaded as a root would be. Runs
+/// with the global-roots job, once per cycle; a major cycle has no set.
+pub(crate) fn scan_remembered(heap: &HeapInner) {
+    let set = std::mem::take(&mut *heap.generations.cycle_set.lock());
+    if set.is_empty() {
+        return;
+    }
+    let ms = &heap.mark_state;
+    let mut unmarked = Vec::new();
+    for &x in &set {
+        match heap.page.find_object(x) {
+            Some(o) if o.base() == x && o.is_marked() => {
+                // SAFETY: `x` is an allocated object of this heap (found,
+                // and marked: nothing marked is freed before the sweep).
+                unsafe { crate::mark::scan::arm(x) };
+                ms.injector.push(x);
+            }
+            _ => unmarked.push((x, Source::Root(RootKind::Remembered))),
+        }
+    }
+    shade_roots(heap, unmarked);
+    ms.wake();
+}
+
 /// Shades every global root into the grey set, and the roots the specials
 /// hold (the finalizer queue and cleanup arguments; a pop from the queue
 /// while marking shades what it pops, specials §2, §5). Holds the globals
@@ -74,6 +101,7 @@ pub(crate) fn scan_globals(heap: &HeapInner) {
     heap.specials
         .for_each_root(|v, k| roots.push((v, Source::Root(k))));
     shade_roots(heap, roots);
+    scan_remembered(heap);
 }
 
 /// Shades every root of one mutator's stack into the grey set and records

@@ -275,6 +275,20 @@ pub(crate) fn count_scanned(tally: &mut Tally, ty: u32, words: usize) {
     tally.count_type(ty, slot as u64);
 }
 
+/// Arms object `obj` (generation §3): a grey object before a marker scans
+/// it, or one the sweep resurrects; from now on it is old, and a store
+/// into it outside a mark must log it. Arming before reading the fields
+/// keeps the order simple; stores log nothing until the mark ends anyway.
+///
+/// # Safety
+/// `obj` must be an allocated object of this heap.
+#[inline]
+pub(crate) unsafe fn arm(obj: usize) {
+    let o = ObjRef::from_addr(obj).expect("non-null object");
+    // SAFETY: the caller's contract.
+    unsafe { object::arm_log(o) };
+}
+
 /// The type index in the header of `obj`, an object a marker reached.
 pub(crate) fn type_of(obj: usize) -> u32 {
     object::decode_header(load_header_of(obj)).0
@@ -309,6 +323,12 @@ pub(crate) fn shade_roots<'a>(
 /// bytes scanned (header included). `lk` is the calling marker's memo.
 #[inline]
 pub(crate) fn scan(lk: &mut Lookup<'_>, obj: usize, out: &mut impl Grey, tally: &mut Tally) -> u64 {
+    if tally.arm {
+        // SAFETY: `obj` is grey: marked from a validated pointer during
+        // this mark, so allocated until a sweep, and none runs while
+        // marking (as in `load_header_of`).
+        unsafe { arm(obj) };
+    }
     let (desc, len) = lk.header_of(obj);
     let words = referents(obj, desc, len, |v, desc, field| {
         if let Some(o) = lk.resolve(v, Source::Field { obj, desc, field }) {

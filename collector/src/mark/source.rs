@@ -37,6 +37,9 @@ pub enum RootKind {
     Weak,
     /// The value of an ephemeron entry whose key is reachable.
     Ephemeron,
+    /// An old object a mutator's store logged, scanned by a minor cycle
+    /// (generation §3).
+    Remembered,
 }
 
 impl fmt::Display for RootKind {
@@ -52,6 +55,7 @@ impl fmt::Display for RootKind {
             RootKind::CleanupArg => write!(f, "the argument of a cleanup"),
             RootKind::Weak => write!(f, "a weak reference read while marking"),
             RootKind::Ephemeron => write!(f, "an ephemeron entry with a reachable key"),
+            RootKind::Remembered => write!(f, "the remembered set (an old object a store logged)"),
         }
     }
 }

@@ -125,8 +125,10 @@ impl Mutator {
             return None;
         }
         // In native state (no data) the general path reports the misuse.
-        let ptr = self.data.as_mut()?.cache.try_alloc_class(spc)?;
-        Some(self.finish_alloc(ptr, ty, 0, spc.size_class().size()))
+        let data = self.data.as_mut()?;
+        let ptr = data.cache.try_alloc_class(spc)?;
+        let bits = data.header_bits;
+        Some(self.finish_alloc(ptr, ty, 0, spc.size_class().size(), bits))
     }
 
     /// Everything [`alloc`](Self::alloc) does: the safepoint poll, the
@@ -145,8 +147,10 @@ impl Mutator {
             // The common case: a small fixed-size object of this heap, its
             // span class carried in the id (no descriptor read). The slot's
             // size is the class's size, as `small_fixed` records it.
-            let ptr = self.data().cache.alloc_class(spc)?;
-            return Ok(self.finish_alloc(ptr, ty, 0, spc.size_class().size()));
+            let data = self.data();
+            let ptr = data.cache.alloc_class(spc)?;
+            let bits = data.header_bits;
+            return Ok(self.finish_alloc(ptr, ty, 0, spc.size_class().size(), bits));
         }
         // An id of this heap always resolves: ids come only from
         // `register_type`, and registered slots are never cleared.
@@ -182,13 +186,17 @@ impl Mutator {
         } else {
             ObjectKind::NoScan
         };
-        let ptr = self.data().cache.alloc(bytes, kind)?;
-        Ok(self.finish_alloc(ptr, ty, len, tricolor_allocator::slot_size(bytes)))
+        let data = self.data();
+        let ptr = data.cache.alloc(bytes, kind)?;
+        let bits = data.header_bits;
+        Ok(self.finish_alloc(ptr, ty, len, tricolor_allocator::slot_size(bytes), bits))
     }
 
-    /// Writes the header of a fresh slot and accounts for its `slot` bytes
-    /// (the slot's size, as the marker and the sweeper count it, so that the
-    /// pacer's heap and the allocator's agree).
+    /// Writes the header of a fresh slot, with the mutator's `bits` (its
+    /// `header_bits`: armed if allocated black in a generational heap,
+    /// generation §3), and accounts for its `slot` bytes (the slot's size,
+    /// as the marker and the sweeper count it, so that the pacer's heap and
+    /// the allocator's agree).
     #[inline]
     fn finish_alloc(
         &mut self,
@@ -196,10 +204,11 @@ impl Mutator {
         ty: TypeId,
         len: usize,
         slot: usize,
+        bits: u64,
     ) -> ObjRef {
         let obj = ObjRef::from_addr(ptr.as_ptr() as usize).expect("non-null");
         // SAFETY: the cache just handed us this slot; nobody else has it.
-        unsafe { object::init_header(obj, object::header(ty.index, len as u32)) };
+        unsafe { object::init_header(obj, object::header(ty.index, len as u32) | bits) };
         // Reported at the next allocation, before it carves out its object
         // (see `alloc`): nothing between here and the caller may free `obj`.
         self.allocated_unreported += slot as u64;

@@ -1,6 +1,8 @@
 //! Loads and stores of object fields; a pointer store runs the write
 //! barrier (its slow path is one cold call, `barrier_slow`; `mutator::barrier`).
 
+use std::sync::atomic::Ordering;
+
 use super::{barrier, native_misuse, Mutator};
 use crate::descriptor::{Pointers, TypeId};
 use crate::object::{self, ObjRef};
@@ -116,6 +118,34 @@ impl Mutator {
         // between (barriers §10).
         if self.heap.phase.marking() {
             self.barrier_slow(old as usize, new);
+        } else if self.heap.generations.enabled
+            // SAFETY: as for `load`.
+            && unsafe { object::log_armed(obj) }
+        {
+            self.log_store(obj);
+        }
+    }
+
+    /// The generational barrier's slow path (generation §3): `obj` is old
+    /// and armed, and this mutator stored a pointer into it outside a mark.
+    /// Disarms it and, if this call disarmed it, logs it for the next minor
+    /// cycle's remembered set.
+    #[cold]
+    #[inline(never)]
+    fn log_store(&mut self, obj: ObjRef) {
+        if self
+            .heap
+            .barrier_disabled_for_testing
+            .load(Ordering::Relaxed)
+        {
+            return;
+        }
+        // SAFETY: `obj` is live (the store's contract).
+        if unsafe { object::disarm_log(obj) } {
+            match &mut self.data {
+                Some(g) => g.log.push(obj.addr()),
+                None => native_misuse(),
+            }
         }
     }
 
@@ -208,6 +238,12 @@ impl Mutator {
         if !self.heap.phase.marking() {
             // SAFETY: as for `load`.
             unsafe { object::store_field(obj, field, value) };
+            // Whether `value` is a pointer is the decoder's to say; an
+            // armed object is logged on any store (generation §3).
+            // SAFETY: as for `load`.
+            if self.heap.generations.enabled && unsafe { object::log_armed(obj) } {
+                self.log_store(obj);
+            }
             return;
         }
         // SAFETY: as for `load`.

@@ -285,6 +285,8 @@ impl Mutator {
             barrier: Barrier::new(heap.mode),
             stack_scanned: true,
             assist_debt: 0,
+            header_bits: 0,
+            log: Vec::new(),
         }));
         let mut guard = data.lock_arc();
         let shared;
@@ -293,7 +295,7 @@ impl Mutator {
             // only with the world stopped, so it is stable here: a mutator
             // that joins a running mark allocates black from the start.
             let _world = heap.world.lock();
-            guard.cache.set_allocate_black(heap.phase.marking());
+            guard.set_allocate_black(heap.phase.marking(), heap.config.generational);
             let mut reg = heap.registry.lock();
             shared = Arc::new(MutatorShared {
                 id: heap.next_mutator_id.fetch_add(1, Ordering::Relaxed),
@@ -738,6 +740,10 @@ impl Drop for Mutator {
         let mut guard = self.data.take().expect("data held");
         // Records of this mutator's last stores must reach the mark.
         barrier::flush(&self.heap, &mut guard, self.shared.id);
+        // Objects its stores logged stay remembered (generation §3); the
+        // world cannot stop while this mutator holds its state, so STW #1
+        // takes the log either from the mutator or from here.
+        self.heap.generations.orphan(&mut guard.log);
         guard.cache.release_all();
         guard.roots.clear();
         guard.scanner = None;

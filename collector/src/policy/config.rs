@@ -87,6 +87,16 @@ pub struct Config {
     /// others' headers anyway) and a counter update per object; off by
     /// default. Env: `TRICOLOR_PER_TYPE_STATS=1`.
     pub per_type_stats: bool,
+    /// Generational collection with sticky mark bits (the `generation`
+    /// module's essay): most cycles are minor, marking only from the roots
+    /// and the remembered set and freeing only young objects, while old
+    /// objects keep their mark bits; the pacer asks for a major cycle when
+    /// the old generation has grown by GOGC per cent since the last one.
+    /// [`Heap::collect`](crate::Heap::collect) is always major. Costs a
+    /// header test on every pointer store outside a mark. Off by default
+    /// (on with the crate's testing feature `test-generational`, which runs
+    /// the test suite in generational mode). Env: `TRICOLOR_GENERATIONAL=1`.
+    pub generational: bool,
     /// Largest object, in bytes.
     pub max_object_size: usize,
     /// Most address space the heap may reserve, in bytes.
@@ -110,6 +120,7 @@ impl Default for Config {
             gc_stress: None,
             gctrace: false,
             per_type_stats: false,
+            generational: cfg!(feature = "test-generational"),
             max_object_size: alloc.max_object_size,
             max_heap_bytes: alloc.max_heap_bytes,
         }
@@ -155,6 +166,7 @@ impl Config {
     /// | `TRICOLOR_MARK_IDLE` | `0` runs background mark workers at normal priority |
     /// | `TRICOLOR_GCTRACE` | `1` prints a line per cycle |
     /// | `TRICOLOR_PER_TYPE_STATS` | `1` counts live objects and bytes per type in every mark |
+    /// | `TRICOLOR_GENERATIONAL` | `1` collects generationally (sticky mark bits) |
     /// | `TRICOLOR_CHECKMARK`, `TRICOLOR_VERIFY`, `TRICOLOR_POISON` | `1` turns the mode on |
     /// | `TRICOLOR_GCSTRESS` | collect every N allocations |
     ///
@@ -243,6 +255,9 @@ impl Config {
         if let Some(v) = get("TRICOLOR_PER_TYPE_STATS") {
             self.per_type_stats = flag(&v, "TRICOLOR_PER_TYPE_STATS")?;
         }
+        if let Some(v) = get("TRICOLOR_GENERATIONAL") {
+            self.generational = flag(&v, "TRICOLOR_GENERATIONAL")?;
+        }
         if let Some(v) = get("TRICOLOR_CHECKMARK") {
             self.checkmark = flag(&v, "TRICOLOR_CHECKMARK")?;
         }
@@ -303,9 +318,10 @@ mod tests {
                 ("TRICOLOR_GCSTRESS", "7"),
                 ("TRICOLOR_MARK_WORKERS", "3"),
                 ("TRICOLOR_PER_TYPE_STATS", "1"),
+                ("TRICOLOR_GENERATIONAL", "1"),
             ]))
             .unwrap();
-        assert!(c.per_type_stats);
+        assert!(c.per_type_stats && c.generational);
         assert_eq!(c.pacer.gogc, None);
         assert!(c.checkmark && !c.verify);
         assert_eq!(c.gc_stress.map(|n| n.get()), Some(7));

@@ -6,6 +6,7 @@
 //! `TRICOLOR_*` variable is parsed in one place, [`Config::with_env`].
 
 pub mod config;
+pub mod generations;
 pub mod pacer;
 
 pub use config::{Config, ConfigError};

@@ -49,6 +49,13 @@ impl SweepHook for SpecialsHook {
                 }
                 resurrect.push(s.index);
                 kept.push(s.index);
+                // The sweep sets its mark bit; when it keeps the marks
+                // (generational), the object is old from now on and must
+                // be armed (generation §3). Harmless otherwise: only a
+                // generational heap's stores look at the bit.
+                // SAFETY: `rec.obj` is an allocated object of the span this
+                // sweep owns; the sweep keeps it.
+                unsafe { crate::mark::scan::arm(rec.obj) };
                 jobs.push(Job::Finalize {
                     obj: rec.obj,
                     f: rec.f,

@@ -1,0 +1,220 @@
+//! Minor or major: the generational policy (generation §2), a pure function
+//! of the old generation's size and the pacer's settings.
+//!
+//! A major cycle is what finds dead old objects, so it comes when they may
+//! be worth finding:
+//!
+//! 1. there was no major cycle yet (nothing is old);
+//! 2. the old generation grew by GOGC per cent since the last major cycle
+//!    (measured from at least `min_heap`, so that a small heap does not
+//!    collect majorly after every few promotions): the growth that would
+//!    have triggered a cycle of a non-generational heap;
+//! 3. with a memory limit, the old generation reached [`LIMIT_SHARE`] of it:
+//!    near the limit only a major cycle can give memory back;
+//! 4. [`MAX_MINORS`] minor cycles ran in a row: finalizers of old objects,
+//!    and weak references to them, wait at most that long.
+//!
+//! With GOGC off and no limit only rules 1 and 4 apply.
+
+use super::pacer::PacerConfig;
+
+/// Rule 3: the share of the memory limit the old generation may reach
+/// before the next cycle is major.
+pub const LIMIT_SHARE: f64 = 0.75;
+
+/// Rule 4: the most minor cycles in a row.
+pub const MAX_MINORS: u32 = 64;
+
+/// Whether the next cycle should be major, given the old generation's size
+/// now (`old`, bytes), after the last major cycle (`old_after_major`; 0 if
+/// there was none), and the minor cycles since (`minors`).
+///
+/// ```
+/// use tricolor_collector::policy::{generations::next_is_major, PacerConfig};
+///
+/// let p = PacerConfig::default().with_gogc(Some(100));
+/// let mib = 1 << 20;
+/// assert!(next_is_major(&p, 0, 0, 0), "no major cycle yet");
+/// assert!(!next_is_major(&p, 150 * mib, 100 * mib, 3), "grew 50%: minor");
+/// assert!(next_is_major(&p, 200 * mib, 100 * mib, 3), "grew 100%: major");
+/// ```
+pub fn next_is_major(config: &PacerConfig, old: u64, old_after_major: u64, minors: u32) -> bool {
+    if old_after_major == 0 {
+        return true;
+    }
+    if minors >= MAX_MINORS {
+        return true;
+    }
+    if let Some(limit) = config.memory_limit {
+        if old as f64 >= LIMIT_SHARE * limit as f64 {
+            return true;
+        }
+    }
+    if let Some(gogc) = config.gogc {
+        let base = old_after_major.max(config.min_heap);
+        let grown = base.saturating_add(base.saturating_mul(gogc as u64) / 100);
+        if old >= grown {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    struct Case {
+        what: &'static str,
+        gogc: Option<u32>,
+        limit: Option<u64>,
+        old: u64,
+        old_after_major: u64,
+        minors: u32,
+        major: bool,
+    }
+
+    #[test]
+    fn the_table() {
+        let cases = [
+            Case {
+                what: "first cycle",
+                gogc: Some(100),
+                limit: None,
+                old: 0,
+                old_after_major: 0,
+                minors: 0,
+                major: true,
+            },
+            Case {
+                what: "no major yet, some old",
+                gogc: Some(100),
+                limit: None,
+                old: 9 * MIB,
+                old_after_major: 0,
+                minors: 2,
+                major: true,
+            },
+            Case {
+                what: "no growth",
+                gogc: Some(100),
+                limit: None,
+                old: 100 * MIB,
+                old_after_major: 100 * MIB,
+                minors: 1,
+                major: false,
+            },
+            Case {
+                what: "grew 99%",
+                gogc: Some(100),
+                limit: None,
+                old: 199 * MIB,
+                old_after_major: 100 * MIB,
+                minors: 1,
+                major: false,
+            },
+            Case {
+                what: "grew 100%",
+                gogc: Some(100),
+                limit: None,
+                old: 200 * MIB,
+                old_after_major: 100 * MIB,
+                minors: 1,
+                major: true,
+            },
+            Case {
+                what: "GOGC 50, grew 50%",
+                gogc: Some(50),
+                limit: None,
+                old: 150 * MIB,
+                old_after_major: 100 * MIB,
+                minors: 1,
+                major: true,
+            },
+            Case {
+                what: "GOGC 200, grew 150%",
+                gogc: Some(200),
+                limit: None,
+                old: 250 * MIB,
+                old_after_major: 100 * MIB,
+                minors: 1,
+                major: false,
+            },
+            Case {
+                what: "small heap: measured from min_heap (4 MiB)",
+                gogc: Some(100),
+                limit: None,
+                old: 7 * MIB,
+                old_after_major: MIB,
+                minors: 1,
+                major: false,
+            },
+            Case {
+                what: "small heap past 2 x min_heap",
+                gogc: Some(100),
+                limit: None,
+                old: 8 * MIB,
+                old_after_major: MIB,
+                minors: 1,
+                major: true,
+            },
+            Case {
+                what: "near the limit",
+                gogc: Some(100),
+                limit: Some(400 * MIB),
+                old: 300 * MIB,
+                old_after_major: 290 * MIB,
+                minors: 1,
+                major: true,
+            },
+            Case {
+                what: "under the limit's share",
+                gogc: Some(100),
+                limit: Some(400 * MIB),
+                old: 299 * MIB,
+                old_after_major: 290 * MIB,
+                minors: 1,
+                major: false,
+            },
+            Case {
+                what: "GOGC off, no limit",
+                gogc: None,
+                limit: None,
+                old: 900 * MIB,
+                old_after_major: 100 * MIB,
+                minors: 5,
+                major: false,
+            },
+            Case {
+                what: "too many minors",
+                gogc: Some(100),
+                limit: None,
+                old: 100 * MIB,
+                old_after_major: 100 * MIB,
+                minors: MAX_MINORS,
+                major: true,
+            },
+            Case {
+                what: "one short of too many",
+                gogc: Some(100),
+                limit: None,
+                old: 100 * MIB,
+                old_after_major: 100 * MIB,
+                minors: MAX_MINORS - 1,
+                major: false,
+            },
+        ];
+        for c in cases {
+            let mut p = PacerConfig::default().with_gogc(c.gogc);
+            p.memory_limit = c.limit;
+            assert_eq!(
+                next_is_major(&p, c.old, c.old_after_major, c.minors),
+                c.major,
+                "{}",
+                c.what
+            );
+        }
+    }
+}

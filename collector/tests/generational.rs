@@ -1,0 +1,345 @@
+//! Generational collection with sticky mark bits (the collector's
+//! `generation` module, §1–§5), with checkmark, the verifier and poisoning
+//! on in every heap: checkmark proves after each minor mark that no young
+//! object reachable through an old one was missed (generation §4).
+//!
+//! - Minor cycles free young garbage and keep old objects, dead or not;
+//!   the next major cycle frees the dead old ones.
+//! - Finalizers of old objects wait for a major cycle; weak references to
+//!   them are cleared then.
+//! - Ephemeron entries across generations: an old key with a young value
+//!   keeps the value; a young dead key drops its entry, an old dead one
+//!   waits for a major cycle.
+//! - Paced cycles under churn, in every barrier mode: old tables whose slots
+//!   are rewired to fresh trees between cycles (old-to-young stores, the
+//!   remembered set's whole job), with canaries checked; the pacer runs
+//!   minor and major cycles.
+//!
+//! The lost-object test of the remembered set (the old-to-young store that
+//! a missing log loses) is in `lost_object.rs`.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use common::*;
+use tricolor_collector::{
+    BarrierMode, Config, CycleEvent, CycleKind, CycleStats, Heap, Mutator, ObjRef, TypeDescriptor,
+    TypeId,
+};
+
+/// A generational heap in barrier mode `mode`, cycles only when asked for
+/// or stepped, every check on.
+fn gen_heap(mode: BarrierMode) -> Heap {
+    Heap::new(Config {
+        barrier: mode,
+        manual_cycles: true,
+        generational: true,
+        ..checked_config()
+    })
+}
+
+/// A node: two pointer fields and a canary word.
+fn node_type(heap: &Heap) -> TypeId {
+    heap.register_type(TypeDescriptor::fixed("Node", 3, &[0, 1]))
+        .unwrap()
+}
+
+fn node(m: &mut Mutator, ty: TypeId, id: u64) -> ObjRef {
+    let o = m.alloc(ty, 0);
+    // SAFETY (test): a fresh node; word 2 is its data word.
+    unsafe { m.store_word(o, 2, canary(id)) };
+    o
+}
+
+/// Runs one stepped minor cycle from a helper thread while `m` waits in
+/// native code; returns its statistics.
+fn minor(heap: &Heap, m: &mut Mutator) -> CycleStats {
+    m.native(|| {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut c = heap.begin_minor_cycle();
+                c.scan_stacks();
+                c.scan_globals();
+                while c.mark(1000) > 0 {}
+                c.finish()
+            })
+            .join()
+            .unwrap()
+        })
+    })
+}
+
+#[test]
+fn young_garbage_dies_in_a_minor_cycle_old_garbage_waits_for_a_major() {
+    for mode in CONCURRENT_MODES {
+        let heap = gen_heap(mode);
+        let ty = node_type(&heap);
+        let mut m = heap.attach().unwrap();
+
+        let old_live = node(&mut m, ty, 1);
+        let keep = heap.add_global(Some(old_live));
+        let old_dead = node(&mut m, ty, 2);
+        let doomed = heap.add_global(Some(old_dead));
+        let w_old_dead = m.weak_ref(old_dead).unwrap();
+        m.collect(); // major: both are old
+        assert_eq!(heap.stats().last_cycle.unwrap().kind, CycleKind::Major);
+        drop(doomed); // old and unreachable
+
+        let young_dead = node(&mut m, ty, 3);
+        let w_young_dead = m.weak_ref(young_dead).unwrap();
+        let young_live = node(&mut m, ty, 4);
+        let old_live = keep.get().unwrap();
+        // SAFETY (test): `old_live` is reachable from a global; `young_live`
+        // is fresh. An old-to-young store: it logs `old_live`.
+        unsafe { m.store(old_live, 0, Some(young_live)) };
+
+        let s = minor(&heap, &mut m);
+        assert_eq!(s.kind, CycleKind::Minor, "{mode}");
+        assert_eq!(s.remembered, 1, "{mode}");
+        assert_eq!(
+            s.objects_marked, 1,
+            "{mode}: only the young survivor is marked"
+        );
+        assert_eq!(w_young_dead.get(&m), None, "{mode}: young garbage is freed");
+        assert!(
+            w_old_dead.get(&m).is_some(),
+            "{mode}: an old object is not collected by a minor cycle"
+        );
+        // SAFETY (test): reachable from the global, and the young node from it.
+        unsafe {
+            let y = m
+                .load(keep.get().unwrap(), 0)
+                .expect("the young node is linked");
+            assert_eq!(m.load_word(y, 2), canary(4), "{mode}");
+        }
+
+        m.collect(); // major
+        assert_eq!(w_old_dead.get(&m), None, "{mode}: the major cycle frees it");
+        let last = heap.stats().last_cycle.unwrap();
+        assert_eq!(last.kind, CycleKind::Major);
+        assert_eq!(
+            last.objects_marked, 2,
+            "{mode}: the old node and its (now old) child"
+        );
+    }
+}
+
+#[test]
+fn finalizers_of_old_objects_run_after_a_major_cycle() {
+    for mode in CONCURRENT_MODES {
+        let heap = gen_heap(mode);
+        let ty = node_type(&heap);
+        let mut m = heap.attach().unwrap();
+        let ran = Arc::new(AtomicU64::new(0));
+
+        let old = node(&mut m, ty, 1);
+        let g = heap.add_global(Some(old));
+        let r = ran.clone();
+        m.set_finalizer(old, move |_, _| {
+            r.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+        m.collect(); // major: old
+        drop(g);
+        let young = node(&mut m, ty, 2);
+        let r = ran.clone();
+        m.set_finalizer(young, move |_, _| {
+            r.fetch_add(10, Ordering::SeqCst);
+        })
+        .unwrap();
+
+        let s = minor(&heap, &mut m);
+        assert_eq!(s.kind, CycleKind::Minor);
+        m.wait_for_finalizers();
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            10,
+            "{mode}: only the young one ran"
+        );
+
+        m.collect();
+        m.wait_for_finalizers();
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            11,
+            "{mode}: the major cycle found the old one"
+        );
+        // The resurrected objects went back to the heap after their
+        // finalizers; nothing is left.
+        m.collect();
+        m.collect();
+        assert_eq!(heap.stats().last_cycle.unwrap().objects_marked, 0, "{mode}");
+    }
+}
+
+#[test]
+fn ephemeron_entries_across_generations() {
+    for mode in CONCURRENT_MODES {
+        let heap = gen_heap(mode);
+        let ty = node_type(&heap);
+        let mut m = heap.attach().unwrap();
+        let table = heap.ephemeron_table();
+
+        let old_key = node(&mut m, ty, 1);
+        let g_key = heap.add_global(Some(old_key));
+        let old_dead_key = node(&mut m, ty, 2);
+        let g_dead = heap.add_global(Some(old_dead_key));
+        let old_value = node(&mut m, ty, 3);
+        table.insert(&mut m, old_dead_key, old_value).unwrap();
+        m.collect(); // major: all three are old
+        drop(g_dead);
+
+        // Old key, young value: the value lives by the key alone.
+        let young_value = node(&mut m, ty, 4);
+        let old_key = g_key.get().unwrap();
+        table.insert(&mut m, old_key, young_value).unwrap();
+        // Young key, young value, the key unreachable: the entry goes.
+        let young_key = node(&mut m, ty, 5);
+        let young_value2 = node(&mut m, ty, 6);
+        table.insert(&mut m, young_key, young_value2).unwrap();
+        assert_eq!(table.len(), 3);
+
+        let s = minor(&heap, &mut m);
+        assert_eq!(s.kind, CycleKind::Minor);
+        assert_eq!(
+            table.len(),
+            2,
+            "{mode}: the young dead key's entry is dropped, the old dead key's waits"
+        );
+        let v = table
+            .get(&m, g_key.get().unwrap())
+            .expect("old key's entry");
+        // SAFETY (test): `v` was just read from a live entry.
+        assert_eq!(
+            unsafe { m.load_word(v, 2) },
+            canary(4),
+            "{mode}: the young value survived"
+        );
+
+        m.collect(); // major: the old dead key's entry goes
+        assert_eq!(table.len(), 1, "{mode}");
+    }
+}
+
+/// Paced cycles under churn: each thread keeps an old table of `SLOTS`
+/// slots, each holding a small tree, and replaces random slots' trees with
+/// fresh ones (an old-to-young store) while the pacer runs cycles; every
+/// replaced tree is walked and its canaries checked before it is dropped.
+fn churn(mode: BarrierMode, seed: u64) -> (u64, u64) {
+    const SLOTS: usize = 256;
+    const DEPTH: u32 = 5;
+    const ROUNDS: usize = 12_000;
+    let heap = Heap::new(Config {
+        barrier: mode,
+        generational: true,
+        ..checked_config()
+    });
+    let ty = node_type(&heap);
+    let table_ty = heap
+        .register_type(TypeDescriptor::array("Table", 1, &[0]))
+        .unwrap();
+    let (minors, majors) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (mi, ma) = (minors.clone(), majors.clone());
+    heap.on_cycle_event(move |e| {
+        if let CycleEvent::End(s) = e {
+            match s.kind {
+                CycleKind::Minor => mi.fetch_add(1, Ordering::Relaxed),
+                CycleKind::Major => ma.fetch_add(1, Ordering::Relaxed),
+            };
+        }
+    });
+
+    fn tree(m: &mut Mutator, ty: TypeId, depth: u32, id: u64) -> ObjRef {
+        let n = node(m, ty, id);
+        if depth > 0 {
+            let slot = m.push_root(Some(n));
+            let l = tree(m, ty, depth - 1, id * 2);
+            let n = m.root(slot).unwrap();
+            // SAFETY (test): `n` is rooted, `l` fresh.
+            unsafe { m.store(n, 0, Some(l)) };
+            let r = tree(m, ty, depth - 1, id * 2 + 1);
+            let n = m.root(slot).unwrap();
+            // SAFETY (test): as above.
+            unsafe { m.store(n, 1, Some(r)) };
+            m.truncate_roots(slot);
+            return n;
+        }
+        n
+    }
+
+    fn check(m: &Mutator, n: ObjRef, depth: u32, id: u64) {
+        // SAFETY (test): `n` is reachable (from a rooted table) and no
+        // safepoint happens during the walk.
+        unsafe {
+            assert_eq!(
+                m.load_word(n, 2),
+                canary(id),
+                "a tree node was freed or overwritten"
+            );
+            if depth > 0 {
+                check(m, m.load(n, 0).unwrap(), depth - 1, id * 2);
+                check(m, m.load(n, 1).unwrap(), depth - 1, id * 2 + 1);
+            }
+        }
+    }
+
+    std::thread::scope(|s| {
+        for t in 0..2u64 {
+            let heap = heap.clone();
+            s.spawn(move || {
+                let mut m = heap.attach().unwrap();
+                let mut rng = tricolor_testkit::Rng::new(seed ^ t);
+                let table = m.alloc(table_ty, SLOTS);
+                let tslot = m.push_root(Some(table));
+                let mut ids = vec![0u64; SLOTS];
+                for (i, id) in ids.iter_mut().enumerate() {
+                    *id = (t << 40) | ((i as u64) << 20) | 1;
+                    let tr = tree(&mut m, ty, DEPTH, *id);
+                    let table = m.root(tslot).unwrap();
+                    // SAFETY (test): the table is rooted, `tr` fresh.
+                    unsafe { m.store(table, i, Some(tr)) };
+                }
+                for round in 0..ROUNDS {
+                    let i = rng.below(SLOTS);
+                    let table = m.root(tslot).unwrap();
+                    // SAFETY (test): the table is rooted.
+                    let old = unsafe { m.load(table, i) }.unwrap();
+                    if round % 16 == 0 {
+                        check(&m, old, DEPTH, ids[i]);
+                    }
+                    ids[i] = (t << 40) | ((i as u64) << 20) | ((round as u64 + 2) & 0xFFFFF);
+                    let tr = tree(&mut m, ty, DEPTH, ids[i]);
+                    let table = m.root(tslot).unwrap();
+                    // SAFETY (test): as above: the old table (old after the
+                    // first major cycle) gets a young tree.
+                    unsafe { m.store(table, i, Some(tr)) };
+                }
+                let table = m.root(tslot).unwrap();
+                for (i, &id) in ids.iter().enumerate() {
+                    // SAFETY (test): the table is rooted.
+                    check(&m, unsafe { m.load(table, i) }.unwrap(), DEPTH, id);
+                }
+            });
+        }
+    });
+    heap.collect();
+    (
+        minors.load(Ordering::Relaxed),
+        majors.load(Ordering::Relaxed),
+    )
+}
+
+#[test]
+fn paced_churn_with_old_to_young_stores_in_every_mode() {
+    for (i, mode) in ALL_MODES.into_iter().enumerate() {
+        let (minors, majors) = churn(mode, 0x5EED_0000 + i as u64);
+        eprintln!("{mode}: {minors} minor, {majors} major cycles");
+        assert!(minors >= 1, "{mode}: no minor cycle ran ({majors} major)");
+        assert!(
+            majors >= 2,
+            "{mode}: the first cycle and the last collect are major"
+        );
+    }
+}
