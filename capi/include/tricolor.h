@@ -178,6 +178,9 @@ typedef struct {
   bool poison;
   // One line per cycle on standard error. Env: `TRICOLOR_GCTRACE=1`.
   bool gctrace;
+  // Generational collection with sticky mark bits: most cycles are minor
+  // (default off). Env: `TRICOLOR_GENERATIONAL=1`.
+  bool generational;
 } tricolor_config;
 
 // A registered type's id: the heap's serial number in the high 16 bits,

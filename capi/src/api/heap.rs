@@ -68,6 +68,9 @@ pub struct tricolor_config {
     pub poison: bool,
     /// One line per cycle on standard error. Env: `TRICOLOR_GCTRACE=1`.
     pub gctrace: bool,
+    /// Generational collection with sticky mark bits: most cycles are minor
+    /// (default off). Env: `TRICOLOR_GENERATIONAL=1`.
+    pub generational: bool,
 }
 
 fn barrier_code(b: BarrierMode) -> u32 {
@@ -97,6 +100,7 @@ impl From<&Config> for tricolor_config {
             verify: c.verify,
             poison: c.poison,
             gctrace: c.gctrace,
+            generational: c.generational,
         }
     }
 }
@@ -136,6 +140,7 @@ impl tricolor_config {
             gc_stress: NonZeroU32::new(self.gc_stress),
             gctrace: self.gctrace,
             per_type_stats: d.per_type_stats,
+            generational: self.generational,
             max_object_size: size(self.max_object_size, d.max_object_size),
             max_heap_bytes: size(self.max_heap_bytes, d.max_heap_bytes),
         })

@@ -77,7 +77,10 @@ pub(super) enum Action {
         slot: Slot,
         expect: Option<u32>,
     },
-    Begin,
+    /// Begin a cycle; `minor`: a minor one (`Heap::begin_minor_cycle`).
+    Begin {
+        minor: bool,
+    },
     ScanStack {
         m: usize,
     },

@@ -25,8 +25,16 @@ impl Builder {
         let header = mode + 3 * (mutators - 2) + 9 * globals;
         Builder {
             bytes: vec![header as u8],
-            model: Model::new(mutators, globals),
+            model: Model::new(mutators, globals, false),
         }
+    }
+
+    /// [`new`](Self::new), for a generational heap (the header's bit).
+    pub(super) fn new_generational(mode: BarrierMode, mutators: usize, globals: usize) -> Builder {
+        let mut b = Builder::new(mode, mutators, globals);
+        b.bytes[0] += 36;
+        b.model.generational = true;
+        b
     }
 
     pub(super) fn build(self) -> Vec<u8> {
@@ -160,6 +168,11 @@ impl Builder {
 
     pub(super) fn begin(&mut self) {
         self.plain(OpKind::Begin, 0);
+    }
+
+    /// Begins a minor cycle (a generational heap's; otherwise a plain one).
+    pub(super) fn begin_minor(&mut self) {
+        self.plain(OpKind::BeginMinor, 0);
     }
 
     pub(super) fn scan_stack(&mut self, m: usize) {

@@ -116,9 +116,10 @@ impl Model {
                 let (sub, g, x) = (input.byte(), input.byte(), input.byte());
                 self.global(m, sub, g, x)
             }
-            OpKind::Begin => (!self.cycle_open).then(|| {
-                self.begin_cycle();
-                Action::Begin
+            OpKind::Begin | OpKind::BeginMinor => (!self.cycle_open).then(|| {
+                let minor = op == OpKind::BeginMinor && self.generational;
+                self.begin_cycle(minor);
+                Action::Begin { minor }
             }),
             OpKind::ScanStack => self.cycle_open.then_some(Action::ScanStack { m }),
             OpKind::ScanGlobals => self.cycle_open.then_some(Action::ScanGlobals),

@@ -78,6 +78,8 @@ pub enum OpKind {
     Global,
     /// Begin a cycle.
     Begin,
+    /// Begin a minor cycle (generational heaps; a plain `Begin` otherwise).
+    BeginMinor,
     /// Scan one mutator's stack.
     ScanStack,
     /// Scan the global roots.
@@ -123,7 +125,7 @@ pub const OPS: [OpKind; 32] = {
         Native,
         Global,
         Begin,
-        Begin,
+        BeginMinor,
         ScanStack,
         ScanStack,
         ScanGlobals,

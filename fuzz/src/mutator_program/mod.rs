@@ -144,8 +144,10 @@
 //! Byte 0 is the header: `h % 3` picks the barrier mode (0 SATB, 1
 //! incremental update, 2 hybrid; [`run_with_mode`] and the
 //! `MUTATOR_PROGRAM_MODE` variable override it), `2 + (h / 3) % 3` is the
-//! number of mutators (2–4), and `(h / 9) % 4` the number of global roots
-//! made, empty, before the program starts.
+//! number of mutators (2–4), `(h / 9) % 4` the number of global roots
+//! made, empty, before the program starts, and `(h / 36) % 2` whether the
+//! heap is generational (`Config::generational`; then opcode 20 begins a
+//! minor cycle).
 //!
 //! Then come operations: an opcode byte `b` followed by its operands
 //! (missing operand bytes read as zero; the program ends with the input, or
@@ -165,7 +167,8 @@
 //! | 16 | `safepoint` | — |
 //! | 17 | `native`: `flags % 4` = 0–1 a native call (`enter_native`, `leave_native`), 2 toggle between waiting for operations in native state and waiting running, 3 `reattach`: detach `m` (its roots go) and attach a fresh mutator on the same thread | flags |
 //! | 18 | `global`: `sub % 4` = 0 add a global holding object `x` (`0xff`: null), 1 drop global `g`, 2 set global `g` to `x`, 3 load global `g` into slot `x` | sub, g, x |
-//! | 19–20 | `begin` a cycle (`Heap::begin_cycle`: sweep termination, STW #1) | — |
+//! | 19 | `begin` a cycle (`Heap::begin_cycle`: sweep termination, STW #1) | — |
+//! | 20 | `begin` a minor cycle in a generational heap (`Heap::begin_minor_cycle`; it runs as a major one if the last sweep cleared the marks), else as 19 | — |
 //! | 21–22 | `scan_stack` of `m` (`CycleStepper::scan_stack`) | — |
 //! | 23 | `scan_globals` | — |
 //! | 24–25 | `mark` `n + 1` grey objects (`0xff`: until none is left) | n |
@@ -323,9 +326,13 @@ pub fn run_with_mode(data: &[u8], mode: BarrierMode) {
     };
     let mutators = 2 + (header as usize / 3) % 3;
     let globals = (header as usize / 9) % 4;
+    let generational = (header as usize / 36) % 2 == 1;
     let trace = std::env::var_os("MUTATOR_PROGRAM_TRACE").is_some();
     if trace {
-        eprintln!("mutator_program: {mode}, {mutators} mutators, {globals} globals");
+        eprintln!(
+            "mutator_program: {mode}, {mutators} mutators, {globals} globals{}",
+            if generational { ", generational" } else { "" }
+        );
     }
     let heap = Heap::new(Config {
         manual_cycles: true,
@@ -333,10 +340,11 @@ pub fn run_with_mode(data: &[u8], mode: BarrierMode) {
         verify: true,
         poison: true,
         barrier: mode,
+        generational,
         ..Config::default()
     });
     let types = Types::register(&heap);
-    let mut sched = Sched::start(&heap, mode, types, mutators, globals, trace);
+    let mut sched = Sched::start(&heap, mode, types, mutators, globals, generational, trace);
     let result = catch_unwind(AssertUnwindSafe(|| sched.run(&heap, &mut input)));
     let stopped = sched.stop();
     if let Err(p) = result {

@@ -88,10 +88,17 @@ pub(super) struct Model {
     /// While a cycle is open: the objects outside the may-be-rooted set
     /// since it began (module docs: must be queued).
     doomed: Option<Vec<bool>>,
+    /// The heap collects generationally (the header's generational bit).
+    pub(super) generational: bool,
+    /// Objects allocated before the last cycle ended (ids below this) may be
+    /// old: a minor cycle does not free them, dead or not.
+    young_from: usize,
+    /// The open cycle was begun as a minor one.
+    minor_open: bool,
 }
 
 impl Model {
-    pub(super) fn new(mutators: usize, globals: usize) -> Model {
+    pub(super) fn new(mutators: usize, globals: usize, generational: bool) -> Model {
         Model {
             mutators,
             objects: Vec::new(),
@@ -106,6 +113,9 @@ impl Model {
             weaks: Vec::new(),
             tables: Default::default(),
             doomed: None,
+            generational,
+            young_from: 0,
+            minor_open: false,
         }
     }
 
@@ -261,9 +271,14 @@ impl Model {
     }
 
     /// `begin`: an object the heap cannot be rooting now must be found
-    /// unreachable by this cycle, unless it is reached again during it.
-    pub(super) fn begin_cycle(&mut self) {
+    /// unreachable by this cycle, unless it is reached again during it, or
+    /// the cycle is `minor` and the object may be old (allocated before the
+    /// last cycle ended: a minor cycle frees only young objects). A cycle
+    /// begun as minor may run as a major one (the last sweep cleared the
+    /// marks); what it then finds dead the model allows as "maybe".
+    pub(super) fn begin_cycle(&mut self, minor: bool) {
         self.cycle_open = true;
+        self.minor_open = minor;
         self.doomed = Some(self.upper().into_iter().map(|u| !u).collect());
     }
 
@@ -287,9 +302,14 @@ impl Model {
         }
         if let Some(doomed) = self.doomed.take() {
             for id in ids(&doomed) {
-                self.found_dead(id);
+                if !(self.minor_open && (id as usize) < self.young_from) {
+                    self.found_dead(id);
+                }
             }
         }
+        // Everything allocated so far survived this cycle (old) or is dead.
+        self.young_from = self.objects.len();
+        self.minor_open = false;
     }
 
     /// A finished cycle certainly found `obj` (as it is now, in this

@@ -59,6 +59,7 @@ impl Sched {
         types: Types,
         mutators: usize,
         globals: usize,
+        generational: bool,
         trace: bool,
     ) -> Sched {
         let shared = Shared::new();
@@ -87,7 +88,7 @@ impl Sched {
         Sched {
             mode,
             types,
-            model: Model::new(mutators.len(), globals),
+            model: Model::new(mutators.len(), globals, generational),
             scanned: vec![false; mutators.len()],
             globals: (0..globals)
                 .map(|_| Arc::new(heap.add_global(None)))
@@ -181,7 +182,7 @@ impl Sched {
         // One more full cycle with no mutator running: it must mark
         // exactly what the model reaches.
         let reachable = self.model.reachable().len() as u64;
-        self.model.begin_cycle();
+        self.model.begin_cycle(false);
         let mut c = heap.begin_cycle();
         c.scan_stacks();
         let stats = c.finish();
@@ -291,8 +292,12 @@ impl Sched {
                 };
                 self.call(m, req);
             }
-            Action::Begin => {
-                *cycle = Some(heap.begin_cycle());
+            Action::Begin { minor } => {
+                *cycle = Some(if minor {
+                    heap.begin_minor_cycle()
+                } else {
+                    heap.begin_cycle()
+                });
                 // SATB scans every stack at sweep termination.
                 self.scanned.fill(self.mode == BarrierMode::Satb);
             }

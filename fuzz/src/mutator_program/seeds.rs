@@ -48,6 +48,14 @@ use super::input::{OpKind, NULL};
 ///   with a finalizer;
 /// - `finalizer-chain-and-cycle`, `finalizer-clear-and-steps`.
 ///
+/// Then generational heaps (generation §3, §4 in the collector):
+///
+/// - `generational-old-to-young-*`: between cycles, an old object (made
+///   old by a major cycle) gets the only pointer to a young one; the minor
+///   cycle that follows keeps it through the remembered set, frees young
+///   garbage, and keeps an old dead object with a finalizer until the next
+///   major cycle.
+///
 /// The rest use every operation under every mode, and a few are random
 /// bytes.
 pub fn seeds() -> Vec<(String, Vec<u8>)> {
@@ -73,6 +81,43 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
         b.unlink(0, grey, 0);
         b.finish();
         add(&format!("lost-black-grey-{name}"), b);
+    }
+
+    for (mode, name) in [
+        (Satb, "satb"),
+        (Incremental, "incremental"),
+        (Hybrid, "hybrid"),
+    ] {
+        let mut b = Builder::new_generational(mode, 2, 1);
+        let a = b.node(0);
+        b.set_global(0, 0, Some(a));
+        let doomed = b.node(1);
+        b.set_finalizer(1, doomed, Resurrect::No);
+        b.begin(); // major: `a` and `doomed` are old
+        b.scan_stack(0);
+        b.scan_stack(1);
+        b.plain(ScanGlobals, 0);
+        b.mark(0);
+        b.finish();
+        b.pop(1, 1); // `doomed` is old and unreachable
+        let young = b.node(0);
+        b.link(0, a, 0, young); // an old-to-young store: logged
+        b.pop(0, 2); // `young` is reachable only through `a`
+        b.node(1); // young garbage
+        b.pop(1, 1);
+        b.begin_minor();
+        b.scan_stack(0);
+        b.scan_stack(1);
+        b.plain(ScanGlobals, 0);
+        b.mark(0);
+        b.finish();
+        b.plain(Check, 0);
+        b.begin(); // major: `doomed` is found now
+        b.plain(ScanGlobals, 0);
+        b.mark(0);
+        b.finish();
+        b.plain(Check, 1);
+        add(&format!("generational-old-to-young-{name}"), b);
     }
 
     let mut b = Builder::new(Hybrid, 3, 1);
