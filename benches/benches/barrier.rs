@@ -20,7 +20,10 @@
 //!   that `Mutator::store` does for the barrier.
 //! * `store_not_marking` — `Mutator::store` on a heap of each barrier mode
 //!   with no mark running: the production path of every store outside a
-//!   mark. It is the same code for every mode.
+//!   mark. It is the same code for every mode. `hybrid_generational` is a
+//!   generational heap whose objects a collection made old: each store
+//!   also loads the stored-into object's header and tests its log bit (the
+//!   first store into each object logs it, during criterion's warm-up).
 //! * `store_marking` — `Mutator::store` while a mark is held open: the heap
 //!   has `manual_cycles` (no background markers), another thread has begun a
 //!   cycle with `Heap::begin_cycle` while the mutator sat in native code, and
@@ -109,11 +112,25 @@ struct Fixture {
 
 impl Fixture {
     fn new(mode: BarrierMode) -> Fixture {
+        Fixture::with(mode, false)
+    }
+
+    /// A generational heap's fixture: after the objects are made, a (major)
+    /// collection makes them old, so each store goes through the
+    /// generational check of the stored-into object's header; the first
+    /// store into each logs it (the warm-up takes that), later ones find
+    /// it logged already.
+    fn generational(mode: BarrierMode) -> Fixture {
+        Fixture::with(mode, true)
+    }
+
+    fn with(mode: BarrierMode, generational: bool) -> Fixture {
         let heap = Heap::new(Config {
             barrier: mode,
             // No cycle starts unless the bench begins one; no background
             // mark workers.
             manual_cycles: true,
+            generational,
             ..Config::default()
         });
         let node = heap
@@ -131,6 +148,9 @@ impl Fixture {
             // SAFETY: both objects are rooted on the shadow stack; field 0
             // is a pointer field of `Node`.
             unsafe { m.store(objs[i], FIELD, Some(objs[(i + 1) & MASK])) };
+        }
+        if generational {
+            m.collect();
         }
         let objs: Box<Objs> = objs.into_boxed_slice().try_into().expect("N objects");
         Fixture { m, heap, objs }
@@ -336,6 +356,8 @@ fn bench_not_marking(c: &mut Criterion) {
         let mut f = Fixture::new(mode);
         bench_mutator(&mut g, GROUP_NOT_MARKING, name_of(mode), &mut f);
     }
+    let mut f = Fixture::generational(BarrierMode::Hybrid);
+    bench_mutator(&mut g, GROUP_NOT_MARKING, "hybrid_generational", &mut f);
     g.finish();
 }
 
@@ -472,6 +494,7 @@ fn paired(wall: Duration) {
     const BATCH: u64 = 16 * N as u64;
     let mut hybrid = Fixture::new(BarrierMode::Hybrid);
     let mut off = Fixture::new(BarrierMode::Off);
+    let mut gen = Fixture::generational(BarrierMode::Hybrid);
     let mut subjects: Vec<(&str, Batch<'_>)> = Vec::new();
     {
         let objs = &*hybrid.objs;
@@ -498,6 +521,15 @@ fn paired(wall: Duration) {
         let mut pass = 0;
         subjects.push((
             "store_off",
+            Box::new(move |n| run_stores(objs, n, &mut pass, |o, v| mutator_store(m, o, v))),
+        ));
+    }
+    {
+        let objs = &*gen.objs;
+        let m = &mut gen.m;
+        let mut pass = 0;
+        subjects.push((
+            "store_generational",
             Box::new(move |n| run_stores(objs, n, &mut pass, |o, v| mutator_store(m, o, v))),
         ));
     }
@@ -544,7 +576,11 @@ fn paired(wall: Duration) {
     }
     drop(subjects);
     let target = 1.0;
-    for (name, i) in [("store_off", 3), ("store_hybrid", 2)] {
+    for (name, i) in [
+        ("store_off", 3),
+        ("store_hybrid", 2),
+        ("store_generational", 4),
+    ] {
         let diffs: Vec<f64> = per_round[i]
             .iter()
             .zip(&per_round[0])
