@@ -253,13 +253,17 @@ impl GenState {
 
     /// Records the end of a cycle's mark at STW #2 (§2, §5): the old
     /// generation's size after this cycle, given what it marked, and the
-    /// policy's decision for the next cycle. Returns the old generation's
-    /// size and whether the sweep starting now must keep the marks.
+    /// policy's decision for the next cycle. Returns what the heap's pacing
+    /// needs (§5): the heap in use after the cycle as far as it knows (the
+    /// old generation, dead old objects included), the live heap to set the
+    /// next goal from (what the last major cycle marked plus this cycle's
+    /// survivors: old objects that died since are not live, so they do not
+    /// raise the goal), and whether the sweep starting now keeps the marks.
     pub(crate) fn end_mark(
         &self,
         marked_bytes: u64,
         next_major: impl FnOnce(u64, u64, u32) -> bool,
-    ) -> (u64, bool) {
+    ) -> GenEnd {
         let old = match self.current() {
             CycleKind::Major => {
                 self.old_after_major.store(marked_bytes, Ordering::Relaxed);
@@ -280,6 +284,26 @@ impl GenState {
         self.next_major.store(major, Ordering::Relaxed);
         let keep = self.enabled && !major;
         self.marks_sticky.store(keep, Ordering::Relaxed);
-        (old, keep)
+        let live = match self.current() {
+            CycleKind::Major => marked_bytes,
+            CycleKind::Minor => self.old_after_major.load(Ordering::Relaxed) + marked_bytes,
+        };
+        GenEnd {
+            in_use: old,
+            live,
+            keep_marks: keep,
+        }
     }
+}
+
+/// What [`GenState::end_mark`] tells the cycle's end (generation §5).
+pub(crate) struct GenEnd {
+    /// Bytes the heap holds after the cycle's sweep, as far as it knows:
+    /// the old generation, dead old objects included.
+    pub(crate) in_use: u64,
+    /// Bytes to set the next goal from: the last major cycle's live heap
+    /// plus this cycle's survivors.
+    pub(crate) live: u64,
+    /// The sweep keeps the marks (the next cycle is minor).
+    pub(crate) keep_marks: bool,
 }

@@ -673,17 +673,20 @@ fn finish_mark_termination(
     let ephemerons_dropped = ephemeron::drop_dead_entries(heap);
     crate::mark::weak_slots::clear_dead(heap);
     let heap_end = heap.paced_heap();
-    // Generation §2, §5: a minor cycle's live heap is the old generation
-    // plus its survivors; the policy picks the next cycle's kind, and the
-    // sweep keeps the marks for a minor one.
-    let (live, keep_marks) = if heap.generations.enabled {
+    // Generation §2, §5: after a minor cycle the heap in use is the old
+    // generation, and the next goal is set from the live heap the cycles
+    // vouch for; the policy picks the next cycle's kind, and the sweep
+    // keeps the marks for a minor one.
+    let (in_use, live, keep_marks) = if heap.generations.enabled {
         let config = heap.pacer.lock().config().clone();
-        heap.generations
+        let g = heap
+            .generations
             .end_mark(marked_bytes, |old, base, minors| {
                 generations::next_is_major(&config, old, base, minors)
-            })
+            });
+        (g.in_use, g.live, g.keep_marks)
     } else {
-        (marked_bytes, false)
+        (marked_bytes, marked_bytes, false)
     };
     let goal = heap.pacer.lock().end_cycle(live);
     heap.live_after_mark.store(live, Ordering::Relaxed);
@@ -746,7 +749,7 @@ fn finish_mark_termination(
         stop_waits,
         heap_trigger: run.heap_trigger,
         heap_before: run.heap_before,
-        heap_marked: live,
+        heap_marked: in_use,
         objects_marked: marked_objects,
         termination_objects: end.termination_objects,
         flush_rounds: run.flush_rounds,
