@@ -213,9 +213,18 @@ impl HeapInner {
     /// Asks for a cycle to start after this call (a forced cycle: not the
     /// pacer's); returns its number.
     pub(crate) fn request_cycle(&self) -> u64 {
+        self.request_cycle_as(true)
+    }
+
+    /// [`request_cycle`](Self::request_cycle); `forced: false` leaves the
+    /// kind of cycle to the policy, as for a paced one (gc-stress, so that
+    /// it runs minor cycles in a generational heap; generation §2).
+    pub(crate) fn request_cycle_as(&self, forced: bool) -> u64 {
         let mut c = self.cycles.lock();
         let target = c.started + 1;
-        c.forced = c.forced.max(target);
+        if forced {
+            c.forced = c.forced.max(target);
+        }
         if c.requested < target {
             c.requested = target;
             self.cycle_cv.notify_all();

@@ -422,7 +422,7 @@ impl Mutator {
             if self.stress_countdown == 0 {
                 self.stress_countdown = self.heap.config.gc_stress.map_or(1, |n| n.get());
                 self.stressing = true;
-                self.collect_without_sweeping();
+                self.stress_collect();
                 self.stressing = false;
             }
         }
@@ -684,6 +684,20 @@ impl Mutator {
             "tricolor: Mutator::collect called in native state; call leave_native first"
         );
         let n = self.heap.request_cycle();
+        self.enter_native();
+        let done = self.heap.wait_for_cycle(n);
+        self.leave_native();
+        if let Err(e) = done {
+            panic!("tricolor: {e}");
+        }
+    }
+
+    /// A gc-stress collection: as [`collect_without_sweeping`](Self::collect_without_sweeping),
+    /// but a paced cycle rather than a forced one, so that in a
+    /// generational heap the policy picks its kind (generation §2) and
+    /// gc-stress runs minor cycles too.
+    fn stress_collect(&mut self) {
+        let n = self.heap.request_cycle_as(false);
         self.enter_native();
         let done = self.heap.wait_for_cycle(n);
         self.leave_native();
