@@ -124,8 +124,9 @@
 //!    Before a span's dead objects are freed, their specials are acted on
 //!    ([`specials`] §3): weak references cleared, finalizable objects kept
 //!    one more cycle with their finalizer queued, cleanups of freed objects
-//!    queued. Queued work runs on the heap's finalizer thread, a mutator of
-//!    its own (§5).
+//!    queued, heap profile samples of freed objects counted as freed
+//!    ([`profile`] §3). Queued work runs on the heap's finalizer thread, a
+//!    mutator of its own (§5).
 //!
 //! With [`BarrierMode::Off`] steps 2–4 run inside one stop-the-world, with
 //! parallel mark workers ([`mark::stw`]).
@@ -199,7 +200,7 @@
 //! |---|---|---|
 //! | object model | `object`, `descriptor`, `types` | an object's header and fields, type descriptors, the type table |
 //! | policy | [`policy`] (`config`, `pacer`) | configuration and environment parsing; the pacer (step 1), pure |
-//! | shared state | [`phase`], `stats`, [`events`], [`mutator::state`], [`mark::source`], [`mark::queue`], [`specials::records`], [`specials::tables`], [`heap::inner`] | each part's own state type; `heap::inner::HeapInner` composes them, and everything above takes `&HeapInner` |
+//! | shared state | [`phase`], `stats`, [`events`], [`mutator::state`], [`mark::source`], [`mark::queue`], [`specials::records`], [`specials::tables`], [`profile`], [`heap::inner`] | each part's own state type (the heap profile's rate and buckets in [`profile`], with its sampler, encoder and writer below it); `heap::inner::HeapInner` composes them, and everything above takes `&HeapInner` |
 //! | safepoints | [`mutator::safepoint`] | stopping the world, handshakes |
 //! | the mark (steps 2–4) | [`mark::scan`], [`mark::drain`], [`mark::roots`], [`mark::workers`], [`mark::stw`], [`mark::ephemeron`], [`mark::finalizers`]; [`mutator::barrier`], [`mutator::assist`] | one scanner and one drain loop, used by every marker: background workers, assists, the collector thread, the stop-the-world workers |
 //! | the sweep (step 5) | [`sweep`], [`specials::sweep`], [`specials::finalizer_thread`] | the background sweeper, the specials' sweep hook, the finalizer thread |
@@ -225,6 +226,11 @@
 //!   (`TypeDescriptor::for_each_pointer_word`), one `trailing_zeros` per
 //!   pointer, and a leading count as a plain range. Checkmark keeps no bit array: its visited set is the map of
 //!   how each object was reached, which it needs for its message.
+//! - **`backtrace`** captures a heap profile sample's stack as return
+//!   addresses and resolves them (inlined frames included) when the profile
+//!   is written; **`flate2`** gzips the profile, as pprof files are. The
+//!   protobuf encoding of `profile.proto` is written by hand
+//!   (`profile::proto`): a few dozen lines for the subset it uses.
 //! - **Statistics**: the pause histogram (`stats::PauseHistogram`) is 64
 //!   power-of-two counters filled after the world restarts, read through
 //!   `quantile_upper_bound`; the benchmarks' quantiles use `hdrhistogram`
@@ -245,8 +251,10 @@ pub mod events;
 pub mod phase;
 mod stats;
 // Step by step: mutators and their safepoints, barrier and assists; the
-// mark (steps 2–4); the specials (finalizers, weak references,
-// ephemerons) the mark and the sweep act on; the sweep (step 5);
+// mark (steps 2–4); the heap profile's state, sampled by mutators and
+// counted down by the sweep; the specials (finalizers, weak references,
+// ephemerons, profile records) the mark and the sweep act on; the sweep
+// (step 5);
 // verification; the cycle that runs the steps in order; the heap on top.
 pub mod cycle;
 pub mod heap;

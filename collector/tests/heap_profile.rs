@@ -9,6 +9,10 @@
 //!   drop out of `inuse_*` once a collection has swept them;
 //! - the unsampled totals estimate the real ones (bytes and objects of
 //!   mixed sizes, small and large, a fixed seed, loose bounds);
+//! - four threads sampling while the pacer's cycles run and spans are swept
+//!   by the background sweeper and lazily by the threads themselves: every
+//!   sample freed once, none in use once nothing is reachable;
+//! - an object kept for its finalizer stays in use until it really dies;
 //! - sampling off writes a valid, empty profile; the rate can be turned on
 //!   at run time; `TRICOLOR_HEAP_PROFILE`'s file is written when the heap
 //!   goes; a failing writer's error comes back unchanged.
@@ -379,6 +383,76 @@ fn estimates_match_the_real_totals() {
         real.objects
     );
     assert_eq!(summary.inuse_bytes, summary.alloc_bytes, "nothing freed");
+}
+
+#[test]
+fn threads_sample_while_cycles_run_and_sweeps_count_every_free() {
+    let heap = Heap::new(Config {
+        heap_profile_rate: Some(2048),
+        ..Config::default()
+    });
+    heap.set_gc_percent(Some(25)); // many cycles
+    let node = heap
+        .register_type(TypeDescriptor::fixed("LeakNode", 2, &[0]))
+        .unwrap();
+    let temp = heap
+        .register_type(TypeDescriptor::fixed("Temp", 5, &[]))
+        .unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            let heap = &heap;
+            s.spawn(move || {
+                let mut m = heap.attach().unwrap();
+                let slot = m.push_root(None);
+                for round in 0..20 {
+                    plant_leak(&mut m, node, slot, 2_000);
+                    churn(&mut m, temp, 10_000);
+                    if round % 5 == 4 {
+                        m.set_root(slot, None); // the kept list dies too
+                    }
+                }
+                m.set_root(slot, None);
+            });
+        }
+    });
+    assert!(heap.stats().cycles > 2, "cycles ran while sampling");
+    heap.collect();
+    let p = decode(&write(&heap));
+    assert!(p.total("alloc_objects", "plant_leak") > 0);
+    assert!(p.total("alloc_objects", "churn") > 0);
+    // Every sampled object is unreachable and swept: nothing is in use
+    // (a free counted twice would have tripped the buckets' debug check,
+    // a missed one would show here).
+    assert_eq!(
+        p.total("inuse_objects", ""),
+        0,
+        "{:?}",
+        p.by_top("inuse_objects")
+    );
+}
+
+#[test]
+fn an_object_kept_for_its_finalizer_stays_in_use() {
+    // Rate 1: every object is sampled.
+    let heap = Heap::new(Config {
+        heap_profile_rate: Some(1),
+        manual_cycles: true,
+        ..Config::default()
+    });
+    let node = heap
+        .register_type(TypeDescriptor::fixed("Finalized", 2, &[0]))
+        .unwrap();
+    let mut m = heap.attach().unwrap();
+    let obj = m.alloc(node, 0);
+    m.set_finalizer(obj, |_, _| {}).unwrap();
+    m.collect(); // found dead: kept one more cycle, finalizer queued
+    m.wait_for_finalizers();
+    let p = m.native(|| decode(&write(&heap)));
+    assert_eq!(p.total("inuse_objects", ""), 1, "kept for its finalizer");
+    m.collect(); // now it dies
+    let p = m.native(|| decode(&write(&heap)));
+    assert_eq!(p.total("inuse_objects", ""), 0);
+    assert_eq!(p.total("alloc_objects", ""), 1);
 }
 
 #[test]
