@@ -100,8 +100,9 @@ pub struct Config {
     /// Write the heap profile to this file when the heap goes (the last
     /// [`Heap`](crate::Heap) handle and mutator dropped), as
     /// [`Heap::write_heap_profile`](crate::Heap::write_heap_profile) would;
-    /// a failure is reported on standard error. Env:
-    /// `TRICOLOR_HEAP_PROFILE=PATH`, which also turns sampling on at
+    /// a failure is reported on standard error. Several heaps configured
+    /// with one path each write it as they go, the last one's staying.
+    /// Env: `TRICOLOR_HEAP_PROFILE=PATH`, which also turns sampling on at
     /// [`DEFAULT_HEAP_PROFILE_RATE`] unless a rate is set.
     pub heap_profile_path: Option<PathBuf>,
     /// Largest object, in bytes.
