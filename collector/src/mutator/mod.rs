@@ -24,7 +24,7 @@
 //! | file | what |
 //! |---|---|
 //! | `mod.rs` | the public [`Mutator`]: attaching and detaching, safepoints, native state, collecting |
-//! | `alloc.rs` | allocation, and the report to the pacer (assists, waiting at the hard limit) |
+//! | `alloc.rs` | allocation, and the report to the pacer (assists, waiting at the hard limit); heap profile samples |
 //! | `fields.rs` | loads and stores of fields, through the barrier |
 //! | `header.rs` | the type index of an object, from its header |
 //! | `layout.rs` | an object's layout read back; byte arrays as slices |
