@@ -13,6 +13,8 @@
 //!   by the background sweeper and lazily by the threads themselves: every
 //!   sample freed once, none in use once nothing is reachable;
 //! - an object kept for its finalizer stays in use until it really dies;
+//! - an inlined function is a line of its caller's location, innermost
+//!   first;
 //! - sampling off writes a valid, empty profile; the rate can be turned on
 //!   at run time; `TRICOLOR_HEAP_PROFILE`'s file is written when the heap
 //!   goes; a failing writer's error comes back unchanged.
@@ -453,6 +455,41 @@ fn an_object_kept_for_its_finalizer_stays_in_use() {
     let p = m.native(|| decode(&write(&heap)));
     assert_eq!(p.total("inuse_objects", ""), 0);
     assert_eq!(p.total("alloc_objects", ""), 1);
+}
+
+#[inline(always)]
+fn inlined_alloc(m: &mut Mutator, ty: TypeId) {
+    std::hint::black_box(m.alloc(ty, 0));
+}
+
+#[inline(never)]
+fn calls_an_inlined_alloc(m: &mut Mutator, ty: TypeId, n: usize) {
+    for _ in 0..n {
+        inlined_alloc(m, ty);
+    }
+}
+
+#[test]
+fn inlined_frames_are_lines_of_one_location() {
+    let heap = Heap::new(Config {
+        heap_profile_rate: Some(1024),
+        manual_cycles: true,
+        ..Config::default()
+    });
+    let node = heap
+        .register_type(TypeDescriptor::fixed("Node", 2, &[0]))
+        .unwrap();
+    let mut m = heap.attach().unwrap();
+    calls_an_inlined_alloc(&mut m, node, 1_000);
+    let p = m.native(|| decode(&write(&heap)));
+    let s = p
+        .samples
+        .iter()
+        .find(|s| s.top().ends_with("inlined_alloc"))
+        .unwrap_or_else(|| panic!("no sample from inlined_alloc: {:?}", p.samples));
+    let lines = &s.frames[0];
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[1].ends_with("calls_an_inlined_alloc"), "{lines:?}");
 }
 
 #[test]
