@@ -9,7 +9,8 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 
 use tricolor_collector::{
-    AttachError, Config, DescriptorError, GcStats, HeapAlloc, Shape, TypeDescriptor, TypeId,
+    AttachError, Config, DescriptorError, GcStats, HeapAlloc, HeapProfileSummary, Shape,
+    TypeDescriptor, TypeId,
 };
 
 use crate::gc::payload_of;
@@ -186,6 +187,73 @@ impl Heap {
     /// The memory limit in force ([`set_memory_limit`](Self::set_memory_limit)).
     pub fn memory_limit(&self) -> Option<u64> {
         self.shared.raw.memory_limit()
+    }
+
+    /// Sets the heap profile's sampling rate (on average one allocation
+    /// sampled per `rate` bytes; `None`: off, the default) and returns the
+    /// previous one, as setting Go's `runtime.MemProfileRate` does
+    /// ([`raw::Heap::set_heap_profile_rate`](tricolor_collector::Heap::set_heap_profile_rate)).
+    /// Go's rate, 512 KiB, is
+    /// [`raw::DEFAULT_HEAP_PROFILE_RATE`](crate::raw::DEFAULT_HEAP_PROFILE_RATE);
+    /// `TRICOLOR_HEAP_PROFILE_RATE` sets it from the environment
+    /// ([`Heap::from_env`]).
+    ///
+    /// ```
+    /// let heap = tricolor::Heap::new();
+    /// assert_eq!(heap.set_heap_profile_rate(Some(512 << 10)), None);
+    /// assert_eq!(heap.heap_profile_rate(), Some(512 << 10));
+    /// ```
+    pub fn set_heap_profile_rate(&self, rate: Option<u64>) -> Option<u64> {
+        self.shared.raw.set_heap_profile_rate(rate)
+    }
+
+    /// The heap profile's sampling rate in bytes, `None` when off
+    /// ([`set_heap_profile_rate`](Self::set_heap_profile_rate)).
+    ///
+    /// ```
+    /// assert_eq!(tricolor::Heap::new().heap_profile_rate(), None);
+    /// ```
+    pub fn heap_profile_rate(&self) -> Option<u64> {
+        self.shared.raw.heap_profile_rate()
+    }
+
+    /// Writes the heap profile, Go's format (a gzipped `profile.proto`, as
+    /// `pprof.WriteHeapProfile` writes), for `go tool pprof`: what was
+    /// allocated, and what is still in use, by allocation site and type
+    /// ([`raw::Heap::write_heap_profile`](tricolor_collector::Heap::write_heap_profile)
+    /// has the details). Sampling must be on for it to hold anything
+    /// ([`set_heap_profile_rate`](Self::set_heap_profile_rate)); collect
+    /// first for an up-to-date in-use view. `TRICOLOR_HEAP_PROFILE=PATH`
+    /// writes the file when the heap goes.
+    ///
+    /// ```
+    /// use tricolor::{Heap, Member, Trace};
+    ///
+    /// #[derive(Trace, Default)]
+    /// struct Node { next: Member<Node> }
+    ///
+    /// let heap = Heap::new();
+    /// heap.set_heap_profile_rate(Some(4096));
+    /// let mut m = heap.attach()?;
+    /// let mut kept = Vec::new();
+    /// for _ in 0..10_000 {
+    ///     kept.push(m.alloc(Node::default()));
+    /// }
+    /// m.collect();
+    /// let mut file = Vec::new(); // or std::fs::File::create("heap.pb.gz")?
+    /// let summary = heap.write_heap_profile(&mut file)?;
+    /// assert!(summary.inuse_objects > 5_000, "{summary:?}"); // an estimate of 10,000
+    /// # drop(kept);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// What `w` returns, unchanged.
+    pub fn write_heap_profile(
+        &self,
+        w: impl std::io::Write,
+    ) -> std::io::Result<HeapProfileSummary> {
+        self.shared.raw.write_heap_profile(w)
     }
 
     /// Calls `f` at each phase of every cycle and at each cycle's end, never

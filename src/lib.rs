@@ -218,8 +218,10 @@ pub mod raw {
         WeakSlots,
     };
     // Seeing inside the heap: cycle events, the near-limit callback,
-    // per-type live counts.
-    pub use tricolor_collector::{CycleEvent, NearLimit, TypeStats};
+    // per-type live counts, heap profiles.
+    pub use tricolor_collector::{
+        CycleEvent, HeapProfileSummary, NearLimit, TypeStats, DEFAULT_HEAP_PROFILE_RATE,
+    };
 }
 
 /// The README's Rust examples, compiled and run as doctests.

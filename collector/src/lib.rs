@@ -124,8 +124,9 @@
 //!    Before a span's dead objects are freed, their specials are acted on
 //!    ([`specials`] §3): weak references cleared, finalizable objects kept
 //!    one more cycle with their finalizer queued, cleanups of freed objects
-//!    queued. Queued work runs on the heap's finalizer thread, a mutator of
-//!    its own (§5).
+//!    queued, heap profile samples of freed objects counted as freed
+//!    ([`profile`] §3). Queued work runs on the heap's finalizer thread, a
+//!    mutator of its own (§5).
 //!
 //! With [`BarrierMode::Off`] steps 2–4 run inside one stop-the-world, with
 //! parallel mark workers ([`mark::stw`]).
@@ -209,7 +210,7 @@
 //! |---|---|---|
 //! | object model | `object`, `descriptor`, `types` | an object's header and fields, type descriptors, the type table |
 //! | policy | [`policy`] (`config`, `pacer`) | configuration and environment parsing; the pacer (step 1), pure |
-//! | shared state | [`phase`], `stats`, [`events`], [`mutator::state`], [`mark::source`], [`mark::queue`], [`specials::records`], [`specials::tables`], [`heap::inner`] | each part's own state type; `heap::inner::HeapInner` composes them, and everything above takes `&HeapInner` |
+//! | shared state | [`phase`], `stats`, [`events`], [`mutator::state`], [`mark::source`], [`mark::queue`], [`specials::records`], [`specials::tables`], [`profile`], [`heap::inner`] | each part's own state type (the heap profile's rate and buckets in [`profile`], with its sampler, encoder and writer below it); `heap::inner::HeapInner` composes them, and everything above takes `&HeapInner` |
 //! | safepoints | [`mutator::safepoint`] | stopping the world, handshakes |
 //! | the mark (steps 2–4) | [`mark::scan`], [`mark::drain`], [`mark::roots`], [`mark::workers`], [`mark::stw`], [`mark::ephemeron`], [`mark::finalizers`]; [`mutator::barrier`], [`mutator::assist`] | one scanner and one drain loop, used by every marker: background workers, assists, the collector thread, the stop-the-world workers |
 //! | the sweep (step 5) | [`sweep`], [`specials::sweep`], [`specials::finalizer_thread`] | the background sweeper, the specials' sweep hook, the finalizer thread |
@@ -235,6 +236,11 @@
 //!   (`TypeDescriptor::for_each_pointer_word`), one `trailing_zeros` per
 //!   pointer, and a leading count as a plain range. Checkmark keeps no bit array: its visited set is the map of
 //!   how each object was reached, which it needs for its message.
+//! - **`backtrace`** captures a heap profile sample's stack as return
+//!   addresses and resolves them (inlined frames included) when the profile
+//!   is written; **`flate2`** gzips the profile, as pprof files are. The
+//!   protobuf encoding of `profile.proto` is written by hand
+//!   (`profile::proto`): a few dozen lines for the subset it uses.
 //! - **Statistics**: pause quantiles (`stats::PauseQuantiles`) come from an
 //!   `hdrhistogram` (three significant digits) recorded after the world
 //!   restarts, so the pause pays nothing for them; the older power-of-two
@@ -257,13 +263,16 @@ mod generation;
 pub mod phase;
 mod stats;
 // Step by step: mutators and their safepoints, barrier and assists; the
-// mark (steps 2–4); the specials (finalizers, weak references,
-// ephemerons) the mark and the sweep act on; the sweep (step 5);
+// mark (steps 2–4); the heap profile's state, sampled by mutators and
+// counted down by the sweep; the specials (finalizers, weak references,
+// ephemerons, profile records) the mark and the sweep act on; the sweep
+// (step 5);
 // verification; the cycle that runs the steps in order; the heap on top.
 pub mod cycle;
 pub mod heap;
 pub mod mark;
 pub mod mutator;
+pub mod profile;
 pub mod specials;
 pub mod sweep;
 pub mod verify;
@@ -281,7 +290,8 @@ pub use mark::source::RootKind;
 pub use mutator::state::{RootScanner, RootVisitor};
 pub use mutator::{AttachError, GcAllocError, Mutator};
 pub use object::{ObjRef, ObjectView};
-pub use policy::{Config, ConfigError};
+pub use policy::{Config, ConfigError, DEFAULT_HEAP_PROFILE_RATE};
+pub use profile::pprof::HeapProfileSummary;
 pub use specials::api::{CleanupHandle, WeakRef};
 pub use specials::ephemeron::EphemeronTable;
 pub use specials::records::{DropFn, SpecialError, SpecialStats};

@@ -141,6 +141,10 @@ impl tricolor_config {
             gctrace: self.gctrace,
             per_type_stats: d.per_type_stats,
             generational: self.generational,
+            // Heap profiles are not in the C struct: C programs turn them on
+            // with TRICOLOR_HEAP_PROFILE and TRICOLOR_HEAP_PROFILE_RATE.
+            heap_profile_rate: d.heap_profile_rate,
+            heap_profile_path: d.heap_profile_path.clone(),
             max_object_size: size(self.max_object_size, d.max_object_size),
             max_heap_bytes: size(self.max_heap_bytes, d.max_heap_bytes),
         })

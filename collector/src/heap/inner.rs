@@ -24,6 +24,8 @@ use crate::mark::queue::MarkState;
 use crate::mutator::state::MutatorShared;
 use crate::phase::PhaseWord;
 use crate::policy::{Config, Pacer};
+use crate::profile::pprof::{self, HeapProfileSummary};
+use crate::profile::Profile;
 use crate::specials::records::Specials;
 use crate::stats::StatsState;
 use crate::types::TypeTable;
@@ -159,6 +161,9 @@ pub(crate) struct HeapInner {
     /// Generational collection: the running cycle's kind, the old
     /// generation's size, the remembered set (generation §1–§5).
     pub(crate) generations: crate::generation::GenState,
+    /// The heap profile's rate and buckets (`profile` module docs); shared
+    /// with the sweep hook.
+    pub(crate) profile: Arc<Profile>,
 }
 
 #[derive(Default)]
@@ -193,7 +198,30 @@ impl HeapInner {
                     let _ = t.join();
                 }
             }
+            if let Some(path) = &self.config.heap_profile_path {
+                let written = std::fs::File::create(path)
+                    .and_then(|f| self.write_heap_profile(std::io::BufWriter::new(f)));
+                if let Err(e) = written {
+                    eprintln!(
+                        "tricolor: writing the heap profile to {} (TRICOLOR_HEAP_PROFILE): {e}",
+                        path.display()
+                    );
+                }
+            }
         }
+    }
+
+    /// Writes the heap profile (profile §4), types named by the registry.
+    pub(crate) fn write_heap_profile(
+        &self,
+        w: impl std::io::Write,
+    ) -> std::io::Result<HeapProfileSummary> {
+        let name = |i: u32| {
+            self.types
+                .by_index(i)
+                .map_or_else(|| format!("type #{i}"), |d| d.name.to_string())
+        };
+        pprof::write(&self.profile, name, w)
     }
 
     /// Adds a background thread to be joined when the heap shuts down.

@@ -29,6 +29,8 @@ use crate::mutator::{AttachError, Mutator};
 use crate::object::ObjRef;
 use crate::phase::PhaseWord;
 use crate::policy::{Config, Decision, Pacer};
+use crate::profile::pprof::HeapProfileSummary;
+use crate::profile::Profile;
 use crate::specials::records::Specials;
 use crate::specials::sweep::SpecialsHook;
 use crate::stats::{GcStats, HeapAlloc, StatsState};
@@ -69,6 +71,7 @@ impl Heap {
         };
         let per_type = config.per_type_stats;
         let generational = config.generational;
+        let profile = Arc::new(Profile::new(config.heap_profile_rate));
         let inner = Arc::new(HeapInner {
             specials: Arc::new(Specials::new()),
             gctrace: AtomicBool::new(config.gctrace),
@@ -99,9 +102,11 @@ impl Heap {
             handshake_lock: Mutex::new(()),
             events: Events::new(),
             generations: crate::generation::GenState::new(generational),
+            profile,
         });
         inner.page.set_sweep_hook(Box::new(SpecialsHook {
             specials: inner.specials.clone(),
+            profile: inner.profile.clone(),
             heap: Arc::downgrade(&inner),
         }));
         let mut threads = Vec::new();
@@ -173,8 +178,87 @@ impl Heap {
     }
 
     /// Whether the gctrace line is printed ([`set_gctrace`](Self::set_gctrace)).
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap};
+    ///
+    /// let heap = Heap::new(Config { gctrace: true, ..Config::default() });
+    /// assert!(heap.gctrace());
+    /// ```
     pub fn gctrace(&self) -> bool {
         self.inner.gctrace.load(Ordering::Relaxed)
+    }
+
+    /// Sets the heap profile's sampling rate: on average one allocation
+    /// sampled per `rate` bytes, `None` (or 0) for none; returns the
+    /// previous rate. [`Config::heap_profile_rate`] is where it starts.
+    /// Each mutator takes the new rate up within its next 64 KiB of
+    /// allocation. Samples already taken stay in the profile, counted at
+    /// the rate they were taken at; turning sampling off stops new samples
+    /// but still counts the frees of sampled objects.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, DEFAULT_HEAP_PROFILE_RATE};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// assert_eq!(heap.set_heap_profile_rate(Some(DEFAULT_HEAP_PROFILE_RATE)), None);
+    /// assert_eq!(heap.heap_profile_rate(), Some(512 << 10));
+    /// assert_eq!(heap.set_heap_profile_rate(None), Some(512 << 10));
+    /// ```
+    pub fn set_heap_profile_rate(&self, rate: Option<u64>) -> Option<u64> {
+        self.inner.profile.set_rate(rate)
+    }
+
+    /// The heap profile's sampling rate in bytes, `None` when off
+    /// ([`set_heap_profile_rate`](Self::set_heap_profile_rate)).
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap};
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// assert_eq!(heap.heap_profile_rate(), None, "off by default");
+    /// ```
+    pub fn heap_profile_rate(&self) -> Option<u64> {
+        Some(self.inner.profile.rate()).filter(|&r| r != 0)
+    }
+
+    /// Writes the heap profile to `w` as Go's `pprof.WriteHeapProfile`
+    /// does: a gzipped `profile.proto` that `go tool pprof` reads, with the
+    /// sample types `alloc_objects`, `alloc_space`, `inuse_objects` and
+    /// `inuse_space` (the default) per allocation site, each sample
+    /// labelled with its object type (`type`) and slot size (`bytes`).
+    /// Objects sampled ([`Config::heap_profile_rate`]) since the heap was
+    /// made count as allocated, and as in use until a sweep frees them;
+    /// counts are scaled up from the samples as pprof does, so totals
+    /// estimate the real ones. Stacks start at the function that called
+    /// `alloc` (the collector's own frames are left out), with inlined
+    /// functions as lines of their caller's location. With sampling off
+    /// the profile is valid and empty.
+    ///
+    /// Collect first for an up-to-date in-use view: objects that died
+    /// since the last sweep count as in use until it frees them.
+    /// `TRICOLOR_HEAP_PROFILE=PATH` writes the profile when the heap goes
+    /// ([`Config::heap_profile_path`]).
+    ///
+    /// ```no_run
+    /// use tricolor_collector::{Config, Heap};
+    ///
+    /// let heap = Heap::new(Config { heap_profile_rate: Some(512 << 10), ..Config::default() });
+    /// // ... run the program ...
+    /// heap.collect();
+    /// let summary = heap.write_heap_profile(std::fs::File::create("heap.pb.gz")?)?;
+    /// println!("{} bytes in use (estimated)", summary.inuse_bytes);
+    /// // Then: go tool pprof -top heap.pb.gz
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// What `w` returns, unchanged.
+    pub fn write_heap_profile(
+        &self,
+        w: impl std::io::Write,
+    ) -> std::io::Result<HeapProfileSummary> {
+        self.inner.write_heap_profile(w)
     }
 
     /// Registers a type; objects of it are allocated with the returned id.

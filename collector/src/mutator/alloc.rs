@@ -1,11 +1,12 @@
 //! Allocation: the inlined fast path, the general path, and the report
 //! to the pacer that may start a cycle, assist the mark or wait for it
-//! (essay steps 1 and 3b).
+//! (essay steps 1 and 3b); heap profile samples are taken on the general
+//! path (profile §1).
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use tricolor_allocator::ObjectKind;
+use tricolor_allocator::{ObjectKind, Special};
 
 use super::assist::{self, Owed};
 use super::{native_misuse, GcAllocError, Mutator, ALLOC_REPORT_BYTES};
@@ -13,6 +14,8 @@ use crate::descriptor::{Shape, TypeId};
 use crate::heap::inner::CollectError;
 use crate::object::{self, ObjRef};
 use crate::policy::Decision;
+use crate::profile::sample::capture_stack;
+use crate::specials::records::KIND_PROFILE;
 
 impl Mutator {
     // ---- allocation ----------------------------------------------------------
@@ -109,26 +112,26 @@ impl Mutator {
     /// The inlined part of [`alloc`](Self::alloc) and
     /// [`try_alloc`](Self::try_alloc): a small fixed-size
     /// object of this heap from the cache's current window, when no
-    /// safepoint request and no allocation report is due. `None` sends the
-    /// caller to [`alloc_general`](Self::alloc_general), which handles every
-    /// case (including these, and errors) in full.
+    /// safepoint request is due and the object does not take the bytes
+    /// allocated past `report_at` (an allocation report or a heap profile
+    /// sample is due, profile §1). `None` sends the caller to
+    /// [`alloc_general`](Self::alloc_general), which handles every case
+    /// (including these, and errors) in full.
     #[inline(always)]
     fn alloc_fast(&mut self, ty: TypeId, len: usize) -> Option<ObjRef> {
-        if self.shared.poll.load(Ordering::Acquire) != 0
-            || self.allocated_unreported >= ALLOC_REPORT_BYTES
-            || len != 0
-        {
+        if self.shared.poll.load(Ordering::Acquire) != 0 || len != 0 {
             return None;
         }
         let spc = ty.small?;
-        if !self.heap.types.owns(ty) {
+        let slot = spc.size_class().size();
+        if self.allocated_unreported + slot as u64 > self.report_at || !self.heap.types.owns(ty) {
             return None;
         }
         // In native state (no data) the general path reports the misuse.
         let data = self.data.as_mut()?;
         let ptr = data.cache.try_alloc_class(spc)?;
         let bits = data.header_bits;
-        Some(self.finish_alloc(ptr, ty, 0, spc.size_class().size(), bits))
+        Some(self.finish_alloc(ptr, ty, 0, slot, bits))
     }
 
     /// Everything [`alloc`](Self::alloc) does: the safepoint poll, the
@@ -142,6 +145,7 @@ impl Mutator {
         if self.allocated_unreported >= ALLOC_REPORT_BYTES {
             self.report_allocation()?;
         }
+        self.sync_profile_rate();
         let heap = &*self.heap;
         if let (Some(spc), 0, true) = (ty.small, len, heap.types.owns(ty)) {
             // The common case: a small fixed-size object of this heap, its
@@ -150,7 +154,7 @@ impl Mutator {
             let data = self.data();
             let ptr = data.cache.alloc_class(spc)?;
             let bits = data.header_bits;
-            return Ok(self.finish_alloc(ptr, ty, 0, spc.size_class().size(), bits));
+            return Ok(self.finish_general(ptr, ty, 0, spc.size_class().size(), bits));
         }
         // An id of this heap always resolves: ids come only from
         // `register_type`, and registered slots are never cleared.
@@ -189,7 +193,69 @@ impl Mutator {
         let data = self.data();
         let ptr = data.cache.alloc(bytes, kind)?;
         let bits = data.header_bits;
-        Ok(self.finish_alloc(ptr, ty, len, tricolor_allocator::slot_size(bytes), bits))
+        Ok(self.finish_general(ptr, ty, len, tricolor_allocator::slot_size(bytes), bits))
+    }
+
+    /// [`finish_alloc`](Self::finish_alloc) on the general path: also takes
+    /// a heap profile sample if the object covers the sample point
+    /// (profile §1).
+    #[inline]
+    fn finish_general(
+        &mut self,
+        ptr: std::ptr::NonNull<u8>,
+        ty: TypeId,
+        len: usize,
+        slot: usize,
+        bits: u64,
+    ) -> ObjRef {
+        let obj = self.finish_alloc(ptr, ty, len, slot, bits);
+        if self.allocated_unreported > self.sample_at {
+            self.take_sample(obj, ty, slot);
+        }
+        obj
+    }
+
+    /// Records `obj` (`slot` bytes, just allocated) in the heap profile and
+    /// draws the next sample point (profile §1–§3).
+    #[cold]
+    #[inline(never)]
+    fn take_sample(&mut self, obj: ObjRef, ty: TypeId, slot: usize) {
+        let rate = self.sampler.rate;
+        self.sample_at = self.allocated_unreported + self.sampler.distance(rate);
+        self.report_at = ALLOC_REPORT_BYTES.min(self.sample_at);
+        let stack = capture_stack();
+        let bucket = self
+            .heap
+            .profile
+            .record_alloc(stack, ty.index, slot as u64, rate);
+        // The bucket lock is released before the span's specials lock is
+        // taken (profile §3: the sweep takes them the other way round).
+        let o = self
+            .heap
+            .page
+            .find_object(obj.addr())
+            .expect("a fresh object is in its span");
+        o.span().specials().add(Special {
+            index: o.index() as u32,
+            kind: KIND_PROFILE,
+            data: bucket,
+        });
+    }
+
+    /// Picks up the heap's profile rate if it changed: a new sample point
+    /// at the new rate, or none (profile §1).
+    pub(super) fn sync_profile_rate(&mut self) {
+        let rate = self.heap.profile.rate();
+        if rate == self.sampler.rate {
+            return;
+        }
+        self.sampler.rate = rate;
+        self.sample_at = if rate == 0 {
+            u64::MAX
+        } else {
+            self.allocated_unreported + self.sampler.distance(rate)
+        };
+        self.report_at = ALLOC_REPORT_BYTES.min(self.sample_at);
     }
 
     /// Writes the header of a fresh slot, with the mutator's `bits` (its
@@ -222,6 +288,11 @@ impl Mutator {
     /// The failure of a collection it had to wait for.
     pub(super) fn report_allocation(&mut self) -> Result<(), CollectError> {
         let n = std::mem::take(&mut self.allocated_unreported);
+        // The sample point is on the scale of `allocated_unreported`.
+        if self.sample_at != u64::MAX {
+            self.sample_at = self.sample_at.saturating_sub(n);
+        }
+        self.report_at = ALLOC_REPORT_BYTES.min(self.sample_at);
         if self.heap.phase.marking() {
             // Allocated black during a mark: counted as marked, and paid for
             // with marking work (`mutator::assist`).

@@ -24,7 +24,7 @@
 //! | file | what |
 //! |---|---|
 //! | `mod.rs` | the public [`Mutator`]: attaching and detaching, safepoints, native state, collecting |
-//! | `alloc.rs` | allocation, and the report to the pacer (assists, waiting at the hard limit) |
+//! | `alloc.rs` | allocation, and the report to the pacer (assists, waiting at the hard limit); heap profile samples |
 //! | `fields.rs` | loads and stores of fields, through the barrier |
 //! | `header.rs` | the type index of an object, from its header |
 //! | `layout.rs` | an object's layout read back; byte arrays as slices |
@@ -48,6 +48,7 @@ use tricolor_barriers::Barrier;
 
 use crate::descriptor::TypeId;
 use crate::heap::inner::{CollectError, Heap, HeapInner};
+use crate::profile::sample::Sampler;
 use crate::stats::HeapAlloc;
 
 use state::{
@@ -248,7 +249,17 @@ pub struct Mutator {
     shared: Arc<MutatorShared>,
     /// Held while running; `None` while in native code.
     data: Option<ArcMutexGuard<RawMutex, MutatorData>>,
+    /// Bytes (slot sizes) allocated since the last report to the pacer.
     allocated_unreported: u64,
+    /// The fast path allocates while `allocated_unreported` stays at or
+    /// under this: the nearer of the next report (`ALLOC_REPORT_BYTES`) and
+    /// the next heap profile sample point (profile §1).
+    report_at: u64,
+    /// The next sample point, on the same scale as `allocated_unreported`
+    /// (`u64::MAX` when sampling is off).
+    sample_at: u64,
+    /// The heap profile's random distances and the rate they were drawn at.
+    sampler: Sampler,
     stress_countdown: u32,
     /// Inside a gc-stress collection (its own polls must not count).
     stressing: bool,
@@ -316,17 +327,23 @@ impl Mutator {
         }
         let running = note_attached(id);
         let stress = heap.config.gc_stress.map_or(0, |n| n.get());
-        Ok(Mutator {
+        let sampler = Sampler::new(shared.id);
+        let mut m = Mutator {
             heap,
             shared,
             data: Some(guard),
             allocated_unreported: 0,
+            report_at: ALLOC_REPORT_BYTES,
+            sample_at: u64::MAX,
+            sampler,
             stress_countdown: stress,
             stressing: false,
             counts_as_user,
             running,
             _not_send: PhantomData,
-        })
+        };
+        m.sync_profile_rate();
+        Ok(m)
     }
 
     /// This mutator's id (named in diagnostics).

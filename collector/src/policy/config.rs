@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::num::NonZeroU32;
+use std::path::PathBuf;
 
 use tricolor_barriers::BarrierMode;
 
@@ -97,6 +98,23 @@ pub struct Config {
     /// (on with the crate's testing feature `test-generational`, which runs
     /// the test suite in generational mode). Env: `TRICOLOR_GENERATIONAL=1`.
     pub generational: bool,
+    /// Sampled heap profiling: on average one allocation sampled per this
+    /// many bytes allocated, with its stack and type, for
+    /// [`Heap::write_heap_profile`](crate::Heap::write_heap_profile) (Go's
+    /// `runtime.MemProfileRate`; [`DEFAULT_HEAP_PROFILE_RATE`] is Go's
+    /// 512 KiB). `None`, the default, samples nothing and costs the
+    /// allocation fast path nothing; [`Heap::set_heap_profile_rate`](crate::Heap::set_heap_profile_rate)
+    /// changes it at run time. Env: `TRICOLOR_HEAP_PROFILE_RATE=BYTES`
+    /// (`off` or `0` for `None`).
+    pub heap_profile_rate: Option<u64>,
+    /// Write the heap profile to this file when the heap goes (the last
+    /// [`Heap`](crate::Heap) handle and mutator dropped), as
+    /// [`Heap::write_heap_profile`](crate::Heap::write_heap_profile) would;
+    /// a failure is reported on standard error. Several heaps configured
+    /// with one path each write it as they go, the last one's staying.
+    /// Env: `TRICOLOR_HEAP_PROFILE=PATH`, which also turns sampling on at
+    /// [`DEFAULT_HEAP_PROFILE_RATE`] unless a rate is set.
+    pub heap_profile_path: Option<PathBuf>,
     /// Largest object, in bytes.
     pub max_object_size: usize,
     /// Most address space the heap may reserve, in bytes.
@@ -121,11 +139,24 @@ impl Default for Config {
             gctrace: false,
             per_type_stats: false,
             generational: cfg!(feature = "test-generational"),
+            heap_profile_rate: None,
+            heap_profile_path: None,
             max_object_size: alloc.max_object_size,
             max_heap_bytes: alloc.max_heap_bytes,
         }
     }
 }
+
+/// Go's default heap profile rate, 512 KiB: what
+/// `TRICOLOR_HEAP_PROFILE` turns sampling on at when no rate is given.
+///
+/// ```
+/// use tricolor_collector::{Config, DEFAULT_HEAP_PROFILE_RATE};
+///
+/// let config = Config { heap_profile_rate: Some(DEFAULT_HEAP_PROFILE_RATE), ..Config::default() };
+/// assert_eq!(config.heap_profile_rate, Some(512 << 10));
+/// ```
+pub const DEFAULT_HEAP_PROFILE_RATE: u64 = 512 << 10;
 
 /// A malformed `TRICOLOR_*` environment variable.
 ///
@@ -169,6 +200,8 @@ impl Config {
     /// | `TRICOLOR_GENERATIONAL` | `1` collects generationally (sticky mark bits) |
     /// | `TRICOLOR_CHECKMARK`, `TRICOLOR_VERIFY`, `TRICOLOR_POISON` | `1` turns the mode on |
     /// | `TRICOLOR_GCSTRESS` | collect every N allocations |
+    /// | `TRICOLOR_HEAP_PROFILE_RATE` | bytes between heap profile samples on average, or `off` |
+    /// | `TRICOLOR_HEAP_PROFILE` | a file the heap profile is written to when the heap goes |
     ///
     /// ```
     /// use tricolor_collector::{Config, Heap};
@@ -270,6 +303,29 @@ impl Config {
         if let Some(v) = get("TRICOLOR_GCSTRESS") {
             self.gc_stress = NonZeroU32::new(number(&v, "TRICOLOR_GCSTRESS")?);
         }
+        if let Some(v) = get("TRICOLOR_HEAP_PROFILE_RATE") {
+            self.heap_profile_rate = match v.trim() {
+                "off" | "0" => None,
+                t => Some(t.parse::<u64>().map_err(|_| ConfigError {
+                    variable: "TRICOLOR_HEAP_PROFILE_RATE",
+                    message: format!(
+                        "expected bytes between samples (a whole number) or off, got {v:?}"
+                    ),
+                })?),
+            };
+        }
+        if let Some(v) = get("TRICOLOR_HEAP_PROFILE") {
+            if v.trim().is_empty() {
+                return Err(ConfigError {
+                    variable: "TRICOLOR_HEAP_PROFILE",
+                    message: "expected the path of the file to write the heap profile to, got an empty value".into(),
+                });
+            }
+            self.heap_profile_path = Some(PathBuf::from(v));
+            if get("TRICOLOR_HEAP_PROFILE_RATE").is_none() && self.heap_profile_rate.is_none() {
+                self.heap_profile_rate = Some(DEFAULT_HEAP_PROFILE_RATE);
+            }
+        }
         Ok(self)
     }
 
@@ -341,6 +397,38 @@ mod tests {
             .with_env(env(&[("TRICOLOR_GOGC", "lots")]))
             .unwrap_err();
         assert_eq!(e.variable, "TRICOLOR_GOGC");
+        let e = Config::default()
+            .with_env(env(&[("TRICOLOR_HEAP_PROFILE_RATE", "512k")]))
+            .unwrap_err();
+        assert_eq!(e.variable, "TRICOLOR_HEAP_PROFILE_RATE");
+        assert!(e.to_string().contains("\"512k\""), "{e}");
+        let e = Config::default()
+            .with_env(env(&[("TRICOLOR_HEAP_PROFILE", " ")]))
+            .unwrap_err();
+        assert_eq!(e.variable, "TRICOLOR_HEAP_PROFILE");
+    }
+
+    #[test]
+    fn heap_profile_variables() {
+        let c = Config::default()
+            .with_env(env(&[("TRICOLOR_HEAP_PROFILE_RATE", "4096")]))
+            .unwrap();
+        assert_eq!(
+            (c.heap_profile_rate, c.heap_profile_path),
+            (Some(4096), None)
+        );
+        let c = Config::default()
+            .with_env(env(&[("TRICOLOR_HEAP_PROFILE", "heap.pb.gz")]))
+            .unwrap();
+        assert_eq!(c.heap_profile_rate, Some(DEFAULT_HEAP_PROFILE_RATE));
+        assert_eq!(c.heap_profile_path.as_deref(), Some("heap.pb.gz".as_ref()));
+        let c = Config::default()
+            .with_env(env(&[
+                ("TRICOLOR_HEAP_PROFILE", "heap.pb.gz"),
+                ("TRICOLOR_HEAP_PROFILE_RATE", "off"),
+            ]))
+            .unwrap();
+        assert_eq!(c.heap_profile_rate, None, "an explicit off wins");
     }
 
     /// The pacer's variables mean the same through `Config::with_env` as

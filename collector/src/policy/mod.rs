@@ -9,5 +9,5 @@ pub mod config;
 pub mod generations;
 pub mod pacer;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, DEFAULT_HEAP_PROFILE_RATE};
 pub use pacer::{CycleGoal, Decision, LimitCrossing, LimitWatch, Pacer, PacerConfig};

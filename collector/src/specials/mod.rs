@@ -8,9 +8,10 @@
 //!
 //! Each record is a [`Special`](tricolor_allocator::Special) on the span of its object: `(object index,
 //! kind, data)`, kept sorted, where `data` indexes one of three tables here
-//! (finalizer closures, cleanup closures and arguments, weak cells). Kinds
-//! sort weak < finalizer < cleanup, so per object the weak record comes
-//! first. Records are added and removed under the span's specials lock; the
+//! (finalizer closures, cleanup closures and arguments, weak cells), or is
+//! a drop function, or the bucket of a heap profile sample (profile §3).
+//! Kinds sort weak < finalizer < cleanup < drop < profile, so per object
+//! the weak record comes first. Records are added and removed under the span's specials lock; the
 //! tables have their own locks, always taken *after* a span's specials lock.
 //!
 //! # §2 Marking: what a finalizer keeps alive
@@ -72,6 +73,10 @@
 //!    value living there) and queued with the drop function. Nothing the
 //!    object points to is kept for it: the drop must not follow its
 //!    pointers (the safe API nulls them before dropping).
+//! 5. a profile record (a sampled allocation, profile §3): likewise kept
+//!    with a kept object (still in use); otherwise removed, and the free
+//!    counted in its bucket under the profile's bucket lock, which is taken
+//!    inside the span's specials lock and nowhere the other way round.
 //!
 //! Sweeping finishes before the next mark starts (sweep termination), so no
 //! record is queued while marking, and a queued object is rooted by the
@@ -118,7 +123,7 @@
 //! |---|---|
 //! | `records.rs` | §1: the records, their tables, the finalizer queue (`records::Specials`) |
 //! | `tables.rs` | the entries of ephemeron tables (`ephemeron` §1) |
-//! | `sweep.rs` | §3: the allocator's sweep hook |
+//! | `sweep.rs` | §3: the allocator's sweep hook (step 5 counts in `profile`'s buckets) |
 //! | `finalizer_thread.rs` | §5: the thread that runs finalizers and cleanups; §6: the drops left when the heap goes |
 //! | `api.rs` | the public calls: `Mutator::set_finalizer`, `add_cleanup`, `weak_ref`, `keep_alive`, `WeakRef`, `CleanupHandle` |
 //! | `ephemeron.rs` | [`EphemeronTable`](crate::EphemeronTable) and its essay (`ephemeron` §1–§3) |

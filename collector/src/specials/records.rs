@@ -22,6 +22,9 @@ pub(crate) const KIND_FINALIZER: u8 = 2;
 pub(crate) const KIND_CLEANUP: u8 = 3;
 /// A drop record: `data` is the [`DropFn`] itself (no table).
 pub(crate) const KIND_DROP: u8 = 4;
+/// A heap profile record: `data` is the index of the sample's bucket
+/// (profile §3; no table here).
+pub(crate) const KIND_PROFILE: u8 = 5;
 
 /// Drops a value moved out of a dead object: called on the finalizer thread
 /// with a buffer holding a bitwise copy of the object's payload words

@@ -8,15 +8,17 @@ use tricolor_allocator::{Span, Special, SweepHook};
 
 use crate::heap::inner::HeapInner;
 use crate::mark::scan::for_each_referent;
+use crate::profile::Profile;
 use crate::specials::records::{
-    drop_fn_of, Job, Specials, KIND_CLEANUP, KIND_DROP, KIND_FINALIZER, KIND_WEAK,
+    drop_fn_of, Job, Specials, KIND_CLEANUP, KIND_DROP, KIND_FINALIZER, KIND_PROFILE, KIND_WEAK,
 };
 
-/// The allocator's sweep hook: specials §3. It holds the specials, not the
-/// heap (the heap holds the allocator, which holds the hook); `heap` only
-/// serves the debug check of §2.
+/// The allocator's sweep hook: specials §3. It holds the specials and the
+/// heap profile, not the heap (the heap holds the allocator, which holds
+/// the hook); `heap` only serves the debug check of §2.
 pub(crate) struct SpecialsHook {
     pub(crate) specials: Arc<Specials>,
+    pub(crate) profile: Arc<Profile>,
     pub(crate) heap: Weak<HeapInner>,
 }
 
@@ -103,6 +105,18 @@ impl SweepHook for SpecialsHook {
             let f = unsafe { drop_fn_of(s.data) };
             jobs.push(Job::Drop { words, f });
             sp.drops_queued.fetch_add(1, Ordering::Relaxed);
+            false
+        });
+        // 5: heap profile samples of objects that really die are counted
+        // as freed (profile §3).
+        dead.retain(|s| {
+            if s.kind != KIND_PROFILE {
+                return true;
+            }
+            if kept.contains(&s.index) {
+                return true; // still in use
+            }
+            self.profile.record_free(s.data);
             false
         });
         if !jobs.is_empty() {
