@@ -55,6 +55,7 @@ use tricolor_barriers::BarrierMode;
 
 use crate::events::{self, CycleEvent, TracedPhase};
 use crate::heap::inner::HeapInner;
+use crate::inspect;
 use crate::mark::drain::drain_private;
 use crate::mark::scan::shade_roots;
 use crate::mark::source::Source;
@@ -607,7 +608,8 @@ struct MarkEnd {
 }
 
 /// The end of every cycle (essay steps 4b–5), world stopped, grey set
-/// empty: checkmark and the verifier if configured (`verify`), entries of
+/// empty: checkmark and the verifier if configured (`verify`), pending
+/// retaining-path and snapshot requests answered (inspect §1), entries of
 /// dead ephemeron keys removed before anything is freed (ephemeron §2), the
 /// pacer's next goal from the marked bytes, the allocator's sweep
 /// generation advanced (every span now needs sweeping), phase back to
@@ -624,11 +626,15 @@ fn finish_mark_termination(
     // Every marker has published (the grey set is empty and no marker
     // runs): the per-type counts are final.
     let types = ms.take_types();
-    if heap.config.checkmark {
-        let mut roots = roots::gather(heap, &mut world);
-        finalizers::checkmark_roots(heap, &mut roots);
-        ephemeron::checkmark_roots(heap, &mut roots);
-        verify::checkmark(heap, &roots);
+    // Checkmark and pending inspections walk from the same labelled roots,
+    // gathered once (inspect §1), before dead ephemeron entries go.
+    let inspections = heap.inspections.take();
+    if heap.config.checkmark || !inspections.is_empty() {
+        let roots = inspect::walk::labelled_roots(heap, &mut world);
+        if heap.config.checkmark {
+            verify::checkmark(heap, &roots);
+        }
+        inspect::serve::serve(heap, &roots, inspections, run.number, marked_objects);
     }
     if heap.config.verify {
         verify::verify_heap(heap);

@@ -96,6 +96,7 @@ impl Heap {
             next_mutator_id: AtomicU64::new(1),
             handshake_lock: Mutex::new(()),
             events: Events::new(),
+            inspections: Default::default(),
         });
         inner.page.set_sweep_hook(Box::new(SpecialsHook {
             specials: inner.specials.clone(),
