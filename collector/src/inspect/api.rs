@@ -199,6 +199,19 @@ impl Heap {
     pub fn try_retaining_path(&self, obj: ObjRef) -> Result<Option<RetainingPath>, InspectError> {
         assert_may_wait(&self.inner, "retaining_path");
         let target = obj.addr();
+        // Refused before forcing a cycle where a lookup can tell already;
+        // the cycle checks again, with the world stopped (and tells a freed
+        // slot, which only it can).
+        match self.inner.page.find_object(target) {
+            None => return Err(InspectError::NotInHeap { addr: target }),
+            Some(o) if o.base() != target => {
+                return Err(InspectError::Interior {
+                    addr: target,
+                    base: o.base(),
+                })
+            }
+            Some(_) => {}
+        }
         let answer = inspect(&self.inner, |reply| Inspection::Path { target, reply })
             .map_err(InspectError::Collect)?;
         Ok(answer?)
