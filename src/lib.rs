@@ -160,6 +160,7 @@ mod array;
 mod gc;
 mod global;
 mod heap;
+mod inspect;
 mod member;
 mod mutator;
 mod roots;
@@ -178,6 +179,9 @@ pub use mutator::{AllocError, Mutator};
 pub use roots::Root;
 pub use specials::{EphemeronTable, Weak};
 pub use trace::{Data, Trace, Tracer};
+/// What [`Mutator::retaining_path`] and [`Heap::write_heap_snapshot`]
+/// return.
+pub use tricolor_collector::{PathStep, RetainingPath, SnapshotSummary, Via};
 /// Derives [`Trace`](trait@Trace) (see the trait) and [`Data`](trait@Data).
 pub use tricolor_derive::{Data, Trace};
 
@@ -218,8 +222,11 @@ pub mod raw {
         WeakSlots,
     };
     // Seeing inside the heap: cycle events, the near-limit callback,
-    // per-type live counts.
-    pub use tricolor_collector::{CycleEvent, NearLimit, TypeStats};
+    // per-type live counts, retaining paths and heap snapshots.
+    pub use tricolor_collector::{
+        CycleEvent, InspectError, NearLimit, PathStep, RetainingPath, SnapshotSummary, TypeStats,
+        Via,
+    };
 }
 
 /// The README's Rust examples, compiled and run as doctests.
