@@ -418,7 +418,11 @@ fn retaining_paths_name_the_root_and_the_fields() {
     assert_eq!(
         steps,
         [
-            (a, "Node", Via::Root(RootKind::ShadowStack(m.id(), slot))),
+            (
+                a,
+                "Node",
+                Via::FromRoot(RootKind::ShadowStack(m.id(), slot))
+            ),
             (p, "Pairs", Via::Field(1)),
             (tg, "Tagged", Via::Field(2)),
             (b, "Node", Via::TraceCallback),
@@ -613,4 +617,34 @@ fn a_writer_error_is_returned() {
     // The heap is unharmed.
     m.collect();
     assert_eq!(marked(&heap), 1);
+}
+
+#[test]
+fn every_barrier_mode_answers() {
+    for mode in ALL_MODES {
+        let heap = Heap::new(Config {
+            barrier: mode,
+            ..checked_config()
+        });
+        let t = Types::register(&heap);
+        let mut m = heap.attach().unwrap();
+        let a = node(&mut m, &t, 1);
+        let b = node(&mut m, &t, 2);
+        node(&mut m, &t, 3); // garbage
+                             // SAFETY (test): fresh objects, no cycle since.
+        unsafe { link(&mut m, Kind::Node, a, 2, Some(b)) };
+        let slot = m.push_root(Some(a));
+        let path = m.retaining_path(b).expect("reachable");
+        assert_eq!(path.root(), RootKind::ShadowStack(m.id(), slot), "{mode:?}");
+        assert_eq!(path.steps()[1].via, Via::Field(2), "{mode:?}");
+        let mut json = Vec::new();
+        let summary = m.write_heap_snapshot(&mut json).unwrap();
+        assert_eq!((summary.objects, summary.edges), (2, 1), "{mode:?}");
+        let s = Snapshot::parse(&json);
+        assert_eq!(
+            s.count(),
+            2 + 3,
+            "{mode:?}: root, (GC roots), one stack, two objects"
+        );
+    }
 }

@@ -13,14 +13,14 @@ use crate::object::ObjRef;
 /// ```
 /// use tricolor_collector::{RootKind, Via};
 ///
-/// assert_eq!(Via::Root(RootKind::Global(2)).to_string(), "global root #2");
+/// assert_eq!(Via::FromRoot(RootKind::Global(2)).to_string(), "global root #2");
 /// assert_eq!(Via::Field(1).to_string(), "field 1");
 /// assert_eq!(Via::TraceCallback.to_string(), "trace callback");
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Via {
     /// The first step: a root holds the object.
-    Root(RootKind),
+    FromRoot(RootKind),
     /// A pointer word of the previous object, by payload word index (what
     /// the type descriptor's pointer map names).
     Field(usize),
@@ -31,7 +31,7 @@ pub enum Via {
 impl fmt::Display for Via {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Via::Root(kind) => write!(f, "{kind}"),
+            Via::FromRoot(kind) => write!(f, "{kind}"),
             Via::Field(i) => write!(f, "field {i}"),
             Via::TraceCallback => write!(f, "trace callback"),
         }
@@ -51,7 +51,7 @@ impl fmt::Display for Via {
 /// let path = m.retaining_path(a).expect("rooted");
 /// let step = &path.steps()[0];
 /// assert_eq!((step.object, step.type_name.as_str()), (a, "Node"));
-/// assert!(matches!(step.via, Via::Root(_)));
+/// assert!(matches!(step.via, Via::FromRoot(_)));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,7 +106,10 @@ impl RetainingPath {
     /// A path of `steps`; the first is reached from a root, the others
     /// through fields. Built by the walk only.
     pub(crate) fn new(steps: Vec<PathStep>) -> RetainingPath {
-        debug_assert!(matches!(steps.first().map(|s| s.via), Some(Via::Root(_))));
+        debug_assert!(matches!(
+            steps.first().map(|s| s.via),
+            Some(Via::FromRoot(_))
+        ));
         RetainingPath { steps }
     }
 
@@ -124,7 +127,7 @@ impl RetainingPath {
     /// ```
     pub fn root(&self) -> RootKind {
         match self.steps[0].via {
-            Via::Root(kind) => kind,
+            Via::FromRoot(kind) => kind,
             _ => unreachable!("a retaining path starts at a root"),
         }
     }

@@ -162,7 +162,7 @@ impl<'h> Walk<'h> {
         loop {
             let r = &self.reached[at as usize];
             let (via, up) = match r.parent {
-                Parent::Root(i) => (Via::Root(self.roots[i as usize].1), None),
+                Parent::Root(i) => (Via::FromRoot(self.roots[i as usize].1), None),
                 Parent::Field {
                     from,
                     field: TRACED,
