@@ -10,7 +10,7 @@
 //! step 4b), and inspections share its place: a caller queues a request on
 //! the heap (`request::Inspections`), forces a cycle and waits for it; the
 //! cycle's `finish_mark_termination` takes the queue, gathers the labelled
-//! roots once ([`walk`]'s `labelled_roots`, the same list checkmark
+//! roots once (`walk::labelled_roots`, the same list checkmark
 //! re-traces from), runs checkmark if configured, then answers each
 //! request (`serve`) before the dead ephemeron entries are dropped and the
 //! sweep begins. Any mark termination after the request answers it: the
@@ -32,10 +32,10 @@
 //! threaded, with its own visited map, independent of the mark bits, the
 //! mark queues and the workers. It gives each object an ordinal in the
 //! order it is first reached, roots' objects first, and since it scans
-//! objects in that order its queue is the ordinal list itself: one map
-//! (address to ordinal) and one vector (per ordinal: address, parent,
-//! whether the object may hold pointers), about 40 bytes per reachable
-//! object. Each object's first parent (a root, or an object and a field)
+//! objects in that order its queue is the ordinal list itself: per span
+//! reached, an array of its slots' ordinals (4 bytes a slot), and one
+//! vector (per ordinal: address, parent, whether the object may hold
+//! pointers; 24 bytes). Each object's first parent (a root, or an object and a field)
 //! makes the path to it; breadth-first, that path is a shortest one.
 //! Visitors hear of each new object, each root reference and each field
 //! reference, and may stop the walk.

@@ -1,4 +1,4 @@
-//! The heap snapshot writer (inspect §4): a captured [`HeapGraph`] as the
+//! The heap snapshot writer (inspect §4): a captured `HeapGraph` as the
 //! `.heapsnapshot` JSON of Chrome DevTools' Memory panel, streamed to a
 //! writer. Nothing here touches the heap.
 //!

@@ -57,6 +57,9 @@ pub(crate) trait Visitor {
     fn edge(&mut self, _from: u32, _field: u32, _to: u32) {}
 }
 
+/// The ordinal of a slot the walk has not reached.
+const UNREACHED: u32 = u32::MAX;
+
 /// How an object was first reached.
 #[derive(Copy, Clone)]
 enum Parent {
@@ -78,7 +81,11 @@ struct Reached {
 pub(crate) struct Walk<'h> {
     heap: &'h HeapInner,
     roots: &'h [(usize, RootKind)],
-    ordinals: HashMap<usize, u32, BuildHasherDefault<AddrHasher>>,
+    /// Per span reached (by base address), each slot's ordinal, or
+    /// `UNREACHED`: a few bytes per slot, indexed like the span's mark
+    /// bits, so that looking an object up costs one small map probe (a few
+    /// thousand spans) and one array read near its neighbours' entries.
+    ordinals: HashMap<usize, Box<[u32]>, BuildHasherDefault<AddrHasher>>,
     reached: Vec<Reached>,
 }
 
@@ -141,12 +148,20 @@ impl<'h> Walk<'h> {
     /// this is the first time it is reached.
     fn reach(&mut self, o: &ObjectRef<'_>, parent: Parent, v: &mut impl Visitor) -> (u32, Flow) {
         let ordinal = self.reached.len() as u32;
-        match self.ordinals.entry(o.base()) {
-            Entry::Occupied(e) => return (*e.get(), Flow::Continue),
-            Entry::Vacant(e) => {
-                e.insert(ordinal);
-            }
+        let span = o.span();
+        let slots = match self.ordinals.entry(span.base()) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(vec![UNREACHED; span.nelems()].into_boxed_slice()),
+        };
+        let slot = &mut slots[o.index()];
+        if *slot != UNREACHED {
+            return (*slot, Flow::Continue);
         }
+        assert!(
+            ordinal != UNREACHED,
+            "tricolor: more objects than a walk can number"
+        );
+        *slot = ordinal;
         self.reached.push(Reached {
             addr: o.base(),
             parent,
@@ -205,11 +220,11 @@ pub(crate) fn type_index(addr: usize) -> u32 {
     object::decode_header(header(addr)).0
 }
 
-/// A hasher for object addresses (8-aligned, dense): one multiply, its
+/// A hasher for span addresses (page-aligned, dense): one multiply, its
 /// halves folded so that the low bits a table indexes by depend on all of
 /// the address.
 #[derive(Default)]
-pub(crate) struct AddrHasher(u64);
+struct AddrHasher(u64);
 
 impl Hasher for AddrHasher {
     fn finish(&self) -> u64 {
