@@ -160,6 +160,7 @@ mod array;
 mod gc;
 mod global;
 mod heap;
+mod inspect;
 mod member;
 mod mutator;
 mod roots;
@@ -178,6 +179,9 @@ pub use mutator::{AllocError, Mutator};
 pub use roots::Root;
 pub use specials::{EphemeronTable, Weak};
 pub use trace::{Data, Trace, Tracer};
+/// What [`Mutator::retaining_path`] and [`Heap::write_heap_snapshot`]
+/// return.
+pub use tricolor_collector::{PathStep, RetainingPath, SnapshotSummary, Via};
 /// Derives [`Trace`](trait@Trace) (see the trait) and [`Data`](trait@Data).
 pub use tricolor_derive::{Data, Trace};
 
@@ -218,9 +222,11 @@ pub mod raw {
         WeakSlots,
     };
     // Seeing inside the heap: cycle events, the near-limit callback,
-    // per-type live counts, heap profiles.
+    // per-type live counts, heap profiles, retaining paths and heap
+    // snapshots.
     pub use tricolor_collector::{
-        CycleEvent, HeapProfileSummary, NearLimit, TypeStats, DEFAULT_HEAP_PROFILE_RATE,
+        CycleEvent, HeapProfileSummary, InspectError, NearLimit, PathStep, RetainingPath,
+        SnapshotSummary, TypeStats, Via, DEFAULT_HEAP_PROFILE_RATE,
     };
 }
 

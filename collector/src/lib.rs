@@ -111,7 +111,9 @@
 //!      of unmarked keys are removed.
 //!      Allocate-black goes off and caches are released. With verification
 //!      on, checkmark re-traces from the current roots and the verifier
-//!      checks every live object ([`verify`]). The pacer computes the next
+//!      checks every live object ([`verify`]); retaining-path and heap
+//!      snapshot requests are answered here too, by the same walk
+//!      ([`inspect`] §1–§2). The pacer computes the next
 //!      goal from the marked bytes (allocated-black bytes included). The
 //!      allocator's sweep generation advances: every span now needs
 //!      sweeping. Phase `MarkTermination → Off` (the barrier is off) and
@@ -199,7 +201,10 @@
 //! line, per-type live counts [`TypeStats`]), the callbacks of
 //! [`Heap::on_cycle_event`] and [`Heap::on_near_limit`] ([`events`]), and
 //! GOGC and the memory limit changed at run time
-//! ([`Heap::set_gc_percent`], [`Heap::set_memory_limit`]).
+//! ([`Heap::set_gc_percent`], [`Heap::set_memory_limit`]). Why an object
+//! is alive, and everything that is: [`Heap::retaining_path`]
+//! ([`RetainingPath`]) and [`Heap::write_heap_snapshot`], a file Chrome
+//! DevTools opens ([`inspect`]).
 //!
 //! ## Layout: one cycle, bottom to top
 //!
@@ -214,9 +219,9 @@
 //! | safepoints | [`mutator::safepoint`] | stopping the world, handshakes |
 //! | the mark (steps 2–4) | [`mark::scan`], [`mark::drain`], [`mark::roots`], [`mark::workers`], [`mark::stw`], [`mark::ephemeron`], [`mark::finalizers`]; [`mutator::barrier`], [`mutator::assist`] | one scanner and one drain loop, used by every marker: background workers, assists, the collector thread, the stop-the-world workers |
 //! | the sweep (step 5) | [`sweep`], [`specials::sweep`], [`specials::finalizer_thread`] | the background sweeper, the specials' sweep hook, the finalizer thread |
-//! | verification | [`verify`] | checkmark and the heap verifier |
+//! | verification | [`verify`], [`inspect`] (`walk`, `serve`) | checkmark and the heap verifier; the walk from labelled roots that checkmark, retaining paths and heap snapshots share |
 //! | the cycle | [`cycle`] | the steps in order, written once for both kinds of cycle; [`CycleStepper`] |
-//! | the API | [`mutator`] (`Mutator`), [`heap`] (`Heap`, `GlobalRoot`), [`specials::api`], [`specials::ephemeron`] | what a VM calls |
+//! | the API | [`mutator`] (`Mutator`), [`heap`] (`Heap`, `GlobalRoot`), [`specials::api`], [`specials::ephemeron`], [`inspect::api`] | what a VM calls |
 //!
 //! ## Dependencies, and what is written by hand
 //!
@@ -266,10 +271,11 @@ mod stats;
 // mark (steps 2–4); the heap profile's state, sampled by mutators and
 // counted down by the sweep; the specials (finalizers, weak references,
 // ephemerons, profile records) the mark and the sweep act on; the sweep
-// (step 5);
-// verification; the cycle that runs the steps in order; the heap on top.
+// (step 5); verification and inspection; the cycle that runs the steps in
+// order; the heap on top.
 pub mod cycle;
 pub mod heap;
+pub mod inspect;
 pub mod mark;
 pub mod mutator;
 pub mod profile;
@@ -286,6 +292,7 @@ pub use events::{CycleEvent, NearLimit};
 pub use generation::CycleKind;
 pub use heap::inner::{CollectError, Heap};
 pub use heap::GlobalRoot;
+pub use inspect::{InspectError, PathStep, RetainingPath, SnapshotSummary, Via};
 pub use mark::source::RootKind;
 pub use mutator::state::{RootScanner, RootVisitor};
 pub use mutator::{AttachError, GcAllocError, Mutator};

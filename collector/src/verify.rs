@@ -2,7 +2,9 @@
 //!
 //! **Checkmark** re-traces the object graph from the same roots, with its own
 //! bookkeeping (a visited map that remembers how each object was reached),
-//! single-threaded and independent of the mark queues and workers. Every
+//! single-threaded and independent of the mark queues and workers: the
+//! inspection walk (inspect §2), which retaining paths and heap snapshots
+//! use too. Every
 //! object it reaches must already carry a mark bit; one that does not would
 //! be freed while reachable, and checkmark panics naming the object, its type
 //! and the whole path from the root. This is the tri-colour invariant checked
@@ -15,103 +17,37 @@
 //!
 //! Both run with the world stopped, after marking and before the sweep.
 
-use std::collections::HashMap;
-use std::fmt::Write;
-
 use crate::heap::inner::HeapInner;
-use crate::mark::scan::{bad_header, for_each_referent, resolve};
-use crate::mark::source::{RootKind, Source};
+use crate::inspect::walk::{Flow, Visitor, Walk};
+use crate::mark::scan::{bad_header, for_each_referent};
+use crate::mark::source::RootKind;
 use crate::object::{self, ObjRef};
 
-#[derive(Copy, Clone)]
-enum Parent {
-    Root(RootKind),
-    Field { obj: usize, field: Option<usize> },
-}
-
-fn type_name(heap: &HeapInner, obj: usize) -> String {
-    let o = ObjRef::from_addr(obj).expect("non-null");
-    // SAFETY: `obj` was resolved to an allocated object of this heap, and the
-    // world is stopped.
-    let (ty, _) = object::decode_header(unsafe { object::load_header(o) });
-    heap.types
-        .by_index(ty)
-        .map_or_else(|| format!("<type {ty}>"), |d| d.name.clone())
-}
-
-fn path(heap: &HeapInner, parents: &HashMap<usize, Parent>, mut obj: usize) -> String {
-    let mut steps = Vec::new();
-    loop {
-        match parents[&obj] {
-            Parent::Root(kind) => {
-                steps.push(format!("{kind} -> `{}`@{obj:#x}", type_name(heap, obj)));
-                break;
-            }
-            Parent::Field { obj: from, field } => {
-                let via = match field {
-                    Some(f) => format!("field {f}"),
-                    None => "trace callback".to_string(),
-                };
-                steps.push(format!("{via} -> `{}`@{obj:#x}", type_name(heap, obj)));
-                obj = from;
-            }
-        }
-    }
-    steps.reverse();
-    let mut s = String::new();
-    for (i, step) in steps.iter().enumerate() {
-        if i > 0 {
-            s.push_str(", ");
-        }
-        let _ = write!(s, "{step}");
-    }
-    s
-}
-
 /// Re-traces from `roots` and panics if a reachable object is unmarked.
+/// The trace is the inspection walk (inspect §2), breadth-first, so the
+/// path in the message is a shortest one.
 pub(crate) fn checkmark(heap: &HeapInner, roots: &[(usize, RootKind)]) {
-    let mut parents: HashMap<usize, Parent> = HashMap::new();
-    let mut stack = Vec::new();
-    let check = |parents: &HashMap<usize, Parent>, o: &tricolor_allocator::ObjectRef<'_>| {
-        if !o.is_marked() {
-            panic!(
-                "tricolor checkmark: `{}` object at {:#x} is reachable but was not marked \
-                 (it would be freed while in use); reached by: {}",
-                type_name(heap, o.base()),
-                o.base(),
-                path(heap, parents, o.base())
-            );
-        }
-    };
-    for &(v, kind) in roots {
-        let Some(o) = resolve(heap, v, Source::Root(kind)) else {
-            continue;
-        };
-        if let std::collections::hash_map::Entry::Vacant(e) = parents.entry(o.base()) {
-            e.insert(Parent::Root(kind));
-            check(&parents, &o);
-            if !o.span().is_noscan() {
-                stack.push(o.base());
+    struct Check;
+    impl Visitor for Check {
+        fn reached(
+            &mut self,
+            walk: &Walk<'_>,
+            o: &tricolor_allocator::ObjectRef<'_>,
+            ordinal: u32,
+        ) -> Flow {
+            if !o.is_marked() {
+                let path = walk.path(ordinal);
+                panic!(
+                    "tricolor checkmark: `{}` object at {:#x} is reachable but was not marked \
+                     (it would be freed while in use); reached by: {path}",
+                    path.steps()[path.len() - 1].type_name,
+                    o.base(),
+                );
             }
+            Flow::Continue
         }
     }
-    while let Some(obj) = stack.pop() {
-        let mut found = Vec::new();
-        for_each_referent(heap, obj, |v, desc, field| {
-            if let Some(o) = resolve(heap, v, Source::Field { obj, desc, field }) {
-                found.push((o, field));
-            }
-        });
-        for (o, field) in found {
-            if let std::collections::hash_map::Entry::Vacant(e) = parents.entry(o.base()) {
-                e.insert(Parent::Field { obj, field });
-                check(&parents, &o);
-                if !o.span().is_noscan() {
-                    stack.push(o.base());
-                }
-            }
-        }
-    }
+    Walk::run(heap, roots, &mut Check);
 }
 
 /// Checks every live object's header and pointer fields; panics naming the

@@ -7,15 +7,20 @@
 //! - exactly the reachable objects were marked (the cycle's marked count);
 //! - every reachable object still carries its canary and its edges;
 //! - once the sweep has finished, the allocator holds exactly the reachable
-//!   objects: everything unreachable was freed.
+//!   objects: everything unreachable was freed;
+//! - before each collection, for a few sampled objects, `retaining_path` is
+//!   `None` exactly for the unreachable ones, and for a reachable one it is
+//!   as long as the model's shortest distance from a root, starts at a root
+//!   the model has, and follows edges the model has.
 
 mod common;
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use common::*;
 use proptest::prelude::*;
-use tricolor_collector::{GlobalRoot, Heap, ObjRef};
+use tricolor_collector::{GlobalRoot, Heap, InspectError, ObjRef, RootKind, Via};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -72,10 +77,13 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut objs: Vec<Obj> = Vec::new();
     let mut roots: Vec<(usize, Root)> = Vec::new(); // (object index, root)
 
-    let collect = |m: &mut tricolor_collector::Mutator,
-                   objs: &mut Vec<Obj>,
-                   roots: &Vec<(usize, Root)>|
+    let mut batches = 0;
+    let mut collect = |m: &mut tricolor_collector::Mutator,
+                       objs: &mut Vec<Obj>,
+                       roots: &Vec<(usize, Root)>|
      -> Result<(), TestCaseError> {
+        batches += 1;
+        check_paths(m, objs, roots, batches)?;
         m.collect();
         // Model reachability.
         let mut reach = vec![false; objs.len()];
@@ -209,6 +217,140 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         "unreachable objects were not all freed"
     );
     prop_assert_eq!(second.heap_marked, first.heap_marked);
+    Ok(())
+}
+
+/// The model's shortest distance from a root to each object (`None`:
+/// unreachable): a breadth-first search from every root at once.
+fn distances(objs: &[Obj], roots: &[(usize, Root)]) -> Vec<Option<usize>> {
+    let mut dist = vec![None; objs.len()];
+    let mut queue = VecDeque::new();
+    for &(i, _) in roots {
+        if dist[i].is_none() {
+            dist[i] = Some(0);
+            queue.push_back(i);
+        }
+    }
+    while let Some(i) = queue.pop_front() {
+        for &j in objs[i].edges.iter().flatten() {
+            if dist[j].is_none() {
+                dist[j] = Some(dist[i].unwrap() + 1);
+                queue.push_back(j);
+            }
+        }
+    }
+    dist
+}
+
+/// Asks `retaining_path` about a few live model objects (which ones turns
+/// with `batch`): first one the model says is unreachable, if any (its
+/// cycle frees the garbage, so a second such question would find a free
+/// slot), then up to three reachable ones, the deepest among them,
+/// checked against the model.
+fn check_paths(
+    m: &mut tricolor_collector::Mutator,
+    objs: &[Obj],
+    roots: &[(usize, Root)],
+    batch: usize,
+) -> Result<(), TestCaseError> {
+    let dist = distances(objs, roots);
+    let live: Vec<usize> = (0..objs.len()).filter(|&i| objs[i].alive).collect();
+    if live.is_empty() {
+        return Ok(());
+    }
+    let turned = |pred: &dyn Fn(usize) -> bool| -> Vec<usize> {
+        let n = live.len();
+        (0..n)
+            .map(|k| live[(k + batch * 7) % n])
+            .filter(|&i| pred(i))
+            .collect()
+    };
+    let index: HashMap<usize, usize> = live.iter().map(|&i| (objs[i].obj.addr(), i)).collect();
+    let id = m.id();
+    let root_kinds: Vec<(RootKind, usize)> = roots
+        .iter()
+        .map(|(i, r)| {
+            let kind = match r {
+                Root::Shadow(slot) => RootKind::ShadowStack(id, *slot),
+                Root::Global(g) => RootKind::Global(g.index()),
+                Root::Scanner(k) => RootKind::Scanner(id, *k),
+            };
+            (kind, *i)
+        })
+        .collect();
+    if let Some(&dead) = turned(&|i| dist[i].is_none()).first() {
+        let path = m.try_retaining_path(objs[dead].obj);
+        prop_assert_eq!(
+            path,
+            Ok(None),
+            "object {} is unreachable in the model",
+            dead
+        );
+    }
+    // The two deepest (most objects are rooted directly) and one more.
+    let mut reachable = turned(&|i| dist[i].is_some());
+    let next = reachable.first().copied();
+    reachable.sort_by_key(|&i| std::cmp::Reverse(dist[i]));
+    reachable.truncate(2);
+    reachable.extend(next.filter(|n| !reachable.contains(n)));
+    for target in reachable {
+        let path = m.try_retaining_path(objs[target].obj);
+        let path = match path {
+            Ok(Some(p)) => p,
+            other => {
+                return Err(TestCaseError::fail(format!(
+                    "object {target} is reachable in the model, but: {other:?}"
+                )))
+            }
+        };
+        prop_assert_eq!(
+            path.len(),
+            dist[target].unwrap() + 1,
+            "not a shortest path: {}",
+            path
+        );
+        prop_assert_eq!(path.target(), objs[target].obj);
+        let steps = path.steps();
+        let first = index[&steps[0].object.addr()];
+        prop_assert!(
+            root_kinds.contains(&(path.root(), first)),
+            "the path starts at {} holding object {}, not a root of the model: {}",
+            path.root(),
+            first,
+            path
+        );
+        for w in steps.windows(2) {
+            let (from, to) = (index[&w[0].object.addr()], index[&w[1].object.addr()]);
+            let edges = &objs[from].edges;
+            let ok = match (objs[from].kind, w[1].via) {
+                (Kind::Node, Via::Field(f)) => edges.get(f) == Some(&Some(to)),
+                (Kind::Pairs(_), Via::Field(f)) => {
+                    f % 2 == 0 && edges.get(f / 2) == Some(&Some(to))
+                }
+                (Kind::Tagged, Via::TraceCallback) => edges.contains(&Some(to)),
+                _ => false,
+            };
+            prop_assert!(
+                ok,
+                "step {} -> {} is no edge of the model: {}",
+                from,
+                to,
+                path
+            );
+        }
+    }
+    // An interior pointer is refused, not walked (into a reachable
+    // object: the garbage's spans may be gone by now).
+    let Some(&kept) = turned(&|i| dist[i].is_some()).first() else {
+        return Ok(());
+    };
+    let inside = ObjRef::from_addr(objs[kept].obj.addr() + 8).unwrap();
+    let refused = m.try_retaining_path(inside);
+    prop_assert!(
+        matches!(refused, Err(InspectError::Interior { .. })),
+        "{:?}",
+        refused
+    );
     Ok(())
 }
 

@@ -56,6 +56,7 @@ use tricolor_barriers::BarrierMode;
 use crate::events::{self, CycleEvent, TracedPhase};
 use crate::generation::CycleKind;
 use crate::heap::inner::HeapInner;
+use crate::inspect;
 use crate::mark::drain::drain_private;
 use crate::mark::scan::shade_roots;
 use crate::mark::source::Source;
@@ -644,7 +645,8 @@ struct MarkEnd {
 }
 
 /// The end of every cycle (essay steps 4b–5), world stopped, grey set
-/// empty: checkmark and the verifier if configured (`verify`), entries of
+/// empty: checkmark and the verifier if configured (`verify`), pending
+/// retaining-path and snapshot requests answered (inspect §1), entries of
 /// dead ephemeron keys removed before anything is freed (ephemeron §2), the
 /// pacer's next goal from the marked bytes, the allocator's sweep
 /// generation advanced (every span now needs sweeping), phase back to
@@ -661,11 +663,21 @@ fn finish_mark_termination(
     // Every marker has published (the grey set is empty and no marker
     // runs): the per-type counts are final.
     let types = ms.take_types();
-    if heap.config.checkmark {
-        let mut roots = roots::gather(heap, &mut world);
-        finalizers::checkmark_roots(heap, &mut roots);
-        ephemeron::checkmark_roots(heap, &mut roots);
-        verify::checkmark(heap, &roots);
+    // Checkmark and pending inspections walk from the same labelled roots,
+    // gathered once (inspect §1), before dead ephemeron entries go.
+    // Only a major cycle answers (generation §1): in a minor one dead old
+    // objects are still marked, so "unreachable" could not be told.
+    let inspections = if run.kind == CycleKind::Major {
+        heap.inspections.take()
+    } else {
+        Vec::new()
+    };
+    if heap.config.checkmark || !inspections.is_empty() {
+        let roots = inspect::walk::labelled_roots(heap, &mut world);
+        if heap.config.checkmark {
+            verify::checkmark(heap, &roots);
+        }
+        inspect::serve::serve(heap, &roots, inspections, run.number, marked_objects);
     }
     if heap.config.verify {
         verify::verify_heap(heap);

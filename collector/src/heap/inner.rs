@@ -20,6 +20,7 @@ use parking_lot::{Condvar, Mutex};
 use tricolor_allocator::PageHeap;
 
 use crate::events::Events;
+use crate::inspect::request::Inspections;
 use crate::mark::queue::MarkState;
 use crate::mutator::state::MutatorShared;
 use crate::phase::PhaseWord;
@@ -164,6 +165,10 @@ pub(crate) struct HeapInner {
     /// The heap profile's rate and buckets (`profile` module docs); shared
     /// with the sweep hook.
     pub(crate) profile: Arc<Profile>,
+    /// Retaining-path and snapshot requests waiting for a mark termination
+    /// (inspect §1). Pushed to by callers; taken by the cycle, world
+    /// stopped.
+    pub(crate) inspections: Inspections,
 }
 
 #[derive(Default)]

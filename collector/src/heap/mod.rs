@@ -103,6 +103,7 @@ impl Heap {
             events: Events::new(),
             generations: crate::generation::GenState::new(generational),
             profile,
+            inspections: Default::default(),
         });
         inner.page.set_sweep_hook(Box::new(SpecialsHook {
             specials: inner.specials.clone(),
