@@ -6,7 +6,8 @@
 //! interleaving; the logic and the input format are in
 //! `fuzz/src/mutator_program/`, which `cargo test` also runs on the corpus.
 //! `MUTATOR_PROGRAM_MODE=satb|incremental|hybrid` runs every input under one
-//! barrier mode instead of the one its first byte names.
+//! barrier mode instead of the one its first byte names, and
+//! `MUTATOR_PROGRAM_GENERATIONAL=1` makes every heap generational.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

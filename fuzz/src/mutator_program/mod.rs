@@ -147,7 +147,7 @@
 //! number of mutators (2–4), `(h / 9) % 4` the number of global roots
 //! made, empty, before the program starts, and `(h / 36) % 2` whether the
 //! heap is generational (`Config::generational`; then opcode 20 begins a
-//! minor cycle).
+//! minor cycle; `MUTATOR_PROGRAM_GENERATIONAL=1` or `0` overrides it).
 //!
 //! Then come operations: an opcode byte `b` followed by its operands
 //! (missing operand bytes read as zero; the program ends with the input, or
@@ -317,6 +317,23 @@ pub fn mode_from_env() -> Option<BarrierMode> {
     })
 }
 
+/// Whether `MUTATOR_PROGRAM_GENERATIONAL` (`1` or `0`) forces every
+/// program's heap to be generational or not, overriding the header's bit;
+/// read once.
+///
+/// # Panics
+/// If the variable is set to anything else.
+pub fn generational_from_env() -> Option<bool> {
+    static GEN: OnceLock<Option<bool>> = OnceLock::new();
+    *GEN.get_or_init(
+        || match std::env::var("MUTATOR_PROGRAM_GENERATIONAL").ok()?.as_str() {
+            "1" => Some(true),
+            "0" => Some(false),
+            v => panic!("MUTATOR_PROGRAM_GENERATIONAL: expected 1 or 0, got {v:?}"),
+        },
+    )
+}
+
 /// Runs the program in `data` under barrier mode `mode` (the header's mode
 /// bits are ignored); panics on the first failed check.
 pub fn run_with_mode(data: &[u8], mode: BarrierMode) {
@@ -326,7 +343,7 @@ pub fn run_with_mode(data: &[u8], mode: BarrierMode) {
     };
     let mutators = 2 + (header as usize / 3) % 3;
     let globals = (header as usize / 9) % 4;
-    let generational = (header as usize / 36) % 2 == 1;
+    let generational = generational_from_env().unwrap_or((header as usize / 36) % 2 == 1);
     let trace = std::env::var_os("MUTATOR_PROGRAM_TRACE").is_some();
     if trace {
         eprintln!(
