@@ -215,13 +215,18 @@ impl Model {
     /// whose finalizer may be queued (the queue and the finalizer thread
     /// root them), as flags by id.
     fn upper(&self) -> Vec<bool> {
+        self.closure_eph(self.upper_roots())
+    }
+
+    /// The roots of [`upper`](Self::upper).
+    fn upper_roots(&self) -> Vec<u32> {
         let mut roots = self.strong_roots();
         for f in &self.fins {
             if f.state == RecState::Registered && f.maybe {
                 roots.push(f.obj);
             }
         }
-        self.closure_eph(roots)
+        roots
     }
 
     /// The reachable set: what every cycle marks, sorted.
@@ -271,15 +276,25 @@ impl Model {
     }
 
     /// `begin`: an object the heap cannot be rooting now must be found
-    /// unreachable by this cycle, unless it is reached again during it, or
-    /// the cycle is `minor` and the object may be old (allocated before the
-    /// last cycle ended: a minor cycle frees only young objects). A cycle
-    /// begun as minor may run as a major one (the last sweep cleared the
-    /// marks); what it then finds dead the model allows as "maybe".
+    /// unreachable by this cycle, unless it is reached again during it. In
+    /// a `minor` cycle an object that may be old (allocated before the last
+    /// cycle ended) is not freed, dead or not, and neither is what it points
+    /// to (an old object that got a pointer to a young one is remembered,
+    /// and scanned); so there the doomed are the objects outside the
+    /// closure of the roots and every object that may be old. A cycle begun
+    /// as minor may run as a major one (the last sweep cleared the marks);
+    /// what it then finds dead the model allows as "maybe".
     pub(super) fn begin_cycle(&mut self, minor: bool) {
         self.cycle_open = true;
         self.minor_open = minor;
-        self.doomed = Some(self.upper().into_iter().map(|u| !u).collect());
+        let kept = if minor {
+            let mut roots = self.upper_roots();
+            roots.extend(0..self.young_from as u32);
+            self.closure_eph(roots)
+        } else {
+            self.upper()
+        };
+        self.doomed = Some(kept.into_iter().map(|u| !u).collect());
     }
 
     /// `finish`: what the cycle may, and must, have found unreachable.
@@ -302,9 +317,7 @@ impl Model {
         }
         if let Some(doomed) = self.doomed.take() {
             for id in ids(&doomed) {
-                if !(self.minor_open && (id as usize) < self.young_from) {
-                    self.found_dead(id);
-                }
+                self.found_dead(id);
             }
         }
         // Everything allocated so far survived this cycle (old) or is dead.
