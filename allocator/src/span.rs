@@ -13,7 +13,7 @@
 //! | `sweepgen` | see the table below | the owner, by the transitions of the table |
 //! | `freeindex`, `alloc_cache`, `alloc_count`, `needzero` | allocation state | the span's *owner*: the cache holding it, or the thread that popped it from a central list or acquired it for sweeping |
 //! | `alloc_bits` | allocated at the last sweep | the sweeper (owner) |
-//! | `mark_bits` | reached in the current mark | any marker (atomic test-and-set); cleared by the sweeper |
+//! | `mark_bits` | reached in the current mark (with sticky marks: or in an earlier one, old) | any marker (atomic test-and-set); cleared by the sweeper, unless its cycle keeps them (`PageHeap::start_sweep_cycle_keeping_marks`), then by `PageHeap::clear_marks` |
 //! | `specials` | per-object records | anyone, under the span's specials lock |
 //!
 //! Ownership moves between threads only through a lock (a central list, the

@@ -214,8 +214,8 @@
 //! | layer | modules | what |
 //! |---|---|---|
 //! | object model | `object`, `descriptor`, `types` | an object's header and fields, type descriptors, the type table |
-//! | policy | [`policy`] (`config`, `pacer`) | configuration and environment parsing; the pacer (step 1), pure |
-//! | shared state | [`phase`], `stats`, [`events`], [`mutator::state`], [`mark::source`], [`mark::queue`], [`specials::records`], [`specials::tables`], [`profile`], [`heap::inner`] | each part's own state type (the heap profile's rate and buckets in [`profile`], with its sampler, encoder and writer below it); `heap::inner::HeapInner` composes them, and everything above takes `&HeapInner` |
+//! | policy | [`policy`] (`config`, `pacer`, `generations`) | configuration and environment parsing; the pacer (step 1) and the choice of minor or major cycle, pure |
+//! | shared state | [`phase`], `stats`, [`events`], `generation`, [`mutator::state`], [`mark::source`], [`mark::queue`], [`specials::records`], [`specials::tables`], [`profile`], [`heap::inner`] | each part's own state type (the heap profile's rate and buckets in [`profile`], with its sampler, encoder and writer below it; the generational state and its essay in `generation`); `heap::inner::HeapInner` composes them, and everything above takes `&HeapInner` |
 //! | safepoints | [`mutator::safepoint`] | stopping the world, handshakes |
 //! | the mark (steps 2–4) | [`mark::scan`], [`mark::drain`], [`mark::roots`], [`mark::workers`], [`mark::stw`], [`mark::ephemeron`], [`mark::finalizers`]; [`mutator::barrier`], [`mutator::assist`] | one scanner and one drain loop, used by every marker: background workers, assists, the collector thread, the stop-the-world workers |
 //! | the sweep (step 5) | [`sweep`], [`specials::sweep`], [`specials::finalizer_thread`] | the background sweeper, the specials' sweep hook, the finalizer thread |
