@@ -97,6 +97,13 @@ impl GcBits {
         count
     }
 
+    /// Sets word `w` to `v`. For the span's owner (the sweep), not for
+    /// bits other threads may be setting.
+    #[inline]
+    pub(crate) fn set_word(&self, w: usize, v: u64) {
+        self.words[w].store(v, Relaxed);
+    }
+
     /// Copies `other` into `self` (whole words covering `n` bits).
     pub fn copy_from(&self, other: &GcBits, n: usize) {
         for w in 0..n.div_ceil(64) {

@@ -46,6 +46,11 @@ pub struct Config {
     /// Least number of bytes committed at once when the heap grows.
     /// Default: 1 MiB.
     pub commit_chunk: usize,
+    /// Keep per-object ages for a generational collector: every span gets
+    /// the age bitmaps ([`Age`](crate::Age)), which each sweep advances
+    /// (see [`Span`](crate::Span)'s module docs). Default: off (no bitmaps,
+    /// no cost).
+    pub generational: bool,
 }
 
 impl Default for Config {
@@ -55,6 +60,7 @@ impl Default for Config {
             max_object_size: 64 << 30,
             poison: false,
             commit_chunk: 1 << 20,
+            generational: false,
         }
     }
 }
@@ -125,6 +131,9 @@ struct Counters {
     large_bytes_free: AtomicU64,
     spans_swept: AtomicU64,
     spans_swept_lazily: AtomicU64,
+    /// Bytes (slot sizes) of the objects the current sweep cycle's sweeps
+    /// left old ([`SweepOutcome::old`]); reset when a sweep cycle starts.
+    old_bytes: AtomicU64,
 }
 
 /// The page heap: the allocator's root object, shared by every [`Cache`](crate::Cache).
@@ -317,7 +326,9 @@ impl PageHeap {
         let span = match l.span_pool.pop() {
             Some(span) => span,
             None => {
-                let span = SpanPtr::new(NonNull::from(Box::leak(Box::new(Span::new_free()))));
+                let span = SpanPtr::new(NonNull::from(Box::leak(Box::new(Span::new_free(
+                    self.config.generational,
+                )))));
                 l.all_spans.push(span);
                 span
             }
@@ -565,6 +576,7 @@ impl PageHeap {
         );
         self.unswept
             .store(self.counters.spans_in_use.load(Relaxed), Release);
+        self.counters.old_bytes.store(0, Relaxed);
         self.sweepgen.fetch_add(2, AcqRel);
         drop(l);
     }
@@ -624,6 +636,14 @@ impl PageHeap {
         self.for_each_span(|span| span.mark_bits().clear_all());
     }
 
+    /// Bytes (slot sizes) of the old objects ([`Age::Old`](crate::Age))
+    /// the current sweep cycle has swept so far: all of them once
+    /// [`sweep_done`](Self::sweep_done). 0 unless the heap is
+    /// [generational](Config::generational).
+    pub fn old_bytes(&self) -> u64 {
+        self.counters.old_bytes.load(Relaxed)
+    }
+
     /// Whether every span of the current cycle has been swept.
     pub fn sweep_done(&self) -> bool {
         self.unswept.load(Acquire) == 0
@@ -650,6 +670,11 @@ impl PageHeap {
                 .fetch_add(span.bytes() as u64, Relaxed);
         }
         self.counters.spans_swept.fetch_add(1, Relaxed);
+        if outcome.old > 0 {
+            self.counters
+                .old_bytes
+                .fetch_add((outcome.old * span.elem_size()) as u64, Relaxed);
+        }
         Some(outcome)
     }
 
@@ -900,6 +925,28 @@ impl<'h> ObjectRef<'h> {
     #[inline]
     pub fn is_marked(&self) -> bool {
         self.span.mark_bits().get(self.index)
+    }
+
+    /// The object's [`Age`](crate::Age) (generational heaps; see
+    /// [`span`](crate::span), "Ages").
+    #[inline]
+    pub fn age(&self) -> crate::Age {
+        self.span.age(self.index)
+    }
+
+    /// Whether the object is old after the cycle in progress if it survives
+    /// it: it is old or a survivor already. Fixed from a sweep to the next.
+    #[inline]
+    pub fn promotes(&self) -> bool {
+        self.age() != crate::Age::Young
+    }
+
+    /// Sets the object's logged bit: `true` if this call set it, so that
+    /// of the stores into one object during a mark, one logs it. Cleared
+    /// by the span's sweep; always `false` unless the heap keeps ages.
+    #[inline]
+    pub fn log_once(&self) -> bool {
+        self.span.log_once(self.index)
     }
 }
 

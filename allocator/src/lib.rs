@@ -150,5 +150,5 @@ pub use sizeclass::{
     slot_size, ObjectKind, SizeClass, SpanClass, MAX_OBJECTS_PER_SPAN, MAX_SMALL_SIZE,
     NUM_SIZE_CLASSES, NUM_SPAN_CLASSES, PAGE_SHIFT, PAGE_SIZE,
 };
-pub use span::{Span, SpanState, Special, SpecialsGuard, SweepHook, SweepOutcome};
+pub use span::{Age, Span, SpanState, Special, SpecialsGuard, SweepHook, SweepOutcome};
 pub use stats::{ClassStats, HeapStats};

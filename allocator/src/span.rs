@@ -14,11 +14,33 @@
 //! | `freeindex`, `alloc_cache`, `alloc_count`, `needzero` | allocation state | the span's *owner*: the cache holding it, or the thread that popped it from a central list or acquired it for sweeping |
 //! | `alloc_bits` | allocated at the last sweep | the sweeper (owner) |
 //! | `mark_bits` | reached in the current mark (with sticky marks: or in an earlier one, old) | any marker (atomic test-and-set); cleared by the sweeper, unless its cycle keeps them (`PageHeap::start_sweep_cycle_keeping_marks`), then by `PageHeap::clear_marks` |
+//! | `ages.old` | old: survived an aging sweep as a survivor, or as old (generational heaps only) | the sweeper (owner) |
+//! | `ages.survivor` | survived exactly one cycle since its allocation | the sweeper (owner) |
+//! | `ages.logged` | logged by a mutator's store during the current mark | any mutator (atomic test-and-set, [`ObjectRef::log_once`](crate::ObjectRef::log_once)); cleared by the sweeper |
 //! | `specials` | per-object records | anyone, under the span's specials lock |
 //!
 //! Ownership moves between threads only through a lock (a central list, the
 //! heap lock), so the owner-only fields are accessed with `Relaxed` atomics: they
 //! compile to plain loads and stores, and the hand-off provides the ordering.
+//!
+//! # Ages (generational heaps)
+//!
+//! With [`Config::generational`](crate::Config::generational) every span
+//! keeps two more bitmaps, and an object's [`Age`] is read from them: young
+//! (neither bit), survivor (it survived one cycle) or old. Every sweep
+//! advances them from the cycle's mark bits `M`, after the sweep hook has
+//! resurrected what it keeps (`R`):
+//!
+//! ```text
+//! old'      = (old | survivor) & M & !R     a second survival promotes
+//! survivor' = M & !old'                     a first survival (or a resurrection) ages
+//! ```
+//!
+//! so freed slots have neither bit, and a sweep that keeps the marks
+//! (sticky mark bits) keeps `old'` only: survivors and resurrected objects
+//! start the next cycle unmarked, young to the marker, and are marked again
+//! only if something reaches them. The collector's remembered set is what
+//! makes that sound; its essay ("generation") says how.
 //!
 //! # Sweep generations
 //!
@@ -178,7 +200,30 @@ pub struct Span {
     alloc_count: AtomicUsize,
     alloc_bits: GcBits,
     mark_bits: GcBits,
+    /// The age bitmaps (see the module docs); `None` unless the heap is
+    /// generational. Fixed when the span metadata is made.
+    ages: Option<Box<AgeBits>>,
     specials: Mutex<Vec<Special>>,
+}
+
+/// A generational span's age bitmaps (module docs, "Ages").
+struct AgeBits {
+    old: GcBits,
+    survivor: GcBits,
+    logged: GcBits,
+}
+
+/// How many cycles an object has survived, for a generational collector
+/// (the module docs' "Ages"): what the span's age bitmaps say of its slot.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Age {
+    /// Allocated since the last sweep of its span, or the heap keeps no
+    /// ages.
+    Young,
+    /// Survived one cycle: old after the next cycle it survives.
+    Survivor,
+    /// Survived two cycles (or more).
+    Old,
 }
 
 /// What sweeping one span found.
@@ -188,12 +233,15 @@ pub struct SweepOutcome {
     pub live: usize,
     /// Objects freed.
     pub freed: usize,
+    /// Objects old after the sweep (module docs, "Ages"; 0 unless the heap
+    /// is generational).
+    pub old: usize,
     /// Specials whose object died, removed from the span.
     pub dead_specials: Vec<Special>,
 }
 
 impl Span {
-    pub(crate) fn new_free() -> Span {
+    pub(crate) fn new_free(generational: bool) -> Span {
         Span {
             base: AtomicUsize::new(0),
             npages: AtomicUsize::new(0),
@@ -209,6 +257,13 @@ impl Span {
             alloc_count: AtomicUsize::new(0),
             alloc_bits: GcBits::default(),
             mark_bits: GcBits::default(),
+            ages: generational.then(|| {
+                Box::new(AgeBits {
+                    old: GcBits::default(),
+                    survivor: GcBits::default(),
+                    logged: GcBits::default(),
+                })
+            }),
             specials: Mutex::new(Vec::new()),
         }
     }
@@ -244,6 +299,11 @@ impl Span {
         self.alloc_count.store(0, Relaxed);
         self.alloc_bits.clear_all();
         self.mark_bits.clear_all();
+        if let Some(a) = &self.ages {
+            a.old.clear_all();
+            a.survivor.clear_all();
+            a.logged.clear_all();
+        }
         self.sweepgen.store(sweepgen, Relaxed);
         self.state.store(SpanState::InUse as u8, Release);
     }
@@ -290,6 +350,26 @@ impl Span {
     #[inline]
     pub fn span_class(&self) -> SpanClass {
         SpanClass::from_index(self.span_class.load(Relaxed) as usize)
+    }
+
+    /// The [`Age`] of object `index` (module docs, "Ages").
+    #[inline]
+    pub fn age(&self, index: usize) -> Age {
+        match &self.ages {
+            Some(a) if a.old.get(index) => Age::Old,
+            Some(a) if a.survivor.get(index) => Age::Survivor,
+            _ => Age::Young,
+        }
+    }
+
+    /// Sets object `index`'s logged bit (module docs, "Ages"); `true` if
+    /// this call set it, `false` if it was set already or the heap keeps
+    /// no ages.
+    #[inline]
+    pub fn log_once(&self, index: usize) -> bool {
+        self.ages
+            .as_ref()
+            .is_some_and(|a| !a.logged.test_and_set(index))
     }
 
     /// Whether the span's objects hold no pointers.
@@ -539,6 +619,7 @@ impl Span {
         // mark bits change: a reader that holds it and sees this span not yet
         // swept (`SpecialsGuard`) can trust the mark bits it reads.
         let mut dead_specials = Vec::new();
+        let mut resurrected_words = [0u64; BITMAP_WORDS];
         {
             let mut specials = self.specials.lock();
             if any_dead && !specials.is_empty() {
@@ -566,6 +647,7 @@ impl Span {
                         );
                         self.mark_bits.test_and_set(i);
                         dead_words[i / 64] &= !(1 << (i % 64));
+                        resurrected_words[i / 64] |= 1 << (i % 64);
                     }
                     // Records the hook left are kept with their (now live,
                     // or still dead) objects: live ones go back on the span.
@@ -616,7 +698,25 @@ impl Span {
         }
 
         self.alloc_bits.copy_from(&self.mark_bits, nelems);
-        if !keep_marks {
+        let mut old_objects = 0;
+        if let Some(a) = &self.ages {
+            // Ages advance (module docs, "Ages"); a sweep that keeps the
+            // marks keeps those of the old objects only.
+            for (w, &resurrected) in resurrected_words.iter().enumerate().take(words) {
+                let m = self.mark_bits.word(w);
+                let old = (a.old.word(w) | a.survivor.word(w)) & m & !resurrected;
+                a.old.set_word(w, old);
+                a.survivor.set_word(w, m & !old);
+                a.logged.set_word(w, 0);
+                if keep_marks {
+                    self.mark_bits.set_word(w, old);
+                }
+                old_objects += old.count_ones() as usize;
+            }
+            if !keep_marks {
+                self.mark_bits.clear_all();
+            }
+        } else if !keep_marks {
             self.mark_bits.clear_all();
         }
         self.freeindex.store(0, Relaxed);
@@ -629,6 +729,7 @@ impl Span {
         SweepOutcome {
             live,
             freed,
+            old: old_objects,
             dead_specials,
         }
     }
@@ -724,7 +825,7 @@ mod tests {
     use crate::sizeclass::ObjectKind;
 
     fn small_span(class: usize, h: u32) -> Span {
-        let span = Span::new_free();
+        let span = Span::new_free(false);
         let spc = SpanClass::new(SizeClass::new(class).unwrap(), ObjectKind::NoScan);
         // A made-up base: these tests never touch the memory.
         span.init(1 << 30, spc.size_class().npages(), spc, h, false);

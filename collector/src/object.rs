@@ -15,9 +15,10 @@
 //! in its high 32 bits. Bits 16–30 are zero.
 //!
 //! The log-armed bit is the only part of a header that changes after the
-//! object is made (`generation` essay §3): the marker sets it on objects it
-//! scans in generational mode, allocation sets it on objects allocated
-//! black there, and a mutator's store clears it when it logs the object
+//! object is made (`generation` essay §3): in generational mode the marker
+//! sets it on each object it scans that will be old and points to no object
+//! that will not be (and clears it on one it carries over to the next
+//! remembered set), and a mutator's store clears it when it logs the object
 //! into the remembered set. Every other bit is written once.
 //!
 //! Every access to object memory goes through this module and is an atomic

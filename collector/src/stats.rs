@@ -241,8 +241,11 @@ pub struct CycleStats {
     /// The heap collects generationally; the gctrace line then names each
     /// cycle's kind.
     pub generational: bool,
-    /// Old objects a minor cycle scanned from the remembered set (stores
-    /// logged them since the last cycle; generation §3). 0 in a major cycle.
+    /// Entries of a minor cycle's remembered set (generation §3): old
+    /// objects that stores logged since the last cycle, or that the last
+    /// mark carried over because they point to objects not old yet; an
+    /// entry whose object has died since is counted but not scanned. 0 in
+    /// a major cycle.
     pub remembered: u64,
     /// Wall time of sweep termination (STW #1; with the barrier off, the
     /// first part of the one pause).

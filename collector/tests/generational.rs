@@ -83,7 +83,9 @@ fn young_garbage_dies_in_a_minor_cycle_old_garbage_waits_for_a_major() {
         let old_dead = node(&mut m, ty, 2);
         let doomed = heap.add_global(Some(old_dead));
         let w_old_dead = m.weak_ref(old_dead).unwrap();
-        m.collect(); // major: both are old
+        // Two major cycles: survived twice, both are old (generation §1).
+        m.collect();
+        m.collect();
         assert_eq!(heap.stats().last_cycle.unwrap().kind, CycleKind::Major);
         drop(doomed); // old and unreachable
 
@@ -126,6 +128,63 @@ fn young_garbage_dies_in_a_minor_cycle_old_garbage_waits_for_a_major() {
     }
 }
 
+/// Aging (generation §1): an object is a survivor after its first
+/// survival and old after its second. A survivor that dies is freed by the
+/// next minor cycle; an old object that points to a young one stays in the
+/// remembered set (carried over) until that one is old too.
+#[test]
+fn survivors_age_before_they_are_old() {
+    for mode in CONCURRENT_MODES {
+        let heap = gen_heap(mode);
+        let ty = node_type(&heap);
+        let mut m = heap.attach().unwrap();
+        let a = node(&mut m, ty, 1);
+        let g = heap.add_global(Some(a));
+        m.collect();
+        m.collect(); // `a` is old
+
+        // Garbage that survived once dies in the next minor cycle.
+        let t = node(&mut m, ty, 2);
+        let gt = heap.add_global(Some(t));
+        let wt = m.weak_ref(t).unwrap();
+        let s = minor(&heap, &mut m);
+        assert_eq!(s.objects_marked, 1, "{mode}: `t` survives, `a` is old");
+        drop(gt);
+        let s = minor(&heap, &mut m);
+        assert_eq!(s.objects_marked, 0, "{mode}");
+        assert_eq!(
+            wt.get(&m),
+            None,
+            "{mode}: a dead survivor is freed by a minor cycle"
+        );
+
+        // An old-to-young pointer: remembered by the log, then carried over
+        // while `y` is a survivor, then not needed: `y` is old.
+        let y = node(&mut m, ty, 3);
+        // SAFETY (test): `a` is reachable from the global; `y` is fresh.
+        unsafe { m.store(g.get().unwrap(), 0, Some(y)) };
+        let s1 = minor(&heap, &mut m);
+        assert_eq!((s1.remembered, s1.objects_marked), (1, 1), "{mode}: logged");
+        let s2 = minor(&heap, &mut m);
+        assert_eq!(
+            (s2.remembered, s2.objects_marked),
+            (1, 1),
+            "{mode}: carried over"
+        );
+        let s3 = minor(&heap, &mut m);
+        assert_eq!(
+            (s3.remembered, s3.objects_marked),
+            (0, 0),
+            "{mode}: `y` is old"
+        );
+        // SAFETY (test): reachable from the global through `a`.
+        unsafe {
+            let y = m.load(g.get().unwrap(), 0).expect("linked");
+            assert_eq!(m.load_word(y, 2), canary(3), "{mode}");
+        }
+    }
+}
+
 #[test]
 fn finalizers_of_old_objects_run_after_a_major_cycle() {
     for mode in CONCURRENT_MODES {
@@ -141,7 +200,9 @@ fn finalizers_of_old_objects_run_after_a_major_cycle() {
             r.fetch_add(1, Ordering::SeqCst);
         })
         .unwrap();
-        m.collect(); // major: old
+        // Two major cycles: survived twice, it is old (generation §1).
+        m.collect();
+        m.collect();
         drop(g);
         let young = node(&mut m, ty, 2);
         let r = ran.clone();
@@ -188,7 +249,9 @@ fn ephemeron_entries_across_generations() {
         let g_dead = heap.add_global(Some(old_dead_key));
         let old_value = node(&mut m, ty, 3);
         table.insert(&mut m, old_dead_key, old_value).unwrap();
-        m.collect(); // major: all three are old
+        // Two major cycles: survived twice, all three are old (generation §1).
+        m.collect();
+        m.collect();
         drop(g_dead);
 
         // Old key, young value: the value lives by the key alone.

@@ -232,6 +232,9 @@ const MIRRORS: &[Mirror] = &[
             // The per-type counts (`Config::per_type_stats`): a leaf lock
             // taken only to merge counts, which no step of the model reads.
             "[real] types.lock()",
+            // The objects carried to the next remembered set (generation
+            // §3): a leaf lock too, read only at the next cycle's STW #1.
+            "[real] carried.lock()",
         ],
     },
     Mirror {

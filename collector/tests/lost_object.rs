@@ -252,7 +252,9 @@ fn old_gets_only_pointer_to_young(mode: BarrierMode, barrier_on: bool) -> Result
 
     let a = new_node(&mut m, ty);
     let global = heap.add_global(Some(a));
-    m.collect(); // major: A is old (and armed)
+    // Two major cycles: A survived twice, so it is old (and armed).
+    m.collect();
+    m.collect();
     let a = global.get().unwrap();
     heap.disable_barrier_for_testing(!barrier_on);
     let c = new_node(&mut m, ty);
@@ -277,6 +279,62 @@ fn old_gets_only_pointer_to_young(mode: BarrierMode, barrier_on: bool) -> Result
         last.objects_marked, 1,
         "{mode}: only C is young and reachable"
     );
+    let a = global.get().unwrap();
+    // SAFETY (test): A is reachable from the global, C from A.
+    unsafe {
+        let c = m.load(a, 0).expect("C is still linked from A");
+        assert_eq!(m.load_word(c, 2), CANARY, "C was freed and reused");
+    }
+    Ok(())
+}
+
+/// Scenario 4, "old gets a pointer during a mark" (generation §3): old A,
+/// already passed by a minor mark, gets the only pointer to C, allocated
+/// black during that mark. C survives this cycle as a survivor, not old, so
+/// the next minor cycle does not pre-mark it and reaches it only if A is
+/// remembered: a store during a mark must log A too (its mark barrier keeps
+/// C alive for this cycle only). Without the log, the next minor's
+/// checkmark fails.
+fn old_gets_pointer_during_a_mark(mode: BarrierMode, barrier_on: bool) -> Result<(), String> {
+    let heap = Heap::new(Config {
+        barrier: mode,
+        manual_cycles: true,
+        checkmark: true,
+        verify: true,
+        poison: true,
+        generational: true,
+        ..Config::default()
+    });
+    let ty = node_type(&heap);
+    let mut m = heap.attach().unwrap();
+    let gc = Collector::new(&heap);
+
+    let a = new_node(&mut m, ty);
+    let global = heap.add_global(Some(a));
+    m.collect();
+    m.collect(); // A is old
+
+    gc.step(&mut m, Step::BeginMinor)?;
+    gc.step(&mut m, Step::ScanStacks)?;
+    gc.step(&mut m, Step::ScanGlobals)?;
+    gc.step(&mut m, Step::MarkAll)?;
+    heap.disable_barrier_for_testing(!barrier_on);
+    let c = new_node(&mut m, ty); // allocated black
+    let a = global.get().unwrap();
+    // SAFETY (test): A is reachable from the global; C is fresh.
+    unsafe { m.store(a, 0, Some(c)) };
+    heap.disable_barrier_for_testing(false);
+    gc.step(&mut m, Step::Finish)?;
+
+    // The next minor cycle: C is a survivor that only old A reaches.
+    gc.step(&mut m, Step::BeginMinor)?;
+    gc.step(&mut m, Step::ScanStacks)?;
+    gc.step(&mut m, Step::ScanGlobals)?;
+    gc.step(&mut m, Step::MarkAll)?;
+    gc.step(&mut m, Step::Finish)?;
+    let last = heap.stats().last_cycle.unwrap();
+    assert_eq!(last.kind, tricolor_collector::CycleKind::Minor, "{mode}");
+    assert_eq!(last.remembered, 1, "{mode}: A was logged during the mark");
     let a = global.get().unwrap();
     // SAFETY (test): A is reachable from the global, C from A.
     unsafe {
@@ -344,5 +402,17 @@ fn old_to_young_pointer_is_caught_by_the_generational_log() {
     ] {
         old_gets_only_pointer_to_young(mode, true).unwrap_or_else(|e| panic!("{mode}: {e}"));
         expect_lost(old_gets_only_pointer_to_young(mode, false), mode);
+    }
+}
+
+#[test]
+fn old_gets_pointer_during_a_mark_is_caught_by_the_generational_log() {
+    for mode in [
+        BarrierMode::Satb,
+        BarrierMode::IncrementalUpdate,
+        BarrierMode::Hybrid,
+    ] {
+        old_gets_pointer_during_a_mark(mode, true).unwrap_or_else(|e| panic!("{mode}: {e}"));
+        expect_lost(old_gets_pointer_during_a_mark(mode, false), mode);
     }
 }

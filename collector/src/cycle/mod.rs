@@ -427,8 +427,10 @@ fn stop_for_sweep_termination(
     // set (a major cycle drops them).
     heap.generations.begin(kind);
     let remembered = if heap.generations.enabled {
-        heap.generations
-            .take_logs(world.mutators.iter_mut().map(|(_, data)| &mut data.log))
+        heap.generations.take_logs(
+            &mut heap.mark_state.carried.lock(),
+            world.mutators.iter_mut().map(|(_, data)| &mut data.log),
+        )
     } else {
         0
     };
@@ -439,7 +441,7 @@ fn stop_for_sweep_termination(
         data.cache.release_all();
         if concurrent {
             // From now on each allocation is black; stacks are grey.
-            data.set_allocate_black(true, heap.config.generational);
+            data.set_allocate_black(true);
             data.stack_scanned = false;
             data.assist_debt = 0;
         }
@@ -608,7 +610,7 @@ pub(crate) fn mark_termination(heap: &HeapInner, run: CycleRun) -> CycleEnd {
     // restarts).
     ms.wake_assists();
     for (_, data) in world.mutators.iter_mut() {
-        data.set_allocate_black(false, heap.config.generational);
+        data.set_allocate_black(false);
         data.cache.release_all();
     }
     let (_, objects_after) = ms.totals();
@@ -685,22 +687,25 @@ fn finish_mark_termination(
     let ephemerons_dropped = ephemeron::drop_dead_entries(heap);
     crate::mark::weak_slots::clear_dead(heap);
     let heap_end = heap.paced_heap();
-    // Generation §2, §5: after a minor cycle the heap in use is the old
-    // generation, and the next goal is set from the live heap the cycles
-    // vouch for; the policy picks the next cycle's kind, and the sweep
-    // keeps the marks for a minor one.
-    let (in_use, live, keep_marks) = if heap.generations.enabled {
+    // Generation §2, §5: after a minor cycle the heap in use, and the
+    // live heap the next goal is set from, is the old generation at its
+    // start plus what it marked; the policy picks the next cycle's kind,
+    // and the sweep keeps the marks for a minor one.
+    let (in_use, live, minor_base, keep_marks) = if heap.generations.enabled {
         let config = heap.pacer.lock().config().clone();
-        let g = heap
-            .generations
-            .end_mark(marked_bytes, |old, base, minors| {
-                generations::next_is_major(&config, old, base, minors)
-            });
-        (g.in_use, g.live, g.keep_marks)
+        let g =
+            heap.generations
+                .end_mark(marked_bytes, heap.page.old_bytes(), |old, base, minors| {
+                    generations::next_is_major(&config, old, base, minors)
+                });
+        (g.in_use, g.live, g.minor_base, g.keep_marks)
     } else {
-        (marked_bytes, marked_bytes, false)
+        (marked_bytes, marked_bytes, None, false)
     };
-    let goal = heap.pacer.lock().end_cycle(live);
+    let goal = match minor_base {
+        Some(base) => heap.pacer.lock().end_minor_cycle(live, base),
+        None => heap.pacer.lock().end_cycle(live),
+    };
     heap.live_after_mark.store(live, Ordering::Relaxed);
     heap.allocated_since_mark.store(0, Ordering::Relaxed);
     heap.page.start_sweep_cycle_keeping_marks(keep_marks);

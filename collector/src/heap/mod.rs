@@ -61,6 +61,7 @@ impl Heap {
             max_heap_bytes: config.max_heap_bytes,
             max_object_size: config.max_object_size,
             poison: config.poison,
+            generational: config.generational,
             ..tricolor_allocator::Config::default()
         });
         let mode = config.barrier;
@@ -731,7 +732,8 @@ impl Heap {
     /// let mut m = heap.attach()?;
     /// let old = m.alloc(node, 0);
     /// let slot = m.push_root(Some(old));
-    /// m.collect(); // major: `old` is old now
+    /// m.collect();
+    /// m.collect(); // two major cycles survived: `old` is old now
     /// let young = m.alloc(node, 0);
     /// // SAFETY: `old` is rooted, `young` fresh; field 0 is a pointer.
     /// unsafe { m.store(old, 0, Some(young)) }; // logs `old`

@@ -22,7 +22,7 @@ use crossbeam_deque::Worker;
 use crate::heap::inner::HeapInner;
 use crate::mark::queue::{balance, offer, steal_into, MarkState, Prefetched, Tally, PRIVATE_MAX};
 use crate::mark::scan::{
-    arm, count_scanned, for_each_referent, grey, resolve, scan, type_of, Lookup,
+    count_scanned, for_each_referent, grey, resolve, scan, settle, type_of, Lookup,
 };
 use crate::mark::source::Source;
 
@@ -185,12 +185,13 @@ pub(crate) fn mark_closure_alone(
         }
     }
     while let Some(obj) = local.pop() {
-        if tally.arm {
-            // SAFETY: `obj` was marked in this mark from a validated
-            // pointer; nothing is freed while marking.
-            unsafe { arm(obj) };
-        }
+        // As in `scan` (generation §3).
+        let ages = tally.arm && heap.page.find_object(obj).is_some_and(|o| o.promotes());
+        let mut young = false;
         let words = for_each_referent(heap, obj, |v, desc, field| {
+            if ages && !young {
+                young = heap.page.find_object(v).is_some_and(|o| !o.promotes());
+            }
             shade_recording(
                 v,
                 Source::Field { obj, desc, field },
@@ -198,6 +199,11 @@ pub(crate) fn mark_closure_alone(
                 &mut local,
             );
         });
+        if ages {
+            // SAFETY: `obj` was marked in this mark from a validated
+            // pointer; nothing is freed while marking.
+            unsafe { settle(obj, young, &mut tally) };
+        }
         tally.scanned_bytes += (words as u64 + 1) * 8;
         if tally.per_type {
             count_scanned(&mut tally, type_of(obj), words);

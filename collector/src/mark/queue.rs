@@ -95,9 +95,14 @@ pub(crate) struct Tally {
     pub(crate) scanned_bytes: u64,
     /// Count per type (`Config::per_type_stats`; fixed for the heap).
     pub(crate) per_type: bool,
-    /// Arm every object this marker scans (`Config::generational`, fixed
-    /// for the heap; generation §3).
+    /// Settle the ages of what this marker scans (`Config::generational`,
+    /// fixed for the heap; generation §3): arm each object that will be
+    /// old, or carry it over to the next remembered set.
     pub(crate) arm: bool,
+    /// Objects this marker scanned that will be old after this cycle and
+    /// point to one that will not (generation §3): the next cycle's
+    /// remembered set needs them. Published by `MarkState::add`.
+    pub(crate) carry: Vec<usize>,
     /// Objects and bytes (slot sizes) per type index, counted by this
     /// marker since it last published (`MarkState::add`); grown on demand.
     pub(crate) types: Vec<TypeCount>,
@@ -185,6 +190,11 @@ impl Drop for Tally {
             self.pending_len == 0 || std::thread::panicking(),
             "a marker's tally was dropped with per-type counts pending (not published)"
         );
+        debug_assert!(
+            self.carry.is_empty() || std::thread::panicking(),
+            "a marker's tally was dropped with objects to carry to the next remembered set \
+             (not published)"
+        );
     }
 }
 
@@ -195,6 +205,7 @@ impl std::ops::AddAssign for Tally {
         self.marked_objects += t.marked_objects;
         self.scanned_bytes += t.scanned_bytes;
         merge_types(&mut self.types, &t.types);
+        self.carry.append(&mut t.carry);
     }
 }
 
@@ -249,6 +260,10 @@ pub(crate) struct MarkState {
     per_type: bool,
     /// Arm scanned objects (`Config::generational`); fixed for the heap.
     arm: bool,
+    /// What markers carried over to the next cycle's remembered set
+    /// (generation §3; `Tally::carry`), appended by `add`, taken at the
+    /// next STW #1 (`GenState::take_logs`).
+    pub(crate) carried: Mutex<Vec<usize>>,
     /// This cycle's objects and bytes per type index, added to by markers
     /// as they publish (`add`); taken at mark termination. Reset at sweep
     /// termination.
@@ -310,6 +325,7 @@ impl MarkState {
             active: AtomicBool::new(false),
             per_type,
             arm,
+            carried: Mutex::new(Vec::new()),
             types: Mutex::new(Vec::new()),
             assist_cpu_ns: AtomicU64::new(0),
             background_cpu_ns: AtomicU64::new(0),
@@ -362,6 +378,7 @@ impl MarkState {
             scanned_bytes: 0,
             per_type: self.per_type,
             arm: self.arm,
+            carry: Vec::new(),
             types: Vec::new(),
             pending: [(0, 0); NOSCAN_PENDING],
             pending_head: 0,
@@ -382,6 +399,9 @@ impl MarkState {
         if !t.types.is_empty() {
             merge_types(&mut self.types.lock(), &t.types);
             t.types.clear();
+        }
+        if !t.carry.is_empty() {
+            self.carried.lock().append(&mut t.carry);
         }
         t.marked_bytes = 0;
         t.marked_objects = 0;

@@ -58,9 +58,8 @@ pub(crate) fn gather(heap: &HeapInner, world: &mut StoppedWorld<'_>) -> Vec<(usi
 }
 
 /// Greys the running minor cycle's remembered set (generation §3): each
-/// logged object is re-armed and pushed grey although its mark bit is set
-/// (it is old), so that its fields are scanned; one whose bit is clear (not
-/// expected: logged objects are old) is shaded as a root would be. Runs
+/// entry that is still an old object is pushed grey although its mark bit
+/// is set, so that its fields are scanned; the others are skipped. Runs
 /// with the global-roots job, once per cycle; a major cycle has no set.
 pub(crate) fn scan_remembered(heap: &HeapInner) {
     let set = std::mem::take(&mut *heap.generations.cycle_set.lock());
@@ -68,19 +67,19 @@ pub(crate) fn scan_remembered(heap: &HeapInner) {
         return;
     }
     let ms = &heap.mark_state;
-    let mut unmarked = Vec::new();
     for &x in &set {
-        match heap.page.find_object(x) {
-            Some(o) if o.base() == x && o.is_marked() => {
-                // SAFETY: `x` is an allocated object of this heap (found,
-                // and marked: nothing marked is freed before the sweep).
-                unsafe { crate::mark::scan::arm(x) };
+        // Only old objects need scanning (§3): an entry whose object died
+        // since it was logged has no old bit (a sweep freed it, and a new
+        // object in its slot is young), nor has one that was a survivor and
+        // was not reached again. An old object is marked already; pushing it
+        // grey has it scanned (and armed, or carried over, by `scan`).
+        if let Some(o) = heap.page.find_object(x) {
+            if o.base() == x && o.age() == tricolor_allocator::Age::Old {
+                debug_assert!(o.is_marked(), "an old object unmarked in a minor cycle");
                 ms.injector.push(x);
             }
-            _ => unmarked.push((x, Source::Root(RootKind::Remembered))),
         }
     }
-    shade_roots(heap, unmarked);
     ms.wake();
 }
 

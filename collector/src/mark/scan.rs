@@ -110,7 +110,14 @@ impl<'h> Lookup<'h> {
         value: usize,
         src: Source<'_>,
     ) -> Option<tricolor_allocator::ObjectRef<'h>> {
-        let found = match self.span {
+        let found = self.find(value);
+        check_resolved(found, value, src)
+    }
+
+    /// The object slot holding `value`, through the span memo, unchecked.
+    #[inline]
+    fn find(&mut self, value: usize) -> Option<tricolor_allocator::ObjectRef<'h>> {
+        match self.span {
             Some(span) if value.wrapping_sub(self.span_base) < self.span_bytes => {
                 span.find_object(value)
             }
@@ -124,8 +131,7 @@ impl<'h> Lookup<'h> {
                 }
                 found
             }
-        };
-        check_resolved(found, value, src)
+        }
     }
 
     /// The descriptor and length of object `obj`, from its header, through
@@ -275,18 +281,29 @@ pub(crate) fn count_scanned(tally: &mut Tally, ty: u32, words: usize) {
     tally.count_type(ty, slot as u64);
 }
 
-/// Arms object `obj` (generation §3): a grey object before a marker scans
-/// it, or one the sweep resurrects; from now on it is old, and a store
-/// into it outside a mark must log it. Arming before reading the fields
-/// keeps the order simple; stores log nothing until the mark ends anyway.
+/// Settles the age of grey object `obj`, which a marker just scanned and
+/// which will be old after this cycle (it is old or a survivor, and it is
+/// marked: generation §3). If it points to an object that will not be old
+/// (`young`), it goes to the next cycle's remembered set, disarmed so that
+/// no store logs it twice; otherwise it is armed, and a store into it
+/// outside a mark logs it from now on.
 ///
 /// # Safety
 /// `obj` must be an allocated object of this heap.
 #[inline]
-pub(crate) unsafe fn arm(obj: usize) {
+pub(crate) unsafe fn settle(obj: usize, young: bool, tally: &mut Tally) {
     let o = ObjRef::from_addr(obj).expect("non-null object");
-    // SAFETY: the caller's contract.
-    unsafe { object::arm_log(o) };
+    if young {
+        // SAFETY: the caller's contract.
+        if unsafe { object::log_armed(o) } {
+            // SAFETY: as above.
+            unsafe { object::disarm_log(o) };
+        }
+        tally.carry.push(obj);
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { object::arm_log(o) };
+    }
 }
 
 /// The type index in the header of `obj`, an object a marker reached.
@@ -323,18 +340,25 @@ pub(crate) fn shade_roots<'a>(
 /// bytes scanned (header included). `lk` is the calling marker's memo.
 #[inline]
 pub(crate) fn scan(lk: &mut Lookup<'_>, obj: usize, out: &mut impl Grey, tally: &mut Tally) -> u64 {
-    if tally.arm {
-        // SAFETY: `obj` is grey: marked from a validated pointer during
-        // this mark, so allocated until a sweep, and none runs while
-        // marking (as in `load_header_of`).
-        unsafe { arm(obj) };
-    }
+    // Generational (§3): whether `obj` will be old, and if so, whether it
+    // points to an object that will not be.
+    let ages = tally.arm && lk.find(obj).is_some_and(|o| o.promotes());
+    let mut young = false;
     let (desc, len) = lk.header_of(obj);
     let words = referents(obj, desc, len, |v, desc, field| {
         if let Some(o) = lk.resolve(v, Source::Field { obj, desc, field }) {
+            if ages && !young {
+                young = !o.promotes();
+            }
             grey(o, out, tally);
         }
     });
+    if ages {
+        // SAFETY: `obj` is grey: marked from a validated pointer during
+        // this mark, so allocated until a sweep, and none runs while
+        // marking (as in `load_header_of`).
+        unsafe { settle(obj, young, tally) };
+    }
     let bytes = (words as u64 + 1) * 8;
     tally.scanned_bytes += bytes;
     if tally.per_type {

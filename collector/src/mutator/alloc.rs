@@ -130,8 +130,7 @@ impl Mutator {
         // In native state (no data) the general path reports the misuse.
         let data = self.data.as_mut()?;
         let ptr = data.cache.try_alloc_class(spc)?;
-        let bits = data.header_bits;
-        Some(self.finish_alloc(ptr, ty, 0, slot, bits))
+        Some(self.finish_alloc(ptr, ty, 0, slot, 0))
     }
 
     /// Everything [`alloc`](Self::alloc) does: the safepoint poll, the
@@ -153,8 +152,7 @@ impl Mutator {
             // size is the class's size, as `small_fixed` records it.
             let data = self.data();
             let ptr = data.cache.alloc_class(spc)?;
-            let bits = data.header_bits;
-            return Ok(self.finish_general(ptr, ty, 0, spc.size_class().size(), bits));
+            return Ok(self.finish_general(ptr, ty, 0, spc.size_class().size(), 0));
         }
         // An id of this heap always resolves: ids come only from
         // `register_type`, and registered slots are never cleared.
@@ -192,8 +190,7 @@ impl Mutator {
         };
         let data = self.data();
         let ptr = data.cache.alloc(bytes, kind)?;
-        let bits = data.header_bits;
-        Ok(self.finish_general(ptr, ty, len, tricolor_allocator::slot_size(bytes), bits))
+        Ok(self.finish_general(ptr, ty, len, tricolor_allocator::slot_size(bytes), 0))
     }
 
     /// [`finish_alloc`](Self::finish_alloc) on the general path: also takes
@@ -258,9 +255,8 @@ impl Mutator {
         self.report_at = ALLOC_REPORT_BYTES.min(self.sample_at);
     }
 
-    /// Writes the header of a fresh slot, with the mutator's `bits` (its
-    /// `header_bits`: armed if allocated black in a generational heap,
-    /// generation §3), and accounts for its `slot` bytes (the slot's size,
+    /// Writes the header of a fresh slot, with `bits` OR-ed in (none yet:
+    /// a new object is young, never armed, generation §3), and accounts for its `slot` bytes (the slot's size,
     /// as the marker and the sweeper count it, so that the pacer's heap and
     /// the allocator's agree).
     #[inline]

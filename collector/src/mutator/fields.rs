@@ -117,7 +117,7 @@ impl Mutator {
         // changes only with the world stopped, and there is no safepoint in
         // between (barriers §10).
         if self.heap.phase.marking() {
-            self.barrier_slow(old as usize, new);
+            self.barrier_slow(obj, old as usize, new);
         } else if self.heap.generations.enabled
             // SAFETY: as for `load`.
             && unsafe { object::log_armed(obj) }
@@ -149,11 +149,15 @@ impl Mutator {
         }
     }
 
-    /// The write barrier while marking (`mutator::barrier` module docs). No safepoint
-    /// between the store and this record.
+    /// The write barrier while marking (`mutator::barrier` module docs),
+    /// of a store of `new` over `old` into `obj`. No safepoint between the
+    /// store and this record. In a generational heap a store of a pointer
+    /// into an object that will be old after this mark (old, or a survivor)
+    /// also logs that object, once per mark (generation §3): the value may
+    /// stay young, and the object's scan may have come before the store.
     #[cold]
     #[inline(never)]
-    fn barrier_slow(&mut self, old: usize, new: usize) {
+    fn barrier_slow(&mut self, obj: ObjRef, old: usize, new: usize) {
         let id = self.shared.id;
         let heap = &*self.heap;
         let data = match &mut self.data {
@@ -161,6 +165,16 @@ impl Mutator {
             None => native_misuse(),
         };
         barrier::record_store(heap, data, id, old, new);
+        if heap.generations.enabled
+            && new != 0
+            && !heap.barrier_disabled_for_testing.load(Ordering::Relaxed)
+        {
+            if let Some(o) = heap.page.find_object(obj.addr()) {
+                if o.promotes() && o.log_once() {
+                    data.log.push(obj.addr());
+                }
+            }
+        }
     }
 
     /// Loads non-pointer word `field` of `obj`.
@@ -252,7 +266,7 @@ impl Mutator {
         let (ty, _) = object::decode_header(unsafe { object::load_header(obj) });
         let desc = self.heap.types.by_index(ty);
         if let Some((old, new)) = desc.and_then(|d| d.decode_store(old, value)) {
-            self.barrier_slow(old, new);
+            self.barrier_slow(obj, old, new);
         }
     }
 

@@ -296,7 +296,6 @@ impl Mutator {
             barrier: Barrier::new(heap.mode),
             stack_scanned: true,
             assist_debt: 0,
-            header_bits: 0,
             log: Vec::new(),
         }));
         let mut guard = data.lock_arc();
@@ -306,7 +305,7 @@ impl Mutator {
             // only with the world stopped, so it is stable here: a mutator
             // that joins a running mark allocates black from the start.
             let _world = heap.world.lock();
-            guard.set_allocate_black(heap.phase.marking(), heap.config.generational);
+            guard.set_allocate_black(heap.phase.marking());
             let mut reg = heap.registry.lock();
             shared = Arc::new(MutatorShared {
                 id: heap.next_mutator_id.fetch_add(1, Ordering::Relaxed),

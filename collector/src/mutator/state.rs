@@ -140,29 +140,18 @@ pub(crate) struct MutatorData {
     /// Mark-assist debt in bytes of scan work (negative: credit). Reset at
     /// sweep termination ([`crate::assist`]).
     pub(crate) assist_debt: i64,
-    /// Bits OR-ed into the header of every object this mutator allocates:
-    /// [`LOG_ARMED`](crate::object::LOG_ARMED) while it allocates black in a
-    /// generational heap (generation §3), else 0. Set with allocate-black
-    /// ([`set_allocate_black`](Self::set_allocate_black)).
-    pub(crate) header_bits: u64,
     /// Objects this mutator's stores logged since the last STW #1
-    /// (generation §3): appended by the store barrier outside a mark, taken
+    /// (generation §3): appended by the store barrier, taken
     /// at STW #1 (`GenState::take_logs`), orphaned when it detaches.
     pub(crate) log: Vec<usize>,
 }
 
 impl MutatorData {
-    /// Turns allocate-black on or off for this mutator's cache, and with
-    /// it, in a generational heap, the arming of what it allocates
-    /// (generation §3: an object allocated black is old at the end of the
-    /// mark).
-    pub(crate) fn set_allocate_black(&mut self, on: bool, generational: bool) {
+    /// Turns allocate-black on or off for this mutator's cache. (An
+    /// object allocated black in a generational heap is a survivor after
+    /// the mark, not old: generation §3.)
+    pub(crate) fn set_allocate_black(&mut self, on: bool) {
         self.cache.set_allocate_black(on);
-        self.header_bits = if on && generational {
-            crate::object::LOG_ARMED
-        } else {
-            0
-        };
     }
 }
 

@@ -134,6 +134,26 @@
 //!    increase;
 //! 6. with GOGC off and no memory limit, goal and trigger are [`NEVER`].
 //!
+//! # After a generational minor cycle
+//!
+//! A minor cycle cannot tell dead old objects from live ones, so the heap
+//! it leaves (`live` above: the old generation, dead old objects included,
+//! plus what it marked) may hold garbage only a major cycle finds. Planning
+//! from it alone would let the heap double on top of that garbage, cycle
+//! after cycle. So [`Pacer::end_minor_cycle`] plans as usual from `live`
+//! and then caps the goal at the goal the last major cycle's live heap
+//! (`base`) gives, never below `live + step`:
+//!
+//! ```text
+//! goal    = min(goal(live), max(goal(base), live + step))
+//! trigger = live + trigger_ratio * (goal - live)        as above
+//! ```
+//!
+//! The heap then peaks about where a non-generational heap would, and the
+//! runway of the minor cycles shrinks as the old generation fills; the
+//! generational policy (`policy::generations`) makes the next cycle major
+//! before it falls under a quarter of the major cycle's.
+//!
 //! # Changing GOGC and the limit at run time
 //!
 //! [`Pacer::set_gogc`] and [`Pacer::set_memory_limit`] (behind
@@ -436,6 +456,13 @@ impl CycleGoal {
                 .unwrap_or(NEVER)
                 .min(limit.max(live.saturating_add(limit_headroom(live)))),
         };
+        Self::with_goal(config, live, goal)
+    }
+
+    /// The trigger and hard limit for `goal` (finite goals at least
+    /// `live + MIN_TRIGGER_STEP`), as [`compute`](Self::compute) places
+    /// them for its own goal.
+    fn with_goal(config: &PacerConfig, live: u64, goal: u64) -> Self {
         let over_limit = config.memory_limit.is_some_and(|limit| goal > limit);
         if goal == NEVER {
             return Self {
@@ -539,6 +566,10 @@ pub enum Decision {
 pub struct Pacer {
     config: PacerConfig,
     live_after_last_mark: u64,
+    /// After a generational minor cycle, the live heap of the last major
+    /// one, whose goal caps this one's ([module docs](self)); `None` after
+    /// a major cycle.
+    minor_base: Option<u64>,
     current: CycleGoal,
 }
 
@@ -552,6 +583,7 @@ impl Pacer {
         Self {
             config,
             live_after_last_mark: 0,
+            minor_base: None,
             current,
         }
     }
@@ -560,15 +592,60 @@ impl Pacer {
     /// plans the next cycle.
     pub fn end_cycle(&mut self, live_bytes: u64) -> CycleGoal {
         self.live_after_last_mark = live_bytes;
+        self.minor_base = None;
         self.current = CycleGoal::compute(&self.config, live_bytes);
         self.current
+    }
+
+    /// Records the end of a generational minor cycle that left `live_bytes`
+    /// in the heap (the old generation, dead old objects included, and
+    /// what it marked), `base` being the live heap of the last major cycle,
+    /// and plans the next cycle with the goal capped ([module
+    /// docs](self), "After a generational minor cycle").
+    ///
+    /// ```
+    /// use tricolor_collector::policy::pacer::{Pacer, PacerConfig, MIB};
+    ///
+    /// let mut pacer = Pacer::new(PacerConfig::new()); // GOGC 100
+    /// pacer.end_cycle(100 * MIB);
+    /// assert_eq!(pacer.goal(), 200 * MIB);
+    /// // A minor cycle leaves 150 MiB (some of it old garbage): the goal
+    /// // stays the major cycle's, not 300 MiB.
+    /// pacer.end_minor_cycle(150 * MIB, 100 * MIB);
+    /// assert_eq!(pacer.goal(), 200 * MIB);
+    /// assert!(pacer.trigger() > 150 * MIB && pacer.trigger() <= 200 * MIB);
+    /// ```
+    pub fn end_minor_cycle(&mut self, live_bytes: u64, base: u64) -> CycleGoal {
+        self.live_after_last_mark = live_bytes;
+        self.minor_base = Some(base);
+        self.current = self.plan();
+        self.current
+    }
+
+    /// The plan from the recorded live heap (and minor cycle's base).
+    fn plan(&self) -> CycleGoal {
+        let live = self.live_after_last_mark;
+        let own = CycleGoal::compute(&self.config, live);
+        match self.minor_base {
+            Some(base) if base < live => {
+                let cap = CycleGoal::compute(&self.config, base)
+                    .goal
+                    .max(live.saturating_add(MIN_TRIGGER_STEP));
+                if cap < own.goal {
+                    CycleGoal::with_goal(&self.config, live, cap)
+                } else {
+                    own
+                }
+            }
+            _ => own,
+        }
     }
 
     /// Replaces the configuration and re-plans from the live heap of the
     /// last cycle, as when GOGC or the memory limit is changed at run time.
     pub fn set_config(&mut self, config: PacerConfig) -> CycleGoal {
         self.config = config;
-        self.current = CycleGoal::compute(&self.config, self.live_after_last_mark);
+        self.current = self.plan();
         self.current
     }
 
@@ -590,7 +667,7 @@ impl Pacer {
     /// ```
     pub fn set_gogc(&mut self, gogc: Option<u32>) -> Option<u32> {
         let previous = std::mem::replace(&mut self.config.gogc, gogc);
-        self.current = CycleGoal::compute(&self.config, self.live_after_last_mark);
+        self.current = self.plan();
         previous
     }
 
@@ -610,7 +687,7 @@ impl Pacer {
     /// ```
     pub fn set_memory_limit(&mut self, limit: Option<u64>) -> Option<u64> {
         let previous = std::mem::replace(&mut self.config.memory_limit, limit);
-        self.current = CycleGoal::compute(&self.config, self.live_after_last_mark);
+        self.current = self.plan();
         previous
     }
 
@@ -1041,6 +1118,44 @@ mod tests {
                 (c.goal, c.trigger, c.live),
                 "case {:?}: accessors",
                 c.name
+            );
+        }
+    }
+
+    /// (name, config, live, base: the last major cycle's live heap, goal).
+    #[rustfmt::skip]
+    const MINOR_CASES: &[(&str, PacerConfig, u64, u64, u64)] = &[
+        ("capped at the major cycle's goal", DEFAULT, 150 * MIB, 100 * MIB, 200 * MIB),
+        ("no cap from an equal base", DEFAULT, 100 * MIB, 100 * MIB, 200 * MIB),
+        ("no cap from a larger base", DEFAULT, 80 * MIB, 100 * MIB, 160 * MIB),
+        ("never below live + step", DEFAULT, 250 * MIB, 100 * MIB, 250 * MIB + MIN_TRIGGER_STEP),
+        ("the limit caps as before", DEFAULT.with_memory_limit(Some(180 * MIB)), 150 * MIB, 100 * MIB, 180 * MIB),
+        ("GOGC off: nothing to cap", GOGC_OFF, 150 * MIB, 100 * MIB, NEVER),
+        ("GOGC 50", DEFAULT.with_gogc(Some(50)), 120 * MIB, 100 * MIB, 150 * MIB),
+        ("min_heap from a tiny base", DEFAULT, 3 * MIB, MIB, 4 * MIB),
+    ];
+
+    #[test]
+    fn minor_cycle_goal_table() {
+        for &(name, ref config, live, base, goal) in MINOR_CASES {
+            let mut pacer = Pacer::new(config.clone());
+            let got = pacer.end_minor_cycle(live, base);
+            assert_eq!(got.goal, goal, "case {name:?}: goal");
+            assert_eq!(pacer.live_after_last_mark(), live, "case {name:?}: live");
+            if goal != NEVER {
+                assert!(
+                    live < got.trigger && got.trigger <= got.goal && got.goal <= got.hard_limit,
+                    "case {name:?}: live < trigger <= goal <= hard limit: {got:?}"
+                );
+            }
+            // A run-time change re-plans with the cap; a major cycle drops it.
+            let gogc = config.gogc;
+            pacer.set_gogc(gogc);
+            assert_eq!(pacer.goal(), goal, "case {name:?}: after set_gogc");
+            assert_eq!(
+                pacer.end_cycle(live),
+                CycleGoal::compute(config, live),
+                "case {name:?}: a major cycle plans uncapped"
             );
         }
     }

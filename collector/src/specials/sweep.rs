@@ -51,13 +51,9 @@ impl SweepHook for SpecialsHook {
                 }
                 resurrect.push(s.index);
                 kept.push(s.index);
-                // The sweep sets its mark bit; when it keeps the marks
-                // (generational), the object is old from now on and must
-                // be armed (generation §3). Harmless otherwise: only a
-                // generational heap's stores look at the bit.
-                // SAFETY: `rec.obj` is an allocated object of the span this
-                // sweep owns; the sweep keeps it.
-                unsafe { crate::mark::scan::arm(rec.obj) };
+                // The sweep sets its mark bit, but a resurrected object is
+                // never old after it (generation §3): it is scanned when
+                // the next mark reaches it from the queue.
                 jobs.push(Job::Finalize {
                     obj: rec.obj,
                     f: rec.f,

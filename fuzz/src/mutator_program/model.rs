@@ -90,9 +90,14 @@ pub(super) struct Model {
     doomed: Option<Vec<bool>>,
     /// The heap collects generationally (the header's generational bit).
     pub(super) generational: bool,
-    /// Objects allocated before the last cycle ended (ids below this) may be
-    /// old: a minor cycle does not free them, dead or not.
+    /// Objects allocated before the last cycle ended (ids below this): they
+    /// survived it, if they are alive.
     young_from: usize,
+    /// Objects allocated before the cycle before the last one ended (ids
+    /// below this) may be old, having survived two cycles (generation §1:
+    /// an object is old at its second survival): a minor cycle does not
+    /// free them, dead or not.
+    old_below: usize,
     /// The open cycle was begun as a minor one.
     minor_open: bool,
 }
@@ -115,6 +120,7 @@ impl Model {
             doomed: None,
             generational,
             young_from: 0,
+            old_below: 0,
             minor_open: false,
         }
     }
@@ -277,8 +283,9 @@ impl Model {
 
     /// `begin`: an object the heap cannot be rooting now must be found
     /// unreachable by this cycle, unless it is reached again during it. In
-    /// a `minor` cycle an object that may be old (allocated before the last
-    /// cycle ended) is not freed, dead or not, and neither is what it points
+    /// a `minor` cycle an object that may be old (allocated before the
+    /// cycle before the last one ended) is not freed, dead or not, and
+    /// neither is what it points
     /// to (an old object that got a pointer to a young one is remembered,
     /// and scanned); so there the doomed are the objects outside the
     /// closure of the roots and every object that may be old. A cycle begun
@@ -289,7 +296,7 @@ impl Model {
         self.minor_open = minor;
         let kept = if minor {
             let mut roots = self.upper_roots();
-            roots.extend(0..self.young_from as u32);
+            roots.extend(0..self.old_below as u32);
             self.closure_eph(roots)
         } else {
             self.upper()
@@ -320,7 +327,9 @@ impl Model {
                 self.found_dead(id);
             }
         }
-        // Everything allocated so far survived this cycle (old) or is dead.
+        // Everything allocated so far survived this cycle or is dead; what
+        // survived the last one too may be old now.
+        self.old_below = self.young_from;
         self.young_from = self.objects.len();
         self.minor_open = false;
     }

@@ -51,10 +51,15 @@ use super::input::{OpKind, NULL};
 /// Then generational heaps (generation §3, §4 in the collector):
 ///
 /// - `generational-old-to-young-*`: between cycles, an old object (made
-///   old by a major cycle) gets the only pointer to a young one; the minor
+///   old by two major cycles) gets the only pointer to a young one; the minor
 ///   cycle that follows keeps it through the remembered set, frees young
 ///   garbage, and keeps an old dead object with a finalizer until the next
 ///   major cycle.
+/// - `generational-store-during-mark-*`: during a minor mark, after the
+///   old object's turn has passed, it gets the only pointer to an object
+///   allocated black, which is a survivor (not old) after the cycle; the
+///   next minor cycle keeps it only because the store logged the old
+///   object.
 ///
 /// The rest use every operation under every mode, and a few are random
 /// bytes.
@@ -93,12 +98,16 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
         b.set_global(0, 0, Some(a));
         let doomed = b.node(1);
         b.set_finalizer(1, doomed, Resurrect::No);
-        b.begin(); // major: `a` and `doomed` are old
-        b.scan_stack(0);
-        b.scan_stack(1);
-        b.plain(ScanGlobals, 0);
-        b.mark(0);
-        b.finish();
+        // Two major cycles: `a` and `doomed` survive twice, so they are old
+        // (generation §1).
+        for _ in 0..2 {
+            b.begin();
+            b.scan_stack(0);
+            b.scan_stack(1);
+            b.plain(ScanGlobals, 0);
+            b.mark(0);
+            b.finish();
+        }
         b.pop(1, 1); // `doomed` is old and unreachable
         let young = b.node(0);
         b.link(0, a, 0, young); // an old-to-young store: logged
@@ -118,6 +127,35 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
         b.finish();
         b.plain(Check, 1);
         add(&format!("generational-old-to-young-{name}"), b);
+
+        let mut b = Builder::new_generational(mode, 2, 1);
+        let a = b.node(0); // stays on the stack: a root, but old, so not scanned
+        b.set_global(0, 0, Some(a));
+        for _ in 0..2 {
+            b.begin();
+            b.scan_stack(0);
+            b.scan_stack(1);
+            b.plain(ScanGlobals, 0);
+            b.mark(0);
+            b.finish();
+        }
+        b.begin_minor();
+        b.scan_stack(0);
+        b.scan_stack(1);
+        b.plain(ScanGlobals, 0);
+        b.mark(0);
+        let young = b.node(0); // allocated black: a survivor after this cycle
+        b.link(0, a, 0, young); // a store into an old object during the mark
+        b.pop(0, 1);
+        b.finish();
+        b.begin_minor();
+        b.scan_stack(0);
+        b.scan_stack(1);
+        b.plain(ScanGlobals, 0);
+        b.mark(0);
+        b.finish();
+        b.plain(Check, 0);
+        add(&format!("generational-store-during-mark-{name}"), b);
     }
 
     let mut b = Builder::new(Hybrid, 3, 1);
