@@ -147,8 +147,9 @@
 //!
 //! ## Objects
 //!
-//! An object is a header word (its type and length) and payload words
-//! (`object` module). Its [`TypeDescriptor`] gives the payload's
+//! An object is a header word (its type, its length, and 15 bits the VM
+//! keeps there: [`Mutator::set_user_bits`]) and payload words (`object`
+//! module). Its [`TypeDescriptor`] gives the payload's
 //! [`Shape`] — fixed, an array, a fixed prefix followed by an array tail,
 //! or bytes — and which words are pointers: a bitmap, a count of leading
 //! words (no bitmap, a range loop in the marker), a map for the prefix and
@@ -296,7 +297,7 @@ pub use inspect::{InspectError, PathStep, RetainingPath, SnapshotSummary, Via};
 pub use mark::source::RootKind;
 pub use mutator::state::{RootScanner, RootVisitor};
 pub use mutator::{AttachError, GcAllocError, Mutator};
-pub use object::{ObjRef, ObjectView};
+pub use object::{ObjRef, ObjectView, UserBitsError, MAX_USER_BITS, USER_BITS};
 pub use policy::{Config, ConfigError, DEFAULT_HEAP_PROFILE_RATE};
 pub use profile::pprof::HeapProfileSummary;
 pub use specials::api::{CleanupHandle, WeakRef};

@@ -3,23 +3,39 @@
 //! An object is a header word followed by payload words:
 //!
 //! ```text
-//! +---------------------------+---------+---------+-----
-//! | header: len << 32 | type  | word 0  | word 1  | ...
-//! +---------------------------+---------+---------+-----
+//! +----------------------------------+---------+---------+-----
+//! | header: len | armed | user | type | word 0  | word 1  | ...
+//! +----------------------------------+---------+---------+-----
 //! ^ ObjRef points here
 //! ```
 //!
-//! The header holds the [`TypeId`](crate::TypeId)'s index in its low 16
-//! bits, the log-armed bit ([`LOG_ARMED`], bit 31; generational mode) and
-//! the length (array elements, or bytes for a byte array; 0 for fixed types)
-//! in its high 32 bits. Bits 16–30 are zero.
+//! The header word, from its low bits up:
 //!
-//! The log-armed bit is the only part of a header that changes after the
-//! object is made (`generation` essay §3): in generational mode the marker
-//! sets it on each object it scans that will be old and points to no object
-//! that will not be (and clears it on one it carries over to the next
-//! remembered set), and a mutator's store clears it when it logs the object
-//! into the remembered set. Every other bit is written once.
+//! | bits  | what |
+//! |-------|------|
+//! | 0–15  | the [`TypeId`](crate::TypeId)'s index ([`TYPE_MASK`]) |
+//! | 16–30 | the VM's user bits ([`USER_MASK`]; 0 in a new object) |
+//! | 31    | the log-armed bit ([`LOG_ARMED`]; generational mode) |
+//! | 32–63 | the length: array elements, bytes for a byte array, 0 for fixed types |
+//!
+//! Two parts of a header change after the object is made, and nothing
+//! else does:
+//!
+//! - the log-armed bit (`generation` essay §3): in generational mode the
+//!   marker sets it on each object it scans that will be old and points to
+//!   no object that will not be (and clears it on one it carries over to
+//!   the next remembered set), and a mutator's store clears it when it logs
+//!   the object into the remembered set;
+//! - the user bits, which the VM writes whenever it likes
+//!   ([`Mutator::set_user_bits`](crate::Mutator::set_user_bits)), on any
+//!   of its threads.
+//!
+//! Both can change at once from different threads, so every write of either
+//! after the object is made is an atomic read-modify-write of the whole
+//! word that changes its own bits only ([`arm_log`], [`disarm_log`],
+//! [`set_user_bits`]): a plain store would undo a racing write of the other
+//! part. The type index and the length are written once, and
+//! [`decode_header`] reads nothing else.
 //!
 //! Every access to object memory goes through this module and is an atomic
 //! operation on a whole word: the mutator stores pointer fields (through the
@@ -29,8 +45,9 @@
 //! finds a pointer in a field also sees everything its storer did before,
 //! in particular the header of a new object and its allocate-black mark bit,
 //! so a concurrent marker never scans a half-made object (barriers essay
-//! §10). The header is written once with `Release` when the object is made
-//! and read with `Acquire` by the marker.
+//! §10). The header is written whole with `Release` when the object is made
+//! and read with `Acquire` by the marker; the later read-modify-writes of
+//! its changing bits keep the type and the length as they were.
 
 use std::fmt;
 use std::ptr::NonNull;
@@ -142,23 +159,142 @@ pub(crate) fn header(type_index: u32, len: u32) -> u64 {
 /// against it there).
 pub(crate) const TYPE_MASK: u64 = 0xFFFF;
 
+/// The lowest header bit of the user bits.
+pub(crate) const USER_BITS_SHIFT: u32 = 16;
+
+/// How many user bits a header has: bits 16–30.
+pub(crate) const USER_BITS_WIDTH: u32 = 15;
+
+/// The header bits of the user bits.
+pub(crate) const USER_MASK: u64 = ((1 << USER_BITS_WIDTH) - 1) << USER_BITS_SHIFT;
+
 /// Header bit 31: the object is old (marked by a generational cycle) and not
 /// in the remembered set, so the next pointer store into it outside a mark
 /// must log it (`generation` essay §3).
 pub(crate) const LOG_ARMED: u64 = 1 << 31;
 
-/// Decodes a header word into (type index, length); the log-armed bit is
-/// part of neither.
+// The four parts of a header are disjoint and cover the word (the module
+// docs' table).
+const _: () = {
+    let len = 0xFFFF_FFFF << 32;
+    assert!(TYPE_MASK & USER_MASK == 0 && (TYPE_MASK | USER_MASK) & LOG_ARMED == 0);
+    assert!((TYPE_MASK | USER_MASK | LOG_ARMED) & len == 0);
+    assert!(TYPE_MASK | USER_MASK | LOG_ARMED | len == u64::MAX);
+};
+
+/// How many bits of each object's header are the VM's own: 15. A VM keeps
+/// there what it wants one load away from the object's address, such as a
+/// cached hash code or the index of the object's class; the collector
+/// never reads them, and a new object's are 0. See
+/// [`Mutator::set_user_bits`](crate::Mutator::set_user_bits).
+///
+/// ```
+/// use tricolor_collector::{MAX_USER_BITS, USER_BITS};
+///
+/// assert_eq!(USER_BITS, 15);
+/// assert_eq!(u32::from(MAX_USER_BITS), (1 << USER_BITS) - 1);
+/// ```
+pub const USER_BITS: u32 = USER_BITS_WIDTH;
+
+/// The largest value the user bits hold: `0x7FFF`, all [`USER_BITS`] set.
+/// A VM that caches a wider hash code in them keeps its low bits
+/// (`hash & MAX_USER_BITS`).
+///
+/// ```
+/// use tricolor_collector::MAX_USER_BITS;
+///
+/// let hash: u64 = 0xDEAD_BEEF_CAFE_F00D;
+/// let cached = (hash & u64::from(MAX_USER_BITS)) as u16;
+/// assert_eq!(cached, 0x700D);
+/// ```
+pub const MAX_USER_BITS: u16 = (USER_MASK >> USER_BITS_SHIFT) as u16;
+
+/// User bits that do not fit in a header's [`USER_BITS`]: the error of
+/// [`Mutator::try_set_user_bits`](crate::Mutator::try_set_user_bits).
+///
+/// ```
+/// use tricolor_collector::{Config, Heap, TypeDescriptor, UserBitsError};
+///
+/// let heap = Heap::new(Config::default());
+/// let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
+/// let mut m = heap.attach()?;
+/// let obj = m.alloc(node, 0);
+/// // SAFETY: `obj` was just allocated, with no safepoint since.
+/// let e: UserBitsError = unsafe { m.try_set_user_bits(obj, 0x8000) }.unwrap_err();
+/// assert_eq!(e.bits(), 0x8000);
+/// assert_eq!(
+///     e.to_string(),
+///     "user bits 0x8000 do not fit in the header's 15 user bits (at most 0x7fff)"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserBitsError {
+    bits: u16,
+}
+
+impl UserBitsError {
+    /// The value that did not fit.
+    ///
+    /// ```
+    /// # use tricolor_collector::{Config, Heap, TypeDescriptor};
+    /// # let heap = Heap::new(Config::default());
+    /// # let node = heap.register_type(TypeDescriptor::fixed("Node", 1, &[0]))?;
+    /// # let mut m = heap.attach()?;
+    /// # let obj = m.alloc(node, 0);
+    /// // SAFETY: `obj` was just allocated, with no safepoint since.
+    /// let e = unsafe { m.try_set_user_bits(obj, u16::MAX) }.unwrap_err();
+    /// assert_eq!(e.bits(), u16::MAX);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn bits(&self) -> u16 {
+        self.bits
+    }
+}
+
+impl fmt::Display for UserBitsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "user bits {:#x} do not fit in the header's {USER_BITS} user bits (at most {:#x})",
+            self.bits, MAX_USER_BITS
+        )
+    }
+}
+
+impl std::error::Error for UserBitsError {}
+
+/// `bits` placed in the header's user bits, or the error if they do not
+/// fit.
+#[inline]
+pub(crate) fn user_bits_field(bits: u16) -> Result<u64, UserBitsError> {
+    if bits > MAX_USER_BITS {
+        return Err(UserBitsError { bits });
+    }
+    Ok(u64::from(bits) << USER_BITS_SHIFT)
+}
+
+/// Decodes a header word into (type index, length); the user bits and the
+/// log-armed bit are part of neither.
 #[inline]
 pub(crate) fn decode_header(h: u64) -> (u32, usize) {
     ((h & TYPE_MASK) as u32, (h >> 32) as usize)
 }
 
+/// The user bits of a header word.
+#[inline]
+pub(crate) fn decode_user_bits(h: u64) -> u16 {
+    ((h & USER_MASK) >> USER_BITS_SHIFT) as u16
+}
+
 /// Sets `obj`'s log-armed bit (`generation` essay §3). A relaxed load and,
-/// if the bit is clear, a relaxed store: not a read-modify-write, because
-/// the only bit that can change meanwhile is this one (a store logging the
-/// object clears it), and losing that race leaves the object armed and
-/// already logged, so a later store logs it once more, which is harmless.
+/// if the bit is clear, a relaxed `fetch_or`: a read-modify-write, because
+/// other bits of the header can change meanwhile (the VM's user bits, set
+/// by any of its threads), and a plain store of the word read would undo
+/// such a write. Racing with a store that logs the object (which clears the
+/// bit) is harmless either way: the object ends armed and already logged,
+/// so a later store logs it once more. The load keeps the common case of an
+/// object already armed a read.
 ///
 /// # Safety
 /// `obj` must be an allocated object of a live heap.
@@ -167,9 +303,8 @@ pub(crate) unsafe fn arm_log(obj: ObjRef) {
     // SAFETY: the caller guarantees `obj` is an allocated slot, whose first
     // word is committed, 8-aligned memory that lives as long as the heap.
     let w = unsafe { &*obj.word(0) };
-    let h = w.load(Ordering::Relaxed);
-    if h & LOG_ARMED == 0 {
-        w.store(h | LOG_ARMED, Ordering::Relaxed);
+    if w.load(Ordering::Relaxed) & LOG_ARMED == 0 {
+        w.fetch_or(LOG_ARMED, Ordering::Relaxed);
     }
 }
 
@@ -204,6 +339,36 @@ pub(crate) unsafe fn load_header(obj: ObjRef) -> u64 {
     // SAFETY: the caller guarantees `obj` is an allocated slot, whose first
     // word is committed, 8-aligned memory that lives as long as the heap.
     unsafe { (*obj.word(0)).load(Ordering::Acquire) }
+}
+
+/// Replaces `obj`'s user bits with `field` (already in place:
+/// [`user_bits_field`]): a compare-and-swap loop on the whole word that
+/// keeps every other bit as it finds it, so that a racing arm or disarm of
+/// the log-armed bit (`generation` §3), or a racing write of the user bits
+/// by another thread, is never undone: the two writes take effect one after
+/// the other. `AcqRel`, so that the user bits publish what their writer
+/// did before, as a field store does (the reader loads the header with
+/// `Acquire`).
+///
+/// # Safety
+/// `obj` must be an allocated object slot of a live heap.
+#[inline]
+pub(crate) unsafe fn set_user_bits(obj: ObjRef, field: u64) {
+    debug_assert_eq!(field & !USER_MASK, 0, "user bits out of place");
+    // SAFETY: as for `load_header`.
+    let w = unsafe { &*obj.word(0) };
+    let mut h = w.load(Ordering::Relaxed);
+    loop {
+        match w.compare_exchange_weak(
+            h,
+            (h & !USER_MASK) | field,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return,
+            Err(now) => h = now,
+        }
+    }
 }
 
 /// Writes the header word of a new object.

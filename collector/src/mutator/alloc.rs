@@ -9,6 +9,7 @@ use std::time::Instant;
 use tricolor_allocator::{ObjectKind, Special};
 
 use super::assist::{self, Owed};
+use super::header::user_bits_failed;
 use super::{native_misuse, GcAllocError, Mutator, ALLOC_REPORT_BYTES};
 use crate::descriptor::{Shape, TypeId};
 use crate::heap::inner::CollectError;
@@ -62,9 +63,9 @@ impl Mutator {
     #[inline]
     #[track_caller]
     pub fn alloc(&mut self, ty: TypeId, len: usize) -> ObjRef {
-        match self.alloc_fast(ty, len) {
+        match self.alloc_fast(ty, len, 0) {
             Some(obj) => obj,
-            None => match self.alloc_general(ty, len) {
+            None => match self.alloc_general(ty, len, 0) {
                 Ok(obj) => obj,
                 Err(e) => alloc_failed(e),
             },
@@ -103,9 +104,52 @@ impl Mutator {
     /// If the mutator is in native state.
     #[inline]
     pub fn try_alloc(&mut self, ty: TypeId, len: usize) -> Result<ObjRef, GcAllocError> {
-        match self.alloc_fast(ty, len) {
+        match self.alloc_fast(ty, len, 0) {
             Some(obj) => Ok(obj),
-            None => self.alloc_general(ty, len),
+            None => self.alloc_general(ty, len, 0),
+        }
+    }
+
+    /// [`alloc`](Self::alloc), with the new object's user bits set to
+    /// `bits` ([`set_user_bits`](Self::set_user_bits)) as its header is
+    /// written: the same cost as `alloc`, where setting them afterwards is
+    /// one more atomic read-modify-write. For a VM that knows an object's
+    /// class index (or hash) when it makes it.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// const LIST_CLASS: u16 = 7;
+    ///
+    /// let heap = Heap::new(Config::default());
+    /// let instance = heap.register_type(TypeDescriptor::fixed("Instance", 2, &[0, 1]))?;
+    /// let mut m = heap.attach()?;
+    /// let list = m.alloc_with_user_bits(instance, 0, LIST_CLASS);
+    /// // SAFETY: `list` was just allocated, with no safepoint since.
+    /// assert_eq!(unsafe { m.user_bits(list) }, LIST_CLASS);
+    /// let plain = m.alloc(instance, 0);
+    /// // SAFETY: as above.
+    /// assert_eq!(unsafe { m.user_bits(plain) }, 0, "alloc starts them at 0");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Panics
+    /// As [`alloc`](Self::alloc); also if `bits` does not fit in 15 bits
+    /// (over [`MAX_USER_BITS`](crate::MAX_USER_BITS)), before anything is
+    /// allocated.
+    #[inline]
+    #[track_caller]
+    pub fn alloc_with_user_bits(&mut self, ty: TypeId, len: usize, bits: u16) -> ObjRef {
+        let user = match object::user_bits_field(bits) {
+            Ok(field) => field,
+            Err(e) => user_bits_failed(e),
+        };
+        match self.alloc_fast(ty, len, user) {
+            Some(obj) => obj,
+            None => match self.alloc_general(ty, len, user) {
+                Ok(obj) => obj,
+                Err(e) => alloc_failed(e),
+            },
         }
     }
 
@@ -116,9 +160,11 @@ impl Mutator {
     /// allocated past `report_at` (an allocation report or a heap profile
     /// sample is due, profile §1). `None` sends the caller to
     /// [`alloc_general`](Self::alloc_general), which handles every case
-    /// (including these, and errors) in full.
+    /// (including these, and errors) in full. `user` is OR-ed into the
+    /// header: user bits in place, 0 for [`alloc`](Self::alloc) (a
+    /// constant there, so the OR is folded away).
     #[inline(always)]
-    fn alloc_fast(&mut self, ty: TypeId, len: usize) -> Option<ObjRef> {
+    fn alloc_fast(&mut self, ty: TypeId, len: usize, user: u64) -> Option<ObjRef> {
         if self.shared.poll.load(Ordering::Acquire) != 0 || len != 0 {
             return None;
         }
@@ -130,13 +176,14 @@ impl Mutator {
         // In native state (no data) the general path reports the misuse.
         let data = self.data.as_mut()?;
         let ptr = data.cache.try_alloc_class(spc)?;
-        Some(self.finish_alloc(ptr, ty, 0, slot, 0))
+        Some(self.finish_alloc(ptr, ty, 0, slot, user))
     }
 
     /// Everything [`alloc`](Self::alloc) does: the safepoint poll, the
     /// allocation report (assists, pacing), every shape and size, errors.
+    /// `user`: as for [`alloc_fast`](Self::alloc_fast).
     #[inline(never)]
-    fn alloc_general(&mut self, ty: TypeId, len: usize) -> Result<ObjRef, GcAllocError> {
+    fn alloc_general(&mut self, ty: TypeId, len: usize, user: u64) -> Result<ObjRef, GcAllocError> {
         self.safepoint();
         // Report earlier allocation (which may assist, or wait for a cycle
         // at the hard limit) before carving out the new object: after it,
@@ -152,7 +199,7 @@ impl Mutator {
             // size is the class's size, as `small_fixed` records it.
             let data = self.data();
             let ptr = data.cache.alloc_class(spc)?;
-            return Ok(self.finish_general(ptr, ty, 0, spc.size_class().size(), 0));
+            return Ok(self.finish_general(ptr, ty, 0, spc.size_class().size(), user));
         }
         // An id of this heap always resolves: ids come only from
         // `register_type`, and registered slots are never cleared.
@@ -190,7 +237,7 @@ impl Mutator {
         };
         let data = self.data();
         let ptr = data.cache.alloc(bytes, kind)?;
-        Ok(self.finish_general(ptr, ty, len, tricolor_allocator::slot_size(bytes), 0))
+        Ok(self.finish_general(ptr, ty, len, tricolor_allocator::slot_size(bytes), user))
     }
 
     /// [`finish_alloc`](Self::finish_alloc) on the general path: also takes
@@ -255,8 +302,9 @@ impl Mutator {
         self.report_at = ALLOC_REPORT_BYTES.min(self.sample_at);
     }
 
-    /// Writes the header of a fresh slot, with `bits` OR-ed in (none yet:
-    /// a new object is young, never armed, generation §3), and accounts for its `slot` bytes (the slot's size,
+    /// Writes the header of a fresh slot, with `bits` OR-ed in (the user
+    /// bits the caller asked for, 0 for `alloc`; a new object is young,
+    /// never armed, generation §3), and accounts for its `slot` bytes (the slot's size,
     /// as the marker and the sweeper count it, so that the pacer's heap and
     /// the allocator's agree).
     #[inline]
