@@ -7,7 +7,7 @@ use std::mem::size_of;
 use std::ops::Deref;
 use std::ptr::NonNull;
 
-use tricolor_collector::ObjRef;
+use tricolor_collector::{ObjRef, UserBitsError};
 
 use crate::member::Member;
 use crate::mutator::Mutator;
@@ -275,6 +275,113 @@ impl<'m, T: Trace> Gc<'m, T> {
     #[inline]
     pub fn addr(self) -> usize {
         self.obj.as_ptr() as usize
+    }
+
+    /// The object's user bits: 15 bits of its header that are the
+    /// program's own, 0 until [`set_user_bits`](Gc::set_user_bits) sets
+    /// them (the raw [`user_bits`](crate::raw::Mutator::user_bits)). One
+    /// load, no payload word: room for a hash code computed on first use,
+    /// or a tag. They stay with the object for its life; collections never
+    /// change them.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use tricolor::{Gc, Heap, Trace, MAX_USER_BITS};
+    ///
+    /// #[derive(Trace)]
+    /// struct Symbol { name: String }
+    ///
+    /// /// The symbol's hash, computed from its name once and cached in the
+    /// /// header (never 0, so that 0 means "not yet").
+    /// fn hash(s: Gc<'_, Symbol>, computed: &Cell<u32>) -> u16 {
+    ///     if s.user_bits() == 0 {
+    ///         computed.set(computed.get() + 1);
+    ///         let h = s.name.bytes().fold(17u16, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
+    ///         s.set_user_bits((h & MAX_USER_BITS).max(1));
+    ///     }
+    ///     s.user_bits()
+    /// }
+    ///
+    /// let heap = Heap::new();
+    /// let mut m = heap.attach()?;
+    /// let sym = m.alloc(Symbol { name: "lambda".to_string() });
+    /// let computed = Cell::new(0);
+    /// let h = hash(sym.get(&m), &computed);
+    /// m.collect();
+    /// assert_eq!(hash(sym.get(&m), &computed), h);
+    /// assert_eq!(computed.get(), 1, "cached in the header");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn user_bits(self) -> u16 {
+        // SAFETY: the object is live, of the mutator's heap (`from_raw`'s
+        // contract); the one raw call runs no user code, and no other
+        // reference to the raw mutator is alive (no method of this crate
+        // keeps one while user code runs).
+        unsafe { self.m.raw_mut().user_bits(self.obj_ref()) }
+    }
+
+    /// Sets the object's [user bits](Gc::user_bits) to `bits`, which must
+    /// fit in 15 bits (at most [`MAX_USER_BITS`](crate::MAX_USER_BITS)).
+    /// Atomic: threads sharing the object may set them at once (one write
+    /// wins, whole), and the collector's own use of the header never
+    /// undoes a write.
+    ///
+    /// # Panics
+    /// If `bits` is over `MAX_USER_BITS`;
+    /// [`try_set_user_bits`](Gc::try_set_user_bits) returns the error
+    /// instead.
+    ///
+    /// ```
+    /// use tricolor::{Heap, Trace};
+    ///
+    /// #[derive(Trace)]
+    /// struct Shape { sides: u32 }
+    ///
+    /// const VISITED: u16 = 1;
+    ///
+    /// let heap = Heap::new();
+    /// let mut m = heap.attach()?;
+    /// let square = m.alloc(Shape { sides: 4 });
+    /// let s = square.get(&m);
+    /// s.set_user_bits(s.user_bits() | VISITED);
+    /// assert_eq!(s.user_bits() & VISITED, VISITED);
+    /// assert_eq!(s.sides, 4, "the value is untouched");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn set_user_bits(self, bits: u16) {
+        if let Err(e) = self.try_set_user_bits(bits) {
+            panic!("tricolor: Gc::set_user_bits: {e}");
+        }
+    }
+
+    /// [`set_user_bits`](Gc::set_user_bits), returning the error for bits
+    /// over 15 (nothing is written then).
+    ///
+    /// # Errors
+    /// [`UserBitsError`](crate::UserBitsError) if `bits` is over
+    /// [`MAX_USER_BITS`](crate::MAX_USER_BITS).
+    ///
+    /// ```
+    /// use tricolor::{Heap, Trace};
+    ///
+    /// #[derive(Trace)]
+    /// struct Unit;
+    ///
+    /// let heap = Heap::new();
+    /// let mut m = heap.attach()?;
+    /// let u = m.alloc(Unit);
+    /// let e = u.get(&m).try_set_user_bits(0x8000).unwrap_err();
+    /// assert_eq!(e.bits(), 0x8000);
+    /// assert_eq!(u.get(&m).user_bits(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn try_set_user_bits(self, bits: u16) -> Result<(), UserBitsError> {
+        // SAFETY: as for `user_bits`.
+        unsafe { self.m.raw_mut().try_set_user_bits(self.obj_ref(), bits) }
     }
 
     /// The object's header address, with the pointer's provenance: what

@@ -182,6 +182,9 @@ pub use trace::{Data, Trace, Tracer};
 /// What [`Mutator::retaining_path`] and [`Heap::write_heap_snapshot`]
 /// return.
 pub use tricolor_collector::{PathStep, RetainingPath, SnapshotSummary, Via};
+/// The width of an object's user bits ([`Gc::user_bits`]), their largest
+/// value, and what [`Gc::try_set_user_bits`] returns for a wider one.
+pub use tricolor_collector::{UserBitsError, MAX_USER_BITS, USER_BITS};
 /// Derives [`Trace`](trait@Trace) (see the trait) and [`Data`](trait@Data).
 pub use tricolor_derive::{Data, Trace};
 
@@ -218,8 +221,8 @@ pub mod raw {
         DecodeClosure, DecodeFn, DescriptorError, DropFn, Edges, EphemeronTable, GcAllocError,
         GcStats, GlobalRoot, Heap, HeapAlloc, Mutator, ObjRef, ObjectLayout, ObjectView,
         PauseHistogram, PauseQuantiles, PointerWords, Pointers, RootKind, RootScanner, RootVisitor,
-        Shape, SpecialError, SpecialStats, TraceClosure, TraceFn, TypeDescriptor, TypeId, WeakRef,
-        WeakSlots,
+        Shape, SpecialError, SpecialStats, TraceClosure, TraceFn, TypeDescriptor, TypeId,
+        UserBitsError, WeakRef, WeakSlots, MAX_USER_BITS, USER_BITS,
     };
     // Seeing inside the heap: cycle events, the near-limit callback,
     // per-type live counts, heap profiles, retaining paths and heap

@@ -282,3 +282,30 @@ fn array_elements_are_dropped_once_and_a_panicking_builder_leaks_nothing() {
     assert_eq!(ARRAY_DROPS.load(Ordering::SeqCst), 2 + 4 + 1);
     assert_eq!(m.heap_alloc().objects, 0);
 }
+
+#[test]
+fn user_bits_stay_with_their_objects_and_leave_their_values_alone() {
+    let heap = Heap::new();
+    let mut m = heap.attach().unwrap();
+    let a = m.alloc(Node {
+        value: 7,
+        ..Node::default()
+    });
+    let arr = m.alloc_array(3, |i| i as u64 * 10);
+    assert_eq!((a.get(&m).user_bits(), arr.get(&m).user_bits()), (0, 0));
+    a.get(&m).set_user_bits(crate::MAX_USER_BITS);
+    arr.get(&m).set_user_bits(0x1234);
+    assert!(a.get(&m).try_set_user_bits(0x8000).is_err());
+    let garbage = m.alloc(Node::default());
+    garbage.get(&m).set_user_bits(0x0F0F);
+    drop(garbage);
+    m.collect();
+    m.collect();
+    assert_eq!(a.get(&m).user_bits(), crate::MAX_USER_BITS);
+    assert_eq!(a.get(&m).value, 7);
+    assert_eq!(arr.get(&m).user_bits(), 0x1234);
+    assert_eq!(arr.get(&m).as_slice(), &[0, 10, 20]);
+    // A fresh object starts at 0, in a slot the garbage may have had.
+    let fresh = m.alloc(Node::default());
+    assert_eq!(fresh.get(&m).user_bits(), 0);
+}
