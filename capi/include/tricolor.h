@@ -20,7 +20,8 @@
  *    tricolor_mutator, usable only on that thread. Objects are void *; they
  *    never move. Pointer fields are read and written with tricolor_load /
  *    tricolor_store (the write barrier), data with tricolor_load_word /
- *    tricolor_store_word, byte arrays through tricolor_bytes.
+ *    tricolor_store_word, byte arrays through tricolor_bytes; 15 bits of
+ *    each object's header are the program's (tricolor_user_bits).
  *  - A GC point is a call during which a collection may run: allocation,
  *    tricolor_safepoint, tricolor_leave_native, tricolor_collect,
  *    tricolor_live, tricolor_wait_for_finalizers. An object used after a GC
@@ -70,6 +71,10 @@
 
 // See `TRICOLOR_SHAPE_FIXED`.
 #define TRICOLOR_SHAPE_ARRAY 1
+
+// The largest value of an object's user bits (`tricolor_set_user_bits`):
+// 15 bits, all set.
+#define TRICOLOR_MAX_USER_BITS 32767
 
 // What a call that can fail returns. `TRICOLOR_OK` is 0; every failure
 // also sets the calling thread's last error (`tricolor_last_error`).
@@ -718,6 +723,32 @@ tricolor_status tricolor_shape_of(tricolor_mutator *m,
                                   const void *obj,
                                   tricolor_type_id *ty,
                                   size_t *len);
+
+// The user bits of `obj`: 15 bits of its header that are the program's
+// own, 0 until `tricolor_set_user_bits` sets them. One load, no payload
+// word: room for a hash code computed on first use, or the index of the
+// object's class when one type serves many. The collector never reads or
+// changes them; they stay with the object for its life.
+//
+// Thread: the mutator's own. Not a GC point. Bad calls: as
+// `tricolor_load_word` (returning 0).
+//
+// # Safety
+// `m` is a mutator handle; `obj` a live object of its heap.
+uint16_t tricolor_user_bits(tricolor_mutator *m, const void *obj);
+
+// Sets the user bits of `obj` to `bits` (see `tricolor_user_bits`), at
+// most `TRICOLOR_MAX_USER_BITS`. Atomic: any thread's mutator may set
+// them while others do, and the collector's own use of the header never
+// undoes a write.
+//
+// Thread: the mutator's own. Not a GC point. `bits` over
+// `TRICOLOR_MAX_USER_BITS` is `TRICOLOR_ERR_BAD_ARGUMENT`, and nothing is
+// written; other bad calls: as `tricolor_store_word`.
+//
+// # Safety
+// `m` is a mutator handle; `obj` a live object of its heap.
+tricolor_status tricolor_set_user_bits(tricolor_mutator *m, void *obj, uint16_t bits);
 
 // Pushes `obj` (or NULL) onto the mutator's shadow stack and returns its
 // slot index; the slot is a root until popped with `tricolor_root_truncate`.

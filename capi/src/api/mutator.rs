@@ -369,6 +369,63 @@ pub unsafe extern "C" fn tricolor_shape_of(
     })
 }
 
+/// The largest value of an object's user bits (`tricolor_set_user_bits`):
+/// 15 bits, all set.
+pub const TRICOLOR_MAX_USER_BITS: u16 = 0x7FFF;
+const _: () = assert!(TRICOLOR_MAX_USER_BITS == tricolor_collector::MAX_USER_BITS);
+
+/// The user bits of `obj`: 15 bits of its header that are the program's
+/// own, 0 until `tricolor_set_user_bits` sets them. One load, no payload
+/// word: room for a hash code computed on first use, or the index of the
+/// object's class when one type serves many. The collector never reads or
+/// changes them; they stay with the object for its life.
+///
+/// Thread: the mutator's own. Not a GC point. Bad calls: as
+/// `tricolor_load_word` (returning 0).
+///
+/// # Safety
+/// `m` is a mutator handle; `obj` a live object of its heap.
+#[no_mangle]
+pub unsafe extern "C" fn tricolor_user_bits(m: *mut tricolor_mutator, obj: *const c_void) -> u16 {
+    const WHAT: &str = "tricolor_user_bits";
+    status::value(WHAT, 0, || {
+        // SAFETY: forwarded from the caller.
+        let h = unsafe { mutator(m, WHAT, true) }?;
+        let o = handle::obj(obj, WHAT, "the object")?;
+        // SAFETY: `o` is live by the caller's guarantee; the library checks
+        // it is an object of the heap in debug builds.
+        Ok(unsafe { h.m().user_bits(o) })
+    })
+}
+
+/// Sets the user bits of `obj` to `bits` (see `tricolor_user_bits`), at
+/// most `TRICOLOR_MAX_USER_BITS`. Atomic: any thread's mutator may set
+/// them while others do, and the collector's own use of the header never
+/// undoes a write.
+///
+/// Thread: the mutator's own. Not a GC point. `bits` over
+/// `TRICOLOR_MAX_USER_BITS` is `TRICOLOR_ERR_BAD_ARGUMENT`, and nothing is
+/// written; other bad calls: as `tricolor_store_word`.
+///
+/// # Safety
+/// `m` is a mutator handle; `obj` a live object of its heap.
+#[no_mangle]
+pub unsafe extern "C" fn tricolor_set_user_bits(
+    m: *mut tricolor_mutator,
+    obj: *mut c_void,
+    bits: u16,
+) -> tricolor_status {
+    const WHAT: &str = "tricolor_set_user_bits";
+    status::status(WHAT, || {
+        // SAFETY: forwarded from the caller.
+        let h = unsafe { mutator(m, WHAT, true) }?;
+        let o = handle::obj(obj, WHAT, "the object")?;
+        // SAFETY: as for `tricolor_user_bits`.
+        unsafe { h.m().try_set_user_bits(o, bits) }
+            .map_err(|e| Error::new(TRICOLOR_ERR_BAD_ARGUMENT, format!("{WHAT}: {e}")))
+    })
+}
+
 /// Pushes `obj` (or NULL) onto the mutator's shadow stack and returns its
 /// slot index; the slot is a root until popped with `tricolor_root_truncate`.
 /// Returns `SIZE_MAX` (last error set) on a bad call.

@@ -637,6 +637,75 @@ static void test_bytes(void) {
     OK(tricolor_heap_destroy(h));
 }
 
+/* The user bits of object headers: 0 in a new object, set and read back,
+ * kept by collections (with and without generations, the objects old and
+ * stored into), type and length untouched; bits over 15 refused. */
+static void test_user_bits(bool generational) {
+    tricolor_config cfg;
+    tricolor_config_default(&cfg);
+    cfg.generational = generational;
+    cfg.verify = true;
+    tricolor_heap *h = NULL;
+    OK(tricolor_heap_new(&cfg, &h));
+    tricolor_type_id cons = cons_type(h), str = 0;
+    OK(tricolor_register_bytes(h, "String", &str));
+    tricolor_mutator *m = NULL;
+    OK(tricolor_attach(h, &m));
+
+    enum { N = 64 };
+    void *list = NULL;
+    size_t slot = tricolor_root_push(m, NULL);
+    for (uint16_t i = 0; i < N; i++) {
+        void *c = tricolor_new(m, cons, 0);
+        CHECK(tricolor_user_bits(m, c) == 0);
+        OK(tricolor_set_user_bits(m, c, (uint16_t)(i * 0x1FF) & TRICOLOR_MAX_USER_BITS));
+        OK(tricolor_store_word(m, c, 0, i));
+        OK(tricolor_store(m, c, 1, list));
+        list = c;
+        OK(tricolor_root_set(m, slot, list));
+    }
+    void *s = tricolor_new(m, str, 100000); /* a large object */
+    size_t sslot = tricolor_root_push(m, s);
+    OK(tricolor_set_user_bits(m, s, TRICOLOR_MAX_USER_BITS));
+    for (int round = 0; round < 3; round++) {
+        OK(tricolor_collect(m));
+        /* Stores into the (now old) cells, and new bits on half of them. */
+        void *c = tricolor_root_get(m, slot);
+        for (uint16_t i = N; i-- > 0; c = tricolor_load(m, c, 1)) {
+            CHECK(tricolor_load_word(m, c, 0) == i);
+            uint16_t want = (uint16_t)(i * 0x1FF + round * (i % 2)) & TRICOLOR_MAX_USER_BITS;
+            CHECK(tricolor_user_bits(m, c) == want);
+            if (i % 2) {
+                OK(tricolor_set_user_bits(m, c, (uint16_t)(want + 1) & TRICOLOR_MAX_USER_BITS));
+            }
+            OK(tricolor_store(m, c, 1, tricolor_load(m, c, 1)));
+        }
+    }
+    s = tricolor_root_get(m, sslot);
+    CHECK(tricolor_user_bits(m, s) == TRICOLOR_MAX_USER_BITS);
+    tricolor_type_id ty = 0;
+    size_t len = 0;
+    OK(tricolor_shape_of(m, s, &ty, &len));
+    CHECK(ty == str && len == 100000);
+
+    /* Bad calls. */
+    CHECK(tricolor_set_user_bits(m, s, 0x8000) == TRICOLOR_ERR_BAD_ARGUMENT);
+    CHECK(error_says("do not fit") && error_says("0x8000"));
+    CHECK(tricolor_user_bits(m, s) == TRICOLOR_MAX_USER_BITS); /* nothing written */
+    CHECK(tricolor_set_user_bits(m, NULL, 1) == TRICOLOR_ERR_NULL);
+    CHECK(tricolor_user_bits(m, NULL) == 0 && error_says("the object is NULL"));
+    CHECK(tricolor_set_user_bits(NULL, s, 1) == TRICOLOR_ERR_NULL);
+    static uint64_t not_an_object[4];
+    CHECK(tricolor_user_bits(m, not_an_object) == 0 && error_says("not an object of this heap"));
+    CHECK(tricolor_set_user_bits(m, (char *)s + 8, 1) == TRICOLOR_ERR_MISUSE); /* debug builds */
+    CHECK(error_says("points inside"));
+    CHECK(tricolor_user_bits(m, s) == TRICOLOR_MAX_USER_BITS);
+
+    OK(tricolor_root_truncate(m, 0));
+    OK(tricolor_detach(m));
+    OK(tricolor_heap_destroy(h));
+}
+
 /* Pointer-prefix and prefix + array layouts. */
 static void test_shapes(void) {
     tricolor_heap *h = new_heap(TRICOLOR_BARRIER_HYBRID);
@@ -920,6 +989,8 @@ int main(void) {
     test_many_traced();
     test_bytes();
     test_shapes();
+    test_user_bits(false);
+    test_user_bits(true);
     test_errors();
     test_threads(TRICOLOR_BARRIER_HYBRID);
     test_threads(TRICOLOR_BARRIER_SATB);
