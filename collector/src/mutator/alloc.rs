@@ -155,10 +155,13 @@ impl Mutator {
 
     /// The inlined part of [`alloc`](Self::alloc) and
     /// [`try_alloc`](Self::try_alloc): a small fixed-size
-    /// object of this heap from the cache's current window, when no
-    /// safepoint request is due and the object does not take the bytes
-    /// allocated past `report_at` (an allocation report or a heap profile
-    /// sample is due, profile §1). `None` sends the caller to
+    /// object of this heap from the cache, when no safepoint request is
+    /// due and the object does not take the bytes allocated past
+    /// `report_at` (an allocation report or a heap profile sample is due,
+    /// profile §1). The cache's own slow path (a new 64-slot window from
+    /// the span's bits, or a new span) is out of line but taken from here:
+    /// after the two tests above it is exactly what the general path would
+    /// do, and a window ends every 64 objects. `None` sends the caller to
     /// [`alloc_general`](Self::alloc_general), which handles every case
     /// (including these, and errors) in full. `user` is OR-ed into the
     /// header: user bits in place, 0 for [`alloc`](Self::alloc) (a
@@ -175,7 +178,7 @@ impl Mutator {
         }
         // In native state (no data) the general path reports the misuse.
         let data = self.data.as_mut()?;
-        let ptr = data.cache.try_alloc_class(spc)?;
+        let ptr = data.cache.alloc_class(spc).ok()?;
         Some(self.finish_alloc(ptr, ty, 0, slot, user))
     }
 
