@@ -134,6 +134,10 @@ struct Counters {
     /// Bytes (slot sizes) of the objects the current sweep cycle's sweeps
     /// left old ([`SweepOutcome::old`]); reset when a sweep cycle starts.
     old_bytes: AtomicU64,
+    /// Bytes (slot sizes) of the objects the current sweep cycle's sweeps
+    /// found marked for the first time ([`SweepOutcome::first_survivors`]);
+    /// reset when a sweep cycle starts.
+    first_survivor_bytes: AtomicU64,
 }
 
 /// The page heap: the allocator's root object, shared by every [`Cache`](crate::Cache).
@@ -165,6 +169,10 @@ pub struct PageHeap {
     /// `start_sweep_cycle_keeping_marks` with `gate` held for writing, read
     /// by every sweep of the cycle under `gate` for reading.
     keep_marks: AtomicBool,
+    /// Whether this sweep cycle makes every survivor old, a first survival
+    /// included ([`Age`](crate::Age); generational heaps). Written and read
+    /// as `keep_marks`.
+    tenure_first: AtomicBool,
     /// What the sweep does with specials of dead objects; set once by the
     /// collector before any object has a special.
     sweep_hook: std::sync::OnceLock<Box<dyn crate::span::SweepHook>>,
@@ -195,6 +203,7 @@ impl PageHeap {
             cached_spans: AtomicUsize::new(0),
             sweep_cursor: AtomicUsize::new(0),
             keep_marks: AtomicBool::new(false),
+            tenure_first: AtomicBool::new(false),
             sweep_hook: std::sync::OnceLock::new(),
             counters: Counters::default(),
         })
@@ -559,8 +568,20 @@ impl PageHeap {
     /// # Panics
     /// As [`start_sweep_cycle`](Self::start_sweep_cycle).
     pub fn start_sweep_cycle_keeping_marks(&self, keep_marks: bool) {
+        self.start_generational_sweep_cycle(keep_marks, false);
+    }
+
+    /// [`start_sweep_cycle_keeping_marks`](Self::start_sweep_cycle_keeping_marks)
+    /// for a generational heap, saying also whether a first survival makes
+    /// an object old in this cycle's sweeps (`tenure_first`) or a second
+    /// one does ([`span`](crate::span), "Ages").
+    ///
+    /// # Panics
+    /// As [`start_sweep_cycle`](Self::start_sweep_cycle).
+    pub fn start_generational_sweep_cycle(&self, keep_marks: bool, tenure_first: bool) {
         let _gate = self.gate.write();
         self.keep_marks.store(keep_marks, Relaxed);
+        self.tenure_first.store(tenure_first, Relaxed);
         let l = self.locked.lock();
         let cached = self.cached_spans.load(Acquire);
         assert_eq!(
@@ -577,6 +598,7 @@ impl PageHeap {
         self.unswept
             .store(self.counters.spans_in_use.load(Relaxed), Release);
         self.counters.old_bytes.store(0, Relaxed);
+        self.counters.first_survivor_bytes.store(0, Relaxed);
         self.sweepgen.fetch_add(2, AcqRel);
         drop(l);
     }
@@ -644,6 +666,15 @@ impl PageHeap {
         self.counters.old_bytes.load(Relaxed)
     }
 
+    /// Bytes (slot sizes) of the objects the current sweep cycle has
+    /// found marked for the first time since their allocation (neither old
+    /// nor survivors before it; resurrected ones not counted): all of them
+    /// once [`sweep_done`](Self::sweep_done). 0 unless the heap is
+    /// [generational](Config::generational).
+    pub fn first_survivor_bytes(&self) -> u64 {
+        self.counters.first_survivor_bytes.load(Relaxed)
+    }
+
     /// Whether every span of the current cycle has been swept.
     pub fn sweep_done(&self) -> bool {
         self.unswept.load(Acquire) == 0
@@ -661,6 +692,7 @@ impl PageHeap {
             self.config.poison,
             self.sweep_hook.get().map(|h| &**h),
             self.keep_marks.load(Relaxed),
+            self.tenure_first.load(Relaxed),
         );
         let class = span.span_class().size_class();
         self.counters.nfree[class.index()].fetch_add(outcome.freed as u64, Relaxed);
@@ -674,6 +706,11 @@ impl PageHeap {
             self.counters
                 .old_bytes
                 .fetch_add((outcome.old * span.elem_size()) as u64, Relaxed);
+        }
+        if outcome.first_survivors > 0 {
+            self.counters
+                .first_survivor_bytes
+                .fetch_add((outcome.first_survivors * span.elem_size()) as u64, Relaxed);
         }
         Some(outcome)
     }

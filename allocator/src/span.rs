@@ -36,6 +36,11 @@
 //! survivor' = M & !old'                     a first survival (or a resurrection) ages
 //! ```
 //!
+//! unless the sweep cycle *tenures at the first survival*
+//! ([`PageHeap::start_generational_sweep_cycle`](crate::PageHeap::start_generational_sweep_cycle)),
+//! for a collector that finds its survivors mostly live on: then
+//! `old' = M & !R`, and only resurrected objects become survivors.
+//!
 //! so freed slots have neither bit, and a sweep that keeps the marks
 //! (sticky mark bits) keeps `old'` only: survivors and resurrected objects
 //! start the next cycle unmarked, young to the marker, and are marked again
@@ -236,6 +241,10 @@ pub struct SweepOutcome {
     /// Objects old after the sweep (module docs, "Ages"; 0 unless the heap
     /// is generational).
     pub old: usize,
+    /// Objects marked for the first time since their allocation: neither
+    /// old nor survivors before the sweep, and not resurrected by it (0
+    /// unless the heap is generational).
+    pub first_survivors: usize,
     /// Specials whose object died, removed from the span.
     pub dead_specials: Vec<Special>,
 }
@@ -560,6 +569,7 @@ impl Span {
         poison: bool,
         hook: Option<&dyn SweepHook>,
         keep_marks: bool,
+        tenure_first: bool,
     ) -> SweepOutcome {
         let sg = self.sweepgen.load(Acquire);
         assert_eq!(
@@ -699,12 +709,15 @@ impl Span {
 
         self.alloc_bits.copy_from(&self.mark_bits, nelems);
         let mut old_objects = 0;
+        let mut first_survivors = 0;
         if let Some(a) = &self.ages {
             // Ages advance (module docs, "Ages"); a sweep that keeps the
             // marks keeps those of the old objects only.
             for (w, &resurrected) in resurrected_words.iter().enumerate().take(words) {
                 let m = self.mark_bits.word(w);
-                let old = (a.old.word(w) | a.survivor.word(w)) & m & !resurrected;
+                let aged = a.old.word(w) | a.survivor.word(w);
+                first_survivors += (m & !aged & !resurrected).count_ones() as usize;
+                let old = if tenure_first { m } else { aged & m } & !resurrected;
                 a.old.set_word(w, old);
                 a.survivor.set_word(w, m & !old);
                 a.logged.set_word(w, 0);
@@ -730,6 +743,7 @@ impl Span {
             live,
             freed,
             old: old_objects,
+            first_survivors,
             dead_specials,
         }
     }
@@ -861,7 +875,7 @@ mod tests {
         let h = h + 2;
         assert!(span.try_acquire_sweep(h));
         assert!(!span.try_acquire_sweep(h), "second acquire must fail");
-        let out = span.sweep(h, false, None, false);
+        let out = span.sweep(h, false, None, false, false);
         assert_eq!(out.live, 171);
         assert_eq!(out.freed, 512 - 171);
         assert_eq!(span.sweepgen(), h);
@@ -879,8 +893,8 @@ mod tests {
     fn double_sweep_panics() {
         let span = small_span(3, 2);
         assert!(span.try_acquire_sweep(4));
-        span.sweep(4, false, None, false);
-        span.sweep(4, false, None, false);
+        span.sweep(4, false, None, false, false);
+        span.sweep(4, false, None, false, false);
     }
 
     #[test]
@@ -889,7 +903,7 @@ mod tests {
         let span = small_span(3, 2);
         span.mark_bits().test_and_set(5); // never allocated
         assert!(span.try_acquire_sweep(4));
-        span.sweep(4, false, None, false);
+        span.sweep(4, false, None, false, false);
     }
 
     #[test]
@@ -926,7 +940,7 @@ mod tests {
         });
         span.mark_bits().test_and_set(9);
         assert!(span.try_acquire_sweep(4));
-        let out = span.sweep(4, false, None, false);
+        let out = span.sweep(4, false, None, false, false);
         assert_eq!(out.dead_specials.len(), 2);
         assert!(out.dead_specials.iter().all(|s| s.index == 7));
         assert_eq!(
@@ -970,7 +984,7 @@ mod tests {
             });
         }
         assert!(span.try_acquire_sweep(4));
-        let out = span.sweep(4, false, Some(&KeepKind1), false);
+        let out = span.sweep(4, false, Some(&KeepKind1), false, false);
         // Object 3 is kept: its kind-3 record goes back on the span; object
         // 5 is freed with its record; object 6's weak record was consumed.
         assert_eq!(out.live, 1);

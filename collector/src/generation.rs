@@ -30,6 +30,19 @@
 //! An object that the sweep resurrects for its finalizer is a survivor,
 //! never old (it is scanned when the next mark reaches it from the queue).
 //!
+//! *Tenuring.* Where most objects that survive once live on (a cache, a
+//! table of long-lived structures), the second trace buys nothing. So each
+//! cycle decides at its STW #1 whether it makes every survivor old at once
+//! ([`Config::tenure`](crate::Config::tenure); by default
+//! `policy::generations::tenure_at_first_survival`, from the bytes the last
+//! sweep found marked for the first time against the bytes allocated
+//! before the last mark ended), and its sweep advances the ages to match
+//! (`PageHeap::start_generational_sweep_cycle`). In such a cycle every
+//! object the mark reaches is old at its end, so a marker arms whatever it
+//! scans, stores during the mark log nothing (§3), and an object allocated
+//! black is armed from birth (the mutator's `header_bits`), since no
+//! marker scans it.
+//!
 //! **§2 Which kind.** The kind of the next cycle is decided at mark
 //! termination (STW #2) by the pacer's pure policy
 //! (`policy::generations::next_is_major`): major when there was none yet,
@@ -67,8 +80,9 @@
 //!   `store_word`): one header load and a test on the fast path, the rest
 //!   out of line. Young objects and survivors are never armed, so stores
 //!   into them, the common case, log nothing.
-//! - **A store of a pointer during a mark** into an object that will be
-//!   old logs it, once per mark (the span's logged bit,
+//! - **A store of a pointer during a mark** (of a cycle that does not
+//!   tenure at the first survival) into an object that will be old logs
+//!   it, once per mark (the span's logged bit,
 //!   `ObjectRef::log_once`), in the barrier's slow path, which every
 //!   pointer store takes while marking (`Mutator::barrier_slow`). The
 //!   armed bit cannot serve here: a marker may be scanning that object at
@@ -87,11 +101,17 @@
 //! **§4 Why a minor cycle loses nothing.** Claim: at STW #1 of a minor
 //! cycle, every old object that points to an object that is not old is in
 //! the remembered set. Take such an old object `X` pointing to `c` then.
-//! `X` became old at some sweep; since its last scan (every object that
-//! becomes old was scanned in the mark before: a survivor or old object
-//! that is marked was reached by a marker, not allocated black, since a
-//! fresh slot has no age; and a resurrected object never becomes old) one
-//! of these holds:
+//! `X` became old at some sweep. Every object that becomes old was
+//! scanned in the mark before, or allocated black in it: a survivor or old
+//! object that is marked was reached by a marker (a fresh slot has no age,
+//! so an object allocated black becomes old only in a cycle that tenures
+//! at the first survival, which arms it from birth and keeps everything
+//! it points to then, marked, old); a resurrected object never becomes
+//! old. In a cycle that tenures at the first survival, everything
+//! reachable is marked and so old at its end, and a store during it
+//! leaves an old object pointing to a marked, hence old, one (the mark's
+//! barrier marks what is stored, or it was marked already). Otherwise,
+//! since `X`'s last scan one of these holds:
 //!
 //! - the scan saw `c` in the field, or an earlier value. If `c`, then `c`
 //!   was a survivor or young, so `X` was carried over; if `c` is old now,
@@ -174,6 +194,8 @@ impl std::fmt::Display for CycleKind {
 pub(crate) struct GenState {
     /// The heap collects generationally (`Config::generational`; fixed).
     pub(crate) enabled: bool,
+    /// When objects become old (`Config::tenure`; fixed).
+    tenure: crate::Tenure,
     /// The kind of the running cycle (`CycleKind as u8`): written by the
     /// collector thread at STW #1 with the world stopped, read by markers
     /// and the cycle's end.
@@ -185,6 +207,13 @@ pub(crate) struct GenState {
     /// at STW #2 with `next_major`, read when the next cycle starts (a
     /// forced major cycle must clear them).
     marks_sticky: AtomicBool,
+    /// The running cycle makes every survivor old, a first survival
+    /// included (§1, tenuring): written at STW #1 with `current`, read by
+    /// markers, the barrier and the cycle's end.
+    tenure_first: AtomicBool,
+    /// Bytes allocated between the last two STW #2s, recorded at the
+    /// second: the denominator of the tenuring rule.
+    allocated_last: AtomicU64,
     /// Bytes (slot sizes) of the old generation as the pacer sees it: what
     /// the last major cycle marked, or after a minor cycle the old bytes
     /// at its start plus what it marked (§5). Written at STW #2.
@@ -203,12 +232,15 @@ pub(crate) struct GenState {
 }
 
 impl GenState {
-    pub(crate) fn new(enabled: bool) -> GenState {
+    pub(crate) fn new(enabled: bool, tenure: crate::Tenure) -> GenState {
         GenState {
             enabled,
+            tenure,
             current: AtomicU8::new(CycleKind::Major as u8),
             next_major: AtomicBool::new(true),
             marks_sticky: AtomicBool::new(false),
+            tenure_first: AtomicBool::new(false),
+            allocated_last: AtomicU64::new(0),
             old_bytes: AtomicU64::new(0),
             old_after_major: AtomicU64::new(0),
             minors_since_major: AtomicU32::new(0),
@@ -257,9 +289,28 @@ impl GenState {
         self.marks_sticky.store(false, Ordering::Relaxed);
     }
 
-    /// Sets the running cycle's kind; STW #1, world stopped.
-    pub(crate) fn begin(&self, kind: CycleKind) {
+    /// Sets the running cycle's kind, and whether it tenures at the first
+    /// survival (`policy::generations::tenure_at_first_survival`, from
+    /// `first_survivors`, what the last sweep found marked for the first
+    /// time); STW #1, world stopped, the last sweep done.
+    pub(crate) fn begin(&self, kind: CycleKind, first_survivors: u64) {
         self.current.store(kind as u8, Ordering::Relaxed);
+        let tenure = self.enabled
+            && self
+                .tenure
+                .first(first_survivors, self.allocated_last.load(Ordering::Relaxed));
+        self.tenure_first.store(tenure, Ordering::Relaxed);
+    }
+
+    /// Whether the running cycle makes every survivor old (§1).
+    #[inline]
+    pub(crate) fn tenures_first(&self) -> bool {
+        self.tenure_first.load(Ordering::Relaxed)
+    }
+
+    /// Records the bytes allocated since the last STW #2; at STW #2.
+    pub(crate) fn record_allocated(&self, bytes: u64) {
+        self.allocated_last.store(bytes, Ordering::Relaxed);
     }
 
     /// Takes the logs (§3) at STW #1, world stopped: `logs` are every

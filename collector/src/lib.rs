@@ -298,6 +298,7 @@ pub use mark::source::RootKind;
 pub use mutator::state::{RootScanner, RootVisitor};
 pub use mutator::{AttachError, GcAllocError, Mutator};
 pub use object::{ObjRef, ObjectView, UserBitsError, MAX_USER_BITS, USER_BITS};
+pub use policy::generations::Tenure;
 pub use policy::{Config, ConfigError, DEFAULT_HEAP_PROFILE_RATE};
 pub use profile::pprof::HeapProfileSummary;
 pub use specials::api::{CleanupHandle, WeakRef};

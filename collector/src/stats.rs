@@ -247,6 +247,12 @@ pub struct CycleStats {
     /// entry whose object has died since is counted but not scanned. 0 in
     /// a major cycle.
     pub remembered: u64,
+    /// The cycle made every survivor old, a first survival included,
+    /// because most of what was allocated before the last cycle survived
+    /// it (generation §1, `policy::generations::tenure_at_first_survival`);
+    /// otherwise an object is old at its second survival. Always `false`
+    /// unless the heap is generational.
+    pub tenured_first: bool,
     /// Wall time of sweep termination (STW #1; with the barrier off, the
     /// first part of the one pause).
     pub sweep_termination: Duration,
@@ -518,9 +524,14 @@ impl CycleStats {
             joined(&self.stop_waits),
             specials,
             if self.generational {
-                match self.kind {
+                let kind = match self.kind {
                     crate::CycleKind::Minor => format!(", minor ({} remembered)", self.remembered),
                     crate::CycleKind::Major => ", major".to_string(),
+                };
+                if self.tenured_first {
+                    kind + ", tenured at first survival"
+                } else {
+                    kind
                 }
             } else {
                 String::new()

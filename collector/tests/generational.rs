@@ -185,6 +185,46 @@ fn survivors_age_before_they_are_old() {
     }
 }
 
+/// Tenuring (generation §1, `policy::generations::tenure_at_first_survival`):
+/// after a cycle that most of the allocation before it survived, the next
+/// cycle makes every survivor old at once; after one where little was
+/// allocated, objects age as usual.
+#[test]
+fn a_cycle_after_most_allocation_survived_tenures_at_the_first_survival() {
+    for mode in CONCURRENT_MODES {
+        let heap = gen_heap(mode);
+        let ty = node_type(&heap);
+        let mut m = heap.attach().unwrap();
+        // 2.25 MiB of nodes in 32-byte slots, every one kept: a list.
+        const N: u64 = 72 * 1024;
+        let head = m.push_root(None);
+        for i in 0..N {
+            let n = node(&mut m, ty, i);
+            // SAFETY (test): `n` is fresh, the old head rooted.
+            unsafe { m.store(n, 0, m.root(head)) };
+            m.set_root(head, Some(n));
+        }
+        m.collect(); // everything allocated survives, for the first time
+        let s = minor(&heap, &mut m);
+        assert!(s.tenured_first, "{mode}: most survived the last cycle");
+        assert_eq!(s.objects_marked, N, "{mode}: survivors are traced again");
+        let s = minor(&heap, &mut m);
+        assert!(!s.tenured_first, "{mode}: nothing was allocated since");
+        assert_eq!(s.objects_marked, 0, "{mode}: the whole list is old");
+        // SAFETY (test): the list is rooted; walk it and check every canary.
+        unsafe {
+            let mut at = m.root(head);
+            let mut i = N;
+            while let Some(n) = at {
+                i -= 1;
+                assert_eq!(m.load_word(n, 2), canary(i), "{mode}");
+                at = m.load(n, 0);
+            }
+            assert_eq!(i, 0, "{mode}: the whole list is there");
+        }
+    }
+}
+
 #[test]
 fn finalizers_of_old_objects_run_after_a_major_cycle() {
     for mode in CONCURRENT_MODES {

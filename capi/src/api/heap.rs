@@ -141,6 +141,8 @@ impl tricolor_config {
             gctrace: self.gctrace,
             per_type_stats: d.per_type_stats,
             generational: self.generational,
+            // Not in the C struct: C programs choose with TRICOLOR_TENURE.
+            tenure: d.tenure,
             // Heap profiles are not in the C struct: C programs turn them on
             // with TRICOLOR_HEAP_PROFILE and TRICOLOR_HEAP_PROFILE_RATE.
             heap_profile_rate: d.heap_profile_rate,

@@ -425,7 +425,8 @@ fn stop_for_sweep_termination(
     heap.page.finish_sweep();
     // Generation §3: the stores' logs become a minor cycle's remembered
     // set (a major cycle drops them).
-    heap.generations.begin(kind);
+    heap.generations
+        .begin(kind, heap.page.first_survivor_bytes());
     let remembered = if heap.generations.enabled {
         heap.generations.take_logs(
             &mut heap.mark_state.carried.lock(),
@@ -441,7 +442,7 @@ fn stop_for_sweep_termination(
         data.cache.release_all();
         if concurrent {
             // From now on each allocation is black; stacks are grey.
-            data.set_allocate_black(true);
+            data.set_allocate_black(true, heap.generations.tenures_first());
             data.stack_scanned = false;
             data.assist_debt = 0;
         }
@@ -610,7 +611,7 @@ pub(crate) fn mark_termination(heap: &HeapInner, run: CycleRun) -> CycleEnd {
     // restarts).
     ms.wake_assists();
     for (_, data) in world.mutators.iter_mut() {
-        data.set_allocate_black(false);
+        data.set_allocate_black(false, false);
         data.cache.release_all();
     }
     let (_, objects_after) = ms.totals();
@@ -707,8 +708,10 @@ fn finish_mark_termination(
         None => heap.pacer.lock().end_cycle(live),
     };
     heap.live_after_mark.store(live, Ordering::Relaxed);
-    heap.allocated_since_mark.store(0, Ordering::Relaxed);
-    heap.page.start_sweep_cycle_keeping_marks(keep_marks);
+    heap.generations
+        .record_allocated(heap.allocated_since_mark.swap(0, Ordering::Relaxed));
+    heap.page
+        .start_generational_sweep_cycle(keep_marks, heap.generations.tenures_first());
     heap.events.sweep_started(run.number);
     heap.phase.transition(Phase::MarkTermination, Phase::Off);
     let last = end.since.elapsed();
@@ -744,6 +747,7 @@ fn finish_mark_termination(
         kind: run.kind,
         generational: heap.generations.enabled,
         remembered: run.remembered,
+        tenured_first: heap.generations.tenures_first(),
         sweep_termination,
         mark: end.mark,
         mark_termination,

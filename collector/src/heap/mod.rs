@@ -72,6 +72,7 @@ impl Heap {
         };
         let per_type = config.per_type_stats;
         let generational = config.generational;
+        let tenure = config.tenure;
         let profile = Arc::new(Profile::new(config.heap_profile_rate));
         let inner = Arc::new(HeapInner {
             specials: Arc::new(Specials::new()),
@@ -102,7 +103,7 @@ impl Heap {
             next_mutator_id: AtomicU64::new(1),
             handshake_lock: Mutex::new(()),
             events: Events::new(),
-            generations: crate::generation::GenState::new(generational),
+            generations: crate::generation::GenState::new(generational, tenure),
             profile,
             inspections: Default::default(),
         });

@@ -186,7 +186,9 @@ pub(crate) fn mark_closure_alone(
     }
     while let Some(obj) = local.pop() {
         // As in `scan` (generation §3).
-        let ages = tally.arm && heap.page.find_object(obj).is_some_and(|o| o.promotes());
+        let tenure_all = tally.arm && heap.generations.tenures_first();
+        let ages =
+            tally.arm && !tenure_all && heap.page.find_object(obj).is_some_and(|o| o.promotes());
         let mut young = false;
         let words = for_each_referent(heap, obj, |v, desc, field| {
             if ages && !young {
@@ -199,7 +201,7 @@ pub(crate) fn mark_closure_alone(
                 &mut local,
             );
         });
-        if ages {
+        if ages || tenure_all {
             // SAFETY: `obj` was marked in this mark from a validated
             // pointer; nothing is freed while marking.
             unsafe { settle(obj, young, &mut tally) };

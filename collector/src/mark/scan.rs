@@ -341,8 +341,11 @@ pub(crate) fn shade_roots<'a>(
 #[inline]
 pub(crate) fn scan(lk: &mut Lookup<'_>, obj: usize, out: &mut impl Grey, tally: &mut Tally) -> u64 {
     // Generational (§3): whether `obj` will be old, and if so, whether it
-    // points to an object that will not be.
-    let ages = tally.arm && lk.find(obj).is_some_and(|o| o.promotes());
+    // points to an object that will not be; in a cycle that tenures at the
+    // first survival every scanned object will be old, and so will all it
+    // points to (§1).
+    let tenure_all = tally.arm && lk.heap.generations.tenures_first();
+    let ages = tally.arm && !tenure_all && lk.find(obj).is_some_and(|o| o.promotes());
     let mut young = false;
     let (desc, len) = lk.header_of(obj);
     let words = referents(obj, desc, len, |v, desc, field| {
@@ -353,7 +356,7 @@ pub(crate) fn scan(lk: &mut Lookup<'_>, obj: usize, out: &mut impl Grey, tally: 
             grey(o, out, tally);
         }
     });
-    if ages {
+    if ages || tenure_all {
         // SAFETY: `obj` is grey: marked from a validated pointer during
         // this mark, so allocated until a sweep, and none runs while
         // marking (as in `load_header_of`).

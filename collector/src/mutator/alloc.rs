@@ -179,7 +179,8 @@ impl Mutator {
         // In native state (no data) the general path reports the misuse.
         let data = self.data.as_mut()?;
         let ptr = data.cache.alloc_class(spc).ok()?;
-        Some(self.finish_alloc(ptr, ty, 0, slot, user))
+        let bits = user | data.header_bits;
+        Some(self.finish_alloc(ptr, ty, 0, slot, bits))
     }
 
     /// Everything [`alloc`](Self::alloc) does: the safepoint poll, the
@@ -202,7 +203,8 @@ impl Mutator {
             // size is the class's size, as `small_fixed` records it.
             let data = self.data();
             let ptr = data.cache.alloc_class(spc)?;
-            return Ok(self.finish_general(ptr, ty, 0, spc.size_class().size(), user));
+            let bits = user | data.header_bits;
+            return Ok(self.finish_general(ptr, ty, 0, spc.size_class().size(), bits));
         }
         // An id of this heap always resolves: ids come only from
         // `register_type`, and registered slots are never cleared.
@@ -240,7 +242,8 @@ impl Mutator {
         };
         let data = self.data();
         let ptr = data.cache.alloc(bytes, kind)?;
-        Ok(self.finish_general(ptr, ty, len, tricolor_allocator::slot_size(bytes), user))
+        let bits = user | data.header_bits;
+        Ok(self.finish_general(ptr, ty, len, tricolor_allocator::slot_size(bytes), bits))
     }
 
     /// [`finish_alloc`](Self::finish_alloc) on the general path: also takes
@@ -306,8 +309,9 @@ impl Mutator {
     }
 
     /// Writes the header of a fresh slot, with `bits` OR-ed in (the user
-    /// bits the caller asked for, 0 for `alloc`; a new object is young,
-    /// never armed, generation §3), and accounts for its `slot` bytes (the slot's size,
+    /// bits the caller asked for, 0 for `alloc`, and the mutator's
+    /// `header_bits`: armed if allocated black in a generational cycle
+    /// that tenures at the first survival, generation §3), and accounts for its `slot` bytes (the slot's size,
     /// as the marker and the sweeper count it, so that the pacer's heap and
     /// the allocator's agree).
     #[inline]

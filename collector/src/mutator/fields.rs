@@ -167,6 +167,7 @@ impl Mutator {
         barrier::record_store(heap, data, id, old, new);
         if heap.generations.enabled
             && new != 0
+            && !heap.generations.tenures_first()
             && !heap.barrier_disabled_for_testing.load(Ordering::Relaxed)
         {
             if let Some(o) = heap.page.find_object(obj.addr()) {

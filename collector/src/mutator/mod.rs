@@ -297,6 +297,7 @@ impl Mutator {
             stack_scanned: true,
             assist_debt: 0,
             log: Vec::new(),
+            header_bits: 0,
         }));
         let mut guard = data.lock_arc();
         let shared;
@@ -305,7 +306,7 @@ impl Mutator {
             // only with the world stopped, so it is stable here: a mutator
             // that joins a running mark allocates black from the start.
             let _world = heap.world.lock();
-            guard.set_allocate_black(heap.phase.marking());
+            guard.set_allocate_black(heap.phase.marking(), heap.generations.tenures_first());
             let mut reg = heap.registry.lock();
             shared = Arc::new(MutatorShared {
                 id: heap.next_mutator_id.fetch_add(1, Ordering::Relaxed),

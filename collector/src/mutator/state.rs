@@ -140,6 +140,13 @@ pub(crate) struct MutatorData {
     /// Mark-assist debt in bytes of scan work (negative: credit). Reset at
     /// sweep termination ([`crate::assist`]).
     pub(crate) assist_debt: i64,
+    /// Bits OR-ed into the header of every object this mutator allocates:
+    /// [`LOG_ARMED`](crate::object::LOG_ARMED) while it allocates black in
+    /// a generational cycle that tenures at the first survival (such an
+    /// object is old after the mark without a marker's scan, so it must be
+    /// armed from birth; generation §1, §3), else 0. Set with
+    /// allocate-black ([`set_allocate_black`](Self::set_allocate_black)).
+    pub(crate) header_bits: u64,
     /// Objects this mutator's stores logged since the last STW #1
     /// (generation §3): appended by the store barrier, taken
     /// at STW #1 (`GenState::take_logs`), orphaned when it detaches.
@@ -147,11 +154,17 @@ pub(crate) struct MutatorData {
 }
 
 impl MutatorData {
-    /// Turns allocate-black on or off for this mutator's cache. (An
-    /// object allocated black in a generational heap is a survivor after
-    /// the mark, not old: generation §3.)
-    pub(crate) fn set_allocate_black(&mut self, on: bool) {
+    /// Turns allocate-black on or off for this mutator's cache, and with
+    /// it the arming of what it allocates when `arm` (generation §1, §3:
+    /// in a cycle that tenures at the first survival an object allocated
+    /// black is old after the mark; in any other it is a survivor).
+    pub(crate) fn set_allocate_black(&mut self, on: bool, arm: bool) {
         self.cache.set_allocate_black(on);
+        self.header_bits = if on && arm {
+            crate::object::LOG_ARMED
+        } else {
+            0
+        };
     }
 }
 

@@ -98,6 +98,11 @@ pub struct Config {
     /// (on with the crate's testing feature `test-generational`, which runs
     /// the test suite in generational mode). Env: `TRICOLOR_GENERATIONAL=1`.
     pub generational: bool,
+    /// When a generational heap's objects become old (generation §1):
+    /// [`Tenure::Adaptive`](crate::Tenure::Adaptive), the default, decides
+    /// per cycle between the first survival and the second. Env:
+    /// `TRICOLOR_TENURE=adaptive|first|second`.
+    pub tenure: crate::Tenure,
     /// Sampled heap profiling: on average one allocation sampled per this
     /// many bytes allocated, with its stack and type, for
     /// [`Heap::write_heap_profile`](crate::Heap::write_heap_profile) (Go's
@@ -139,6 +144,7 @@ impl Default for Config {
             gctrace: false,
             per_type_stats: false,
             generational: cfg!(feature = "test-generational"),
+            tenure: crate::Tenure::Adaptive,
             heap_profile_rate: None,
             heap_profile_path: None,
             max_object_size: alloc.max_object_size,
@@ -198,6 +204,7 @@ impl Config {
     /// | `TRICOLOR_GCTRACE` | `1` prints a line per cycle |
     /// | `TRICOLOR_PER_TYPE_STATS` | `1` counts live objects and bytes per type in every mark |
     /// | `TRICOLOR_GENERATIONAL` | `1` collects generationally (sticky mark bits) |
+    /// | `TRICOLOR_TENURE` | `adaptive`, `first` or `second`: when objects become old |
     /// | `TRICOLOR_CHECKMARK`, `TRICOLOR_VERIFY`, `TRICOLOR_POISON` | `1` turns the mode on |
     /// | `TRICOLOR_GCSTRESS` | collect every N allocations |
     /// | `TRICOLOR_HEAP_PROFILE_RATE` | bytes between heap profile samples on average, or `off` |
@@ -290,6 +297,12 @@ impl Config {
         }
         if let Some(v) = get("TRICOLOR_GENERATIONAL") {
             self.generational = flag(&v, "TRICOLOR_GENERATIONAL")?;
+        }
+        if let Some(v) = get("TRICOLOR_TENURE") {
+            self.tenure = v.parse().map_err(|message| ConfigError {
+                variable: "TRICOLOR_TENURE",
+                message,
+            })?;
         }
         if let Some(v) = get("TRICOLOR_CHECKMARK") {
             self.checkmark = flag(&v, "TRICOLOR_CHECKMARK")?;

@@ -17,8 +17,97 @@
 //!    and weak references to them, wait at most that long.
 //!
 //! With GOGC off and no limit only rules 1 and 4 apply.
+//!
+//! The same module says when an object becomes old
+//! ([`tenure_at_first_survival`]): at its second survival, unless most of
+//! what was allocated before the last cycle survived it.
 
 use super::pacer::PacerConfig;
+
+/// When a generational heap's objects become old (generation §1):
+/// [`Config::tenure`](crate::Config::tenure).
+///
+/// ```
+/// use tricolor_collector::{Config, Heap, Tenure};
+///
+/// assert_eq!(Tenure::default(), Tenure::Adaptive);
+/// assert_eq!("second".parse::<Tenure>(), Ok(Tenure::SecondSurvival));
+/// let heap = Heap::new(Config { generational: true, tenure: Tenure::SecondSurvival, ..Config::default() });
+/// # drop(heap);
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Tenure {
+    /// Each cycle decides ([`tenure_at_first_survival`]): at the first
+    /// survival when most of what was allocated before the last cycle
+    /// survived it, else at the second.
+    #[default]
+    Adaptive,
+    /// Every survivor is old after the cycle it survived: the fewest
+    /// traces, and the most old garbage when survivors die soon after.
+    FirstSurvival,
+    /// An object is old at its second survival: what is merely alive when
+    /// a cycle starts still dies young, for a second trace of what lives.
+    SecondSurvival,
+}
+
+impl std::str::FromStr for Tenure {
+    type Err = String;
+
+    /// `adaptive`, `first` (or `1`), `second` (or `2`).
+    fn from_str(s: &str) -> Result<Tenure, String> {
+        match s.trim() {
+            "adaptive" | "" => Ok(Tenure::Adaptive),
+            "first" | "1" => Ok(Tenure::FirstSurvival),
+            "second" | "2" => Ok(Tenure::SecondSurvival),
+            other => Err(format!("expected adaptive, first or second, got {other:?}")),
+        }
+    }
+}
+
+impl Tenure {
+    /// Whether the next cycle tenures at the first survival under this
+    /// setting; `first_survivors` and `allocated` as for
+    /// [`tenure_at_first_survival`].
+    pub fn first(self, first_survivors: u64, allocated: u64) -> bool {
+        match self {
+            Tenure::Adaptive => tenure_at_first_survival(first_survivors, allocated),
+            Tenure::FirstSurvival => true,
+            Tenure::SecondSurvival => false,
+        }
+    }
+}
+
+/// Tenuring: the least share of the bytes allocated between two cycles
+/// that must survive the second, marked for the first time, for the cycle
+/// after it to make every survivor old at once (in halves: 1, a half).
+/// Below it an object is old at its second survival (generation §1).
+pub const TENURE_FIRST_SHARE_HALVES: u64 = 1;
+
+/// Tenuring: the least bytes allocated between two cycles for their
+/// survival rate to count; below it, objects age as usual.
+pub const TENURE_MIN_ALLOCATED: u64 = 1 << 20;
+
+/// Whether the next cycle should make an object old at its first survival
+/// rather than its second (generation §1): when most of what was
+/// allocated before the last cycle survived it, survivors mostly live on,
+/// and a second trace of each before it is old buys nothing.
+/// `first_survivors` is what the last cycle's sweep found marked for the
+/// first time (bytes), `allocated` the bytes allocated between the cycle
+/// before it and its end.
+///
+/// ```
+/// use tricolor_collector::policy::generations::tenure_at_first_survival;
+///
+/// let mib = 1 << 20;
+/// assert!(tenure_at_first_survival(60 * mib, 100 * mib), "most survived");
+/// assert!(!tenure_at_first_survival(10 * mib, 100 * mib), "most died young");
+/// assert!(!tenure_at_first_survival(1000, 2000), "too little to tell");
+/// ```
+pub fn tenure_at_first_survival(first_survivors: u64, allocated: u64) -> bool {
+    allocated >= TENURE_MIN_ALLOCATED
+        && u128::from(first_survivors) * 2
+            >= u128::from(allocated) * u128::from(TENURE_FIRST_SHARE_HALVES)
+}
 
 /// Rule 2: the share of GOGC's growth the old generation may grow by
 /// before the next cycle is major, in quarters (3: three quarters).
@@ -81,6 +170,29 @@ mod tests {
         old_after_major: u64,
         minors: u32,
         major: bool,
+    }
+
+    #[test]
+    fn tenuring_table() {
+        // (first survivors, allocated, tenure at the first survival)
+        let cases = [
+            (0, 0, false),
+            (0, 100 * MIB, false),
+            (49 * MIB, 100 * MIB, false),
+            (50 * MIB, 100 * MIB, true),
+            (100 * MIB, 100 * MIB, true),
+            (150 * MIB, 100 * MIB, true), // allocated black during the mark counts too
+            (MIB / 2, MIB - 1, false),    // under the minimum
+            (MIB / 2, MIB, true),
+            (u64::MAX, u64::MAX, true),
+        ];
+        for (first, allocated, tenure) in cases {
+            assert_eq!(
+                tenure_at_first_survival(first, allocated),
+                tenure,
+                "{first} of {allocated}"
+            );
+        }
     }
 
     #[test]

@@ -145,9 +145,11 @@
 //! incremental update, 2 hybrid; [`run_with_mode`] and the
 //! `MUTATOR_PROGRAM_MODE` variable override it), `2 + (h / 3) % 3` is the
 //! number of mutators (2–4), `(h / 9) % 4` the number of global roots
-//! made, empty, before the program starts, and `(h / 36) % 2` whether the
+//! made, empty, before the program starts, `(h / 36) % 2` whether the
 //! heap is generational (`Config::generational`; then opcode 20 begins a
-//! minor cycle; `MUTATOR_PROGRAM_GENERATIONAL=1` or `0` overrides it).
+//! minor cycle; `MUTATOR_PROGRAM_GENERATIONAL=1` or `0` overrides it), and
+//! `(h / 72) % 3` when its objects become old (`Config::tenure`: 0
+//! adaptive, 1 at the first survival, 2 at the second).
 //!
 //! Then come operations: an opcode byte `b` followed by its operands
 //! (missing operand bytes read as zero; the program ends with the input, or
@@ -274,7 +276,7 @@ pub use seeds::seeds;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 
-use tricolor_collector::{BarrierMode, Config, Heap};
+use tricolor_collector::{BarrierMode, Config, Heap, Tenure};
 
 use input::Input;
 use object::Types;
@@ -344,11 +346,20 @@ pub fn run_with_mode(data: &[u8], mode: BarrierMode) {
     let mutators = 2 + (header as usize / 3) % 3;
     let globals = (header as usize / 9) % 4;
     let generational = generational_from_env().unwrap_or((header as usize / 36) % 2 == 1);
+    let tenure = [
+        Tenure::Adaptive,
+        Tenure::FirstSurvival,
+        Tenure::SecondSurvival,
+    ][(header as usize / 72) % 3];
     let trace = std::env::var_os("MUTATOR_PROGRAM_TRACE").is_some();
     if trace {
         eprintln!(
             "mutator_program: {mode}, {mutators} mutators, {globals} globals{}",
-            if generational { ", generational" } else { "" }
+            if generational {
+                format!(", generational, tenure {tenure:?}")
+            } else {
+                String::new()
+            }
         );
     }
     let heap = Heap::new(Config {
@@ -358,10 +369,12 @@ pub fn run_with_mode(data: &[u8], mode: BarrierMode) {
         poison: true,
         barrier: mode,
         generational,
+        tenure,
         ..Config::default()
     });
     let types = Types::register(&heap);
     let mut sched = Sched::start(&heap, mode, types, mutators, globals, generational, trace);
+    sched.model.tenure_second = tenure == Tenure::SecondSurvival;
     let result = catch_unwind(AssertUnwindSafe(|| sched.run(&heap, &mut input)));
     let stopped = sched.stop();
     if let Err(p) = result {

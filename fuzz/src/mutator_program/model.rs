@@ -94,10 +94,15 @@ pub(super) struct Model {
     /// survived it, if they are alive.
     young_from: usize,
     /// Objects allocated before the cycle before the last one ended (ids
-    /// below this) may be old, having survived two cycles (generation §1:
-    /// an object is old at its second survival): a minor cycle does not
-    /// free them, dead or not.
+    /// below this) have survived two cycles, if they are alive.
     old_below: usize,
+    /// The heap makes objects old at their second survival only
+    /// (`Tenure::SecondSurvival`): then only objects below `old_below` may
+    /// be old. Otherwise (`FirstSurvival`, or `Adaptive`, which may choose
+    /// either) every object below `young_from` may be, as far as the model
+    /// can tell. A minor cycle does not free an object that may be old,
+    /// dead or not.
+    pub(super) tenure_second: bool,
     /// The open cycle was begun as a minor one.
     minor_open: bool,
 }
@@ -121,6 +126,7 @@ impl Model {
             generational,
             young_from: 0,
             old_below: 0,
+            tenure_second: false,
             minor_open: false,
         }
     }
@@ -283,9 +289,8 @@ impl Model {
 
     /// `begin`: an object the heap cannot be rooting now must be found
     /// unreachable by this cycle, unless it is reached again during it. In
-    /// a `minor` cycle an object that may be old (allocated before the
-    /// cycle before the last one ended) is not freed, dead or not, and
-    /// neither is what it points
+    /// a `minor` cycle an object that may be old (`tenure_second`) is not
+    /// freed, dead or not, and neither is what it points
     /// to (an old object that got a pointer to a young one is remembered,
     /// and scanned); so there the doomed are the objects outside the
     /// closure of the roots and every object that may be old. A cycle begun
@@ -296,7 +301,12 @@ impl Model {
         self.minor_open = minor;
         let kept = if minor {
             let mut roots = self.upper_roots();
-            roots.extend(0..self.old_below as u32);
+            let old = if self.tenure_second {
+                self.old_below
+            } else {
+                self.young_from
+            };
+            roots.extend(0..old as u32);
             self.closure_eph(roots)
         } else {
             self.upper()

@@ -32,7 +32,7 @@ struct Remote {
 pub(super) struct Sched {
     mode: BarrierMode,
     types: Types,
-    model: Model,
+    pub(super) model: Model,
     /// Whether each mutator's stack has been scanned in the open cycle.
     scanned: Vec<bool>,
     mutators: Vec<Remote>,
