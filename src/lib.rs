@@ -231,6 +231,8 @@ pub mod raw {
         CycleEvent, HeapProfileSummary, InspectError, NearLimit, PathStep, RetainingPath,
         SnapshotSummary, TypeStats, Via, DEFAULT_HEAP_PROFILE_RATE,
     };
+    // Generational collection (`Config::generational`, `Config::tenure`).
+    pub use tricolor_collector::{CycleKind, Tenure};
 }
 
 /// The README's Rust examples, compiled and run as doctests.
