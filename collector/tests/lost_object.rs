@@ -103,14 +103,27 @@ fn new_node(m: &mut Mutator, ty: TypeId) -> ObjRef {
     o
 }
 
-fn heap(mode: BarrierMode) -> Heap {
-    Heap::new(Config {
+/// Barrier mode `mode`, cycles only when stepped, every check on.
+fn config(mode: BarrierMode) -> Config {
+    Config {
         barrier: mode,
         manual_cycles: true,
         checkmark: true,
         verify: true,
         poison: true,
         ..Config::default()
+    }
+}
+
+fn heap(mode: BarrierMode) -> Heap {
+    Heap::new(config(mode))
+}
+
+/// [`heap`], generational (the collector's generation essay).
+fn generational_heap(mode: BarrierMode) -> Heap {
+    Heap::new(Config {
+        generational: true,
+        ..config(mode)
     })
 }
 
@@ -237,15 +250,7 @@ fn hidden_on_scanned_stack(mode: BarrierMode, barrier_on: bool) -> Result<(), St
 /// A in its remembered set. Checks that the cycle was minor and scanned
 /// one remembered object.
 fn old_gets_only_pointer_to_young(mode: BarrierMode, barrier_on: bool) -> Result<(), String> {
-    let heap = Heap::new(Config {
-        barrier: mode,
-        manual_cycles: true,
-        checkmark: true,
-        verify: true,
-        poison: true,
-        generational: true,
-        ..Config::default()
-    });
+    let heap = generational_heap(mode);
     let ty = node_type(&heap);
     let mut m = heap.attach().unwrap();
     let gc = Collector::new(&heap);
@@ -296,15 +301,7 @@ fn old_gets_only_pointer_to_young(mode: BarrierMode, barrier_on: bool) -> Result
 /// C alive for this cycle only). Without the log, the next minor's
 /// checkmark fails.
 fn old_gets_pointer_during_a_mark(mode: BarrierMode, barrier_on: bool) -> Result<(), String> {
-    let heap = Heap::new(Config {
-        barrier: mode,
-        manual_cycles: true,
-        checkmark: true,
-        verify: true,
-        poison: true,
-        generational: true,
-        ..Config::default()
-    });
+    let heap = generational_heap(mode);
     let ty = node_type(&heap);
     let mut m = heap.attach().unwrap();
     let gc = Collector::new(&heap);
