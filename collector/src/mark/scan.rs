@@ -282,8 +282,9 @@ pub(crate) fn count_scanned(tally: &mut Tally, ty: u32, words: usize) {
 }
 
 /// Settles the age of grey object `obj`, which a marker just scanned and
-/// which will be old after this cycle (it is old or a survivor, and it is
-/// marked: generation §3). If it points to an object that will not be old
+/// which will be old after this cycle (it is marked, and old or a
+/// survivor, or the cycle tenures at the first survival: generation §1,
+/// §3). If it points to an object that will not be old
 /// (`young`), it goes to the next cycle's remembered set, disarmed so that
 /// no store logs it twice; otherwise it is armed, and a store into it
 /// outside a mark logs it from now on.
