@@ -138,9 +138,12 @@
 //! ## Generations
 //!
 //! With [`Config::generational`] most cycles are *minor*: the sweep keeps
-//! the mark bits of what survived (sticky mark bits), so old objects stay
-//! marked and a minor mark scans only what is young, from the roots and a
-//! remembered set of old objects that stores logged outside a mark. The
+//! the mark bits of old objects (sticky mark bits), so they stay marked and
+//! a minor mark scans only what is younger, from the roots and a
+//! remembered set of old objects (logged by stores, or carried over by the
+//! marker). An object is old at its second survival, or at its first in a
+//! cycle that tenures early ([`Config::tenure`]); the allocator keeps the
+//! ages in per-span bitmaps. The
 //! `generation` module's essay (cited "generation §n") has the design, the
 //! barrier and the argument that a minor cycle loses nothing; the policy
 //! choosing minor or major is [`policy::generations`].
