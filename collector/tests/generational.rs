@@ -25,8 +25,7 @@ use std::sync::Arc;
 
 use common::*;
 use tricolor_collector::{
-    BarrierMode, Config, CycleEvent, CycleKind, CycleStats, Heap, Mutator, ObjRef, TypeDescriptor,
-    TypeId,
+    BarrierMode, Config, CycleEvent, CycleKind, Heap, Mutator, ObjRef, TypeDescriptor, TypeId,
 };
 
 /// A generational heap in barrier mode `mode`, cycles only when asked for
@@ -51,24 +50,6 @@ fn node(m: &mut Mutator, ty: TypeId, id: u64) -> ObjRef {
     // SAFETY (test): a fresh node; word 2 is its data word.
     unsafe { m.store_word(o, 2, canary(id)) };
     o
-}
-
-/// Runs one stepped minor cycle from a helper thread while `m` waits in
-/// native code; returns its statistics.
-fn minor(heap: &Heap, m: &mut Mutator) -> CycleStats {
-    m.native(|| {
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let mut c = heap.begin_minor_cycle();
-                c.scan_stacks();
-                c.scan_globals();
-                while c.mark(1000) > 0 {}
-                c.finish()
-            })
-            .join()
-            .unwrap()
-        })
-    })
 }
 
 #[test]

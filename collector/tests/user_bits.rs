@@ -34,8 +34,8 @@ use std::sync::Arc;
 
 use common::*;
 use tricolor_collector::{
-    BarrierMode, Config, CycleEvent, CycleKind, CycleStats, Heap, Mutator, ObjRef, TypeId,
-    UserBitsError, MAX_USER_BITS, USER_BITS,
+    BarrierMode, Config, CycleEvent, CycleKind, Heap, Mutator, ObjRef, TypeId, UserBitsError,
+    MAX_USER_BITS, USER_BITS,
 };
 
 /// A heap in barrier mode `mode`, generational or not, cycles only when
@@ -65,24 +65,6 @@ fn kinds(t: &Types) -> [(Kind, TypeId, usize); 6] {
 /// A random value that fits the user bits.
 fn random_bits(rng: &mut Rng) -> u16 {
     rng.below_u64(u64::from(MAX_USER_BITS) + 1) as u16
-}
-
-/// Runs a stepped minor cycle from a helper thread while `m` waits in
-/// native code; returns its statistics.
-fn minor(heap: &Heap, m: &mut Mutator) -> CycleStats {
-    m.native(|| {
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let mut c = heap.begin_minor_cycle();
-                c.scan_stacks();
-                c.scan_globals();
-                while c.mark(1000) > 0 {}
-                c.finish()
-            })
-            .join()
-            .unwrap()
-        })
-    })
 }
 
 /// Checks `obj` (of `kind`, type `ty`, length `len`, identity `id`): its

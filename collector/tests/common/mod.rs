@@ -4,7 +4,8 @@
 #![allow(dead_code)]
 
 use tricolor_collector::{
-    BarrierMode, Config, Edges, Heap, Mutator, ObjRef, ObjectView, Shape, TypeDescriptor, TypeId,
+    BarrierMode, Config, CycleStats, Edges, Heap, Mutator, ObjRef, ObjectView, Shape,
+    TypeDescriptor, TypeId,
 };
 #[allow(unused_imports)] // not every test draws random numbers
 pub use tricolor_testkit::Rng;
@@ -211,4 +212,22 @@ pub fn freed(heap: &Heap) -> u64 {
 /// Objects the last cycle marked.
 pub fn marked(heap: &Heap) -> u64 {
     heap.stats().last_cycle.expect("a cycle ran").objects_marked
+}
+
+/// Runs one stepped minor cycle of a generational heap from a helper
+/// thread while `m` waits in native code; returns its statistics.
+pub fn minor(heap: &Heap, m: &mut Mutator) -> CycleStats {
+    m.native(|| {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut c = heap.begin_minor_cycle();
+                c.scan_stacks();
+                c.scan_globals();
+                while c.mark(1000) > 0 {}
+                c.finish()
+            })
+            .join()
+            .unwrap()
+        })
+    })
 }
