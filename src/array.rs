@@ -160,14 +160,14 @@ pub(crate) fn units<E: Trace>(len: usize) -> Option<usize> {
 /// with `obj`'s provenance.
 #[inline]
 fn length_of(obj: *mut u8) -> *mut usize {
-    obj.wrapping_add(8).cast()
+    obj.cast()
 }
 
 /// The address of element 0 of the array object `obj`, with `obj`'s
 /// provenance.
 #[inline]
 pub(crate) fn elements_of<E>(obj: *mut u8) -> *mut E {
-    obj.wrapping_add(8 + PREFIX_BYTES).cast()
+    obj.wrapping_add(PREFIX_BYTES).cast()
 }
 
 /// The descriptor of `Array<E>` (the module docs' table).

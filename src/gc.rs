@@ -14,10 +14,11 @@ use crate::mutator::Mutator;
 use crate::roots::Root;
 use crate::trace::Trace;
 
-/// The address of an object's payload (the header is one word).
+/// The address of an object's payload: the object's own address (its
+/// header, if any, is the word before).
 #[inline]
 pub(crate) const fn payload_of(obj: usize) -> usize {
-    obj + 8
+    obj
 }
 
 /// A handle to an object of type `T`, borrowed from its [`Mutator`]: valid
@@ -50,7 +51,7 @@ pub(crate) const fn payload_of(obj: usize) -> usize {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Gc<'m, T> {
-    /// The object (its header word); its payload is a `T`.
+    /// The object (the address of its payload, a `T`).
     obj: NonNull<u8>,
     /// The mutator that lent the handle. Its heap owns the object; two
     /// handles of one thread with the same mutator are of the same heap.
@@ -384,7 +385,7 @@ impl<'m, T: Trace> Gc<'m, T> {
         unsafe { self.m.raw_mut().try_set_user_bits(self.obj_ref(), bits) }
     }
 
-    /// The object's header address, with the pointer's provenance: what
+    /// The object's address (its payload's), with the pointer's provenance: what
     /// reads beyond `T` (an array's elements) are derived from.
     #[inline]
     pub(crate) fn ptr(self) -> NonNull<u8> {

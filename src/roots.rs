@@ -52,7 +52,7 @@ pub(crate) struct StaysOnItsThread(#[allow(dead_code)] *const ());
 /// Slots per chunk of a root table (2 KiB), allocated when no slot is free.
 const CHUNK: usize = 256;
 
-/// A slot of a root table: a live root's object (its header address, never
+/// A slot of a root table: a live root's object (its address, never
 /// null, 8-aligned), or, free, [`tag`] of the next free slot (odd: the
 /// scanner skips it).
 type Slot = *mut u8;

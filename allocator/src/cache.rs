@@ -19,7 +19,7 @@ use crate::error::AllocError;
 use crate::heap::PageHeap;
 use crate::memory;
 use crate::sizeclass::{
-    size_to_class_unchecked, ObjectKind, SizeClass, SpanClass, MAX_SMALL_SIZE, NUM_SPAN_CLASSES,
+    size_to_class_unchecked, ObjectKind, SizeClass, SpanClass, ALL_SPAN_CLASSES, MAX_SMALL_SIZE,
 };
 use crate::span::SpanPtr;
 
@@ -58,7 +58,7 @@ const EMPTY: Slot = Slot {
 /// to another thread.
 #[doc(alias = "mcache")]
 pub struct Cache {
-    slots: Box<[Slot; NUM_SPAN_CLASSES]>,
+    slots: Box<[Slot; ALL_SPAN_CLASSES]>,
     heap: Arc<PageHeap>,
     /// Allocate black: set the mark bit of every object handed out (Go's
     /// `gcmarknewobject`). The collector turns this on for the whole of a
@@ -72,7 +72,7 @@ impl Cache {
     /// An empty cache allocating from `heap`.
     pub fn new(heap: Arc<PageHeap>) -> Cache {
         Cache {
-            slots: Box::new([EMPTY; NUM_SPAN_CLASSES]),
+            slots: Box::new([EMPTY; ALL_SPAN_CLASSES]),
             heap,
             black: false,
         }
@@ -189,7 +189,7 @@ impl Cache {
     /// Takes a span with free slots from the central.
     fn refill(&mut self, spc: SpanClass) -> Result<(), AllocError> {
         let _gate = self.heap.sweep_gate();
-        let span = self.heap.cache_span(self.heap.central(spc))?;
+        let span = self.heap.cache_span(spc)?;
         let (freeindex, alloc_cache, alloc_count, needzero) = span.load_alloc_state();
         self.slots[spc.index()] = Slot {
             alloc_cache,
@@ -220,9 +220,9 @@ impl Cache {
     /// Hands every cached span back to its central (Go's `releaseAll`).
     /// Required before the heap's sweep generation advances.
     pub fn release_all(&mut self) {
-        for i in 0..NUM_SPAN_CLASSES {
-            if self.slots[i].span.is_some() {
-                self.release(SpanClass::from_index(i));
+        for i in 0..ALL_SPAN_CLASSES {
+            if let Some(span) = self.slots[i].span {
+                self.release(span.span_class());
             }
         }
     }
@@ -230,13 +230,11 @@ impl Cache {
     /// Adds the objects allocated since the last flush to the heap's
     /// statistics without giving up any span.
     pub fn flush_stats(&mut self) {
-        for i in 0..NUM_SPAN_CLASSES {
-            let slot = &mut self.slots[i];
-            if slot.span.is_some() {
+        for slot in self.slots.iter_mut() {
+            if let Some(span) = slot.span {
                 let n = slot.alloc_count - slot.counted;
                 slot.counted = slot.alloc_count;
-                self.heap
-                    .note_mallocs(SpanClass::from_index(i).size_class(), n);
+                self.heap.note_mallocs(span.span_class().size_class(), n);
             }
         }
     }

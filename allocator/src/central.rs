@@ -12,6 +12,7 @@
 
 use parking_lot::Mutex;
 
+#[cfg(doc)]
 use crate::sizeclass::SpanClass;
 use crate::span::SpanPtr;
 
@@ -24,10 +25,10 @@ struct Lists {
     full: [Vec<SpanPtr>; 2],
 }
 
-/// The spans of one span class not held by a cache.
+/// The spans of one span class not held by a cache. The page heap keeps
+/// one per span class, at the class's [`index`](SpanClass::index).
 #[doc(alias = "mcentral")]
 pub struct Central {
-    pub(crate) spc: SpanClass,
     lists: Mutex<Lists>,
 }
 
@@ -40,19 +41,18 @@ fn unswept(h: u32) -> usize {
 }
 
 impl Central {
-    pub(crate) fn new(spc: SpanClass) -> Central {
+    pub(crate) fn new() -> Central {
         Central {
-            spc,
             lists: Mutex::new(Lists::default()),
         }
     }
 
-    /// Pops an unswept span, partial ones first.
     /// Takes a swept span with free slots, if there is one.
     pub(crate) fn pop_swept_partial(&self, h: u32) -> Option<SpanPtr> {
         self.lists.lock().partial[swept(h)].pop()
     }
 
+    /// Pops an unswept span, partial ones first.
     pub(crate) fn pop_unswept(&self, h: u32) -> Option<SpanPtr> {
         let mut lists = self.lists.lock();
         let i = unswept(h);

@@ -21,7 +21,8 @@ use crate::central::Central;
 use crate::error::AllocError;
 use crate::pages::{DirtyBits, FreeRuns};
 use crate::sizeclass::{
-    ObjectKind, SizeClass, SpanClass, NUM_SIZE_CLASSES, NUM_SPAN_CLASSES, PAGE_SHIFT, PAGE_SIZE,
+    ObjectKind, SizeClass, SpanClass, ALL_SPAN_CLASSES, NUM_OWN_CLASSES, NUM_SIZE_CLASSES,
+    PAGE_SHIFT, PAGE_SIZE,
 };
 use crate::span::{Span, SpanPtr, SpanState, SweepOutcome};
 use crate::stats::{ClassStats, HeapStats};
@@ -46,6 +47,16 @@ pub struct Config {
     /// Least number of bytes committed at once when the heap grows.
     /// Default: 1 MiB.
     pub commit_chunk: usize,
+    /// Bytes from the first byte of a slot of a shared span class (or of a
+    /// large object's span) to the address its object is known by:
+    /// [`ObjectRef::base`], [`Span::object_addr`](crate::Span::object_addr)
+    /// and the lookups all use it. A collector that keeps a header word
+    /// before each object's fields sets it to 8, so that an object is
+    /// known by the address of its first field. Slots of such a heap are
+    /// at least `object_offset + 8` bytes, so that the object's address
+    /// lies inside its slot. Own classes set their own
+    /// ([`PageHeap::own_class`]). Default: 0.
+    pub object_offset: usize,
     /// Keep per-object ages for a generational collector: every span gets
     /// the age bitmaps ([`Age`](crate::Age)), which each sweep advances
     /// (see [`Span`](crate::Span)'s module docs). Default: off (no bitmaps,
@@ -60,6 +71,7 @@ impl Default for Config {
             max_object_size: 64 << 30,
             poison: false,
             commit_chunk: 1 << 20,
+            object_offset: 0,
             generational: false,
         }
     }
@@ -147,6 +159,10 @@ pub struct PageHeap {
     index: ArenaIndex,
     locked: Mutex<Locked>,
     centrals: Box<[Central]>,
+    /// The object offset and the owner's tag of each own class handed out
+    /// so far ([`own_class`](PageHeap::own_class)), by own number - 1.
+    /// Grows under its lock; read when a span of the class is made.
+    own_classes: Mutex<Vec<(usize, u32)>>,
     /// The heap's sweep generation `h` (see [`span`](crate::span) for the
     /// table). Advanced by 2 in `start_sweep_cycle`, holding `gate` for
     /// writing and the heap lock.
@@ -192,9 +208,8 @@ impl PageHeap {
                 span_pool: Vec::new(),
                 dirty_free_pages: 0,
             }),
-            centrals: (0..NUM_SPAN_CLASSES)
-                .map(|i| Central::new(SpanClass::from_index(i)))
-                .collect(),
+            centrals: (0..ALL_SPAN_CLASSES).map(|_| Central::new()).collect(),
+            own_classes: Mutex::new(Vec::new()),
             // Start at 4 so that `h - 2` never wraps below zero in practice;
             // the arithmetic wraps correctly anyway.
             sweepgen: AtomicU32::new(4),
@@ -236,6 +251,53 @@ impl PageHeap {
         self.gate.read()
     }
 
+    /// Hands out a new own span class for objects of `size` bytes and
+    /// `kind`, whose objects are known by their slot's address plus
+    /// `object_offset` bytes: a separate set of spans, swept and cached
+    /// like any other, whose owner knows every object in them for its own.
+    /// Each span of the class carries `tag` ([`Span::own_tag`](crate::Span::own_tag)):
+    /// a collector gives a class to each type whose objects carry no
+    /// header, tagged with the type's index, and reads the type from the
+    /// span.
+    /// `None` when every one of the [`NUM_OWN_CLASSES`] classes is taken,
+    /// or `size` is not a small size (the caller then uses a shared class).
+    ///
+    /// ```
+    /// use tricolor_allocator::{Cache, Config, ObjectKind, PageHeap};
+    ///
+    /// let heap = PageHeap::new(Config::default());
+    /// let pairs = heap.own_class(16, ObjectKind::Scan, 0, 7).expect("a class is free");
+    /// let mut cache = Cache::new(heap.clone());
+    /// let p = cache.alloc_class(pairs)?.as_ptr() as usize;
+    /// let shared = cache.alloc(16, ObjectKind::Scan)?.as_ptr() as usize;
+    /// let span = heap.span_of(p).unwrap();
+    /// assert_eq!(span.span_class(), pairs);
+    /// assert_eq!(span.span_class().own(), Some(1));
+    /// assert_eq!(span.own_tag(), Some(7));
+    /// assert_eq!(heap.span_of(shared).unwrap().own_tag(), None);
+    /// # Ok::<(), tricolor_allocator::AllocError>(())
+    /// ```
+    pub fn own_class(
+        &self,
+        size: usize,
+        kind: ObjectKind,
+        object_offset: usize,
+        tag: u32,
+    ) -> Option<SpanClass> {
+        let class = SizeClass::for_size(size)?;
+        assert!(
+            object_offset.is_multiple_of(8) && object_offset < class.size(),
+            "an own class's object offset {object_offset} must be a word inside its {}-byte slot",
+            class.size()
+        );
+        let mut own = self.own_classes.lock();
+        if own.len() == NUM_OWN_CLASSES {
+            return None;
+        }
+        own.push((object_offset, tag));
+        Some(SpanClass::new_own(class, kind, own.len()))
+    }
+
     pub(crate) fn central(&self, spc: SpanClass) -> &Central {
         &self.centrals[spc.index()]
     }
@@ -244,16 +306,14 @@ impl PageHeap {
     /// partial span; else an unswept span, swept here; else fresh pages.
     /// The span comes back swept and marked cached (`h + 3`). The caller holds
     /// the sweep gate.
-    pub(crate) fn cache_span(&self, central: &Central) -> Result<SpanPtr, AllocError> {
+    pub(crate) fn cache_span(&self, spc: SpanClass) -> Result<SpanPtr, AllocError> {
+        let central = self.central(spc);
         let h = self.sweepgen();
         let span = match central.pop_swept_partial(h) {
             Some(span) => span,
             None => match self.sweep_for_space(central, h) {
                 Some(span) => span,
-                None => {
-                    let npages = central.spc.size_class().npages();
-                    self.alloc_span(npages, central.spc)?
-                }
+                None => self.alloc_span(spc.size_class().npages(), spc)?,
             },
         };
         debug_assert!(span.alloc_count() < span.nelems(), "cached a full span");
@@ -342,7 +402,18 @@ impl PageHeap {
                 span
             }
         };
-        span.init(base, npages, spc, self.sweepgen(), dirty > 0);
+        let (object_offset, tag) = match spc.own() {
+            None => (self.config.object_offset, 0),
+            Some(n) => self.own_classes.lock()[n - 1],
+        };
+        span.init(
+            base,
+            npages,
+            spc,
+            (object_offset, tag),
+            self.sweepgen(),
+            dirty > 0,
+        );
         l.arenas[arena_id]
             .arena()
             .set_spans(first, npages, span.as_ptr());
@@ -614,8 +685,8 @@ impl PageHeap {
         // few classes, and rotating past the empty centrals for every span
         // would cost a lock round per class per span.
         let start = self.sweep_cursor.load(Relaxed);
-        for i in 0..NUM_SPAN_CLASSES {
-            let at = (start + i) % NUM_SPAN_CLASSES;
+        for i in 0..ALL_SPAN_CLASSES {
+            let at = (start + i) % ALL_SPAN_CLASSES;
             let central = &self.centrals[at];
             while let Some(span) = central.pop_unswept(h) {
                 let npages = span.npages();
@@ -940,10 +1011,19 @@ impl<'h> ObjectRef<'h> {
         self.index
     }
 
-    /// The object's first byte.
+    /// The object's address: its slot's first byte plus the span's
+    /// object offset ([`Config::object_offset`]). What a collector calls
+    /// the object, and what [`PageHeap::find_object`] of any address in
+    /// the slot resolves to.
     #[inline]
     pub fn base(&self) -> usize {
         self.span.object_addr(self.index)
+    }
+
+    /// The slot's first byte.
+    #[inline]
+    pub fn slot(&self) -> usize {
+        self.span.slot_addr(self.index)
     }
 
     /// The slot size in bytes.

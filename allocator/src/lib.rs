@@ -147,8 +147,8 @@ pub use heap::{Config, ObjectRef, PageHeap};
 pub use memory::POISON_WORD;
 pub use os::resident_bytes;
 pub use sizeclass::{
-    slot_size, ObjectKind, SizeClass, SpanClass, MAX_OBJECTS_PER_SPAN, MAX_SMALL_SIZE,
-    NUM_SIZE_CLASSES, NUM_SPAN_CLASSES, PAGE_SHIFT, PAGE_SIZE,
+    slot_size, ObjectKind, SizeClass, SpanClass, ALL_SPAN_CLASSES, MAX_OBJECTS_PER_SPAN,
+    MAX_SMALL_SIZE, NUM_OWN_CLASSES, NUM_SIZE_CLASSES, NUM_SPAN_CLASSES, PAGE_SHIFT, PAGE_SIZE,
 };
 pub use span::{Age, Span, SpanState, Special, SpecialsGuard, SweepHook, SweepOutcome};
 pub use stats::{ClassStats, HeapStats};

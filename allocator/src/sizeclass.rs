@@ -24,8 +24,17 @@ pub const PAGE_SIZE: usize = 1 << PAGE_SHIFT;
 pub const MAX_SMALL_SIZE: usize = 32 << 10;
 /// Number of size classes, counting the "large" class 0.
 pub const NUM_SIZE_CLASSES: usize = 68;
-/// Number of span classes: every size class in a scan and a noscan flavour.
+/// Number of shared span classes: every size class in a scan and a noscan
+/// flavour.
 pub const NUM_SPAN_CLASSES: usize = NUM_SIZE_CLASSES * 2;
+/// Number of own span classes a heap can hand out
+/// ([`PageHeap::own_class`](crate::PageHeap::own_class)): span classes
+/// whose spans hold the objects of one owner (one type of a collector)
+/// and nothing else.
+pub const NUM_OWN_CLASSES: usize = 64;
+/// Length of per-span-class arrays: the shared classes, then the own
+/// classes ([`SpanClass::index`]).
+pub const ALL_SPAN_CLASSES: usize = NUM_SPAN_CLASSES + NUM_OWN_CLASSES;
 /// The most objects any small span holds (8-byte class in one page).
 pub const MAX_OBJECTS_PER_SPAN: usize = PAGE_SIZE / 8;
 
@@ -187,37 +196,73 @@ pub enum ObjectKind {
     NoScan,
 }
 
-/// A span class: a size class in its scan or noscan flavour (Go's `spanClass`).
+/// A span class: a size class in its scan or noscan flavour (Go's
+/// `spanClass`), shared by every object of that size and kind, or an *own*
+/// class: a separate set of spans of a size class that hold one owner's
+/// objects only ([`PageHeap::own_class`](crate::PageHeap::own_class); a
+/// collector gives one to a type whose objects carry no header, and reads
+/// the type from the span).
 ///
-/// Encoded as `size_class << 1 | noscan`, so it indexes arrays of
-/// [`NUM_SPAN_CLASSES`] entries directly.
+/// Encoded as `own << 8 | size_class << 1 | noscan`, where `own` is 0 for
+/// a shared class and 1 ..= [`NUM_OWN_CLASSES`] for an own class, so the
+/// size class and kind decode from the value alone. [`index`](Self::index)
+/// numbers the shared classes first, then the own ones, for arrays of
+/// [`ALL_SPAN_CLASSES`] entries.
 #[doc(alias = "spanClass")]
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SpanClass(u8);
+pub struct SpanClass(u16);
 
 impl SpanClass {
-    /// The span class for objects of `class` and `kind`.
+    /// The shared span class for objects of `class` and `kind`.
     #[inline]
     pub fn new(class: SizeClass, kind: ObjectKind) -> SpanClass {
-        SpanClass(class.0 << 1 | (kind == ObjectKind::NoScan) as u8)
+        SpanClass((class.0 as u16) << 1 | (kind == ObjectKind::NoScan) as u16)
     }
 
-    /// Decodes an index made by [`SpanClass::index`].
-    pub(crate) fn from_index(i: usize) -> SpanClass {
-        debug_assert!(i < NUM_SPAN_CLASSES);
-        SpanClass(i as u8)
+    /// Own class number `own` (1 ..= [`NUM_OWN_CLASSES`]) for objects of
+    /// `class` and `kind`.
+    pub(crate) fn new_own(class: SizeClass, kind: ObjectKind, own: usize) -> SpanClass {
+        debug_assert!((1..=NUM_OWN_CLASSES).contains(&own));
+        SpanClass((own as u16) << 8 | Self::new(class, kind).0)
     }
 
-    /// Index into per-span-class arrays (`0 .. NUM_SPAN_CLASSES`).
+    /// Decodes the raw value kept in a span.
+    pub(crate) fn from_raw(raw: u16) -> SpanClass {
+        SpanClass(raw)
+    }
+
+    /// The raw value, for a span to keep.
+    pub(crate) fn raw(self) -> u16 {
+        self.0
+    }
+
+    /// Index into per-span-class arrays (`0 .. ALL_SPAN_CLASSES`): the
+    /// shared classes are `0 .. NUM_SPAN_CLASSES`, own class `n` is
+    /// `NUM_SPAN_CLASSES + n - 1`.
     #[inline]
     pub fn index(self) -> usize {
-        self.0 as usize
+        let own = (self.0 >> 8) as usize;
+        if own == 0 {
+            self.0 as usize
+        } else {
+            NUM_SPAN_CLASSES + own - 1
+        }
+    }
+
+    /// The own class number (1 ..= [`NUM_OWN_CLASSES`]), or `None` for a
+    /// shared class.
+    #[inline]
+    pub fn own(self) -> Option<usize> {
+        match (self.0 >> 8) as usize {
+            0 => None,
+            n => Some(n),
+        }
     }
 
     /// The size class.
     #[inline]
     pub fn size_class(self) -> SizeClass {
-        SizeClass(self.0 >> 1)
+        SizeClass((self.0 & 0xFF) as u8 >> 1)
     }
 
     /// Whether objects of this span class hold no pointers.
@@ -359,6 +404,14 @@ mod tests {
                 assert_eq!(spc.size_class(), class);
                 assert_eq!(spc.kind(), kind);
                 assert!(spc.index() < NUM_SPAN_CLASSES);
+                assert_eq!(spc.own(), None);
+                for own in [1, NUM_OWN_CLASSES] {
+                    let spc = SpanClass::new_own(class, kind, own);
+                    assert_eq!((spc.size_class(), spc.kind()), (class, kind));
+                    assert_eq!(spc.own(), Some(own));
+                    assert_eq!(spc.index(), NUM_SPAN_CLASSES + own - 1);
+                    assert_eq!(SpanClass::from_raw(spc.raw()), spc);
+                }
             }
         }
         assert!(SizeClass::all_small().all(|c| c.objects_per_span() <= MAX_OBJECTS_PER_SPAN));

@@ -8,7 +8,7 @@
 //!
 //! | field | meaning | written by |
 //! |---|---|---|
-//! | `base`, `npages`, `elem_size`, `nelems`, `div_mul`, `span_class` | shape | page heap, under the heap lock, while the span is not in use |
+//! | `base`, `npages`, `elem_size`, `nelems`, `div_mul`, `span_class`, `object_offset`, `own_tag` | shape | page heap, under the heap lock, while the span is not in use |
 //! | `state` | [`SpanState`] | page heap, under the heap lock |
 //! | `sweepgen` | see the table below | the owner, by the transitions of the table |
 //! | `freeindex`, `alloc_cache`, `alloc_count`, `needzero` | allocation state | the span's *owner*: the cache holding it, or the thread that popped it from a central list or acquired it for sweeping |
@@ -73,7 +73,7 @@
 //! count-trailing-zeros away. Allocation never writes alloc bits.
 
 use std::sync::atomic::{
-    AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
+    AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
     Ordering::{Acquire, Relaxed, Release},
 };
 
@@ -196,7 +196,12 @@ pub struct Span {
     elem_size: AtomicUsize,
     nelems: AtomicUsize,
     div_mul: AtomicU32,
-    span_class: AtomicU8,
+    span_class: AtomicU16,
+    /// Bytes from a slot's first byte to its object's address (see
+    /// [`object_addr`](Span::object_addr)).
+    object_offset: AtomicUsize,
+    /// An own class's tag ([`own_tag`](Span::own_tag)); 0 otherwise.
+    own_tag: AtomicU32,
     state: AtomicU8,
     sweepgen: AtomicU32,
     needzero: AtomicBool,
@@ -257,7 +262,9 @@ impl Span {
             elem_size: AtomicUsize::new(0),
             nelems: AtomicUsize::new(0),
             div_mul: AtomicU32::new(0),
-            span_class: AtomicU8::new(0),
+            span_class: AtomicU16::new(0),
+            object_offset: AtomicUsize::new(0),
+            own_tag: AtomicU32::new(0),
             state: AtomicU8::new(SpanState::Free as u8),
             sweepgen: AtomicU32::new(0),
             needzero: AtomicBool::new(false),
@@ -284,6 +291,7 @@ impl Span {
         base: usize,
         npages: usize,
         spc: SpanClass,
+        (object_offset, own_tag): (usize, u32),
         sweepgen: u32,
         needzero: bool,
     ) {
@@ -301,7 +309,13 @@ impl Span {
         self.elem_size.store(elem_size, Relaxed);
         self.nelems.store(nelems, Relaxed);
         self.div_mul.store(div_mul, Relaxed);
-        self.span_class.store(spc.index() as u8, Relaxed);
+        debug_assert!(
+            object_offset < elem_size,
+            "an object starts inside its slot"
+        );
+        self.span_class.store(spc.raw(), Relaxed);
+        self.object_offset.store(object_offset, Relaxed);
+        self.own_tag.store(own_tag, Relaxed);
         self.needzero.store(needzero, Relaxed);
         self.freeindex.store(0, Relaxed);
         self.alloc_cache.store(!0, Relaxed);
@@ -358,7 +372,7 @@ impl Span {
     /// The span class.
     #[inline]
     pub fn span_class(&self) -> SpanClass {
-        SpanClass::from_index(self.span_class.load(Relaxed) as usize)
+        SpanClass::from_raw(self.span_class.load(Relaxed))
     }
 
     /// The [`Age`] of object `index` (module docs, "Ages").
@@ -439,11 +453,35 @@ impl Span {
         (index < self.nelems()).then_some(index)
     }
 
-    /// Address of object slot `index`.
+    /// Address of object slot `index`: its first byte.
     #[inline]
-    pub fn object_addr(&self, index: usize) -> usize {
+    pub fn slot_addr(&self, index: usize) -> usize {
         debug_assert!(index < self.nelems());
         self.base() + index * self.elem_size()
+    }
+
+    /// The address of the object in slot `index`: the slot's first byte
+    /// plus the span's object offset (a collector that keeps a header
+    /// word before each object's fields knows the object by the address
+    /// after it; [`Config::object_offset`](crate::Config::object_offset)).
+    #[inline]
+    pub fn object_addr(&self, index: usize) -> usize {
+        self.slot_addr(index) + self.object_offset()
+    }
+
+    /// The tag its owner gave the span's own class
+    /// ([`PageHeap::own_class`](crate::PageHeap::own_class)), or `None` if
+    /// the span's class is shared. Fixed while the span is in use.
+    #[inline]
+    pub fn own_tag(&self) -> Option<u32> {
+        self.span_class().own().map(|_| self.own_tag.load(Relaxed))
+    }
+
+    /// Bytes from a slot's first byte to its object's address: fixed
+    /// while the span is in use.
+    #[inline]
+    pub fn object_offset(&self) -> usize {
+        self.object_offset.load(Relaxed)
     }
 
     /// Whether slot `index` holds an allocated object. Exact only while no
@@ -702,7 +740,7 @@ impl Span {
                     // own the span for sweeping, so no cache hands it out.
                     // SAFETY: as just said; the slot is committed, 8-aligned
                     // memory of `elem` bytes.
-                    unsafe { crate::memory::poison(self.object_addr(index), elem) };
+                    unsafe { crate::memory::poison(self.slot_addr(index), elem) };
                 }
             }
         }
@@ -842,7 +880,7 @@ mod tests {
         let span = Span::new_free(false);
         let spc = SpanClass::new(SizeClass::new(class).unwrap(), ObjectKind::NoScan);
         // A made-up base: these tests never touch the memory.
-        span.init(1 << 30, spc.size_class().npages(), spc, h, false);
+        span.init(1 << 30, spc.size_class().npages(), spc, (0, 0), h, false);
         span
     }
 

@@ -84,6 +84,24 @@ impl TypeId {
     pub fn index(self) -> u32 {
         self.index
     }
+
+    /// Whether objects of this type have no header: it was registered
+    /// [`header_free`](TypeDescriptor::header_free), and the heap granted
+    /// it.
+    ///
+    /// ```
+    /// # use tricolor_collector::{Config, Heap, TypeDescriptor};
+    /// let heap = Heap::new(Config { generational: false, ..Config::default() });
+    /// let pair = heap.register_type(TypeDescriptor::fixed("Pair", 2, &[0, 1]).header_free())?;
+    /// let list = heap.register_type(TypeDescriptor::array("List", 1, &[0]).header_free())?;
+    /// assert!(pair.is_header_free());
+    /// assert!(!list.is_header_free(), "arrays keep their header (it holds the length)");
+    /// # Ok::<(), tricolor_collector::DescriptorError>(())
+    /// ```
+    #[inline]
+    pub fn is_header_free(self) -> bool {
+        self.small.is_some_and(|spc| spc.own().is_some())
+    }
 }
 
 /// The shape of objects of a type.
@@ -587,8 +605,11 @@ pub struct TypeDescriptor {
     /// For a fixed-size type small enough for a size class: its span class
     /// and slot size in bytes (the class's size, which is what the heap's
     /// byte counts use), computed once at registration so that allocation
-    /// skips the size → class lookup.
+    /// skips the size → class lookup. A header-free type's span class is
+    /// an own class (`SpanClass::own`).
     pub(crate) small_fixed: Option<(tricolor_allocator::SpanClass, u32)>,
+    /// Asked for: objects without a header ([`header_free`](Self::header_free)).
+    pub(crate) header_free: bool,
 }
 
 /// Why a descriptor or an allocation request was rejected.
@@ -649,6 +670,23 @@ pub enum DescriptorError {
 /// object layout) registers one traced type and keeps its own class or
 /// shape pointer in each object.
 pub const MAX_TYPES: usize = 1 << 16;
+
+/// The largest payload, in bytes, of a type whose objects can be header-free
+/// ([`TypeDescriptor::header_free`]): 512, as in Go, whose objects up to
+/// that size carry no header. A larger object's header is a small share of
+/// it.
+///
+/// ```
+/// use tricolor_collector::{Config, Heap, TypeDescriptor, MAX_HEADER_FREE_BYTES};
+///
+/// let heap = Heap::new(Config { generational: false, ..Config::default() });
+/// let words = (MAX_HEADER_FREE_BYTES / 8) as u32;
+/// let fits = heap.register_type(TypeDescriptor::fixed("Fits", words, &[]).header_free())?;
+/// let big = heap.register_type(TypeDescriptor::fixed("Big", words + 1, &[]).header_free())?;
+/// assert!(fits.is_header_free() && !big.is_header_free());
+/// # Ok::<(), tricolor_collector::DescriptorError>(())
+/// ```
+pub const MAX_HEADER_FREE_BYTES: usize = 512;
 // A type index fits the header's type bits (`object` module docs).
 const _: () = assert!(MAX_TYPES as u64 <= crate::object::TYPE_MASK + 1);
 
@@ -727,6 +765,7 @@ impl TypeDescriptor {
             shape,
             pointers,
             small_fixed: None,
+            header_free: false,
         }
     }
 
@@ -1096,6 +1135,41 @@ impl TypeDescriptor {
         TypeDescriptor::new(name, shape, pointers)
     }
 
+    /// Asks for objects without a header word: each object of the type
+    /// takes only its payload, in spans of the type's own, which name the
+    /// type (object module docs). A binary-tree node of two pointers takes
+    /// a 16-byte slot instead of 24.
+    ///
+    /// What the objects give up is what the header holds: the user bits
+    /// ([`Mutator::set_user_bits`](crate::Mutator::set_user_bits) refuses
+    /// them, [`Mutator::user_bits`](crate::Mutator::user_bits) reads 0).
+    /// Their spans are the type's alone, so a heap of many header-free
+    /// types with few objects each holds more partly-used spans.
+    ///
+    /// The request is granted at registration
+    /// ([`TypeId::is_header_free`] tells) for a fixed-size type of at most
+    /// [`MAX_HEADER_FREE_BYTES`] bytes, while the heap has own span classes
+    /// left (64), in a heap that is not generational (whose store barrier
+    /// reads the header's log-armed bit); otherwise the type's objects get a
+    /// header as usual, and everything else works the same.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config { generational: false, ..Config::default() });
+    /// let node = heap.register_type(TypeDescriptor::fixed("Node", 2, &[0, 1]).header_free())?;
+    /// assert!(node.is_header_free());
+    /// let mut m = heap.attach()?;
+    /// let a = m.alloc(node, 0);
+    /// // SAFETY: `a` was just allocated, with no safepoint since.
+    /// assert_eq!(unsafe { m.shape_of(a) }, (node, 0), "its span names its type");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn header_free(mut self) -> TypeDescriptor {
+        self.header_free = true;
+        self
+    }
+
     /// The type's name.
     ///
     /// ```
@@ -1237,19 +1311,38 @@ impl TypeDescriptor {
         }
     }
 
-    /// Fills in what registration precomputes (see `small_fixed`).
-    pub(crate) fn prepare(&mut self) {
+    /// Fills in what registration precomputes (see `small_fixed`). A
+    /// header-free type asks `own_class(slot bytes, kind)` for its own span
+    /// class, and keeps a header if it gets none.
+    pub(crate) fn prepare(
+        &mut self,
+        own_class: impl FnOnce(
+            usize,
+            tricolor_allocator::ObjectKind,
+        ) -> Option<tricolor_allocator::SpanClass>,
+    ) {
         use tricolor_allocator::{ObjectKind, SizeClass, SpanClass};
+        let kind = if self.has_pointers() {
+            ObjectKind::Scan
+        } else {
+            ObjectKind::NoScan
+        };
         self.small_fixed = match self.shape {
             Shape::Fixed { words } => {
-                let bytes = (words as usize + 1) * 8;
-                SizeClass::for_size(bytes).map(|class| {
-                    let kind = if self.has_pointers() {
-                        ObjectKind::Scan
-                    } else {
-                        ObjectKind::NoScan
-                    };
-                    (SpanClass::new(class, kind), class.size() as u32)
+                let own = if self.header_free && words as usize * 8 <= MAX_HEADER_FREE_BYTES {
+                    // A 0-word object still takes an 8-byte slot.
+                    let bytes = (words as usize * 8).max(8);
+                    own_class(bytes, kind).map(|spc| (spc, spc.size_class().size() as u32))
+                } else {
+                    None
+                };
+                own.or_else(|| {
+                    // The header and the payload; at least 16 bytes, so
+                    // that the object's address (after the header) lies
+                    // inside its slot.
+                    let bytes = ((words as usize + 1) * 8).max(16);
+                    SizeClass::for_size(bytes)
+                        .map(|class| (SpanClass::new(class, kind), class.size() as u32))
                 })
             }
             _ => None,
@@ -1577,8 +1670,9 @@ mod tests {
     #[test]
     fn small_fixed_types_get_their_span_class_at_registration() {
         use tricolor_allocator::{ObjectKind, SizeClass, SpanClass};
+        let none = |_: usize, _: ObjectKind| -> Option<SpanClass> { None };
         let mut node = TypeDescriptor::fixed("Node", 4, &[0, 1]);
-        node.prepare();
+        node.prepare(none);
         // Header and four words: 40 bytes, in the 48-byte class.
         let class = SizeClass::for_size(40).unwrap();
         assert_eq!(
@@ -1586,14 +1680,55 @@ mod tests {
             Some((SpanClass::new(class, ObjectKind::Scan), 48))
         );
         let mut blob = TypeDescriptor::fixed("Blob", 2, &[]);
-        blob.prepare();
+        blob.prepare(none);
         assert!(blob.small_fixed.unwrap().0.is_noscan());
+        // A header and no payload: the 16-byte class, so that the object's
+        // address (after the header) is inside its slot.
+        let mut empty = TypeDescriptor::fixed("Empty", 0, &[]);
+        empty.prepare(none);
+        assert_eq!(empty.small_fixed.map(|(_, size)| size), Some(16));
         // Over 32 KiB: a large object, no size class.
         let mut huge = TypeDescriptor::fixed("Huge", 5000, &[0]);
-        huge.prepare();
+        huge.prepare(none);
         assert_eq!(huge.small_fixed, None);
         let mut arr = TypeDescriptor::array("Arr", 1, &[0]);
-        arr.prepare();
+        arr.prepare(none);
         assert_eq!(arr.small_fixed, None, "arrays are sized per allocation");
+    }
+
+    #[test]
+    fn header_free_types_ask_for_an_own_class_by_payload_size() {
+        use tricolor_allocator::{ObjectKind, PageHeap, SizeClass, SpanClass};
+        let page = PageHeap::new(tricolor_allocator::Config::default());
+        let mut asked = Vec::new();
+        let mut ask = |bytes: usize, kind: ObjectKind| {
+            asked.push((bytes, kind));
+            page.own_class(bytes, kind, 0, 0)
+        };
+        let mut node = TypeDescriptor::fixed("Node", 2, &[0, 1]).header_free();
+        node.prepare(&mut ask);
+        let (spc, size) = node.small_fixed.unwrap();
+        assert_eq!((spc.own(), size), (Some(1), 16), "two words, no header");
+        let mut unit = TypeDescriptor::fixed("Unit", 0, &[]).header_free();
+        unit.prepare(&mut ask);
+        assert_eq!(
+            unit.small_fixed.unwrap().1,
+            8,
+            "an empty object takes a word"
+        );
+        // Too big for header-free: a header, a shared class, nothing asked.
+        let words = (MAX_HEADER_FREE_BYTES / 8) as u32 + 1;
+        let mut big = TypeDescriptor::fixed("Big", words, &[]).header_free();
+        big.prepare(&mut ask);
+        let class = SizeClass::for_size((words as usize + 1) * 8).unwrap();
+        assert_eq!(
+            big.small_fixed.unwrap().0,
+            SpanClass::new(class, ObjectKind::NoScan)
+        );
+        // Refused (every own class taken): a header as usual.
+        let mut refused = TypeDescriptor::fixed("Refused", 2, &[0, 1]).header_free();
+        refused.prepare(|_, _| None);
+        assert_eq!(refused.small_fixed.unwrap().1, 24);
+        assert_eq!(asked, [(16, ObjectKind::Scan), (8, ObjectKind::NoScan)]);
     }
 }

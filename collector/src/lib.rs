@@ -290,7 +290,7 @@ pub mod verify;
 pub use cycle::CycleStepper;
 pub use descriptor::{
     DecodeClosure, DecodeFn, DescriptorError, Edges, ObjectLayout, PointerWords, Pointers, Shape,
-    TraceClosure, TraceFn, TypeDescriptor, TypeId, MAX_TYPES,
+    TraceClosure, TraceFn, TypeDescriptor, TypeId, MAX_HEADER_FREE_BYTES, MAX_TYPES,
 };
 pub use events::{CycleEvent, NearLimit};
 pub use generation::CycleKind;

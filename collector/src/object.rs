@@ -1,13 +1,25 @@
 //! Objects in memory: the header word and word-sized fields.
 //!
-//! An object is a header word followed by payload words:
+//! An object is its payload words, and an [`ObjRef`] is the address of the
+//! first. Most objects have a header word just before it:
 //!
 //! ```text
 //! +----------------------------------+---------+---------+-----
 //! | header: len | armed | user | type | word 0  | word 1  | ...
 //! +----------------------------------+---------+---------+-----
-//! ^ ObjRef points here
+//!                                    ^ ObjRef points here
 //! ```
+//!
+//! The objects of a *header-free* type
+//! ([`TypeDescriptor::header_free`](crate::TypeDescriptor::header_free))
+//! have none: they live in spans of an own span class of the type's
+//! (`tricolor_allocator::PageHeap::own_class`), so the span names their
+//! type, their length is 0 (they are fixed-size), and they have no user
+//! bits and no log-armed bit (header-free types are for heaps that are not
+//! generational). The word before such an object belongs to its
+//! neighbour: nothing may read it as a header, which is why every header
+//! read goes through [`HeapInner::object_type`](crate::heap::inner::HeapInner::object_type)
+//! (or a marker's span memo), which asks the span first.
 //!
 //! The header word, from its low bits up:
 //!
@@ -53,7 +65,8 @@ use std::fmt;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A reference to a heap object: the address of its header word.
+/// A reference to a heap object: the address of its first payload word
+/// (its header, if it has one, is the word before; module docs).
 ///
 /// An `ObjRef` is just an address. It stays valid only while the object is
 /// reachable from a root (a global, a mutator's shadow stack or root scanner,
@@ -128,13 +141,20 @@ impl ObjRef {
         NonNull::new(addr as *mut u64).map(ObjRef)
     }
 
-    /// A pointer to word `i` of the object (0 is the header, 1 the first
-    /// payload word).
+    /// A pointer to payload word `i` of the object.
     #[inline]
     fn word(self, i: usize) -> *const AtomicU64 {
         // `wrapping_add` keeps this function safe; dereferencing is what the
         // callers' safety contracts cover.
         self.0.as_ptr().wrapping_add(i) as *const AtomicU64
+    }
+
+    /// A pointer to the object's header word: the word before its payload
+    /// (meaningful only for an object that has a header).
+    #[inline]
+    fn header_word(self) -> *const AtomicU64 {
+        // As in `word`.
+        self.0.as_ptr().wrapping_sub(1) as *const AtomicU64
     }
 }
 
@@ -231,9 +251,41 @@ pub const MAX_USER_BITS: u16 = (USER_MASK >> USER_BITS_SHIFT) as u16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UserBitsError {
     bits: u16,
+    /// The object has no header to hold them
+    /// ([`TypeDescriptor::header_free`](crate::TypeDescriptor::header_free)).
+    header_free: bool,
 }
 
 impl UserBitsError {
+    /// User bits asked of an object with no header.
+    pub(crate) fn header_free(bits: u16) -> UserBitsError {
+        UserBitsError {
+            bits,
+            header_free: true,
+        }
+    }
+
+    /// Whether the object has no header to hold user bits (it is of a
+    /// [header-free](crate::TypeDescriptor::header_free) type), rather
+    /// than the value being too wide.
+    ///
+    /// ```
+    /// use tricolor_collector::{Config, Heap, TypeDescriptor};
+    ///
+    /// let heap = Heap::new(Config { generational: false, ..Config::default() });
+    /// let node = heap.register_type(TypeDescriptor::fixed("Node", 2, &[0, 1]).header_free())?;
+    /// let mut m = heap.attach()?;
+    /// let obj = m.alloc(node, 0);
+    /// // SAFETY: `obj` was just allocated, with no safepoint since.
+    /// let e = unsafe { m.try_set_user_bits(obj, 1) }.unwrap_err();
+    /// assert!(e.is_header_free());
+    /// assert_eq!(e.to_string(), "user bits 0x1 cannot be set: the object's type is header-free");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_header_free(&self) -> bool {
+        self.header_free
+    }
+
     /// The value that did not fit.
     ///
     /// ```
@@ -254,6 +306,13 @@ impl UserBitsError {
 
 impl fmt::Display for UserBitsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.header_free {
+            return write!(
+                f,
+                "user bits {:#x} cannot be set: the object's type is header-free",
+                self.bits
+            );
+        }
         write!(
             f,
             "user bits {:#x} do not fit in the header's {USER_BITS} user bits (at most {:#x})",
@@ -269,7 +328,10 @@ impl std::error::Error for UserBitsError {}
 #[inline]
 pub(crate) fn user_bits_field(bits: u16) -> Result<u64, UserBitsError> {
     if bits > MAX_USER_BITS {
-        return Err(UserBitsError { bits });
+        return Err(UserBitsError {
+            bits,
+            header_free: false,
+        });
     }
     Ok(u64::from(bits) << USER_BITS_SHIFT)
 }
@@ -297,12 +359,14 @@ pub(crate) fn decode_user_bits(h: u64) -> u16 {
 /// object already armed a read.
 ///
 /// # Safety
-/// `obj` must be an allocated object of a live heap.
+/// `obj` must be an allocated object of a live heap that has a header
+/// (not of a header-free type).
 #[inline]
 pub(crate) unsafe fn arm_log(obj: ObjRef) {
-    // SAFETY: the caller guarantees `obj` is an allocated slot, whose first
-    // word is committed, 8-aligned memory that lives as long as the heap.
-    let w = unsafe { &*obj.word(0) };
+    // SAFETY: the caller guarantees `obj` is an allocated object with a
+    // header, whose header word is committed, 8-aligned memory that lives
+    // as long as the heap.
+    let w = unsafe { &*obj.header_word() };
     if w.load(Ordering::Relaxed) & LOG_ARMED == 0 {
         w.fetch_or(LOG_ARMED, Ordering::Relaxed);
     }
@@ -316,7 +380,7 @@ pub(crate) unsafe fn arm_log(obj: ObjRef) {
 #[inline(always)]
 pub(crate) unsafe fn log_armed(obj: ObjRef) -> bool {
     // SAFETY: as for `arm_log`.
-    unsafe { (*obj.word(0)).load(Ordering::Relaxed) & LOG_ARMED != 0 }
+    unsafe { (*obj.header_word()).load(Ordering::Relaxed) & LOG_ARMED != 0 }
 }
 
 /// Clears `obj`'s log-armed bit; returns whether this call cleared it (so
@@ -327,18 +391,20 @@ pub(crate) unsafe fn log_armed(obj: ObjRef) -> bool {
 #[inline]
 pub(crate) unsafe fn disarm_log(obj: ObjRef) -> bool {
     // SAFETY: as for `arm_log`.
-    unsafe { (*obj.word(0)).fetch_and(!LOG_ARMED, Ordering::Relaxed) & LOG_ARMED != 0 }
+    unsafe { (*obj.header_word()).fetch_and(!LOG_ARMED, Ordering::Relaxed) & LOG_ARMED != 0 }
 }
 
 /// Reads the header word.
 ///
 /// # Safety
-/// `obj` must be an allocated object slot of a live heap.
+/// `obj` must be an allocated object of a live heap that has a header
+/// (not of a header-free type).
 #[inline]
 pub(crate) unsafe fn load_header(obj: ObjRef) -> u64 {
-    // SAFETY: the caller guarantees `obj` is an allocated slot, whose first
-    // word is committed, 8-aligned memory that lives as long as the heap.
-    unsafe { (*obj.word(0)).load(Ordering::Acquire) }
+    // SAFETY: the caller guarantees `obj` is an allocated object with a
+    // header, whose header word is committed, 8-aligned memory that lives
+    // as long as the heap.
+    unsafe { (*obj.header_word()).load(Ordering::Acquire) }
 }
 
 /// Replaces `obj`'s user bits with `field` (already in place:
@@ -351,12 +417,13 @@ pub(crate) unsafe fn load_header(obj: ObjRef) -> u64 {
 /// `Acquire`).
 ///
 /// # Safety
-/// `obj` must be an allocated object slot of a live heap.
+/// `obj` must be an allocated object of a live heap that has a header
+/// (not of a header-free type).
 #[inline]
 pub(crate) unsafe fn set_user_bits(obj: ObjRef, field: u64) {
     debug_assert_eq!(field & !USER_MASK, 0, "user bits out of place");
     // SAFETY: as for `load_header`.
-    let w = unsafe { &*obj.word(0) };
+    let w = unsafe { &*obj.header_word() };
     let mut h = w.load(Ordering::Relaxed);
     loop {
         match w.compare_exchange_weak(
@@ -374,11 +441,11 @@ pub(crate) unsafe fn set_user_bits(obj: ObjRef, field: u64) {
 /// Writes the header word of a new object.
 ///
 /// # Safety
-/// `obj` must be a freshly allocated slot the caller owns.
+/// `obj` must be a fresh object with a header, in a slot the caller owns.
 #[inline]
 pub(crate) unsafe fn init_header(obj: ObjRef, h: u64) {
     // SAFETY: as for `load_header`; the slot is ours.
-    unsafe { (*obj.word(0)).store(h, Ordering::Release) }
+    unsafe { (*obj.header_word()).store(h, Ordering::Release) }
 }
 
 /// Loads payload word `field`.
@@ -389,7 +456,7 @@ pub(crate) unsafe fn init_header(obj: ObjRef, h: u64) {
 #[inline]
 pub(crate) unsafe fn load_field(obj: ObjRef, field: usize) -> u64 {
     // SAFETY: the caller guarantees the word lies inside the object.
-    unsafe { (*obj.word(field + 1)).load(Ordering::Acquire) }
+    unsafe { (*obj.word(field)).load(Ordering::Acquire) }
 }
 
 /// Stores payload word `field` (`Release`).
@@ -399,7 +466,7 @@ pub(crate) unsafe fn load_field(obj: ObjRef, field: usize) -> u64 {
 #[inline]
 pub(crate) unsafe fn store_field(obj: ObjRef, field: usize, value: u64) {
     // SAFETY: the caller guarantees the word lies inside the object.
-    unsafe { (*obj.word(field + 1)).store(value, Ordering::Release) }
+    unsafe { (*obj.word(field)).store(value, Ordering::Release) }
 }
 
 /// Stores payload word `field` (`Release`); returns the value a `Relaxed`
@@ -423,19 +490,19 @@ pub(crate) unsafe fn swap_field(obj: ObjRef, field: usize, value: u64) -> u64 {
     // comment above, barriers §10.9); both are atomic, so a race is no data
     // race.
     unsafe {
-        let w = &*obj.word(field + 1);
+        let w = &*obj.word(field);
         let old = w.load(Ordering::Relaxed);
         w.store(value, Ordering::Release);
         old
     }
 }
 
-/// The address of the first payload byte of `obj` (the word after its
-/// header), with the provenance of `obj`'s pointer. Computing it is safe;
-/// accessing memory through it is what the callers' safety contracts cover.
+/// The address of the first payload byte of `obj` (its address), with the
+/// provenance of `obj`'s pointer. Computing it is safe; accessing memory
+/// through it is what the callers' safety contracts cover.
 #[inline]
 pub(crate) fn payload_ptr(obj: ObjRef) -> *mut u8 {
-    obj.0.as_ptr().wrapping_add(1).cast()
+    obj.0.as_ptr().cast()
 }
 
 /// Read access to an object's payload words, handed to trace callbacks.

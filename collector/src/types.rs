@@ -5,9 +5,11 @@
 //! once. A heap holds up to [`MAX_TYPES`] types, in chunks of `TYPE_CHUNK`
 //! made as they are needed.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use parking_lot::Mutex;
+use tricolor_allocator::{ObjectKind, SpanClass};
 
 use crate::descriptor::{DescriptorError, TypeDescriptor, TypeId, MAX_TYPES};
 
@@ -21,6 +23,10 @@ pub(crate) struct TypeTable {
     count: Mutex<usize>,
     /// This heap's tag in every `TypeId` it hands out (random per heap).
     tag: u32,
+    /// Whether any type is header-free: until one is, no header read needs
+    /// to ask a span (`HeapInner::object_type`). Set before the type's id
+    /// is returned, so before any of its objects exists.
+    any_header_free: AtomicBool,
 }
 
 impl TypeTable {
@@ -34,17 +40,30 @@ impl TypeTable {
             chunks: std::array::from_fn(|_| OnceLock::new()),
             count: Mutex::new(0),
             tag,
+            any_header_free: AtomicBool::new(false),
         }
     }
 
-    pub(crate) fn register(&self, mut desc: TypeDescriptor) -> Result<TypeId, DescriptorError> {
+    /// Registers `desc`. A header-free descriptor gets an own span class
+    /// from `own_class(slot bytes, kind, type index)` (the page heap's,
+    /// whose spans carry the type index as their tag), or stays
+    /// headed if that gives none (every own class taken, or a generational
+    /// heap).
+    pub(crate) fn register(
+        &self,
+        mut desc: TypeDescriptor,
+        own_class: impl FnOnce(usize, ObjectKind, u32) -> Option<SpanClass>,
+    ) -> Result<TypeId, DescriptorError> {
         desc.validate()?;
-        desc.prepare();
-        let small_fixed = desc.small_fixed;
         let mut count = self.count.lock();
         let id = *count;
         if id >= TYPE_CHUNK * TYPE_CHUNKS {
             return Err(DescriptorError::TooManyTypes { name: desc.name });
+        }
+        desc.prepare(|bytes, kind| own_class(bytes, kind, id as u32));
+        let small_fixed = desc.small_fixed;
+        if small_fixed.is_some_and(|(spc, _)| spc.own().is_some()) {
+            self.any_header_free.store(true, Ordering::Release);
         }
         let chunk = self.chunks[id / TYPE_CHUNK]
             .get_or_init(|| (0..TYPE_CHUNK).map(|_| OnceLock::new()).collect());
@@ -57,6 +76,12 @@ impl TypeTable {
             heap: self.tag,
             small: small_fixed.map(|(spc, _)| spc),
         })
+    }
+
+    /// Whether any registered type is header-free.
+    #[inline]
+    pub(crate) fn has_header_free(&self) -> bool {
+        self.any_header_free.load(Ordering::Acquire)
     }
 
     /// Whether `id` was handed out by this table (by this heap).

@@ -21,7 +21,7 @@ use crate::heap::inner::HeapInner;
 use crate::inspect::walk::{Flow, Visitor, Walk};
 use crate::mark::scan::{bad_header, for_each_referent};
 use crate::mark::source::RootKind;
-use crate::object::{self, ObjRef};
+use crate::object::ObjRef;
 
 /// Re-traces from `roots` and panics if a reachable object is unmarked.
 /// The trace is the inspection walk (inspect §2), breadth-first, so the
@@ -61,19 +61,29 @@ pub(crate) fn verify_heap(heap: &HeapInner) {
                 "tricolor verifier: object slot {obj:#x} is marked but not allocated"
             );
             let o = ObjRef::from_addr(obj).expect("non-null");
-            // SAFETY: an allocated slot of this heap; the world is stopped.
-            let header = unsafe { object::load_header(o) };
-            let (ty, len) = object::decode_header(header);
-            let desc = heap.types.by_index(ty).unwrap_or_else(|| bad_header(obj, header));
+            // SAFETY: an allocated object of this heap; the world is stopped.
+            let (ty, len, header) = unsafe { heap.object_type(o) };
+            let desc = heap
+                .types
+                .by_index(ty)
+                .unwrap_or_else(|| bad_header(obj, header.unwrap_or(0)));
             let words = desc.payload_words(len).unwrap_or(usize::MAX);
+            // The payload, from the object's address to its slot's end.
+            let room = span.elem_size() - span.object_offset();
             assert!(
-                words.saturating_add(1).saturating_mul(8) <= span.elem_size(),
-                "tricolor verifier: `{}` object at {obj:#x} with length {len} needs {} bytes \
-                 but its slot has {}",
+                words.saturating_mul(8) <= room,
+                "tricolor verifier: `{}` object at {obj:#x} with length {len} needs {} payload \
+                 bytes but its slot has room for {room}",
                 desc.name,
-                words.saturating_add(1).saturating_mul(8),
-                span.elem_size()
+                words.saturating_mul(8),
             );
+            if let Some(t) = span.own_tag() {
+                assert_eq!(
+                    (t, len),
+                    (ty, 0),
+                    "tricolor verifier: object at {obj:#x} in a span of header-free type {t}"
+                );
+            }
             for_each_referent(heap, obj, |v, desc, field| {
                 let at = match field {
                     Some(f) => format!("field {f} of `{}` object at {obj:#x}", desc.name),

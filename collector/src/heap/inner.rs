@@ -23,6 +23,7 @@ use crate::events::Events;
 use crate::inspect::request::Inspections;
 use crate::mark::queue::MarkState;
 use crate::mutator::state::MutatorShared;
+use crate::object::{self, ObjRef};
 use crate::phase::PhaseWord;
 use crate::policy::{Config, Pacer};
 use crate::profile::pprof::{self, HeapProfileSummary};
@@ -178,6 +179,28 @@ pub(crate) struct Globals {
 }
 
 impl HeapInner {
+    /// The type index and length of object `obj`, and its header word if
+    /// it has one: from the header, or, for an object of a header-free
+    /// type, from its span's own class (object module docs). A heap with
+    /// no header-free type reads the header and nothing else.
+    ///
+    /// # Safety
+    /// `obj` must be an allocated object of this heap.
+    #[inline]
+    pub(crate) unsafe fn object_type(&self, obj: ObjRef) -> (u32, usize, Option<u64>) {
+        if self.types.has_header_free() {
+            // A header-free type's spans carry its index as their tag.
+            if let Some(ty) = self.page.span_of(obj.addr()).and_then(|s| s.own_tag()) {
+                return (ty, 0, None);
+            }
+        }
+        // SAFETY: the caller's contract; an object outside an own class's
+        // span has a header.
+        let header = unsafe { object::load_header(obj) };
+        let (ty, len) = object::decode_header(header);
+        (ty, len, Some(header))
+    }
+
     /// Identity of this heap for "is this thread attached to it" checks.
     pub(crate) fn id(&self) -> usize {
         self as *const HeapInner as usize

@@ -62,6 +62,9 @@ impl Heap {
             max_object_size: config.max_object_size,
             poison: config.poison,
             generational: config.generational,
+            // Objects are known by their first payload word, after the
+            // header (object module docs).
+            object_offset: 8,
             ..tricolor_allocator::Config::default()
         });
         let mode = config.barrier;
@@ -290,7 +293,17 @@ impl Heap {
     /// holds [`MAX_TYPES`](crate::MAX_TYPES) types (types cannot be
     /// unregistered; `MAX_TYPES` says why).
     pub fn register_type(&self, desc: TypeDescriptor) -> Result<TypeId, DescriptorError> {
-        self.inner.types.register(desc)
+        let page = &self.inner.page;
+        let headers_needed = self.inner.generations.enabled;
+        self.inner.types.register(desc, |bytes, kind, ty| {
+            // Header-free objects have no log-armed bit, which a
+            // generational heap's barrier reads (object module docs).
+            if headers_needed {
+                None
+            } else {
+                page.own_class(bytes, kind, 0, ty)
+            }
+        })
     }
 
     /// The descriptor registered as `id`.

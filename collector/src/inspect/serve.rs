@@ -7,7 +7,7 @@ use tricolor_allocator::ObjectRef;
 
 use super::graph::{GraphEdge, GraphNode, HeapGraph};
 use super::request::{BadTarget, Inspection, PathAnswer};
-use super::walk::{type_index, Flow, Visitor, Walk};
+use super::walk::{Flow, Visitor, Walk};
 use crate::heap::inner::HeapInner;
 use crate::mark::source::RootKind;
 
@@ -85,9 +85,9 @@ fn capture(heap: &HeapInner, roots: &[(usize, RootKind)], cycle: u64, marked: u6
         graph: HeapGraph,
     }
     impl Visitor for Capture<'_> {
-        fn reached(&mut self, _: &Walk<'_>, obj: &ObjectRef<'_>, _: u32) -> Flow {
+        fn reached(&mut self, walk: &Walk<'_>, obj: &ObjectRef<'_>, _: u32) -> Flow {
             self.graph.nodes.push(GraphNode {
-                ty: type_index(obj.base()),
+                ty: walk.type_index(obj.base()),
                 size: obj.span().elem_size() as u64,
                 edges: 0,
             });

@@ -16,7 +16,7 @@ use crate::mark::scan::{bad_header, for_each_referent, resolve};
 use crate::mark::source::{RootKind, Source};
 use crate::mark::{ephemeron, finalizers, roots};
 use crate::mutator::safepoint::StoppedWorld;
-use crate::object::{self, ObjRef};
+use crate::object::ObjRef;
 
 /// Every root of the heap with its label, world stopped, after marking:
 /// globals, stacks and scanner reports (`mark::roots`), the referents of
@@ -90,6 +90,11 @@ pub(crate) struct Walk<'h> {
 }
 
 impl<'h> Walk<'h> {
+    /// The type index of `addr`, an object this walk reached.
+    pub(crate) fn type_index(&self, addr: usize) -> u32 {
+        type_index(self.heap, addr)
+    }
+
     /// Walks from `roots`, telling `visitor`, until everything reachable is
     /// reached or the visitor stops it. The world must be stopped and the
     /// mark over (allocation states and headers do not change under it).
@@ -187,8 +192,8 @@ impl<'h> Walk<'h> {
             let (ty, desc) = self
                 .heap
                 .types
-                .entry(type_index(r.addr))
-                .unwrap_or_else(|| bad_header(r.addr, header(r.addr)));
+                .entry(type_index(self.heap, r.addr))
+                .unwrap_or_else(|| bad_header(r.addr, 0));
             steps.push(PathStep {
                 object: ObjRef::from_addr(r.addr).expect("a reached object is not null"),
                 ty,
@@ -205,19 +210,14 @@ impl<'h> Walk<'h> {
     }
 }
 
-/// The header word of `addr`, an object the walk reached.
-fn header(addr: usize) -> u64 {
+/// The type index of `addr`, an object the walk reached.
+pub(crate) fn type_index(heap: &HeapInner, addr: usize) -> u32 {
     let o = ObjRef::from_addr(addr).expect("a reached object is not null");
     // SAFETY: `addr` was resolved to an object of this heap that is
     // allocated or marked (so allocated, the caches being released), and
-    // the world is stopped: its header word is committed memory nobody
-    // writes.
-    unsafe { object::load_header(o) }
-}
-
-/// The type index in the header of `addr`, an object the walk reached.
-pub(crate) fn type_index(addr: usize) -> u32 {
-    object::decode_header(header(addr)).0
+    // the world is stopped: its header word, if any, is committed memory
+    // nobody writes.
+    unsafe { heap.object_type(o) }.0
 }
 
 /// A hasher for span addresses (page-aligned, dense): one multiply, its

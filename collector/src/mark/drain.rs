@@ -21,9 +21,7 @@ use crossbeam_deque::Worker;
 
 use crate::heap::inner::HeapInner;
 use crate::mark::queue::{balance, offer, steal_into, MarkState, Prefetched, Tally, PRIVATE_MAX};
-use crate::mark::scan::{
-    count_scanned, for_each_referent, grey, resolve, scan, settle, type_of, Lookup,
-};
+use crate::mark::scan::{count_scanned, for_each_referent, grey, resolve, scan, settle, Lookup};
 use crate::mark::source::Source;
 
 /// Objects a worker scans between calls of its `keep_going` (publishing
@@ -190,7 +188,7 @@ pub(crate) fn mark_closure_alone(
         let ages =
             tally.arm && !tenure_all && heap.page.find_object(obj).is_some_and(|o| o.promotes());
         let mut young = false;
-        let words = for_each_referent(heap, obj, |v, desc, field| {
+        let scanned = for_each_referent(heap, obj, |v, desc, field| {
             if ages && !young {
                 young = heap.page.find_object(v).is_some_and(|o| !o.promotes());
             }
@@ -206,9 +204,9 @@ pub(crate) fn mark_closure_alone(
             // pointer; nothing is freed while marking.
             unsafe { settle(obj, young, &mut tally) };
         }
-        tally.scanned_bytes += (words as u64 + 1) * 8;
+        tally.scanned_bytes += scanned.bytes();
         if tally.per_type {
-            count_scanned(&mut tally, type_of(obj), words);
+            count_scanned(&mut tally, scanned);
         }
     }
     tally

@@ -178,7 +178,9 @@ impl Tally {
         let o = ObjRef::from_addr(obj).expect("non-null object");
         // SAFETY: `obj` entered the ring when this marker marked it, in this
         // mark; it stays allocated until the sweep, and the ring is emptied
-        // before the mark ends (the field's docs).
+        // before the mark ends (the field's docs). Objects of header-free
+        // types never enter the ring (`scan::grey` counts them by their
+        // span's tag), so it has a header.
         let (ty, _) = object::decode_header(unsafe { object::load_header(o) });
         self.count_type(ty, bytes);
     }

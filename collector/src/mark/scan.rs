@@ -134,28 +134,51 @@ impl<'h> Lookup<'h> {
         }
     }
 
-    /// The descriptor and length of object `obj`, from its header, through
-    /// the type memo. `obj` must be an allocated object of this heap: one
-    /// that a marker shaded from a validated pointer during this mark.
+    /// The descriptor and length of object `obj`, and whether it has a
+    /// header: from its header, or from its span for an object of a
+    /// header-free type (object module docs), through the memos. `obj` must
+    /// be an allocated object of this heap: one that a marker shaded from
+    /// a validated pointer during this mark.
     #[inline]
-    pub(crate) fn header_of(&mut self, obj: usize) -> (&'h TypeDescriptor, usize) {
-        let header = load_header_of(obj);
-        let (ty, len) = object::decode_header(header);
+    pub(crate) fn header_of(&mut self, obj: usize) -> (&'h TypeDescriptor, usize, bool) {
+        let (ty, len, headed) = match self.own_tag(obj) {
+            Some(ty) => (ty, 0, false),
+            None => {
+                let header = load_header_of(obj);
+                let (ty, len) = object::decode_header(header);
+                if ty != self.ty && self.heap.types.by_index(ty).is_none() {
+                    bad_header(obj, header)
+                }
+                (ty, len, true)
+            }
+        };
         if let (true, Some(desc)) = (ty == self.ty, self.desc) {
-            return (desc, len);
+            return (desc, len, headed);
         }
         let desc = self
             .heap
             .types
             .by_index(ty)
-            .unwrap_or_else(|| bad_header(obj, header));
+            .expect("a header's type was checked; an own class's type is registered");
         self.ty = ty;
         self.desc = Some(desc);
-        (desc, len)
+        (desc, len, headed)
+    }
+
+    /// The type index of `obj` if it is of a header-free type: its span's
+    /// tag, through the span memo. Asks no span in a heap without such
+    /// types.
+    #[inline]
+    fn own_tag(&mut self, obj: usize) -> Option<u32> {
+        if !self.heap.types.has_header_free() {
+            return None;
+        }
+        self.find(obj).and_then(|o| o.span().own_tag())
     }
 }
 
-/// The header of an object a marker reached.
+/// The header of an object a marker reached, which has one (it is not of a
+/// header-free type).
 #[inline]
 fn load_header_of(obj: usize) -> u64 {
     let o = ObjRef::from_addr(obj).expect("non-null object");
@@ -163,7 +186,8 @@ fn load_header_of(obj: usize) -> u64 {
     // objects, and no sweep runs while marking or verifying (essay steps
     // 2-4); its header was published before the pointer we found (object
     // module docs).
-    // SAFETY: so `obj` is an allocated object of this heap for this call.
+    // SAFETY: so `obj` is an allocated object of this heap for this call,
+    // and the caller knows it has a header.
     unsafe { object::load_header(o) }
 }
 
@@ -180,21 +204,57 @@ pub(crate) fn bad_header(obj: usize, header: u64) -> ! {
     panic!("tricolor: object at {obj:#x} has an invalid header {header:#x} (unknown type)");
 }
 
+/// What scanning one object found out about it: its type, its payload
+/// words, and whether it has a header.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Scanned {
+    pub(crate) ty: u32,
+    pub(crate) words: usize,
+    pub(crate) headed: bool,
+}
+
+impl Scanned {
+    /// The bytes scanned: the payload and the header word, if any.
+    #[inline]
+    pub(crate) fn bytes(self) -> u64 {
+        (self.words as u64 + u64::from(self.headed)) * 8
+    }
+
+    /// The object's slot size, as allocation accounted it.
+    #[inline]
+    pub(crate) fn slot(self) -> u64 {
+        let bytes = if self.headed {
+            ((self.words + 1) * 8).max(16)
+        } else {
+            (self.words * 8).max(8)
+        };
+        tricolor_allocator::slot_size(bytes) as u64
+    }
+}
+
 /// Calls `f(referent, field)` for every non-null pointer in `obj`; returns
-/// the object's payload size in words.
+/// what it found out about the object. `obj` must be an allocated object
+/// of this heap that cannot be freed meanwhile (marked in this mark, or
+/// the world stopped).
 #[inline]
 pub(crate) fn for_each_referent(
     heap: &HeapInner,
     obj: usize,
     f: impl FnMut(usize, &TypeDescriptor, Option<usize>),
-) -> usize {
-    let header = load_header_of(obj);
-    let (ty, len) = object::decode_header(header);
+) -> Scanned {
+    let o = ObjRef::from_addr(obj).expect("non-null object");
+    // SAFETY: the caller's contract.
+    let (ty, len, header) = unsafe { heap.object_type(o) };
     let desc = heap
         .types
         .by_index(ty)
-        .unwrap_or_else(|| bad_header(obj, header));
-    referents(obj, desc, len, f)
+        .unwrap_or_else(|| bad_header(obj, header.unwrap_or(0)));
+    let words = referents(obj, desc, len, f);
+    Scanned {
+        ty,
+        words,
+        headed: header.is_some(),
+    }
 }
 
 /// [`for_each_referent`] for an object whose descriptor and length are
@@ -263,22 +323,24 @@ pub(crate) fn grey(
         if !o.span().is_noscan() {
             out.push_grey(o.base());
         } else if tally.per_type {
-            // Never scanned: counted once its header arrives (an object
-            // with pointers is counted when it is scanned, its header read
-            // then anyway).
-            tally.count_noscan(o.base(), o.size() as u64);
+            match o.span().own_tag() {
+                // Header-free: the span names the type.
+                Some(ty) => tally.count_type(ty, o.size() as u64),
+                // Never scanned: counted once its header arrives (an
+                // object with pointers is counted when it is scanned, its
+                // header read then anyway).
+                None => tally.count_noscan(o.base(), o.size() as u64),
+            }
         }
     }
     won
 }
 
-/// Per-type statistics: counts grey object `obj`, of `words` payload
-/// words, which this marker just scanned, by its slot size (what its
-/// allocation accounted and `grey` counted). `ty` is its header's type.
+/// Per-type statistics: counts the object a marker just scanned, by its
+/// slot size (what its allocation accounted and `grey` counted).
 #[inline]
-pub(crate) fn count_scanned(tally: &mut Tally, ty: u32, words: usize) {
-    let slot = tricolor_allocator::slot_size((words + 1) * 8);
-    tally.count_type(ty, slot as u64);
+pub(crate) fn count_scanned(tally: &mut Tally, scanned: Scanned) {
+    tally.count_type(scanned.ty, scanned.slot());
 }
 
 /// Settles the age of grey object `obj`, which a marker just scanned and
@@ -305,11 +367,6 @@ pub(crate) unsafe fn settle(obj: usize, young: bool, tally: &mut Tally) {
         // SAFETY: the caller's contract.
         unsafe { object::arm_log(o) };
     }
-}
-
-/// The type index in the header of `obj`, an object a marker reached.
-pub(crate) fn type_of(obj: usize) -> u32 {
-    object::decode_header(load_header_of(obj)).0
 }
 
 /// Shades a batch of values into the injector and wakes the markers; the
@@ -348,7 +405,7 @@ pub(crate) fn scan(lk: &mut Lookup<'_>, obj: usize, out: &mut impl Grey, tally: 
     let tenure_all = tally.arm && lk.heap.generations.tenures_first();
     let ages = tally.arm && !tenure_all && lk.find(obj).is_some_and(|o| o.promotes());
     let mut young = false;
-    let (desc, len) = lk.header_of(obj);
+    let (desc, len, headed) = lk.header_of(obj);
     let words = referents(obj, desc, len, |v, desc, field| {
         if let Some(o) = lk.resolve(v, Source::Field { obj, desc, field }) {
             if ages && !young {
@@ -363,11 +420,15 @@ pub(crate) fn scan(lk: &mut Lookup<'_>, obj: usize, out: &mut impl Grey, tally: 
         // marking (as in `load_header_of`).
         unsafe { settle(obj, young, tally) };
     }
-    let bytes = (words as u64 + 1) * 8;
-    tally.scanned_bytes += bytes;
+    // `header_of` left the object's type in the memo.
+    let scanned = Scanned {
+        ty: lk.ty,
+        words,
+        headed,
+    };
+    tally.scanned_bytes += scanned.bytes();
     if tally.per_type {
-        // `header_of` left the object's type in the memo.
-        count_scanned(tally, lk.ty, words);
+        count_scanned(tally, scanned);
     }
-    bytes
+    scanned.bytes()
 }

@@ -27,7 +27,7 @@ pub(crate) fn clear_dead(heap: &HeapInner) -> u64 {
         };
         // SAFETY: the VM keeps the array live (rule 1) and the world is
         // stopped, so nothing frees it meanwhile.
-        let (ty, len) = object::decode_header(unsafe { object::load_header(array) });
+        let (ty, len, _) = unsafe { heap.object_type(array) };
         let Some(words) = heap.types.by_index(ty).and_then(|d| d.payload_words(len)) else {
             continue;
         };

@@ -141,6 +141,9 @@ impl Mutator {
     #[track_caller]
     pub fn alloc_with_user_bits(&mut self, ty: TypeId, len: usize, bits: u16) -> ObjRef {
         let user = match object::user_bits_field(bits) {
+            Ok(_) if bits != 0 && ty.is_header_free() => {
+                user_bits_failed(object::UserBitsError::header_free(bits))
+            }
             Ok(field) => field,
             Err(e) => user_bits_failed(e),
         };
@@ -180,7 +183,7 @@ impl Mutator {
         let data = self.data.as_mut()?;
         let ptr = data.cache.alloc_class(spc).ok()?;
         let bits = user | data.header_bits;
-        Some(self.finish_alloc(ptr, ty, 0, slot, bits))
+        Some(self.finish_alloc(ptr, ty, 0, slot, bits, spc.own().is_none()))
     }
 
     /// Everything [`alloc`](Self::alloc) does: the safepoint poll, the
@@ -204,7 +207,9 @@ impl Mutator {
             let data = self.data();
             let ptr = data.cache.alloc_class(spc)?;
             let bits = user | data.header_bits;
-            return Ok(self.finish_general(ptr, ty, 0, spc.size_class().size(), bits));
+            let headed = spc.own().is_none();
+            let slot = spc.size_class().size();
+            return Ok(self.finish_general(ptr, ty, 0, slot, bits, headed));
         }
         // An id of this heap always resolves: ids come only from
         // `register_type`, and registered slots are never cleared.
@@ -230,6 +235,9 @@ impl Mutator {
         let bytes = words
             .checked_add(1)
             .and_then(|w| w.checked_mul(8))
+            // At least 16 bytes: the object's address, after the header,
+            // lies inside its slot.
+            .map(|b| b.max(16))
             .ok_or_else(|| GcAllocError::BadLength {
                 type_name: desc.name.clone(),
                 len,
@@ -243,7 +251,8 @@ impl Mutator {
         let data = self.data();
         let ptr = data.cache.alloc(bytes, kind)?;
         let bits = user | data.header_bits;
-        Ok(self.finish_general(ptr, ty, len, tricolor_allocator::slot_size(bytes), bits))
+        let slot = tricolor_allocator::slot_size(bytes);
+        Ok(self.finish_general(ptr, ty, len, slot, bits, true))
     }
 
     /// [`finish_alloc`](Self::finish_alloc) on the general path: also takes
@@ -257,8 +266,9 @@ impl Mutator {
         len: usize,
         slot: usize,
         bits: u64,
+        headed: bool,
     ) -> ObjRef {
-        let obj = self.finish_alloc(ptr, ty, len, slot, bits);
+        let obj = self.finish_alloc(ptr, ty, len, slot, bits, headed);
         if self.allocated_unreported > self.sample_at {
             self.take_sample(obj, ty, slot);
         }
@@ -308,7 +318,9 @@ impl Mutator {
         self.report_at = ALLOC_REPORT_BYTES.min(self.sample_at);
     }
 
-    /// Writes the header of a fresh slot, with `bits` OR-ed in (the user
+    /// Makes the object of a fresh slot: the object is the slot, or, if it
+    /// is `headed`, the word after the slot's first, which is the header
+    /// (object module docs). Writes the header, with `bits` OR-ed in (the user
     /// bits the caller asked for, 0 for `alloc`, and the mutator's
     /// `header_bits`: armed if allocated black in a generational cycle
     /// that tenures at the first survival, generation §3), and accounts for its `slot` bytes (the slot's size,
@@ -322,9 +334,23 @@ impl Mutator {
         len: usize,
         slot: usize,
         bits: u64,
+        headed: bool,
     ) -> ObjRef {
-        let obj = ObjRef::from_addr(ptr.as_ptr() as usize).expect("non-null");
-        // SAFETY: the cache just handed us this slot; nobody else has it.
+        let addr = ptr.as_ptr() as usize;
+        if !headed {
+            debug_assert_eq!(
+                bits & !object::LOG_ARMED,
+                0,
+                "no user bits without a header"
+            );
+            self.allocated_unreported += slot as u64;
+            return ObjRef::from_addr(addr).expect("non-null");
+        }
+        // The header is the slot's first word (the page heap's object
+        // offset is 8).
+        let obj = ObjRef::from_addr(addr + 8).expect("non-null");
+        // SAFETY: the cache just handed us this slot; nobody else has it,
+        // and it has at least two words (headed slots are 16 bytes or more).
         unsafe { object::init_header(obj, object::header(ty.index, len as u32) | bits) };
         // Reported at the next allocation, before it carves out its object
         // (see `alloc`): nothing between here and the caller may free `obj`.

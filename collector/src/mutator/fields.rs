@@ -264,7 +264,7 @@ impl Mutator {
         // SAFETY: as for `load`.
         let old = unsafe { object::swap_field(obj, field, value) };
         // SAFETY: `obj` is live (caller's contract).
-        let (ty, _) = object::decode_header(unsafe { object::load_header(obj) });
+        let (ty, _, _) = unsafe { self.heap.object_type(obj) };
         let desc = self.heap.types.by_index(ty);
         if let Some((old, new)) = desc.and_then(|d| d.decode_store(old, value)) {
             self.barrier_slow(obj, old, new);
@@ -291,7 +291,7 @@ impl Mutator {
     /// As for [`load`](Self::load).
     pub unsafe fn shape_of(&self, obj: ObjRef) -> (TypeId, usize) {
         // SAFETY: caller's contract.
-        let (index, len) = object::decode_header(unsafe { object::load_header(obj) });
+        let (index, len, _) = unsafe { self.heap.object_type(obj) };
         (self.heap.types.id_of(index), len)
     }
 
@@ -310,8 +310,8 @@ impl Mutator {
 
     fn check_field(&self, obj: ObjRef, field: usize, pointer: bool) {
         self.check_object(obj, "object");
-        // SAFETY: check_object confirmed `obj` starts a slot of this heap.
-        let (ty, len) = object::decode_header(unsafe { object::load_header(obj) });
+        // SAFETY: check_object confirmed `obj` is an object of this heap.
+        let (ty, len, _) = unsafe { self.heap.object_type(obj) };
         let desc = self
             .heap
             .types

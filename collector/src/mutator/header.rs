@@ -31,9 +31,8 @@ impl Mutator {
     /// [`load`](Self::load)).
     #[inline]
     pub unsafe fn type_index_of(&self, obj: ObjRef) -> u32 {
-        // SAFETY: the caller guarantees `obj` is a live object, whose header
-        // word is readable.
-        object::decode_header(unsafe { object::load_header(obj) }).0
+        // SAFETY: the caller guarantees `obj` is a live object of this heap.
+        unsafe { self.heap.object_type(obj) }.0
     }
 
     /// The user bits of `obj`: the [`USER_BITS`](crate::USER_BITS) (15)
@@ -99,9 +98,11 @@ impl Mutator {
         if cfg!(debug_assertions) {
             self.check_object(obj, "object");
         }
-        // SAFETY: the caller guarantees `obj` is a live object, whose header
-        // word is readable.
-        object::decode_user_bits(unsafe { object::load_header(obj) })
+        // SAFETY: the caller guarantees `obj` is a live object of this heap.
+        // A header-free object has no user bits: 0, as they start.
+        unsafe { self.heap.object_type(obj) }
+            .2
+            .map_or(0, object::decode_user_bits)
     }
 
     /// Sets the user bits of `obj` to `bits`
@@ -188,7 +189,8 @@ impl Mutator {
     ///
     /// # Errors
     /// [`UserBitsError`] if `bits` is over
-    /// [`MAX_USER_BITS`](crate::MAX_USER_BITS).
+    /// [`MAX_USER_BITS`](crate::MAX_USER_BITS), or `obj` is of a
+    /// [header-free](crate::TypeDescriptor::header_free) type.
     ///
     /// # Safety
     /// `obj` must be a live object of this heap (as for
@@ -207,8 +209,12 @@ impl Mutator {
         if cfg!(debug_assertions) {
             self.check_object(obj, "object");
         }
-        // SAFETY: the caller guarantees `obj` is a live object, whose header
-        // word is committed memory of the heap.
+        // SAFETY: the caller guarantees `obj` is a live object of this heap.
+        if unsafe { self.heap.object_type(obj) }.2.is_none() {
+            return Err(UserBitsError::header_free(bits));
+        }
+        // SAFETY: as above; the object has a header, whose word is
+        // committed memory of the heap.
         unsafe { object::set_user_bits(obj, field) };
         Ok(())
     }

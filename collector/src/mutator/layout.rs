@@ -50,10 +50,9 @@ impl Mutator {
             self.check_object(obj, "object");
         }
         // SAFETY: the caller guarantees `obj` is a live object of this heap.
-        let header = unsafe { object::load_header(obj) };
-        let (index, len) = object::decode_header(header);
+        let (index, len, header) = unsafe { self.heap.object_type(obj) };
         let Some((ty, descriptor)) = self.heap.types.entry(index) else {
-            bad_header(obj.addr(), header)
+            bad_header(obj.addr(), header.unwrap_or(0))
         };
         // An allocated object's length always suits its type: `alloc`
         // checked it against the descriptor.
@@ -263,12 +262,11 @@ impl Mutator {
             self.check_object(obj, "object");
         }
         // SAFETY: the caller's contract.
-        let header = unsafe { object::load_header(obj) };
-        let (index, len) = object::decode_header(header);
+        let (index, len, header) = unsafe { self.heap.object_type(obj) };
         match self.heap.types.by_index(index) {
             Some(d) if d.shape == Shape::Bytes => len,
             Some(d) => not_bytes(op, obj, &d.name),
-            None => bad_header(obj.addr(), header),
+            None => bad_header(obj.addr(), header.unwrap_or(0)),
         }
     }
 }

@@ -79,12 +79,18 @@ pub(crate) fn check_live(
     } else {
         false // being swept, or cached: the allocator cannot tell
     };
-    // A poisoned header is a freed object whatever the span says.
-    // SAFETY: `addr` is the start of a slot of this heap (checked above);
-    // slots stay mapped while the heap lives, and the header word is read
-    // atomically.
-    let header = unsafe { crate::object::load_header(obj) };
-    if freed || header == tricolor_allocator::POISON_WORD {
+    // A poisoned header is a freed object whatever the span says (a
+    // header-free object has none to check; its span's state is all
+    // there is).
+    let poisoned = span.own_tag().is_none() && {
+        // SAFETY: `addr` is an object of this heap (checked above) in a
+        // span of a shared class, so it has a header, in its slot's
+        // memory: slots stay mapped while the heap lives, and the header
+        // word is read atomically.
+        let header = unsafe { crate::object::load_header(obj) };
+        header == tricolor_allocator::POISON_WORD
+    };
+    if freed || poisoned {
         return Err(SpecialError::FreedObject { addr, what });
     }
     Ok(())

@@ -487,14 +487,15 @@ pub(crate) fn drop_remaining(sp: &Specials, page: &PageHeap) {
         let records = span.specials().take_kind(KIND_DROP);
         for s in records {
             let obj = span.object_addr(s.index as usize);
-            let n = span.elem_size() / 8 - 1;
+            let n = (span.elem_size() - span.object_offset()) / 8;
             // SAFETY: the object holds the value its record stands for
             // (live, or dead and never swept: a sweep takes the record);
             // nothing can reach it any more, and its slot is `elem_size`
-            // bytes: a header word and `n` payload words. The value is moved
-            // out here, as the sweep does.
+            // bytes: the header word, if any (the span's object offset),
+            // then `n` payload words from `obj`. The value is moved out
+            // here, as the sweep does.
             let mut words: Box<[u64]> =
-                unsafe { std::slice::from_raw_parts((obj + 8) as *const u64, n) }.into();
+                unsafe { std::slice::from_raw_parts(obj as *const u64, n) }.into();
             // SAFETY: `data` of a drop record is a `DropFn`, stored by
             // `Mutator::set_drop`.
             let f = unsafe { drop_fn_of(s.data) };

@@ -89,13 +89,14 @@ impl SweepHook for SpecialsHook {
                 return true; // stays on the kept object
             }
             let obj = span.object_addr(s.index as usize);
-            let n = span.elem_size() / 8 - 1;
+            let n = (span.elem_size() - span.object_offset()) / 8;
             // SAFETY: the object is dead but not yet freed (the hook runs
             // before the sweep frees anything), and its slot is `elem_size`
-            // bytes: one header word and `n` payload words. Nothing else
-            // reads or writes a dead object.
+            // bytes: the header word, if any (the span's object offset),
+            // then `n` payload words from `obj`. Nothing else reads or
+            // writes a dead object.
             let words: Box<[u64]> =
-                unsafe { std::slice::from_raw_parts((obj + 8) as *const u64, n) }.into();
+                unsafe { std::slice::from_raw_parts(obj as *const u64, n) }.into();
             // SAFETY: `data` of a drop record is a `DropFn`, stored by
             // `Mutator::set_drop`.
             let f = unsafe { drop_fn_of(s.data) };

@@ -35,7 +35,7 @@ use crate::heap::inner::{Heap, HeapInner};
 use crate::mark::scan::shade_all;
 use crate::mark::source::{RootKind, Source};
 use crate::mutator::Mutator;
-use crate::object::{self, ObjRef};
+use crate::object::ObjRef;
 use crate::specials::tables::SlotsInner;
 
 /// A handle naming a heap object whose words are weak references (module
@@ -123,7 +123,7 @@ impl WeakSlots {
         if let Some(a) = array {
             // SAFETY: the caller keeps `a` live (rule 1); a running mutator
             // holds off the sweep that could free it.
-            let (ty, _) = object::decode_header(unsafe { object::load_header(a) });
+            let (ty, _, _) = unsafe { heap.object_type(a) };
             let desc = heap
                 .types
                 .by_index(ty)
