@@ -78,6 +78,20 @@ impl GcBits {
         self.words[i / 64].fetch_and(!(1 << (i % 64)), Relaxed);
     }
 
+    /// Clears bit `i`; returns `true` if this call cleared it (it was set).
+    #[inline]
+    pub fn test_and_clear(&self, i: usize) -> bool {
+        let mask = 1 << (i % 64);
+        self.words[i / 64].fetch_and(!mask, Relaxed) & mask != 0
+    }
+
+    /// Clears the bits of word `w` that are clear in `keep`, atomically:
+    /// a bit another thread clears meanwhile stays clear.
+    #[inline]
+    pub(crate) fn and_word(&self, w: usize, keep: u64) {
+        self.words[w].fetch_and(keep, Relaxed);
+    }
+
     /// Word `w` (bits `64w .. 64w+64`).
     #[inline]
     pub fn word(&self, w: usize) -> u64 {

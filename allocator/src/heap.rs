@@ -242,6 +242,7 @@ impl PageHeap {
     }
 
     /// The current sweep generation `h`.
+    #[inline]
     pub fn sweepgen(&self) -> u32 {
         self.sweepgen.load(Acquire)
     }
@@ -1056,6 +1057,43 @@ impl<'h> ObjectRef<'h> {
     #[inline]
     pub fn promotes(&self) -> bool {
         self.age() != crate::Age::Young
+    }
+
+    /// Whether the object's armed flag is set: a per-object flag its owner
+    /// keeps for objects with no header of their own (a collector's
+    /// log-armed bit). Cleared when the object is freed. Always `false`
+    /// unless the heap keeps ages.
+    ///
+    /// ```
+    /// use tricolor_allocator::{Cache, Config, ObjectKind, PageHeap};
+    ///
+    /// let heap = PageHeap::new(Config { generational: true, ..Config::default() });
+    /// let mut cache = Cache::new(heap.clone());
+    /// let p = cache.alloc(16, ObjectKind::Scan)?.as_ptr() as usize;
+    /// let o = heap.find_object(p).unwrap();
+    /// assert!(!o.is_armed());
+    /// o.arm();
+    /// assert!(o.is_armed());
+    /// assert!(o.disarm(), "this call disarmed it");
+    /// assert!(!o.disarm());
+    /// # Ok::<(), tricolor_allocator::AllocError>(())
+    /// ```
+    #[inline]
+    pub fn is_armed(&self) -> bool {
+        self.span.is_armed(self.index)
+    }
+
+    /// Sets the armed flag ([`is_armed`](Self::is_armed)).
+    #[inline]
+    pub fn arm(&self) {
+        self.span.arm(self.index)
+    }
+
+    /// Clears the armed flag; `true` if this call cleared it, so that of
+    /// two threads disarming the object at once, one sees it armed.
+    #[inline]
+    pub fn disarm(&self) -> bool {
+        self.span.disarm(self.index)
     }
 
     /// Sets the object's logged bit: `true` if this call set it, so that

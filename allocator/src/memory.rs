@@ -8,8 +8,32 @@
 /// (a slot it is about to hand out, or a fresh large object).
 #[inline]
 pub(crate) unsafe fn zero(addr: usize, len: usize) {
-    // SAFETY: the caller guarantees exclusive ownership of a committed range.
-    unsafe { std::ptr::write_bytes(addr as *mut u8, 0, len) };
+    let w = addr as *mut u64;
+    // SAFETY: the caller guarantees exclusive ownership of a committed
+    // range of `len` bytes at `addr`, which is 8-aligned (a slot); the
+    // small sizes, the classes most objects are in, are cleared by word
+    // stores in line rather than by a call to `memset`.
+    unsafe {
+        match len {
+            8 => w.write(0),
+            16 => {
+                w.write(0);
+                w.add(1).write(0);
+            }
+            24 => {
+                w.write(0);
+                w.add(1).write(0);
+                w.add(2).write(0);
+            }
+            32 => {
+                w.write(0);
+                w.add(1).write(0);
+                w.add(2).write(0);
+                w.add(3).write(0);
+            }
+            _ => std::ptr::write_bytes(addr as *mut u8, 0, len),
+        }
+    }
 }
 
 /// Fills `[addr, addr + len)` with [`POISON_WORD`].

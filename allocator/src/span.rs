@@ -17,6 +17,7 @@
 //! | `ages.old` | old: survived an aging sweep as a survivor, or as old (generational heaps only) | the sweeper (owner) |
 //! | `ages.survivor` | survived exactly one cycle since its allocation | the sweeper (owner) |
 //! | `ages.logged` | logged by a mutator's store during the current mark | any mutator (atomic test-and-set, [`ObjectRef::log_once`](crate::ObjectRef::log_once)); cleared by the sweeper |
+//! | `ages.armed` | the owner's per-object flag for objects without a header of their own: a collector's log-armed bit (`ObjectRef::arm`, `disarm`) | any thread (atomic bit operations); the sweeper clears freed objects' bits atomically |
 //! | `specials` | per-object records | anyone, under the span's specials lock |
 //!
 //! Ownership moves between threads only through a lock (a central list, the
@@ -221,6 +222,7 @@ struct AgeBits {
     old: GcBits,
     survivor: GcBits,
     logged: GcBits,
+    armed: GcBits,
 }
 
 /// How many cycles an object has survived, for a generational collector
@@ -278,6 +280,7 @@ impl Span {
                     old: GcBits::default(),
                     survivor: GcBits::default(),
                     logged: GcBits::default(),
+                    armed: GcBits::default(),
                 })
             }),
             specials: Mutex::new(Vec::new()),
@@ -326,6 +329,7 @@ impl Span {
             a.old.clear_all();
             a.survivor.clear_all();
             a.logged.clear_all();
+            a.armed.clear_all();
         }
         self.sweepgen.store(sweepgen, Relaxed);
         self.state.store(SpanState::InUse as u8, Release);
@@ -393,6 +397,29 @@ impl Span {
         self.ages
             .as_ref()
             .is_some_and(|a| !a.logged.test_and_set(index))
+    }
+
+    /// Object `index`'s armed flag (module docs, "Ages"): `false` unless
+    /// the heap keeps ages and the owner set it.
+    #[inline]
+    pub fn is_armed(&self, index: usize) -> bool {
+        self.ages.as_ref().is_some_and(|a| a.armed.get(index))
+    }
+
+    /// Sets object `index`'s armed flag (a heap that keeps ages only).
+    #[inline]
+    pub fn arm(&self, index: usize) {
+        if let Some(a) = &self.ages {
+            a.armed.test_and_set(index);
+        }
+    }
+
+    /// Clears object `index`'s armed flag; `true` if this call cleared it.
+    #[inline]
+    pub fn disarm(&self, index: usize) -> bool {
+        self.ages
+            .as_ref()
+            .is_some_and(|a| a.armed.test_and_clear(index))
     }
 
     /// Whether the span's objects hold no pointers.
@@ -759,6 +786,10 @@ impl Span {
                 a.old.set_word(w, old);
                 a.survivor.set_word(w, m & !old);
                 a.logged.set_word(w, 0);
+                // A freed slot's next object starts disarmed, as a new
+                // header does; survivors keep theirs (and a mutator may be
+                // clearing one of them meanwhile).
+                a.armed.and_word(w, m);
                 if keep_marks {
                     self.mark_bits.set_word(w, old);
                 }

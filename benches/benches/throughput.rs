@@ -18,9 +18,13 @@
 //!
 //! * `tricolor` — nodes are collector objects allocated through one attached
 //!   [`Mutator`], roots on its shadow stack, every pointer store through
-//!   [`Mutator::store`]; the heap is configured by [`Config::from_env`], so
+//!   [`Mutator::store`]; the node types are header-free
+//!   ([`TypeDescriptor::header_free`]: granted unless the heap is
+//!   generational); the heap is configured by [`Config::from_env`], so
 //!   `TRICOLOR_GOGC`, `TRICOLOR_BARRIER`, `TRICOLOR_GCTRACE` and the rest
 //!   apply (gctrace lines go to standard error).
+//! * `headed` — the same, with a header on every node: what header-free
+//!   objects save.
 //! * `safe` — the same heap through the safe API, written as its user
 //!   would: `#[derive(Trace)]` nodes, [`Root`]s for what must survive an
 //!   allocation, [`Gc`] handles for the walks, every store through
@@ -34,7 +38,7 @@
 //!
 //! A binary-trees node is two pointers (`Node`: 2 words, both pointers); a
 //! GCBench node also carries the original's two unused ints `i` and `j`
-//! (`GcBenchNode`: 3 words, the first two pointers). All four
+//! (`GcBenchNode`: 3 words, the first two pointers). All five
 //! implementations use the same fields. GCBench's long-lived array of
 //! doubles is a collector object in both tricolor versions (the raw API's
 //! array type, the safe API's [`Array<f64>`](tricolor::Array)); the raw
@@ -51,14 +55,14 @@
 //! assists). Pauses are tricolor's stop-the-world pauses, each one separately.
 //!
 //! ```text
-//! cargo bench -p tricolor-benches --bench throughput -- [--depth 18] [--reps 3] [--workload binary-trees|gcbench|all] [--impl tricolor,safe,box+mimalloc,arena] [--timeout 600] [--plots DIR | --no-plots]
+//! cargo bench -p tricolor-benches --bench throughput -- [--depth 18] [--reps 3] [--workload binary-trees|gcbench|all] [--impl tricolor,headed,safe,box+mimalloc,arena] [--timeout 600] [--plots DIR | --no-plots]
 //! ```
 //!
 //! The parent also draws `throughput.svg` (in `--plots DIR`, default
 //! `target/plots`): each workload's wall time and peak RSS against
 //! Box+mimalloc, as bars per implementation.
 //!
-//! `--impl` runs only the implementations named (all four by default);
+//! `--impl` runs only the implementations named (all five by default);
 //! the ratios against Box+mimalloc need it among them. One run alone, in
 //! this process, for a profiler: `--child WORKLOAD IMPL [--depth N]`.
 //!
@@ -275,12 +279,15 @@ struct Tricolor {
 }
 
 impl Tricolor {
-    fn new(heap: &Heap) -> Tricolor {
+    /// The implementation on `heap`; its nodes are header-free if
+    /// `header_free` (and the heap grants it: not in generational mode).
+    fn new(heap: &Heap, header_free: bool) -> Tricolor {
+        let node_type = |d: TypeDescriptor| if header_free { d.header_free() } else { d };
         let node = heap
-            .register_type(TypeDescriptor::fixed("Node", 2, &[0, 1]))
+            .register_type(node_type(TypeDescriptor::fixed("Node", 2, &[0, 1])))
             .expect("register Node");
         let gcb_node = heap
-            .register_type(TypeDescriptor::fixed("GcBenchNode", 3, &[0, 1]))
+            .register_type(node_type(TypeDescriptor::fixed("GcBenchNode", 3, &[0, 1])))
             .expect("register GcBenchNode");
         let doubles = heap
             .register_type(TypeDescriptor::array("Doubles", 1, &[]))
@@ -971,7 +978,7 @@ impl GcBench for Arenas {
 // ---- the child: one run ----------------------------------------------------------
 
 /// The implementations, in table order.
-const IMPLS: [&str; 4] = ["tricolor", "safe", "box+mimalloc", "arena"];
+const IMPLS: [&str; 5] = ["tricolor", "headed", "safe", "box+mimalloc", "arena"];
 /// The baseline of the ratios.
 const BASELINE: &str = "box+mimalloc";
 /// The safe API's ratios are also given against this one: the raw API it
@@ -1020,10 +1027,10 @@ fn run_one(workload: &str, imp: &str, depth: u32) {
     let start = Clocks::now();
     let end;
     match imp {
-        "tricolor" => {
+        "tricolor" | "headed" => {
             let config = Config::from_env().unwrap_or_else(|e| panic!("tricolor: {e}"));
             let heap = Heap::new(config);
-            let mut t = Tricolor::new(&heap);
+            let mut t = Tricolor::new(&heap, imp == "tricolor");
             match workload {
                 "binary-trees" => binary_trees(&mut t, depth, &mut r),
                 _ => gcbench(&mut t, &mut r),
@@ -1272,7 +1279,7 @@ fn report(title: &str, runs: &[(&str, Vec<Run>)], reps: usize) -> Vec<Ratios> {
 }
 
 const USAGE: &str = "throughput [--depth N] [--reps N] [--workload binary-trees|gcbench|all] \
-                     [--impl tricolor,safe,box+mimalloc,arena] [--timeout SECONDS] \
+                     [--impl tricolor,headed,safe,box+mimalloc,arena] [--timeout SECONDS] \
                      [--plots DIR | --no-plots]\n\
                      (THROUGHPUT_DEPTH=N also sets the binary-trees depth)";
 

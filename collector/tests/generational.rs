@@ -39,10 +39,22 @@ fn gen_heap(mode: BarrierMode) -> Heap {
     })
 }
 
-/// A node: two pointer fields and a canary word.
-fn node_type(heap: &Heap) -> TypeId {
-    heap.register_type(TypeDescriptor::fixed("Node", 3, &[0, 1]))
-        .unwrap()
+/// A node: two pointer fields and a canary word; header-free (its
+/// log-armed bit in its span: generation §3) if `header_free`.
+fn node_type(heap: &Heap, header_free: bool) -> TypeId {
+    let d = TypeDescriptor::fixed("Node", 3, &[0, 1]);
+    let ty = heap
+        .register_type(if header_free { d.header_free() } else { d })
+        .unwrap();
+    assert_eq!(ty.is_header_free(), header_free);
+    ty
+}
+
+/// Each concurrent mode, with headed nodes and with header-free ones.
+fn modes_and_layouts() -> impl Iterator<Item = (BarrierMode, bool)> {
+    CONCURRENT_MODES
+        .into_iter()
+        .flat_map(|mode| [(mode, false), (mode, true)])
 }
 
 fn node(m: &mut Mutator, ty: TypeId, id: u64) -> ObjRef {
@@ -54,9 +66,9 @@ fn node(m: &mut Mutator, ty: TypeId, id: u64) -> ObjRef {
 
 #[test]
 fn young_garbage_dies_in_a_minor_cycle_old_garbage_waits_for_a_major() {
-    for mode in CONCURRENT_MODES {
+    for (mode, header_free) in modes_and_layouts() {
         let heap = gen_heap(mode);
-        let ty = node_type(&heap);
+        let ty = node_type(&heap, header_free);
         let mut m = heap.attach().unwrap();
 
         let old_live = node(&mut m, ty, 1);
@@ -115,9 +127,9 @@ fn young_garbage_dies_in_a_minor_cycle_old_garbage_waits_for_a_major() {
 /// remembered set (carried over) until that one is old too.
 #[test]
 fn survivors_age_before_they_are_old() {
-    for mode in CONCURRENT_MODES {
+    for (mode, header_free) in modes_and_layouts() {
         let heap = gen_heap(mode);
-        let ty = node_type(&heap);
+        let ty = node_type(&heap, header_free);
         let mut m = heap.attach().unwrap();
         let a = node(&mut m, ty, 1);
         let g = heap.add_global(Some(a));
@@ -172,9 +184,9 @@ fn survivors_age_before_they_are_old() {
 /// allocated, objects age as usual.
 #[test]
 fn a_cycle_after_most_allocation_survived_tenures_at_the_first_survival() {
-    for mode in CONCURRENT_MODES {
+    for (mode, header_free) in modes_and_layouts() {
         let heap = gen_heap(mode);
-        let ty = node_type(&heap);
+        let ty = node_type(&heap, header_free);
         let mut m = heap.attach().unwrap();
         // 2.25 MiB of nodes in 32-byte slots, every one kept: a list.
         const N: u64 = 72 * 1024;
@@ -208,9 +220,9 @@ fn a_cycle_after_most_allocation_survived_tenures_at_the_first_survival() {
 
 #[test]
 fn finalizers_of_old_objects_run_after_a_major_cycle() {
-    for mode in CONCURRENT_MODES {
+    for (mode, header_free) in modes_and_layouts() {
         let heap = gen_heap(mode);
-        let ty = node_type(&heap);
+        let ty = node_type(&heap, header_free);
         let mut m = heap.attach().unwrap();
         let ran = Arc::new(AtomicU64::new(0));
 
@@ -258,9 +270,9 @@ fn finalizers_of_old_objects_run_after_a_major_cycle() {
 
 #[test]
 fn ephemeron_entries_across_generations() {
-    for mode in CONCURRENT_MODES {
+    for (mode, header_free) in modes_and_layouts() {
         let heap = gen_heap(mode);
-        let ty = node_type(&heap);
+        let ty = node_type(&heap, header_free);
         let mut m = heap.attach().unwrap();
         let table = heap.ephemeron_table();
 
@@ -309,18 +321,19 @@ fn ephemeron_entries_across_generations() {
 
 /// Paced cycles under churn: each thread keeps an old table of `SLOTS`
 /// slots, each holding a small tree, and replaces random slots' trees with
-/// fresh ones (an old-to-young store) while the pacer runs cycles; every
-/// replaced tree is walked and its canaries checked before it is dropped.
-fn churn(mode: BarrierMode, seed: u64) -> (u64, u64) {
+/// fresh ones, or a tree's left subtree under its (old) root (old-to-young
+/// stores into the table and into nodes) while the pacer runs cycles;
+/// every tree is walked and its canaries checked now and then, and at the
+/// end.
+fn churn(mode: BarrierMode, seed: u64, header_free: bool, rounds: usize) -> (u64, u64) {
     const SLOTS: usize = 256;
     const DEPTH: u32 = 5;
-    const ROUNDS: usize = 12_000;
     let heap = Heap::new(Config {
         barrier: mode,
         generational: true,
         ..checked_config()
     });
-    let ty = node_type(&heap);
+    let ty = node_type(&heap, header_free);
     let table_ty = heap
         .register_type(TypeDescriptor::array("Table", 1, &[0]))
         .unwrap();
@@ -385,13 +398,26 @@ fn churn(mode: BarrierMode, seed: u64) -> (u64, u64) {
                     // SAFETY (test): the table is rooted, `tr` fresh.
                     unsafe { m.store(table, i, Some(tr)) };
                 }
-                for round in 0..ROUNDS {
+                for round in 0..rounds {
                     let i = rng.below(SLOTS);
                     let table = m.root(tslot).unwrap();
                     // SAFETY (test): the table is rooted.
                     let old = unsafe { m.load(table, i) }.unwrap();
                     if round % 16 == 0 {
                         check(&m, old, DEPTH, ids[i]);
+                    }
+                    if round % 2 == 1 {
+                        // A fresh left subtree (same ids) under the old
+                        // root: an old-to-young store into a node.
+                        let sub = tree(&mut m, ty, DEPTH - 1, ids[i] * 2);
+                        let table = m.root(tslot).unwrap();
+                        // SAFETY (test): the table is rooted, so is its
+                        // tree; `sub` is fresh.
+                        unsafe {
+                            let root = m.load(table, i).unwrap();
+                            m.store(root, 0, Some(sub));
+                        }
+                        continue;
                     }
                     ids[i] = (t << 40) | ((i as u64) << 20) | ((round as u64 + 2) & 0xFFFFF);
                     let tr = tree(&mut m, ty, DEPTH, ids[i]);
@@ -418,7 +444,22 @@ fn churn(mode: BarrierMode, seed: u64) -> (u64, u64) {
 #[test]
 fn paced_churn_with_old_to_young_stores_in_every_mode() {
     for (i, mode) in ALL_MODES.into_iter().enumerate() {
-        let (minors, majors) = churn(mode, 0x5EED_0000 + i as u64);
+        let (minors, majors) = churn(mode, 0x5EED_0000 + i as u64, false, 12_000);
+        eprintln!("{mode}: {minors} minor, {majors} major cycles");
+        assert!(minors >= 1, "{mode}: no minor cycle ran ({majors} major)");
+        assert!(
+            majors >= 2,
+            "{mode}: the first cycle and the last collect are major"
+        );
+    }
+}
+
+/// The churn above with header-free nodes: their log-armed bits live in
+/// their spans (generation §3).
+#[test]
+fn paced_churn_of_header_free_nodes_in_every_mode() {
+    for (i, mode) in ALL_MODES.into_iter().enumerate() {
+        let (minors, majors) = churn(mode, 0xF4EE_0000 + i as u64, true, 8_000);
         eprintln!("{mode}: {minors} minor, {majors} major cycles");
         assert!(minors >= 1, "{mode}: no minor cycle ran ({majors} major)");
         assert!(

@@ -179,6 +179,63 @@ pub(crate) struct Globals {
 }
 
 impl HeapInner {
+    /// `obj`'s allocator record if it is of a header-free type (its span's
+    /// class is the type's own), else `None`; asks no span in a heap with
+    /// no header-free type.
+    #[inline]
+    fn header_free(&self, obj: ObjRef) -> Option<tricolor_allocator::ObjectRef<'_>> {
+        if !self.types.has_header_free() {
+            return None;
+        }
+        self.page
+            .find_object(obj.addr())
+            .filter(|o| o.span().own_tag().is_some())
+    }
+
+    /// Whether `obj`'s log-armed bit is set (generation §3): its header's
+    /// bit, or a header-free object's armed flag in its span (object module
+    /// docs). The generational store barrier's fast-path test.
+    ///
+    /// # Safety
+    /// `obj` must be an allocated object of this heap.
+    #[inline(always)]
+    pub(crate) unsafe fn log_armed(&self, obj: ObjRef) -> bool {
+        match self.header_free(obj) {
+            Some(o) => o.is_armed(),
+            // SAFETY: the caller's contract; not header-free, so it has a
+            // header.
+            None => unsafe { object::log_armed(obj) },
+        }
+    }
+
+    /// Sets `obj`'s log-armed bit ([`log_armed`](Self::log_armed);
+    /// `object::arm_log`).
+    ///
+    /// # Safety
+    /// As for [`log_armed`](Self::log_armed).
+    #[inline]
+    pub(crate) unsafe fn arm_log(&self, obj: ObjRef) {
+        match self.header_free(obj) {
+            Some(o) => o.arm(),
+            // SAFETY: as in `log_armed`.
+            None => unsafe { object::arm_log(obj) },
+        }
+    }
+
+    /// Clears `obj`'s log-armed bit; `true` if this call cleared it
+    /// ([`log_armed`](Self::log_armed); `object::disarm_log`).
+    ///
+    /// # Safety
+    /// As for [`log_armed`](Self::log_armed).
+    #[inline]
+    pub(crate) unsafe fn disarm_log(&self, obj: ObjRef) -> bool {
+        match self.header_free(obj) {
+            Some(o) => o.disarm(),
+            // SAFETY: as in `log_armed`.
+            None => unsafe { object::disarm_log(obj) },
+        }
+    }
+
     /// The type index and length of object `obj`, and its header word if
     /// it has one: from the header, or, for an object of a header-free
     /// type, from its span's own class (object module docs). A heap with

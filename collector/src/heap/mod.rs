@@ -294,16 +294,9 @@ impl Heap {
     /// unregistered; `MAX_TYPES` says why).
     pub fn register_type(&self, desc: TypeDescriptor) -> Result<TypeId, DescriptorError> {
         let page = &self.inner.page;
-        let headers_needed = self.inner.generations.enabled;
-        self.inner.types.register(desc, |bytes, kind, ty| {
-            // Header-free objects have no log-armed bit, which a
-            // generational heap's barrier reads (object module docs).
-            if headers_needed {
-                None
-            } else {
-                page.own_class(bytes, kind, 0, ty)
-            }
-        })
+        self.inner
+            .types
+            .register(desc, |bytes, kind, ty| page.own_class(bytes, kind, 0, ty))
     }
 
     /// The descriptor registered as `id`.

@@ -202,7 +202,7 @@ pub(crate) fn mark_closure_alone(
         if ages || tenure_all {
             // SAFETY: `obj` was marked in this mark from a validated
             // pointer; nothing is freed while marking.
-            unsafe { settle(obj, young, &mut tally) };
+            unsafe { settle(heap, obj, young, &mut tally) };
         }
         tally.scanned_bytes += scanned.bytes();
         if tally.per_type {

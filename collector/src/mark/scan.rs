@@ -352,20 +352,20 @@ pub(crate) fn count_scanned(tally: &mut Tally, scanned: Scanned) {
 /// outside a mark logs it from now on.
 ///
 /// # Safety
-/// `obj` must be an allocated object of this heap.
+/// `obj` must be an allocated object of `heap`.
 #[inline]
-pub(crate) unsafe fn settle(obj: usize, young: bool, tally: &mut Tally) {
+pub(crate) unsafe fn settle(heap: &HeapInner, obj: usize, young: bool, tally: &mut Tally) {
     let o = ObjRef::from_addr(obj).expect("non-null object");
     if young {
         // SAFETY: the caller's contract.
-        if unsafe { object::log_armed(o) } {
+        if unsafe { heap.log_armed(o) } {
             // SAFETY: as above.
-            unsafe { object::disarm_log(o) };
+            unsafe { heap.disarm_log(o) };
         }
         tally.carry.push(obj);
     } else {
         // SAFETY: the caller's contract.
-        unsafe { object::arm_log(o) };
+        unsafe { heap.arm_log(o) };
     }
 }
 
@@ -418,7 +418,7 @@ pub(crate) fn scan(lk: &mut Lookup<'_>, obj: usize, out: &mut impl Grey, tally: 
         // SAFETY: `obj` is grey: marked from a validated pointer during
         // this mark, so allocated until a sweep, and none runs while
         // marking (as in `load_header_of`).
-        unsafe { settle(obj, young, tally) };
+        unsafe { settle(lk.heap, obj, young, tally) };
     }
     // `header_of` left the object's type in the memo.
     let scanned = Scanned {

@@ -343,8 +343,12 @@ impl Mutator {
                 0,
                 "no user bits without a header"
             );
+            let obj = ObjRef::from_addr(addr).expect("non-null");
+            if bits & object::LOG_ARMED != 0 {
+                self.arm_new(obj);
+            }
             self.allocated_unreported += slot as u64;
-            return ObjRef::from_addr(addr).expect("non-null");
+            return obj;
         }
         // The header is the slot's first word (the page heap's object
         // offset is 8).
@@ -356,6 +360,16 @@ impl Mutator {
         // (see `alloc`): nothing between here and the caller may free `obj`.
         self.allocated_unreported += slot as u64;
         obj
+    }
+
+    /// Arms a fresh header-free object, allocated black in a cycle that
+    /// tenures at the first survival (generation §3): what its header's
+    /// log-armed bit would be, in its span.
+    #[cold]
+    #[inline(never)]
+    fn arm_new(&self, obj: ObjRef) {
+        // SAFETY: `obj` was just allocated in a slot of this heap.
+        unsafe { self.heap.arm_log(obj) };
     }
 
     /// Tells the pacer about recent allocation; may start a cycle, or wait

@@ -120,7 +120,7 @@ impl Mutator {
             self.barrier_slow(obj, old as usize, new);
         } else if self.heap.generations.enabled
             // SAFETY: as for `load`.
-            && unsafe { object::log_armed(obj) }
+            && unsafe { self.log_armed(obj) }
         {
             self.log_store(obj);
         }
@@ -141,7 +141,7 @@ impl Mutator {
             return;
         }
         // SAFETY: `obj` is live (the store's contract).
-        if unsafe { object::disarm_log(obj) } {
+        if unsafe { self.heap.disarm_log(obj) } {
             match &mut self.data {
                 Some(g) => g.log.push(obj.addr()),
                 None => native_misuse(),
@@ -256,7 +256,7 @@ impl Mutator {
             // Whether `value` is a pointer is the decoder's to say; an
             // armed object is logged on any store (generation §3).
             // SAFETY: as for `load`.
-            if self.heap.generations.enabled && unsafe { object::log_armed(obj) } {
+            if self.heap.generations.enabled && unsafe { self.log_armed(obj) } {
                 self.log_store(obj);
             }
             return;

@@ -56,6 +56,7 @@ use state::{
 };
 
 mod alloc;
+mod armed;
 pub mod assist;
 pub mod barrier;
 mod fields;
@@ -270,6 +271,8 @@ pub struct Mutator {
     /// its mutators (`state::running_here`) reads it, so that a thread may
     /// call `Heap::collect` from native state. Written only here.
     running: Rc<Cell<bool>>,
+    /// The span of the last generational barrier test (`armed` module).
+    span_memo: armed::SpanMemo,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -340,6 +343,7 @@ impl Mutator {
             stressing: false,
             counts_as_user,
             running,
+            span_memo: armed::SpanMemo::default(),
             _not_send: PhantomData,
         };
         m.sync_profile_rate();
