@@ -464,9 +464,21 @@ pub(crate) fn descriptor<T: Trace>() -> TypeDescriptor {
         T::FIXED_MEMBERS,
         "tricolor: `{name}`: Trace::pointer_words and Trace::FIXED_MEMBERS disagree"
     );
-    if fixed {
-        return TypeDescriptor::fixed(name, words, &pointers);
+    let d = if fixed {
+        TypeDescriptor::fixed(name, words, &pointers)
+    } else {
+        traced_descriptor::<T>(name, words)
+    };
+    if T::HEADER_FREE {
+        d.header_free()
+    } else {
+        d
     }
+}
+
+/// The descriptor of `T`, whose members' words depend on the value: a
+/// trace callback.
+fn traced_descriptor<T: Trace>(name: &'static str, words: u32) -> TypeDescriptor {
     TypeDescriptor::traced_with(
         name,
         Shape::Fixed { words },

@@ -79,6 +79,37 @@ pub unsafe trait Trace: 'static {
     /// `false` must set it to `false`.
     const FIXED_MEMBERS: bool = true;
 
+    /// Whether objects of this type ask to carry no header word
+    /// (`TypeDescriptor::header_free` in the raw API): an object of a
+    /// small type then takes only its own bytes (a node of two members, 16
+    /// bytes instead of 24), and has no user bits ([`Gc::user_bits`]
+    /// reads 0, [`Gc::try_set_user_bits`] refuses). Read only for the type
+    /// of a heap object, never for its fields. `#[derive(Trace)]` sets it
+    /// with `#[trace(header_free)]`. Default: `false`.
+    ///
+    /// ```
+    /// use tricolor::{Heap, Member, Trace};
+    ///
+    /// #[derive(Trace)]
+    /// #[trace(header_free)]
+    /// struct Node {
+    ///     left: Member<Node>,
+    ///     right: Member<Node>,
+    /// }
+    ///
+    /// let heap = Heap::new();
+    /// let mut m = heap.attach()?;
+    /// let leaf = m.alloc(Node { left: Member::null(), right: Member::null() });
+    /// let leaf = leaf.get(&m);
+    /// assert_eq!(leaf.user_bits(), 0, "no header, no user bits");
+    /// assert!(leaf.try_set_user_bits(1).unwrap_err().is_header_free());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// [`Gc::user_bits`]: crate::Gc::user_bits
+    /// [`Gc::try_set_user_bits`]: crate::Gc::try_set_user_bits
+    const HEADER_FREE: bool = false;
+
     /// Appends to `out` the word offset, plus `base`, of every member of a
     /// value of this type; returns `false` if the offsets depend on the
     /// value (then `out` is left as it is, or partly filled, and ignored).

@@ -140,7 +140,10 @@ impl Drop for Label {
     }
 }
 
+/// Header-free (`Trace::HEADER_FREE`): the scenario runs its drops, weak
+/// references and barrier on objects whose type is in their span.
 #[derive(Trace)]
+#[trace(header_free)]
 struct Node {
     kids: [Member<Node>; 2],
     id: u64,

@@ -466,16 +466,19 @@ impl GcBench for Tricolor {
 
 // ---- tricolor, safe API ---------------------------------------------------------------
 
-/// A binary-trees node of the safe API: two members, 2 words like `Node`.
+/// A binary-trees node of the safe API: two members, 2 words like `Node`,
+/// header-free like it.
 #[derive(Trace, Default)]
+#[trace(header_free)]
 struct SafeNode {
     left: Member<SafeNode>,
     right: Member<SafeNode>,
 }
 
 /// A GCBench node of the safe API: two members and the original's two
-/// unused ints, 3 words like `GcBenchNode`.
+/// unused ints, 3 words like `GcBenchNode`, header-free like it.
 #[derive(Trace, Default)]
+#[trace(header_free)]
 struct SafeGcNode {
     left: Member<SafeGcNode>,
     right: Member<SafeGcNode>,

@@ -360,6 +360,26 @@ tricolor_status tricolor_register_fixed(const tricolor_heap *heap,
                                         size_t n_pointers,
                                         tricolor_type_id *out);
 
+// Registers a fixed-size type as `tricolor_register_fixed` does, whose
+// objects ask to carry no header word: each takes only its payload (a
+// node of two pointers, 16 bytes instead of 24), in spans that are the
+// type's own. Such objects have no user bits: `tricolor_user_bits` reads
+// 0 and `tricolor_set_user_bits` fails with `TRICOLOR_ERR_BAD_ARGUMENT`.
+// A type over 512 payload bytes, or registered after the heap's 64 own
+// span classes are taken, gets a header as usual;
+// `tricolor_type_is_header_free` tells. Stores the type id in `*out`.
+//
+// Ownership, thread, GC point: as `tricolor_register_fixed`.
+//
+// # Safety
+// As `tricolor_register_fixed`.
+tricolor_status tricolor_register_fixed_header_free(const tricolor_heap *heap,
+                                                    const char *name,
+                                                    uint32_t words,
+                                                    const uint32_t *pointer_words,
+                                                    size_t n_pointers,
+                                                    tricolor_type_id *out);
+
 // Registers an array type: objects are `len` elements of `elem_words`
 // words each (the length is given at allocation); in every element, the
 // words listed in `pointer_words` are object pointers. Stores the type id
@@ -724,8 +744,21 @@ tricolor_status tricolor_shape_of(tricolor_mutator *m,
                                   tricolor_type_id *ty,
                                   size_t *len);
 
+// Whether objects of type `ty` carry no header: 1 if it was registered
+// with `tricolor_register_fixed_header_free` and the heap granted it, 0
+// if they have a header (or on a bad call, whose error the last error
+// holds).
+//
+// Thread: the mutator's own. Not a GC point. Bad calls: a NULL or foreign
+// mutator, an unknown type id (returning 0).
+//
+// # Safety
+// `m` is NULL or a mutator handle.
+int tricolor_type_is_header_free(tricolor_mutator *m, tricolor_type_id ty);
+
 // The user bits of `obj`: 15 bits of its header that are the program's
-// own, 0 until `tricolor_set_user_bits` sets them. One load, no payload
+// own, 0 until `tricolor_set_user_bits` sets them (always 0 for an object
+// of a header-free type, which has none). One load, no payload
 // word: room for a hash code computed on first use, or the index of the
 // object's class when one type serves many. The collector never reads or
 // changes them; they stay with the object for its life.

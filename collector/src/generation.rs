@@ -73,13 +73,17 @@
 //!   it will be old (`mark::scan::scan`, `mark_closure_alone`). If one will
 //!   not, the object is *carried over* to the next remembered set
 //!   (`Tally::carry`, published to `MarkState::carried`); otherwise it is
-//!   **armed** ([`object::LOG_ARMED`](crate::object)): from now on a store
+//!   **armed** ([`object::LOG_ARMED`](crate::object) in its header; for an
+//!   object of a header-free type, the per-object armed flag of its span,
+//!   `tricolor_allocator::ObjectRef::arm`, which the sweep clears for
+//!   freed slots as a new header would be clear): from now on a store
 //!   into it must log it (`mark::scan::settle`).
 //! - **A store outside a mark** into an armed object disarms it and
 //!   appends it to the storing mutator's log (`Mutator::store`,
 //!   `store_word`): one header load and a test on the fast path, the rest
-//!   out of line. Young objects and survivors are never armed, so stores
-//!   into them, the common case, log nothing.
+//!   out of line (for a header-free object, the armed flag through the
+//!   mutator's span memo: `mutator::armed`). Young objects and survivors
+//!   are never armed, so stores into them, the common case, log nothing.
 //! - **A store of a pointer during a mark** (of a cycle that does not
 //!   tenure at the first survival) into an object that will be old logs
 //!   it, once per mark (the span's logged bit,

@@ -14,12 +14,15 @@
 //! ([`TypeDescriptor::header_free`](crate::TypeDescriptor::header_free))
 //! have none: they live in spans of an own span class of the type's
 //! (`tricolor_allocator::PageHeap::own_class`), so the span names their
-//! type, their length is 0 (they are fixed-size), and they have no user
-//! bits and no log-armed bit (header-free types are for heaps that are not
-//! generational). The word before such an object belongs to its
+//! type (its tag is the type's index), their length is 0 (they are
+//! fixed-size), they have no user bits, and their log-armed bit is a
+//! per-object flag of the span (`tricolor_allocator::ObjectRef::arm`;
+//! `generation` §3). The word before such an object belongs to its
 //! neighbour: nothing may read it as a header, which is why every header
-//! read goes through [`HeapInner::object_type`](crate::heap::inner::HeapInner::object_type)
-//! (or a marker's span memo), which asks the span first.
+//! read goes through `HeapInner::object_type` (or a marker's span memo),
+//! and every read or write of the log-armed bit through
+//! `HeapInner::{log_armed, arm_log, disarm_log}` (or the store barrier's
+//! span memo, `mutator::armed`), which ask the span first.
 //!
 //! The header word, from its low bits up:
 //!

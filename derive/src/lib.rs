@@ -21,6 +21,9 @@
 //! For an enum, `pointer_words` reports a value-dependent layout (unless no
 //! variant holds a member), and `trace` matches on the variant.
 //!
+//! `#[trace(header_free)]` on the type sets `HEADER_FREE`: its objects ask
+//! for no header (the collector's `TypeDescriptor::header_free`).
+//!
 //! `#[derive(Data)]` asserts that a type holds no member anywhere: it asks
 //! `Data` of every field (so the assertion is checked, never trusted) and
 //! implements `Trace` with no members.
@@ -31,7 +34,7 @@ use quote::{format_ident, quote};
 use syn::{parse_macro_input, Data, DeriveInput, Fields, Index};
 
 /// Derives `tricolor::Trace`; see the trait's documentation.
-#[proc_macro_derive(Trace)]
+#[proc_macro_derive(Trace, attributes(trace))]
 pub fn derive_trace(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     match trace_impl(&input) {
@@ -119,8 +122,26 @@ fn where_clause(input: &DeriveInput, bound: Tokens) -> Tokens {
     quote!(where #(#preds),*)
 }
 
+/// Whether the type carries `#[trace(header_free)]`; an error for any
+/// other `#[trace(...)]` argument.
+fn header_free(input: &DeriveInput) -> syn::Result<bool> {
+    let mut found = false;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("trace")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("header_free") {
+                found = true;
+                Ok(())
+            } else {
+                Err(meta.error("unknown #[trace] argument; the only one is `header_free`"))
+            }
+        })?;
+    }
+    Ok(found)
+}
+
 fn trace_impl(input: &DeriveInput) -> syn::Result<Tokens> {
     check_shape(input, "Trace")?;
+    let header_free = header_free(input)?;
     let name = &input.ident;
     let (impl_g, ty_g, _) = input.generics.split_for_impl();
     let wc = where_clause(input, quote!(::tricolor::Trace));
@@ -212,6 +233,7 @@ fn trace_impl(input: &DeriveInput) -> syn::Result<Tokens> {
         unsafe impl #impl_g ::tricolor::Trace for #name #ty_g #wc {
             const NO_MEMBERS: bool = #no_members;
             const FIXED_MEMBERS: bool = #fixed_members;
+            const HEADER_FREE: bool = #header_free;
             #[inline]
             fn pointer_words(base: u32, out: &mut ::std::vec::Vec<u32>) -> bool {
                 #pointer_words

@@ -74,7 +74,8 @@ static void setup(void) {
         exit(1);
     }
     uint32_t pointers[] = {0, 1};
-    s = tricolor_register_fixed(heap, "Node", 2, pointers, 2, &node_type);
+    /* Header-free: a node takes its two pointers' 16 bytes, no header. */
+    s = tricolor_register_fixed_header_free(heap, "Node", 2, pointers, 2, &node_type);
     assert(s == TRICOLOR_OK);
     s = tricolor_attach(heap, &m);
     assert(s == TRICOLOR_OK);

@@ -421,6 +421,38 @@ pub unsafe extern "C" fn tricolor_register_fixed(
     unsafe { register_with(heap, name, out, WHAT, make) }
 }
 
+/// Registers a fixed-size type as `tricolor_register_fixed` does, whose
+/// objects ask to carry no header word: each takes only its payload (a
+/// node of two pointers, 16 bytes instead of 24), in spans that are the
+/// type's own. Such objects have no user bits: `tricolor_user_bits` reads
+/// 0 and `tricolor_set_user_bits` fails with `TRICOLOR_ERR_BAD_ARGUMENT`.
+/// A type over 512 payload bytes, or registered after the heap's 64 own
+/// span classes are taken, gets a header as usual;
+/// `tricolor_type_is_header_free` tells. Stores the type id in `*out`.
+///
+/// Ownership, thread, GC point: as `tricolor_register_fixed`.
+///
+/// # Safety
+/// As `tricolor_register_fixed`.
+#[no_mangle]
+pub unsafe extern "C" fn tricolor_register_fixed_header_free(
+    heap: *const tricolor_heap,
+    name: *const c_char,
+    words: u32,
+    pointer_words: *const u32,
+    n_pointers: usize,
+    out: *mut tricolor_type_id,
+) -> tricolor_status {
+    const WHAT: &str = "tricolor_register_fixed_header_free";
+    let make = |name| {
+        // SAFETY: forwarded from the caller.
+        let ptrs = unsafe { words_arg(pointer_words, n_pointers, WHAT) }?;
+        Ok(TypeDescriptor::fixed(name, words, ptrs).header_free())
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { register_with(heap, name, out, WHAT, make) }
+}
+
 /// Registers an array type: objects are `len` elements of `elem_words`
 /// words each (the length is given at allocation); in every element, the
 /// words listed in `pointer_words` are object pointers. Stores the type id

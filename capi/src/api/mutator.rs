@@ -8,7 +8,7 @@
 //! `tricolor_leave_native`, `tricolor_collect`, `tricolor_live` and
 //! `tricolor_wait_for_finalizers`; every other call is not one.
 
-use std::ffi::c_void;
+use std::ffi::{c_int, c_void};
 
 use tricolor_collector::GcAllocError;
 
@@ -369,13 +369,37 @@ pub unsafe extern "C" fn tricolor_shape_of(
     })
 }
 
+/// Whether objects of type `ty` carry no header: 1 if it was registered
+/// with `tricolor_register_fixed_header_free` and the heap granted it, 0
+/// if they have a header (or on a bad call, whose error the last error
+/// holds).
+///
+/// Thread: the mutator's own. Not a GC point. Bad calls: a NULL or foreign
+/// mutator, an unknown type id (returning 0).
+///
+/// # Safety
+/// `m` is NULL or a mutator handle.
+#[no_mangle]
+pub unsafe extern "C" fn tricolor_type_is_header_free(
+    m: *mut tricolor_mutator,
+    ty: tricolor_type_id,
+) -> c_int {
+    const WHAT: &str = "tricolor_type_is_header_free";
+    status::value(WHAT, 0, || {
+        // SAFETY: forwarded from the caller.
+        let h = unsafe { mutator(m, WHAT, false) }?;
+        Ok(c_int::from(h.type_id(ty, WHAT)?.is_header_free()))
+    })
+}
+
 /// The largest value of an object's user bits (`tricolor_set_user_bits`):
 /// 15 bits, all set.
 pub const TRICOLOR_MAX_USER_BITS: u16 = 0x7FFF;
 const _: () = assert!(TRICOLOR_MAX_USER_BITS == tricolor_collector::MAX_USER_BITS);
 
 /// The user bits of `obj`: 15 bits of its header that are the program's
-/// own, 0 until `tricolor_set_user_bits` sets them. One load, no payload
+/// own, 0 until `tricolor_set_user_bits` sets them (always 0 for an object
+/// of a header-free type, which has none). One load, no payload
 /// word: room for a hash code computed on first use, or the index of the
 /// object's class when one type serves many. The collector never reads or
 /// changes them; they stay with the object for its life.

@@ -706,6 +706,65 @@ static void test_user_bits(bool generational) {
     OK(tricolor_heap_destroy(h));
 }
 
+/* Header-free objects: a two-pointer cell takes its payload only, keeps
+ * its type in its span, survives collections (with and without
+ * generations: old cells stored into), and has no user bits. */
+static void test_header_free(bool generational) {
+    tricolor_config cfg;
+    tricolor_config_default(&cfg);
+    cfg.generational = generational;
+    cfg.verify = true;
+    cfg.checkmark = true;
+    tricolor_heap *h = NULL;
+    OK(tricolor_heap_new(&cfg, &h));
+    uint32_t ptrs[] = {1};
+    tricolor_type_id cell = 0, headed = cons_type(h);
+    OK(tricolor_register_fixed_header_free(h, "Cell", 2, ptrs, 1, &cell));
+    tricolor_mutator *m = NULL;
+    OK(tricolor_attach(h, &m));
+    CHECK(tricolor_type_is_header_free(m, cell) == 1);
+    CHECK(tricolor_type_is_header_free(m, headed) == 0);
+    CHECK(tricolor_type_is_header_free(m, 12345) == 0 && error_says("0x3039 was not registered"));
+
+    enum { N = 1000 };
+    size_t slot = tricolor_root_push(m, NULL);
+    for (uint64_t i = 0; i < N; i++) {
+        void *c = tricolor_new(m, cell, 0);
+        OK(tricolor_store_word(m, c, 0, i));
+        OK(tricolor_store(m, c, 1, tricolor_root_get(m, slot)));
+        OK(tricolor_root_set(m, slot, c));
+    }
+    for (int round = 0; round < 3; round++) {
+        OK(tricolor_collect(m));
+        void *c = tricolor_root_get(m, slot);
+        for (uint64_t i = N; i-- > 0; c = tricolor_load(m, c, 1)) {
+            CHECK(tricolor_load_word(m, c, 0) == i);
+            tricolor_type_id ty = 0;
+            size_t len = 1;
+            OK(tricolor_shape_of(m, c, &ty, &len));
+            CHECK(ty == cell && len == 0);
+            /* Old cells (after the first round) point to fresh copies of
+             * their successors: old-to-young stores. */
+            void *next = tricolor_load(m, c, 1);
+            if (i % 100 == 1 && next != NULL) {
+                void *fresh = tricolor_new(m, cell, 0);
+                OK(tricolor_store_word(m, fresh, 0, tricolor_load_word(m, next, 0)));
+                OK(tricolor_store(m, fresh, 1, tricolor_load(m, next, 1)));
+                OK(tricolor_store(m, c, 1, fresh));
+            }
+        }
+    }
+    void *c = tricolor_root_get(m, slot);
+    CHECK(tricolor_user_bits(m, c) == 0);
+    CHECK(tricolor_set_user_bits(m, c, 1) == TRICOLOR_ERR_BAD_ARGUMENT);
+    CHECK(error_says("header-free"));
+    CHECK(tricolor_new(m, cell, 3) == NULL && error_says("length 0"));
+
+    OK(tricolor_root_truncate(m, 0));
+    OK(tricolor_detach(m));
+    OK(tricolor_heap_destroy(h));
+}
+
 /* Pointer-prefix and prefix + array layouts. */
 static void test_shapes(void) {
     tricolor_heap *h = new_heap(TRICOLOR_BARRIER_HYBRID);
@@ -991,6 +1050,8 @@ int main(void) {
     test_shapes();
     test_user_bits(false);
     test_user_bits(true);
+    test_header_free(false);
+    test_header_free(true);
     test_errors();
     test_threads(TRICOLOR_BARRIER_HYBRID);
     test_threads(TRICOLOR_BARRIER_SATB);
