@@ -92,6 +92,20 @@ impl Builder {
         self.alloc(m, 0, 0)
     }
 
+    /// A node of the header-free type (`Kind::FreeNode`).
+    pub(super) fn free_node(&mut self, m: usize) -> u32 {
+        self.alloc(m, 3, 0)
+    }
+
+    /// A node, header-free if `free`.
+    pub(super) fn node_of(&mut self, m: usize, free: bool) -> u32 {
+        if free {
+            self.free_node(m)
+        } else {
+            self.node(m)
+        }
+    }
+
     pub(super) fn link(&mut self, m: usize, holder: u32, field: u8, target: u32) {
         let h = Self::index(&self.model.holders(m), holder);
         let t = self.object(m, Some(target));

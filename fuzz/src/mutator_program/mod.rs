@@ -183,8 +183,11 @@
 //!
 //! Operand details:
 //!
-//! - *kind*: `kind % 8` is 0–4 a `Node` (3 words: pointer fields 0 and 1,
-//!   canary in word 2), 5–6 an `Array` of pointers, 7 `Bytes`; *length*: for
+//! - *kind*: `kind % 8` is 0–2 a `Node` (3 words: pointer fields 0 and 1,
+//!   canary in word 2), 3–4 a `FreeNode` (the same, of a header-free type:
+//!   no header word, its type in its span, its log-armed bit in the span
+//!   in a generational heap), 5–6 an `Array` of pointers, 7 `Bytes`;
+//!   *length*: for
 //!   arrays `1 + length % 16` elements, for bytes `1 + 5 * length` bytes; a
 //!   length of `0xff` makes a large object (4100 elements, 40 000 bytes);
 //! - *holder*, *target*, *object*, *x*, and the objects *a* and *b* index the

@@ -17,6 +17,9 @@ const LARGE_BYTES: u32 = 40_000;
 pub(super) enum Kind {
     /// Pointer fields 0 and 1, canary in word 2.
     Node,
+    /// A node of a header-free type (`TypeDescriptor::header_free`): the
+    /// same fields, no header word; its type lives in its span.
+    FreeNode,
     /// That many pointer elements.
     Array(u32),
     /// That many bytes; canaries in the first, middle and last words.
@@ -26,7 +29,8 @@ pub(super) enum Kind {
 impl Kind {
     pub(super) fn decode(kind: u8, len: u8) -> Kind {
         match kind % 8 {
-            0..=4 => Kind::Node,
+            0..=2 => Kind::Node,
+            3 | 4 => Kind::FreeNode,
             5 | 6 if len == NULL => Kind::Array(LARGE_ARRAY),
             5 | 6 => Kind::Array(1 + len as u32 % 16),
             _ if len == NULL => Kind::Bytes(LARGE_BYTES),
@@ -36,7 +40,7 @@ impl Kind {
 
     pub(super) fn pointer_fields(self) -> usize {
         match self {
-            Kind::Node => 2,
+            Kind::Node | Kind::FreeNode => 2,
             Kind::Array(n) => n as usize,
             Kind::Bytes(_) => 0,
         }
@@ -44,14 +48,16 @@ impl Kind {
 
     fn payload_words(self) -> usize {
         match self {
-            Kind::Node => 3,
+            Kind::Node | Kind::FreeNode => 3,
             Kind::Array(n) => n as usize,
             Kind::Bytes(n) => (n as usize).div_ceil(8),
         }
     }
 
+    /// The object's bytes: its payload and its header, if any.
     pub(super) fn bytes(self) -> usize {
-        (self.payload_words() + 1) * 8
+        let header = usize::from(self != Kind::FreeNode);
+        (self.payload_words() + header) * 8
     }
 
     pub(super) fn is_large(self) -> bool {
@@ -61,7 +67,7 @@ impl Kind {
     /// The words that hold canaries.
     pub(super) fn canary_words(self) -> Vec<usize> {
         match self {
-            Kind::Node => vec![2],
+            Kind::Node | Kind::FreeNode => vec![2],
             Kind::Array(_) => Vec::new(),
             Kind::Bytes(_) => {
                 let w = self.payload_words();
@@ -79,10 +85,11 @@ pub(super) fn canary(id: u32, word: usize) -> u64 {
     0xC0DE_0000_0000_0001 ^ (id as u64) << 24 ^ (word as u64) << 4
 }
 
-/// The three types every program uses.
+/// The four types every program uses.
 #[derive(Copy, Clone)]
 pub(super) struct Types {
     node: TypeId,
+    free_node: TypeId,
     array: TypeId,
     bytes: TypeId,
 }
@@ -92,6 +99,7 @@ impl Types {
         let reg = |d| heap.register_type(d).expect("a valid descriptor");
         Types {
             node: reg(TypeDescriptor::fixed("Node", 3, &[0, 1])),
+            free_node: reg(TypeDescriptor::fixed("FreeNode", 3, &[0, 1]).header_free()),
             array: reg(TypeDescriptor::array("Array", 1, &[0])),
             bytes: reg(TypeDescriptor::bytes("Bytes")),
         }
@@ -101,6 +109,7 @@ impl Types {
     pub(super) fn of(&self, kind: Kind) -> (TypeId, usize) {
         match kind {
             Kind::Node => (self.node, 0),
+            Kind::FreeNode => (self.free_node, 0),
             Kind::Array(n) => (self.array, n as usize),
             Kind::Bytes(n) => (self.bytes, n as usize),
         }
@@ -111,6 +120,8 @@ impl Types {
         let len = u32::try_from(len).ok()?;
         if ty == self.node && len == 0 {
             Some(Kind::Node)
+        } else if ty == self.free_node && len == 0 {
+            Some(Kind::FreeNode)
         } else if ty == self.array {
             Some(Kind::Array(len))
         } else if ty == self.bytes {

@@ -61,6 +61,9 @@ use super::input::{OpKind, NULL};
 ///   next minor cycle keeps it only because the store logged the old
 ///   object.
 ///
+/// Both come in a `header-free-*` version too, whose nodes are of the
+/// header-free type (their log-armed bits live in their spans).
+///
 /// The rest use every operation under every mode, and a few are random
 /// bytes.
 pub fn seeds() -> Vec<(String, Vec<u8>)> {
@@ -88,15 +91,23 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
         add(&format!("lost-black-grey-{name}"), b);
     }
 
-    for (mode, name) in [
+    // Each twice: with nodes that have headers, and with header-free ones
+    // (whose log-armed bits live in their spans).
+    let modes = [
         (Satb, "satb"),
         (Incremental, "incremental"),
         (Hybrid, "hybrid"),
-    ] {
+    ];
+    for ((mode, name), free) in modes.into_iter().flat_map(|m| [(m, false), (m, true)]) {
+        let name = if free {
+            format!("header-free-{name}")
+        } else {
+            name.to_string()
+        };
         let mut b = Builder::new_generational(mode, 2, 1);
-        let a = b.node(0);
+        let a = b.node_of(0, free);
         b.set_global(0, 0, Some(a));
-        let doomed = b.node(1);
+        let doomed = b.node_of(1, free);
         b.set_finalizer(1, doomed, Resurrect::No);
         // Two major cycles: `a` and `doomed` survive twice, so they are old
         // (generation §1).
@@ -109,10 +120,10 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
             b.finish();
         }
         b.pop(1, 1); // `doomed` is old and unreachable
-        let young = b.node(0);
+        let young = b.node_of(0, free);
         b.link(0, a, 0, young); // an old-to-young store: logged
         b.pop(0, 2); // `young` is reachable only through `a`
-        b.node(1); // young garbage
+        b.node_of(1, free); // young garbage
         b.pop(1, 1);
         b.begin_minor();
         b.scan_stack(0);
@@ -129,7 +140,7 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
         add(&format!("generational-old-to-young-{name}"), b);
 
         let mut b = Builder::new_generational(mode, 2, 1);
-        let a = b.node(0); // stays on the stack: a root, but old, so not scanned
+        let a = b.node_of(0, free); // stays on the stack: a root, but old, so not scanned
         b.set_global(0, 0, Some(a));
         for _ in 0..2 {
             b.begin();
@@ -144,7 +155,7 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
         b.scan_stack(1);
         b.plain(ScanGlobals, 0);
         b.mark(0);
-        let young = b.node(0); // allocated black: a survivor after this cycle
+        let young = b.node_of(0, free); // allocated black: a survivor after this cycle
         b.link(0, a, 0, young); // a store into an old object during the mark
         b.pop(0, 1);
         b.finish();
