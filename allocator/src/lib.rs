@@ -19,6 +19,13 @@
 //!    class has a span length in pages that leaves at most 1/8 of the span as
 //!    tail. A span class is a size class in a scan or noscan flavour; objects
 //!    with no pointers live in noscan spans, which the marker never scans.
+//!    Besides these shared classes, an owner may take up to 64 *own* classes
+//!    ([`PageHeap::own_class`]): spans of a size class that hold its objects
+//!    only and carry its tag, which is how the collector keeps objects of a
+//!    type without a header, reading the type from the span. Where in its
+//!    slot an object is known ([`Config::object_offset`]: after a
+//!    collector's header word) is the allocator's to say, so that lookups
+//!    resolve any address in a slot to the object's address.
 //!
 //! 3. **Spans** ([`Span`]). A run of pages holding objects of one span class,
 //!    with `alloc_bits` and `mark_bits` (one bit per slot), a `freeindex` and a

@@ -151,8 +151,12 @@
 //! ## Objects
 //!
 //! An object is a header word (its type, its length, and 15 bits the VM
-//! keeps there: [`Mutator::set_user_bits`]) and payload words (`object`
-//! module). Its [`TypeDescriptor`] gives the payload's
+//! keeps there: [`Mutator::set_user_bits`]) and payload words; an
+//! [`ObjRef`] is the address of the first payload word (`object` module).
+//! A small fixed-size type may be [header-free](TypeDescriptor::header_free):
+//! its objects are their payload alone, in spans of the type's own that
+//! name it (a two-pointer node takes 16 bytes instead of 24). Its
+//! [`TypeDescriptor`] gives the payload's
 //! [`Shape`] — fixed, an array, a fixed prefix followed by an array tail,
 //! or bytes — and which words are pointers: a bitmap, a count of leading
 //! words (no bitmap, a range loop in the marker), a map for the prefix and
