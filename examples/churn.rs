@@ -28,13 +28,15 @@ const USAGE: &str = "churn [--threads N] [--live-mib M] [--seconds S] [--depth D
 
 #[derive(Copy, Clone)]
 struct Types {
-    /// left, right, canary, payload: 4 words + header = 40 bytes (48-byte class).
+    /// left, right, canary, payload: 4 words, header-free: a 32-byte slot
+    /// (48 with a header).
     node: TypeId,
     /// The per-thread table of trees.
     table: TypeId,
 }
 
-const NODE_BYTES: usize = 48;
+/// A node's slot: four words and no header (the type is header-free).
+const NODE_BYTES: usize = 32;
 
 fn canary(depth: u32, salt: u64) -> u64 {
     (depth as u64) << 56 ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)
@@ -129,7 +131,7 @@ fn main() {
     let heap = Heap::new(config);
     let t = Types {
         node: heap
-            .register_type(TypeDescriptor::fixed("Node", 4, &[0, 1]))
+            .register_type(TypeDescriptor::fixed("Node", 4, &[0, 1]).header_free())
             .expect("Node"),
         table: heap
             .register_type(TypeDescriptor::array("Table", 1, &[0]))
