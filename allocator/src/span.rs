@@ -406,6 +406,24 @@ impl Span {
         self.ages.as_ref().is_some_and(|a| a.armed.get(index))
     }
 
+    /// The armed flags of the span's objects, by index ([`is_armed`](Span::is_armed)),
+    /// for a caller that keeps the bitmap at hand (the collector's store
+    /// barrier); `None` unless the heap keeps ages. The bitmap belongs to
+    /// the span metadata, which lives as long as the heap.
+    #[inline]
+    pub fn armed_bits(&self) -> Option<&GcBits> {
+        self.ages.as_ref().map(|a| &a.armed)
+    }
+
+    /// The reciprocal [`object_index`](Span::object_index) multiplies an
+    /// offset into the span by: the index of the slot at byte offset `o` is
+    /// `(o * div_mul) >> 32` (0 for a large object's span, whose one slot
+    /// is index 0). Fixed while the span is in use.
+    #[inline]
+    pub fn div_mul(&self) -> u32 {
+        self.div_mul.load(Relaxed)
+    }
+
     /// Sets object `index`'s armed flag (a heap that keeps ages only).
     #[inline]
     pub fn arm(&self, index: usize) {

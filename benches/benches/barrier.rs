@@ -146,7 +146,11 @@ impl Fixture {
         });
         let desc = TypeDescriptor::fixed("Node", 3, &[0, 1]);
         let node = heap
-            .register_type(if header_free { desc.header_free() } else { desc })
+            .register_type(if header_free {
+                desc.header_free()
+            } else {
+                desc
+            })
             .expect("register Node");
         let mut m = heap.attach().expect("attach");
         let mut objs = Vec::with_capacity(N);

@@ -24,7 +24,7 @@
 
 use std::ptr::NonNull;
 
-use tricolor_allocator::Span;
+use tricolor_allocator::GcBits;
 
 use super::Mutator;
 use crate::object::{self, ObjRef};
@@ -38,9 +38,14 @@ pub(super) struct SpanMemo {
     bytes: usize,
     /// The sweep generation the span was found in.
     sweepgen: u32,
-    /// The span, if its objects are header-free; `None` if they have
-    /// headers.
-    own: Option<NonNull<Span>>,
+    /// The span's reciprocal for an object's index (`Span::div_mul`).
+    div_mul: u32,
+    /// Whether the span's objects are header-free (their bits are in
+    /// `armed`, not in headers).
+    header_free: bool,
+    /// The span's armed flags (`None` unless the heap keeps ages, which a
+    /// generational heap does).
+    armed: Option<NonNull<GcBits>>,
 }
 
 impl Mutator {
@@ -63,18 +68,22 @@ impl Mutator {
         if addr.wrapping_sub(memo.base) >= memo.bytes || memo.sweepgen != h {
             self.refill_span_memo(addr, h);
         }
-        match self.span_memo.own {
-            Some(span) => {
-                // SAFETY: span metadata lives as long as the heap, which
-                // this mutator keeps alive; the memo is of `obj`'s span
-                // (module docs).
-                let span = unsafe { span.as_ref() };
-                span.object_index(addr).is_some_and(|i| span.is_armed(i))
-            }
-            // SAFETY: the caller's contract; the span is of a shared class,
-            // so `obj` has a header.
-            None => unsafe { object::log_armed(obj) },
+        let memo = &self.span_memo;
+        if memo.header_free {
+            return memo.armed.is_some_and(|bits| {
+                // SAFETY: span metadata, the bitmap included, lives as long
+                // as the heap, which this mutator keeps alive; the memo is
+                // of `obj`'s span (module docs).
+                let bits = unsafe { bits.as_ref() };
+                // `obj` is an object of the span, so its offset maps to
+                // its slot's index (`Span::object_index`).
+                let offset = (addr - memo.base) as u64;
+                bits.get(((offset * u64::from(memo.div_mul)) >> 32) as usize)
+            });
         }
+        // SAFETY: the caller's contract; the span is of a shared class, so
+        // `obj` has a header.
+        unsafe { object::log_armed(obj) }
     }
 
     /// Looks up the span of `addr` for the memo.
@@ -86,7 +95,9 @@ impl Mutator {
                 base: span.base(),
                 bytes: span.bytes(),
                 sweepgen: h,
-                own: span.own_tag().map(|_| NonNull::from(span)),
+                div_mul: span.div_mul(),
+                header_free: span.own_tag().is_some(),
+                armed: span.armed_bits().map(NonNull::from),
             },
             // Not a heap object (a contract breach the debug checks report);
             // read as headed, as without a memo.
