@@ -8,11 +8,11 @@
 /// (a slot it is about to hand out, or a fresh large object).
 #[inline]
 pub(crate) unsafe fn zero(addr: usize, len: usize) {
+    // The small sizes, the classes most objects are in, are cleared by
+    // word stores in line rather than by a call to `memset`.
     let w = addr as *mut u64;
-    // SAFETY: the caller guarantees exclusive ownership of a committed
-    // range of `len` bytes at `addr`, which is 8-aligned (a slot); the
-    // small sizes, the classes most objects are in, are cleared by word
-    // stores in line rather than by a call to `memset`.
+    // SAFETY: the caller owns a committed, 8-aligned range of `len` bytes
+    // at `addr` (a slot) exclusively; every store lies inside it.
     unsafe {
         match len {
             8 => w.write(0),

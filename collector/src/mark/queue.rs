@@ -176,11 +176,11 @@ impl Tally {
     #[inline]
     fn count_header(&mut self, obj: usize, bytes: u64) {
         let o = ObjRef::from_addr(obj).expect("non-null object");
+        // Objects of header-free types never enter the ring (`scan::grey`
+        // counts them by their span's tag), so `obj` has a header.
         // SAFETY: `obj` entered the ring when this marker marked it, in this
-        // mark; it stays allocated until the sweep, and the ring is emptied
-        // before the mark ends (the field's docs). Objects of header-free
-        // types never enter the ring (`scan::grey` counts them by their
-        // span's tag), so it has a header.
+        // mark; it stays allocated until the sweep, which the ring never
+        // outlives (the field's docs).
         let (ty, _) = object::decode_header(unsafe { object::load_header(o) });
         self.count_type(ty, bytes);
     }

@@ -83,10 +83,10 @@ pub(crate) fn check_live(
     // header-free object has none to check; its span's state is all
     // there is).
     let poisoned = span.own_tag().is_none() && {
-        // SAFETY: `addr` is an object of this heap (checked above) in a
-        // span of a shared class, so it has a header, in its slot's
-        // memory: slots stay mapped while the heap lives, and the header
-        // word is read atomically.
+        // A shared class's object has a header, in its slot, which stays
+        // mapped while the heap lives.
+        // SAFETY: `addr` is such an object of this heap (checked above);
+        // the header word is read atomically.
         let header = unsafe { crate::object::load_header(obj) };
         header == tricolor_allocator::POISON_WORD
     };

@@ -488,12 +488,11 @@ pub(crate) fn drop_remaining(sp: &Specials, page: &PageHeap) {
         for s in records {
             let obj = span.object_addr(s.index as usize);
             let n = (span.elem_size() - span.object_offset()) / 8;
-            // SAFETY: the object holds the value its record stands for
-            // (live, or dead and never swept: a sweep takes the record);
-            // nothing can reach it any more, and its slot is `elem_size`
-            // bytes: the header word, if any (the span's object offset),
-            // then `n` payload words from `obj`. The value is moved out
-            // here, as the sweep does.
+            // The slot is the header word, if any (the span's object
+            // offset), then the `n` payload words from `obj`; the value is
+            // moved out here, as the sweep does.
+            // SAFETY: the object holds the value its record stands for (a
+            // sweep takes the record), and nothing can reach it any more.
             let mut words: Box<[u64]> =
                 unsafe { std::slice::from_raw_parts(obj as *const u64, n) }.into();
             // SAFETY: `data` of a drop record is a `DropFn`, stored by

@@ -90,11 +90,10 @@ impl SweepHook for SpecialsHook {
             }
             let obj = span.object_addr(s.index as usize);
             let n = (span.elem_size() - span.object_offset()) / 8;
+            // The slot is the header word, if any (the span's object
+            // offset), then the `n` payload words from `obj`.
             // SAFETY: the object is dead but not yet freed (the hook runs
-            // before the sweep frees anything), and its slot is `elem_size`
-            // bytes: the header word, if any (the span's object offset),
-            // then `n` payload words from `obj`. Nothing else reads or
-            // writes a dead object.
+            // before the sweep frees anything); nothing else touches it.
             let words: Box<[u64]> =
                 unsafe { std::slice::from_raw_parts(obj as *const u64, n) }.into();
             // SAFETY: `data` of a drop record is a `DropFn`, stored by
