@@ -52,13 +52,20 @@ const EMPTY: Slot = Slot {
     span: None,
 };
 
+/// Slots of a cache: one per value of a span class's index byte.
+const CACHE_SLOTS: usize = 256;
+const _: () = assert!(ALL_SPAN_CLASSES <= CACHE_SLOTS);
+
 /// A per-thread allocation cache.
 ///
 /// Not `Sync`: one thread at a time allocates through a cache. It may be sent
 /// to another thread.
 #[doc(alias = "mcache")]
 pub struct Cache {
-    slots: Box<[Slot; ALL_SPAN_CLASSES]>,
+    /// By span class index (`SpanClass::index`); 256 slots, of which
+    /// the first `ALL_SPAN_CLASSES` are used, so that indexing by the
+    /// class's byte needs no bounds check on the fast path.
+    slots: Box<[Slot; CACHE_SLOTS]>,
     heap: Arc<PageHeap>,
     /// Allocate black: set the mark bit of every object handed out (Go's
     /// `gcmarknewobject`). The collector turns this on for the whole of a
@@ -72,7 +79,7 @@ impl Cache {
     /// An empty cache allocating from `heap`.
     pub fn new(heap: Arc<PageHeap>) -> Cache {
         Cache {
-            slots: Box::new([EMPTY; ALL_SPAN_CLASSES]),
+            slots: Box::new([EMPTY; CACHE_SLOTS]),
             heap,
             black: false,
         }

@@ -11,7 +11,9 @@
 //! ```
 //!
 //! Divide the total (`callgrind_annotate`'s "PROGRAM TOTALS") by `N`: the
-//! instructions per allocation, fast path and general path together.
+//! instructions per allocation, fast path and general path together. A
+//! second argument `header-free` makes the type header-free
+//! (`TypeDescriptor::header_free`: no header store).
 
 use std::hint::black_box;
 
@@ -34,7 +36,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Config::from_env()?
     };
     let heap = Heap::new(config);
-    let pair = heap.register_type(TypeDescriptor::fixed("Pair", 2, &[0]))?;
+    let desc = TypeDescriptor::fixed("Pair", 2, &[0]);
+    let pair = match std::env::args().nth(2).as_deref() {
+        Some("header-free") => heap.register_type(desc.header_free())?,
+        None => heap.register_type(desc)?,
+        Some(other) => return Err(format!("unknown argument {other:?}").into()),
+    };
     let mut m = heap.attach()?;
     alloc_loop(&mut m, pair, n);
     println!("{n} allocations");

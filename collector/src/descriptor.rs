@@ -100,7 +100,7 @@ impl TypeId {
     /// ```
     #[inline]
     pub fn is_header_free(self) -> bool {
-        self.small.is_some_and(|spc| spc.own().is_some())
+        self.small.is_some_and(|spc| spc.is_own())
     }
 }
 

@@ -123,6 +123,12 @@ impl ObjRef {
         self.0.as_ptr() as usize
     }
 
+    /// An `ObjRef` from a non-null address (one the allocator handed out).
+    #[inline]
+    pub(crate) fn from_non_null(p: NonNull<u8>) -> ObjRef {
+        ObjRef(p.cast())
+    }
+
     /// An `ObjRef` from an address; `None` for 0. No check that the address
     /// is an object: the accessors that take an `ObjRef` are `unsafe` and
     /// require it.

@@ -183,7 +183,7 @@ impl Mutator {
         let data = self.data.as_mut()?;
         let ptr = data.cache.alloc_class(spc).ok()?;
         let bits = user | data.header_bits;
-        Some(self.finish_alloc(ptr, ty, 0, slot, bits, spc.own().is_none()))
+        Some(self.finish_alloc(ptr, ty, 0, slot, bits, !spc.is_own()))
     }
 
     /// Everything [`alloc`](Self::alloc) does: the safepoint poll, the
@@ -207,7 +207,7 @@ impl Mutator {
             let data = self.data();
             let ptr = data.cache.alloc_class(spc)?;
             let bits = user | data.header_bits;
-            let headed = spc.own().is_none();
+            let headed = !spc.is_own();
             let slot = spc.size_class().size();
             return Ok(self.finish_general(ptr, ty, 0, slot, bits, headed));
         }
@@ -336,14 +336,13 @@ impl Mutator {
         bits: u64,
         headed: bool,
     ) -> ObjRef {
-        let addr = ptr.as_ptr() as usize;
         if !headed {
             debug_assert_eq!(
                 bits & !object::LOG_ARMED,
                 0,
                 "no user bits without a header"
             );
-            let obj = ObjRef::from_addr(addr).expect("non-null");
+            let obj = ObjRef::from_non_null(ptr);
             if bits & object::LOG_ARMED != 0 {
                 self.arm_new(obj);
             }
@@ -351,10 +350,11 @@ impl Mutator {
             return obj;
         }
         // The header is the slot's first word (the page heap's object
-        // offset is 8).
-        let obj = ObjRef::from_addr(addr + 8).expect("non-null");
-        // SAFETY: the cache just handed us this slot; nobody else has it,
-        // and it has at least two words (headed slots are 16 bytes or more).
+        // offset is 8); the object is the word after it.
+        // SAFETY: headed slots are 16 bytes or more, so the second word
+        // lies inside the slot the cache just handed us.
+        let obj = ObjRef::from_non_null(unsafe { ptr.add(8) });
+        // SAFETY: the cache just handed us this slot; nobody else has it.
         unsafe { object::init_header(obj, object::header(ty.index, len as u32) | bits) };
         // Reported at the next allocation, before it carves out its object
         // (see `alloc`): nothing between here and the caller may free `obj`.
