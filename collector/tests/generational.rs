@@ -42,12 +42,7 @@ fn gen_heap(mode: BarrierMode) -> Heap {
 /// A node: two pointer fields and a canary word; header-free (its
 /// log-armed bit in its span: generation §3) if `header_free`.
 fn node_type(heap: &Heap, header_free: bool) -> TypeId {
-    let d = TypeDescriptor::fixed("Node", 3, &[0, 1]);
-    let ty = heap
-        .register_type(if header_free { d.header_free() } else { d })
-        .unwrap();
-    assert_eq!(ty.is_header_free(), header_free);
-    ty
+    three_word_node(heap, header_free)
 }
 
 /// Each concurrent mode, with headed nodes and with header-free ones.

@@ -9,11 +9,13 @@
 //! sits in native code whenever the helper acts, so every step happens at an
 //! exact point of the mutator's program.
 
+mod common;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread::{self, JoinHandle};
 
-use tricolor_collector::{BarrierMode, Config, Heap, Mutator, ObjRef, TypeDescriptor, TypeId};
+use tricolor_collector::{BarrierMode, Config, Heap, Mutator, ObjRef, TypeId};
 
 /// Collector steps the helper thread performs.
 enum Step {
@@ -96,12 +98,7 @@ fn node_type(heap: &Heap) -> TypeId {
 /// [`node_type`], header-free if `header_free` (the object module's docs;
 /// its log-armed bit lives in its span: generation §3).
 fn node_type_with(heap: &Heap, header_free: bool) -> TypeId {
-    let d = TypeDescriptor::fixed("Node", 3, &[0, 1]);
-    let ty = heap
-        .register_type(if header_free { d.header_free() } else { d })
-        .unwrap();
-    assert_eq!(ty.is_header_free(), header_free);
-    ty
+    common::three_word_node(heap, header_free)
 }
 
 const CANARY: u64 = 0xC0FF_EE00_DEAD_BEEF;

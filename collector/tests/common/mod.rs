@@ -65,6 +65,18 @@ pub fn trace_tagged(view: ObjectView<'_>, edges: &mut Edges<'_>) {
     }
 }
 
+/// A node of three words: two pointer fields (0, 1) and a data word (2);
+/// header-free if `header_free` (checked: the heap grants it). The
+/// generational and lost-object tests run their scenarios with both.
+pub fn three_word_node(heap: &Heap, header_free: bool) -> TypeId {
+    let d = TypeDescriptor::fixed("Node", 3, &[0, 1]);
+    let ty = heap
+        .register_type(if header_free { d.header_free() } else { d })
+        .unwrap();
+    assert_eq!(ty.is_header_free(), header_free);
+    ty
+}
+
 /// The test types.
 #[derive(Copy, Clone)]
 pub struct Types {
